@@ -1,0 +1,32 @@
+# Two entry points for a fresh machine: `make demo` (offline generation on the embedded
+# teacher) and `make test` (the whole test suite). Both install into .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+# The CPU build of torch; override with TORCH_SPEC=torch for your platform's default build.
+TORCH_SPEC ?= torch==2.13.0
+# llama.cpp's native CPU tuning crashes on some virtual machines; the portable build is safe everywhere.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+BIN := $(VENV)/bin
+
+.PHONY: install test test-fast demo clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install "$(TORCH_SPEC)"
+	$(BIN)/pip install -e ".[dev,local,finetune]"
+	touch $@
+
+install: $(BIN)/.installed
+
+test: install
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+demo: install
+	$(BIN)/selfinstruct generate --seeds seed_tasks/seed_tasks.jsonl --budget 20
+
+clean:
+	rm -rf $(VENV) .pytest_cache

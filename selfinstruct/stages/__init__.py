@@ -1,0 +1,1 @@
+"""Pipeline stages, one module each: propose, filters, classify, instances."""

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable, TypeVar
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -68,6 +70,79 @@ def main(
 
 
 # --- commands are added below, one section each ---------------------------------------
+
+# --- generate ---------------------------------------------------------------------------
+
+_TEACHER = "Teacher"
+_RECIPE = "Recipe"
+_LIMITS = "Limits and spend"
+_LOCAL = "Local teacher"
+
+
+def _fresh_run_dir() -> Path:
+    """A new folder under outputs/ named by the start time; never reuses an existing one."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path("outputs") / f"run-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path("outputs") / f"run-{stamp}-{n}"
+    return path
+
+
+@app.command(no_args_is_help=True)
+def generate(
+    seeds: Path = typer.Option(..., "--seeds", help="Seed tasks, JSONL in the Self-Instruct/Alpaca format (id, name, instruction, instances, is_classification)."),
+    budget: int = typer.Option(..., "--budget", help="New instructions to end with, each with at least one valid instance. The run stops as soon as it has them."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory. Default: a fresh folder under outputs/. Rerun with the same --out to resume."),
+    recipe: str = typer.Option("self-instruct", "--recipe", help="self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out.", rich_help_panel=_RECIPE),
+    teacher: str = typer.Option("auto", "--teacher", help="auto: an OpenAI-compatible endpoint if OPENAI_API_KEY/OPENAI_BASE_URL/--base-url/--api-key is set, else the embedded local model. openai or local to force one.", rich_help_panel=_TEACHER),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name at the endpoint. Default: gpt-4o-mini (OpenAI); the packaged model when local.", rich_help_panel=_TEACHER),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. Overrides OPENAI_BASE_URL.", rich_help_panel=_TEACHER),
+    api_key: Optional[str] = typer.Option(None, "--api-key", help="API key; prefer the OPENAI_API_KEY variable, which this overrides. Never written to disk.", rich_help_panel=_TEACHER),
+    api: str = typer.Option("chat", "--api", help="chat: /chat/completions (instruct models). completions: legacy /completions (base models).", rich_help_panel=_TEACHER),
+    concurrency: int = typer.Option(8, "--concurrency", help="Most requests in flight at once (the local teacher uses 1 unless set).", rich_help_panel=_TEACHER),
+    requests_per_minute: Optional[float] = typer.Option(None, "--rpm", help="Pace request starts to at most this many per minute.", rich_help_panel=_TEACHER),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds before a request counts as timed out and is retried (local: at least 600).", rich_help_panel=_TEACHER),
+    max_attempts: int = typer.Option(6, "--max-attempts", help="Tries per request on 429, 5xx, timeouts and dropped connections, with exponential backoff; Retry-After is honoured.", rich_help_panel=_TEACHER),
+    seed: int = typer.Option(42, "--seed", help="Random seed for sampling example tasks; the same seed gives the same prompts.", rich_help_panel=_RECIPE),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="Directory of prompt templates overriding the shipped ones (same file names and placeholders).", rich_help_panel=_RECIPE),
+    num_instructions_per_request: int = typer.Option(20, "--num-instructions-per-request", help="Instructions the teacher is asked for in each proposal request.", rich_help_panel=_RECIPE),
+    num_seed_examples: Optional[int] = typer.Option(None, "--num-seed-examples", help="Seed tasks shown per proposal request. Default: 6 (self-instruct), 3 (alpaca).", rich_help_panel=_RECIPE),
+    num_machine_examples: Optional[int] = typer.Option(None, "--num-machine-examples", help="Already generated tasks shown per proposal request, once any exist. Default: 2 (self-instruct), 0 (alpaca).", rich_help_panel=_RECIPE),
+    max_instances: int = typer.Option(5, "--max-instances", help="Most input/output instances kept per instruction.", rich_help_panel=_RECIPE),
+    classify_batch: int = typer.Option(5, "--classify-batch", help="Instructions judged per classification request.", rich_help_panel=_RECIPE),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Proposal temperature. Default: 0.7 (self-instruct), 1.0 (alpaca).", rich_help_panel=_RECIPE),
+    top_p: Optional[float] = typer.Option(None, "--top-p", help="Proposal top_p. Default: 0.5 (self-instruct), 1.0 (alpaca).", rich_help_panel=_RECIPE),
+    presence_penalty: Optional[float] = typer.Option(None, "--presence-penalty", help="Proposal presence penalty. Default: 2.0 (self-instruct), 0 (alpaca).", rich_help_panel=_RECIPE),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", help="Token limit per response. Default: sized to the request (about 50 per proposed instruction).", rich_help_panel=_RECIPE),
+    rouge_threshold: float = typer.Option(0.7, "--rouge-threshold", help="Drop a candidate whose ROUGE-L F against any seed or kept instruction is above this.", rich_help_panel=_RECIPE),
+    allow_non_ascii: bool = typer.Option(False, "--allow-non-ascii", help="Keep instructions that start with a non-ASCII character (for non-English runs).", rich_help_panel=_RECIPE),
+    include_seeds: bool = typer.Option(False, "--include-seeds", help="Also write the seed tasks' instances into alpaca_data.json.", rich_help_panel=_RECIPE),
+    max_proposals: Optional[int] = typer.Option(None, "--max-proposals", help="Attempt cap: most proposal requests for the whole run. Default: enough for a 20% keep rate, at least 10.", rich_help_panel=_LIMITS),
+    max_usd: Optional[float] = typer.Option(None, "--max-usd", help="Stop before a request could take total spend past this many US dollars.", rich_help_panel=_LIMITS),
+    max_total_tokens: Optional[int] = typer.Option(None, "--max-total-tokens", help="Stop before a request could take total tokens (in + out) past this.", rich_help_panel=_LIMITS),
+    price_input: Optional[float] = typer.Option(None, "--price-input", help="USD per 1M prompt tokens, for models not in the built-in price table.", rich_help_panel=_LIMITS),
+    price_output: Optional[float] = typer.Option(None, "--price-output", help="USD per 1M completion tokens, for models not in the built-in price table.", rich_help_panel=_LIMITS),
+    local_model: str = typer.Option("qwen2.5-coder-1.5b", "--local-model", help="Local teacher: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b (faster, rougher) or a path to your own .gguf file.", rich_help_panel=_LOCAL),
+    local_ctx: int = typer.Option(4096, "--local-ctx", help="Local teacher context size in tokens.", rich_help_panel=_LOCAL),
+    local_threads: Optional[int] = typer.Option(None, "--local-threads", help="Local teacher CPU threads. Default: the cores this process may use.", rich_help_panel=_LOCAL),
+) -> None:
+    """Grow the seed tasks into DIR/alpaca_data.json with a teacher LLM; rerun with the same --out to resume."""
+    from selfinstruct.config import GenerateConfig, build_config
+    from selfinstruct.generate import generate as run_generate
+
+    values = {k: v for k, v in locals().items() if k not in ("GenerateConfig", "build_config", "run_generate")}
+
+    def body() -> None:
+        values["out"] = out or _fresh_run_dir()
+        cfg = build_config(GenerateConfig, values)
+        err_console.print(f"run directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False)
+        summary = run_generate(cfg, console=err_console)
+        typer.echo(f"wrote {summary['examples']} examples for {summary['instructions']} instructions to {Path(summary['run_dir']) / 'alpaca_data.json'}")
+
+    _guarded(body)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

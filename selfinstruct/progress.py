@@ -1,0 +1,64 @@
+"""What a person watching a long run sees: a live progress bar with ETA and spend, then a summary table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+
+class RunProgress:
+    """A rich progress bar: kept instructions out of the budget, requests in flight, tokens, cost, ETA."""
+
+    def __init__(self, console: Console, budget: int, done: int, enabled: bool = True) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]instructions"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=console,
+            disable=not enabled,
+            transient=False,
+        )
+        self._task = self._progress.add_task("generate", total=budget, completed=done, stats="")
+
+    def __enter__(self) -> "RunProgress":
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, done: int, in_flight: int, tokens: int, usd: float, rejected: int) -> None:
+        stats = f"in flight {in_flight} · tokens {tokens:,} · ${usd:.4f} · rejected {rejected}"
+        self._progress.update(self._task, completed=done, stats=stats)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """The end-of-run table: what was asked, made, rejected and paid."""
+    table = Table(title=f"selfinstruct generate — {summary['status']}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    rows = [
+        ("run directory", str(summary["run_dir"])),
+        ("instructions (budget)", f"{summary['instructions']} / {summary['budget']}"),
+        ("examples in alpaca_data.json", str(summary["examples"])),
+        ("proposal requests", str(summary["proposal_requests"])),
+        ("candidates proposed", str(summary["candidates"])),
+        ("kept by filters", str(summary["kept"])),
+        ("classification tasks", f"{summary['classification']['yes']} yes / {summary['classification']['no']} no"),
+        ("requests this session (retries)", f"{summary['requests']} ({summary['retries']})"),
+        ("tokens in / out", f"{summary['tokens']['prompt']:,} / {summary['tokens']['completion']:,}"),
+        ("cost", f"${summary['usd']:.4f}" + (f"  (${summary['usd_per_example']:.5f} per example)" if summary["examples"] else "")),
+        ("wall time", f"{summary['wall_seconds']:.1f} s this session, {summary['total_wall_seconds']:.1f} s in all"),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    for reason, count in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
+        table.add_row(f"  rejected: {reason}", str(count))
+    return table

@@ -1,0 +1,166 @@
+"""Typed rows that flow through the pipeline, and the seed-file reader that validates them.
+
+Seeds use the original Self-Instruct / Alpaca format, one JSON object a line:
+    {"id", "name", "instruction", "instances": [{"input", "output"}], "is_classification"}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from selfinstruct.errors import UserError
+
+# A seed file is small; a line longer than this is garbage, and reading it whole could exhaust memory.
+MAX_SEED_LINE_BYTES = 1 << 20
+
+# Markers models and datasets use for "this task has no input"; all become "".
+_NO_INPUT = re.compile(
+    r"^\s*[<\[(]?\s*(no[\s_-]*input|noinput|none|n/?a|null|empty|no input (is )?(needed|required))\s*[>\])]?\s*\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+def normalize_input(text: str | None) -> str:
+    """Map '<noinput>', 'No input', 'N/A' and friends to the empty string; strip the rest."""
+    if text is None:
+        return ""
+    text = text.strip()
+    return "" if _NO_INPUT.match(text) else text
+
+
+class Instance(BaseModel):
+    """One input/output example of a task; input is "" when the task needs none."""
+
+    model_config = ConfigDict(extra="ignore")
+    input: str = ""
+    output: str
+
+
+class SeedTask(BaseModel):
+    """A hand-written task from the seed file."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: str
+    name: str = ""
+    instruction: str = Field(min_length=1)
+    instances: list[Instance]
+    is_classification: bool = False
+
+
+class AlpacaExample(BaseModel):
+    """One row of alpaca_data.json: exactly these three string fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    instruction: str
+    input: str
+    output: str
+
+
+Status = Literal["kept", "rejected"]
+
+
+class Candidate(BaseModel):
+    """A proposed instruction and its fate at the filter stage; one journal line each."""
+
+    kind: Literal["candidate"] = "candidate"
+    id: str
+    instruction: str
+    status: Status
+    reason: str | None = None
+    most_similar: str | None = None
+    score: float | None = None
+    request: int
+    # Alpaca recipe: the instance arrives with the instruction.
+    instances: list[Instance] = Field(default_factory=list)
+
+
+class Classified(BaseModel):
+    """The classification verdict for a kept instruction."""
+
+    kind: Literal["classified"] = "classified"
+    id: str
+    is_classification: bool
+    answer: str
+
+
+class Completed(BaseModel):
+    """The instance stage's outcome for a kept instruction: valid instances, or why there are none."""
+
+    kind: Literal["completed"] = "completed"
+    id: str
+    instances: list[Instance]
+    dropped: list[dict] = Field(default_factory=list)
+    reason: str | None = None
+
+
+class Proposed(BaseModel):
+    """A finished proposal request, so a resumed run knows how many it has paid for."""
+
+    kind: Literal["proposed"] = "proposed"
+    request: int
+    parsed: int
+    finish_reason: str | None = None
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "line"
+    if first["type"] == "missing":
+        return f"missing field '{where}'"
+    if first["type"] == "string_too_short":
+        return f"field '{where}' is empty"
+    return f"field '{where}': {first['msg'].lower()}"
+
+
+def read_seed_tasks(path: Path) -> list[SeedTask]:
+    """Read and validate a seed file; any bad line is a UserError naming the file and line number."""
+    if not path.exists():
+        raise UserError(f"{path}: seed file not found")
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a JSONL seed file")
+    tasks: list[SeedTask] = []
+    seen: dict[str, int] = {}
+    with path.open("rb") as fh:
+        lineno = 0
+        while True:
+            raw = fh.readline(MAX_SEED_LINE_BYTES + 1)
+            if not raw:
+                break
+            lineno += 1
+            if len(raw) > MAX_SEED_LINE_BYTES:
+                raise UserError(f"{path}:{lineno}: line is longer than 1 MiB; is this a seed file?")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{path}:{lineno}: not UTF-8 text") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(obj, dict):
+                raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            if "instances" in obj and not isinstance(obj["instances"], list):
+                raise UserError(f"{path}:{lineno}: field 'instances' must be a list")
+            if isinstance(obj.get("instruction"), str) and not obj["instruction"].strip():
+                raise UserError(f"{path}:{lineno}: field 'instruction' is empty")
+            obj.setdefault("id", f"seed_line_{lineno}")
+            obj["id"] = str(obj["id"])
+            try:
+                task = SeedTask.model_validate(obj)
+            except ValidationError as exc:
+                raise UserError(f"{path}:{lineno}: {_describe(exc)}") from None
+            if task.id in seen:
+                raise UserError(f"{path}:{lineno}: duplicate id '{task.id}' (first on line {seen[task.id]})")
+            seen[task.id] = lineno
+            task.instances = [Instance(input=normalize_input(i.input), output=i.output) for i in task.instances]
+            tasks.append(task)
+    if not tasks:
+        raise UserError(f"{path}: no seed tasks (the file is empty)")
+    return tasks

@@ -1,0 +1,214 @@
+"""A run directory: everything a run knows, written crash-safely, so the same command resumes it.
+
+    outputs/<run>/
+      alpaca_data.json   the product (written when the budget is met)
+      journal.jsonl      append-only: every candidate and its fate, classifications, instances
+      requests.jsonl     one line per request attempt: stage, model, tokens, latency, finish reason
+      config.json        the resolved settings (no secrets)
+      summary.json       counts, rejection reasons, tokens, cost, time
+      teacher.log        the local llama.cpp server's log, when one was used
+
+JSONL appends are flushed per record; whole files go to a temp file and are renamed into place.
+A torn last journal line (kill -9 mid-write) is dropped with a warning on the next start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import BaseModel, ValidationError
+
+from selfinstruct.errors import UserError
+from selfinstruct.records import Candidate, Classified, Completed, Proposed
+
+JOURNAL = "journal.jsonl"
+REQUESTS = "requests.jsonl"
+CONFIG = "config.json"
+SUMMARY = "summary.json"
+DATA = "alpaca_data.json"
+LOCK = ".lock"
+
+_RECORDS: dict[str, type[BaseModel]] = {
+    "candidate": Candidate,
+    "classified": Classified,
+    "completed": Completed,
+    "proposed": Proposed,
+}
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write JSON to a temp file beside `path`, fsync it, and rename it over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, ensure_ascii=False, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class JsonlAppender:
+    """An append-only JSONL file; each record is one write of one full line, flushed at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fh = path.open("a", encoding="utf-8")
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+@dataclass
+class RunState:
+    """What the journal says has happened so far, replayed in order."""
+
+    kept: dict[str, Candidate] = field(default_factory=dict)
+    classified: dict[str, Classified] = field(default_factory=dict)
+    completed: dict[str, Completed] = field(default_factory=dict)
+    rejected: Counter[str] = field(default_factory=Counter)
+    candidates: int = 0
+    proposals: int = 0
+
+    def apply(self, record: BaseModel) -> None:
+        if isinstance(record, Candidate):
+            self.candidates += 1
+            if record.status == "kept":
+                self.kept[record.id] = record
+            else:
+                self.rejected[record.reason or "unknown"] += 1
+        elif isinstance(record, Classified):
+            self.classified[record.id] = record
+        elif isinstance(record, Completed):
+            self.completed[record.id] = record
+            if record.reason:
+                self.rejected[record.reason] += 1
+        elif isinstance(record, Proposed):
+            self.proposals = max(self.proposals, record.request + 1)
+
+    def done_ids(self) -> list[str]:
+        """Kept instructions that have valid instances, in the order they were kept."""
+        return [i for i in self.kept if i in self.completed and self.completed[i].instances]
+
+    def pending_ids(self) -> list[str]:
+        """Kept instructions whose instance stage has not finished, in keep order."""
+        return [i for i in self.kept if i not in self.completed]
+
+
+class RunDir:
+    """The directory of one run, held under an exclusive lock while a process works in it."""
+
+    def __init__(self, path: Path, warn: Callable[[str], None] = print) -> None:
+        self.path = path
+        self.warn = warn
+        self._lock_fh: Any = None
+        self.journal: JsonlAppender | None = None
+        self.requests: JsonlAppender | None = None
+
+    def open(self) -> None:
+        """Create the directory if needed, take the lock, and open the append-only logs."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise UserError(f"--out {self.path}: exists and is not a directory") from None
+        except PermissionError:
+            raise UserError(f"--out {self.path}: permission denied; choose a writable directory") from None
+        if not os.access(self.path, os.W_OK):
+            raise UserError(f"--out {self.path}: directory is not writable")
+        lock_path = self.path / LOCK
+        self._lock_fh = lock_path.open("a+")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_fh.seek(0)
+            holder = self._lock_fh.read().strip() or "another process"
+            self._lock_fh.close()
+            self._lock_fh = None
+            raise UserError(f"{self.path} is in use by another selfinstruct process (pid {holder}); wait for it or use another --out") from None
+        self._lock_fh.seek(0)
+        self._lock_fh.truncate()
+        self._lock_fh.write(str(os.getpid()))
+        self._lock_fh.flush()
+        self._repair_journal()
+        self.journal = JsonlAppender(self.path / JOURNAL)
+        self.requests = JsonlAppender(self.path / REQUESTS)
+
+    def close(self) -> None:
+        for appender in (self.journal, self.requests):
+            if appender:
+                appender.close()
+        if self._lock_fh:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def _repair_journal(self) -> None:
+        """Cut a torn last line (a kill mid-write) so later appends start on a clean line."""
+        path = self.path / JOURNAL
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with path.open("rb+") as fh:
+            data = fh.read()
+            if data.endswith(b"\n"):
+                last_start = data.rfind(b"\n", 0, len(data) - 1) + 1
+                try:
+                    json.loads(data[last_start:])
+                    return
+                except ValueError:
+                    cut = last_start
+            else:
+                cut = data.rfind(b"\n") + 1
+            self.warn(f"warning: {path} ended with a torn line ({len(data) - cut} bytes); dropped it")
+            fh.truncate(cut)
+
+    def load_state(self) -> RunState:
+        """Replay the journal; a corrupt line in the middle is a real problem and is reported."""
+        state = RunState()
+        path = self.path / JOURNAL
+        if not path.exists():
+            return state
+        with path.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    raw = json.loads(line)
+                    record = _RECORDS[raw["kind"]].model_validate(raw)
+                except (ValueError, KeyError, TypeError, ValidationError):
+                    raise UserError(f"{path}:{lineno}: unreadable journal line; the run directory is damaged") from None
+                state.apply(record)
+        return state
+
+    def append(self, record: BaseModel) -> None:
+        assert self.journal is not None
+        self.journal.append(record.model_dump(mode="json", exclude_none=True))
+
+    def log_request(self, record: dict[str, Any]) -> None:
+        assert self.requests is not None
+        self.requests.append(record)
+
+    def read_json(self, name: str) -> Any | None:
+        path = self.path / name
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+
+    def write_json(self, name: str, obj: Any) -> None:
+        write_json_atomic(self.path / name, obj)

@@ -1,0 +1,96 @@
+"""Stage 2: decide which proposed instructions and generated instances to keep, and say why not.
+
+Cheap checks run first; the ROUGE-L near-duplicate check (F > 0.7 against seeds and everything
+kept so far) runs last, and a kept instruction joins the pool at once so duplicates inside one
+batch are caught too.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import NamedTuple
+
+from selfinstruct.records import Instance
+from selfinstruct.rouge import RougeIndex
+
+# Things a text-only model cannot honour (Self-Instruct's list), matched as whole words.
+BANNED_KEYWORDS = (
+    "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
+    "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
+)  # fmt: skip
+_BANNED = re.compile(r"\b(" + "|".join(re.escape(k) for k in BANNED_KEYWORDS) + r")\b", re.IGNORECASE)
+
+
+class Verdict(NamedTuple):
+    """Why an instruction was rejected (None when kept), with the closest match for duplicates."""
+
+    reason: str | None
+    most_similar: str | None = None
+    score: float | None = None
+
+
+def cheap_reason(instruction: str, allow_non_ascii: bool = False) -> str | None:
+    """The first cheap rule the instruction breaks, as a short reason code, or None."""
+    words = len(instruction.split())
+    if words <= 3:
+        return "too_short"
+    if words > 150:
+        return "too_long"
+    banned = _BANNED.search(instruction)
+    if banned:
+        return f"keyword:{banned.group(1).lower()}"
+    if instruction.lower().startswith("write a program"):
+        return "write_a_program"
+    if instruction[0] in string.punctuation:
+        return "starts_with_punctuation"
+    if not allow_non_ascii and not instruction[0].isascii():
+        return "non_ascii_start"
+    return None
+
+
+def filter_instruction(instruction: str, pool: RougeIndex, allow_non_ascii: bool = False) -> Verdict:
+    """Apply every instruction filter in order; a kept instruction is added to the pool."""
+    reason = cheap_reason(instruction, allow_non_ascii)
+    if reason:
+        return Verdict(reason)
+    check = pool.check_and_add(instruction)
+    if check.is_duplicate:
+        return Verdict("near_duplicate", check.most_similar, round(check.score, 4))
+    return Verdict(None)
+
+
+def filter_instances(instances: list[Instance]) -> tuple[list[Instance], list[dict], str | None]:
+    """Drop bad instances; returns (kept, dropped with reasons, task-level rejection reason or None).
+
+    Outputs that are empty, equal to their input, or end with ":" (an unfinished answer) go, and so
+    do exact repeats. One non-empty input with two different outputs means the task is ill-defined,
+    so the whole task goes (as in Self-Instruct; tasks without input may have several answers).
+    """
+    kept: list[Instance] = []
+    dropped: list[dict] = []
+    outputs_by_input: dict[str, str] = {}
+    seen: set[tuple[str, str]] = set()
+    for inst in instances:
+        inp, out = inst.input.strip(), inst.output.strip()
+        reason = None
+        if not out:
+            reason = "empty_output"
+        elif out == inp:
+            reason = "output_equals_input"
+        elif out.endswith(":"):
+            reason = "output_ends_with_colon"
+        if reason:
+            dropped.append({"input": inp, "output": out, "reason": reason})
+            continue
+        if (inp, out) in seen:
+            dropped.append({"input": inp, "output": out, "reason": "repeated_instance"})
+            continue
+        # A task without input may have several good answers; only a real input must map to one output.
+        if inp and outputs_by_input.setdefault(inp, out) != out:
+            return [], dropped, "conflicting_outputs"
+        seen.add((inp, out))
+        kept.append(Instance(input=inp, output=out))
+    if not kept:
+        return [], dropped, "no_valid_instances"
+    return kept, dropped, None

@@ -1,0 +1,264 @@
+"""The one teacher seam: a prompt and decoding options in, text + finish reason + usage out.
+
+It talks to any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, llama.cpp, Ollama, ...) with the
+official `openai` client, through the chat or the legacy completions API. The client's own retries
+are off: tenacity retries transient faults (429, 5xx, timeouts, dropped connections, malformed
+bodies) with exponential backoff and jitter, honours Retry-After, and every attempt is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable, Literal
+
+import openai
+from pydantic import BaseModel
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from selfinstruct.errors import TeacherError
+from selfinstruct.spend import SpendTracker, count_tokens
+
+# A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
+MAX_RETRY_AFTER_S = 120.0
+
+
+class Decoding(BaseModel):
+    """Sampling options for one kind of request."""
+
+    temperature: float = 0.7
+    top_p: float = 1.0
+    presence_penalty: float = 0.0
+    max_tokens: int = 1024
+    stop: list[str] | None = None
+
+
+class Completion(BaseModel):
+    """What the teacher said: text, why it stopped, and what it cost."""
+
+    text: str
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+class MalformedResponse(Exception):
+    """The endpoint answered 200 with a body we cannot use (no choices, bad JSON); worth retrying."""
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError, MalformedResponse)):
+        return True
+    if isinstance(exc, openai.APIResponseValidationError):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in (408, 409, 425, 429) or exc.status_code >= 500
+    return False
+
+
+def _retry_after(exc: BaseException | None) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if seconds is None or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER_S)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, openai.APIStatusError):
+        message = exc.message if isinstance(exc.message, str) else str(exc)
+        return f"HTTP {exc.status_code}: {' '.join(message.split())[:200]}"
+    if isinstance(exc, openai.APITimeoutError):
+        return "request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        return f"connection failed ({type(cause).__name__ if cause else 'no response'})"
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+
+
+class Teacher:
+    """An OpenAI-compatible teacher with bounded concurrency, retries, request logging and spend caps."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None,
+        api_key: str,
+        api: Literal["chat", "completions"] = "chat",
+        concurrency: int = 8,
+        timeout_s: float = 120.0,
+        max_attempts: int = 6,
+        retry_wait_s: float = 1.0,
+        requests_per_minute: float | None = None,
+        spend: SpendTracker,
+        log: Callable[[dict[str, Any]], None] = lambda record: None,
+        on_connection_error: Callable[[], None] | None = None,
+    ) -> None:
+        self.model = model
+        self.api = api
+        self.max_attempts = max_attempts
+        self.retry_wait_s = retry_wait_s
+        self.spend = spend
+        self.log = log
+        self.on_connection_error = on_connection_error
+        self.in_flight = 0
+        self.requests = 0
+        self.retries = 0
+        self._succeeded = False
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self._next_start = 0.0
+        self._pace_lock = asyncio.Lock()
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        after = _retry_after(exc)
+        if after is not None:
+            return after
+        return wait_random_exponential(multiplier=self.retry_wait_s, max=60 * self.retry_wait_s)(state)
+
+    def _stop(self, state: RetryCallState) -> bool:
+        # An endpoint that has never answered is probably misconfigured: give up after two tries.
+        exc = state.outcome.exception() if state.outcome else None
+        if not self._succeeded and isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
+            return state.attempt_number >= 2
+        return stop_after_attempt(self.max_attempts)(state)
+
+    async def _pace(self) -> None:
+        if not self._min_interval:
+            return
+        async with self._pace_lock:
+            now = time.monotonic()
+            delay = self._next_start - now
+            self._next_start = max(now, self._next_start) + self._min_interval
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def complete(self, prompt: str, decoding: Decoding, stage: str) -> Completion:
+        """Send one prompt, retrying transient faults; raises TeacherError when it gives up for good."""
+        estimate = count_tokens(prompt) + (8 if self.api == "chat" else 0)
+        reservation = self.spend.reserve(estimate, decoding.max_tokens)
+        attempt = 0
+        try:
+            async with self._semaphore:
+                retrying = AsyncRetrying(
+                    stop=self._stop, wait=self._wait, retry=retry_if_exception(_is_transient), reraise=True
+                )
+                async for attempt_state in retrying:
+                    with attempt_state:
+                        attempt = attempt_state.retry_state.attempt_number
+                        if attempt > 1:
+                            self.retries += 1
+                        return await self._attempt(prompt, decoding, stage, attempt)
+        except openai.APIError as exc:
+            raise self._give_up(exc, attempt) from None
+        except MalformedResponse as exc:
+            raise self._give_up(exc, attempt) from None
+        finally:
+            self.spend.release(reservation)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, prompt: str, decoding: Decoding, stage: str, attempt: int) -> Completion:
+        await self._pace()
+        record: dict[str, Any] = {"ts": round(time.time(), 3), "stage": stage, "model": self.model, "api": self.api, "attempt": attempt}
+        started = time.monotonic()
+        self.in_flight += 1
+        self.requests += 1
+        try:
+            completion = await self._send(prompt, decoding, started)
+        except BaseException as exc:
+            record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error=_describe(exc))
+            if isinstance(exc, openai.APIStatusError):
+                record["status"] = exc.status_code
+                after = _retry_after(exc)
+                if after is not None:
+                    record["retry_after_s"] = after
+            if not isinstance(exc, asyncio.CancelledError):
+                self.log(record)
+            if isinstance(exc, openai.APIConnectionError) and self.on_connection_error:
+                self.on_connection_error()  # may raise a clearer TeacherError (e.g. local server died)
+            raise
+        finally:
+            self.in_flight -= 1
+        self._succeeded = True
+        usd = self.spend.record(completion.prompt_tokens, completion.completion_tokens)
+        record.update(
+            ok=True,
+            latency_s=round(completion.latency_s, 3),
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            usd=round(usd, 6),
+            finish_reason=completion.finish_reason,
+        )
+        self.log(record)
+        return completion
+
+    async def _send(self, prompt: str, decoding: Decoding, started: float) -> Completion:
+        options: dict[str, Any] = {
+            "model": self.model,
+            "temperature": decoding.temperature,
+            "top_p": decoding.top_p,
+            "max_tokens": decoding.max_tokens,
+        }
+        if decoding.presence_penalty:
+            options["presence_penalty"] = decoding.presence_penalty
+        if decoding.stop:
+            options["stop"] = decoding.stop
+        try:
+            if self.api == "chat":
+                response = await self._client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **options)
+                choices = response.choices or []
+                text = (choices[0].message.content or "") if choices else None
+            else:
+                response = await self._client.completions.create(prompt=prompt, **options)
+                choices = response.choices or []
+                text = (choices[0].text or "") if choices else None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise MalformedResponse(f"response body is not valid JSON ({exc})") from exc
+        if text is None or not choices:
+            raise MalformedResponse("response has no choices")
+        usage = getattr(response, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", None) or count_tokens(prompt)
+        completion_tokens = getattr(usage, "completion_tokens", None)
+        if completion_tokens is None:
+            completion_tokens = count_tokens(text)
+        return Completion(
+            text=text,
+            finish_reason=choices[0].finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=time.monotonic() - started,
+        )
+
+    def _give_up(self, exc: BaseException, attempts: int) -> TeacherError:
+        """Turn the last error into one actionable line."""
+        if isinstance(exc, openai.AuthenticationError):
+            return TeacherError("the teacher rejected the API key (HTTP 401): check OPENAI_API_KEY or --api-key")
+        if isinstance(exc, openai.PermissionDeniedError):
+            return TeacherError(f"the teacher refused access (HTTP 403) to model '{self.model}'")
+        if isinstance(exc, openai.NotFoundError):
+            return TeacherError(
+                f"model '{self.model}' not found at {self._client.base_url} (HTTP 404): check --model and --base-url"
+            )
+        if isinstance(exc, openai.BadRequestError):
+            return TeacherError(f"the teacher rejected the request: {_describe(exc)}")
+        if isinstance(exc, openai.APIConnectionError) and not self._succeeded and not isinstance(exc, openai.APITimeoutError):
+            return TeacherError(f"cannot reach the teacher at {self._client.base_url}: {_describe(exc)}; is the server running?")
+        return TeacherError(f"the teacher failed {attempts} times in a row, giving up; last error: {_describe(exc)}")

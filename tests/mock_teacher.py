@@ -1,0 +1,271 @@
+"""A deterministic OpenAI-compatible teacher on 127.0.0.1 for tests, with knobs for latency and faults.
+
+It serves /v1/chat/completions and /v1/completions over real HTTP, so the real `openai` client,
+its timeouts and our retry code all run for real. Answers depend only on the prompt: it recognises
+our templates' fixed text and answers like a reasonable (slightly sloppy) model would, including
+a few candidates each filter should reject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+VERBS = ["Explain", "Describe", "Summarize", "Compare", "Suggest", "Outline", "List", "Propose", "Evaluate", "Recommend",
+         "Sketch out", "Argue", "Identify", "Plan", "Estimate", "Critique", "Brainstorm", "Justify", "Predict", "Rewrite"]
+TOPICS = ["compound interest", "urban beekeeping", "volcanic soil", "remote onboarding", "tide pools", "sourdough starters",
+          "solar inverters", "medieval trade routes", "sleep hygiene", "password managers", "coral bleaching", "jazz improvisation",
+          "crop rotation", "quantum tunneling", "library fines", "marathon training", "supply chains", "glacier retreat",
+          "bicycle commuting", "tax brackets", "container gardening", "folk tales", "wind turbines", "spreadsheet formulas",
+          "customer churn", "bird migration", "fermentation", "public speaking", "recycling plastics", "board game design",
+          "photosynthesis", "credit scores", "tea ceremonies", "rainwater harvesting", "chess openings", "museum curation"]
+AUDIENCES = ["a curious teenager", "new employees", "a retired engineer", "busy parents", "first-year students", "a small bakery owner",
+             "hospital volunteers", "a skeptical investor", "tourists in Kyoto", "a high school debate team", "remote workers",
+             "an elderly neighbor", "city council members", "amateur astronomers", "a startup founder", "night-shift nurses"]
+STYLES = ["in three short paragraphs", "using a single analogy", "with two concrete examples", "in plain language",
+          "as a numbered checklist", "in under eighty words", "with one surprising fact", "from a historical angle",
+          "with pros and cons", "as a friendly letter", "using everyday vocabulary", "with a memorable closing line"]
+LABEL_SETS = [("positive", "negative"), ("urgent", "routine"), ("fact", "opinion"), ("formal", "informal"),
+              ("safe", "risky"), ("renewable", "non-renewable"), ("spam", "not spam"), ("true", "false")]
+CLASSIFY_SUBJECTS = ["review", "email", "headline", "claim", "sentence", "message", "product description", "forum post",
+                     "support ticket", "tweet", "statement", "memo"]
+
+_CLASSIFY_HINT = re.compile(r"^(classify|label|decide whether|is the|does the|determine whether|categorize)", re.IGNORECASE)
+
+
+def _rng(*parts: object) -> random.Random:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()
+    return random.Random(int(digest[:16], 16))
+
+
+def make_instruction(rng: random.Random) -> str:
+    """A plausible, varied instruction; about one in five is a classification task."""
+    if rng.random() < 0.2:
+        subject = rng.choice(CLASSIFY_SUBJECTS)
+        a, b = rng.choice(LABEL_SETS)
+        return f"Classify the {subject} about {rng.choice(TOPICS)} as {a} or {b}."
+    return f"{rng.choice(VERBS)} {rng.choice(TOPICS)} for {rng.choice(AUDIENCES)} {rng.choice(STYLES)}."
+
+
+def _examples_from(prompt: str) -> list[str]:
+    """The example instructions our proposal prompt lists, so the mock can 'copy' one like real models do."""
+    block = prompt.split("Here are some example tasks:", 1)[-1]
+    return [m.group(1) for m in re.finditer(r"^\d+\.\s+(?:Instruction:\s*)?(.+)$", block, re.MULTILINE)]
+
+
+class MockTeacher:
+    """Server state and knobs; tests flip the knobs between or during runs."""
+
+    def __init__(self) -> None:
+        self.latency = 0.0
+        self.api_key: str | None = None          # when set, other keys get 401
+        self.models: set[str] | None = None      # when set, other models get 404
+        self.repeat = False                      # answer every proposal with the same list
+        self.sloppy = True                       # add candidates each filter should reject
+        self.fault_rate = 0.0
+        self.fault_kinds: list[str] = ["429", "500", "timeout", "drop"]
+        self.schedule: list[str | None] = []     # explicit faults for the next requests, in order
+        self.fault_rng = random.Random(0)
+        self.timeout_sleep = 2.0
+        self.on_request: Callable[[dict[str, Any]], None] | None = None
+        self.requests: list[dict[str, Any]] = []
+        self.faults: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self.url = ""
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> "MockTeacher":
+        handler = type("Handler", (_Handler,), {"mock": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def count(self, stage: str | None = None) -> int:
+        return sum(1 for r in self.requests if stage is None or r["stage"] == stage)
+
+    # --- faults ------------------------------------------------------------------------
+
+    def next_fault(self) -> str | None:
+        with self.lock:
+            if self.schedule:
+                fault = self.schedule.pop(0)
+            elif self.fault_rate and self.fault_rng.random() < self.fault_rate:
+                fault = self.fault_rng.choice(self.fault_kinds)
+            else:
+                fault = None
+            if fault:
+                self.faults[fault] += 1
+            return fault
+
+    # --- answers -----------------------------------------------------------------------
+
+    def answer(self, prompt: str, max_tokens: int) -> tuple[str, str]:
+        """(text, finish_reason) for a prompt, by which of our templates it came from."""
+        if "Is it classification?" in prompt:
+            return self._classify(prompt), "stop"
+        if "Class label:" in prompt and "classification task" in prompt:
+            return self._output_first(prompt), "stop"
+        if "Come up with examples for the task below" in prompt:
+            return self._input_first(prompt), "stop"
+        match = re.search(r"List of (\d+) (new )?tasks:\s*$", prompt)
+        if match:
+            n = int(match.group(1))
+            if "###" in prompt:
+                return self._alpaca(prompt, n), "stop"
+            return self._propose(prompt, n), "stop"
+        return "I am a mock teacher.", "stop"
+
+    def _propose(self, prompt: str, n: int) -> str:
+        if self.repeat:
+            items = ["Explain how tides work to a child in two sentences."] * n
+        else:
+            rng = _rng("propose", prompt)
+            items = [make_instruction(rng) for _ in range(n)]
+            examples = _examples_from(prompt)
+            if self.sloppy and n >= 8:
+                items[1] = "Draw a picture of your favourite animal."   # keyword
+                items[3] = "Summarize this."                             # too short
+                items[5] = examples[0] if examples else items[5]        # copies an example: near-duplicate
+                items[7] = "Write a program that sorts numbers."        # write_a_program
+        lines = [f"{i}. {text}" for i, text in enumerate(items, 1)]
+        return "Here are the new tasks:\n\n" + "\n".join(lines) + "\n\nI hope these help!"
+
+    def _alpaca(self, prompt: str, n: int) -> str:
+        rng = _rng("alpaca", prompt)
+        blocks = []
+        for i in range(1, n + 1):
+            inst = make_instruction(rng)
+            inp = "<noinput>" if rng.random() < 0.6 else f"The topic is {rng.choice(TOPICS)}."
+            out = f"Here is a careful answer about {rng.choice(TOPICS)} written for {rng.choice(AUDIENCES)}."
+            blocks.append(f"###\n{i}. Instruction: {inst}\n{i}. Input:\n{inp}\n{i}. Output:\n{out}")
+        return "\n".join(blocks)
+
+    def _classify(self, prompt: str) -> str:
+        tail = prompt.rsplit("and nothing else.", 1)[-1]
+        tasks = re.findall(r"^(\d+)\.\s+(.+)$", tail, re.MULTILINE)
+        return "\n".join(f"{num}. {'Yes' if _CLASSIFY_HINT.match(text) else 'No'}" for num, text in tasks)
+
+    def _task(self, prompt: str) -> str:
+        return prompt.rsplit("Task:", 1)[-1].strip()
+
+    def _input_first(self, prompt: str) -> str:
+        task = self._task(prompt)
+        rng = _rng("instances", task)
+        out = []
+        for i in range(1, rng.randint(2, 4)):
+            topic = rng.choice(TOPICS)
+            if rng.random() < 0.5:
+                out.append(f"Example {i}\nInput: <noinput>\nOutput: A worked answer to '{task[:40]}' about {topic}.")
+            else:
+                out.append(f"Example {i}\nInput: Focus on {topic}.\nOutput: An answer that focuses on {topic}, step by step.")
+        return "\n".join(out)
+
+    def _output_first(self, prompt: str) -> str:
+        task = self._task(prompt)
+        match = re.search(r"as (.+?) or (.+?)\.?$", task)
+        labels = [match.group(1), match.group(2)] if match else ["Yes", "No"]
+        rng = _rng("labels", task)
+        return "\n".join(f"Class label: {label.capitalize()}\nInput: A {rng.choice(CLASSIFY_SUBJECTS)} about {rng.choice(TOPICS)} that is clearly {label}." for label in labels)
+
+
+def _usage(prompt: str, text: str) -> dict[str, int]:
+    p, c = max(1, len(prompt) // 4), max(1, len(text) // 4)
+    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    mock: MockTeacher
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, length: int | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body) if length is None else length))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps({"error": {"message": message, "type": "mock", "code": status}}).encode(), headers)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.rstrip("/").endswith("/models"):
+            names = sorted(self.mock.models or {"mock-teacher"})
+            self._send(200, json.dumps({"object": "list", "data": [{"id": n, "object": "model"} for n in names]}).encode())
+        else:
+            self._error(404, "not found")
+
+    def do_POST(self) -> None:  # noqa: N802
+        mock = self.mock
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        chat = self.path.endswith("/chat/completions")
+        if not chat and not self.path.endswith("/completions"):
+            return self._error(404, f"unknown path {self.path}")
+        prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
+        stage = "classify" if "Is it classification?" in prompt else "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
+        record = {"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body,
+                  "auth": self.headers.get("Authorization", "")}
+        with mock.lock:
+            mock.requests.append(record)
+        if mock.on_request:
+            mock.on_request(record)
+        if mock.api_key is not None and self.headers.get("Authorization") != f"Bearer {mock.api_key}":
+            return self._error(401, "Incorrect API key provided.")
+        if mock.models is not None and body.get("model") not in mock.models:
+            return self._error(404, f"The model `{body.get('model')}` does not exist.")
+        fault = mock.next_fault()
+        if mock.latency:
+            time.sleep(mock.latency)
+        text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024))
+        if fault == "429":
+            return self._error(429, "Rate limit reached.")
+        if fault == "429-retry-after":
+            return self._error(429, "Rate limit reached.", {"Retry-After": "0.05"})
+        if fault in ("500", "502", "503"):
+            return self._error(int(fault), "The server had an error.")
+        if fault == "timeout":
+            time.sleep(mock.timeout_sleep)
+        if fault == "length":
+            text, finish = text[: max(1, len(text) * 2 // 3)], "length"
+        if fault == "content-filter":
+            text, finish = "", "content_filter"
+        usage = _usage(prompt, text)
+        if chat:
+            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+        else:
+            choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
+        payload = {"id": "mock-1", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+                   "model": body.get("model"), "choices": [choice], "usage": usage}
+        if fault == "empty-choices":
+            payload["choices"] = []
+        data = json.dumps(payload).encode()
+        if fault == "bad-json":
+            data = data[: len(data) // 2]
+            return self._send(200, data)
+        if fault == "drop":
+            # Promise a longer body than we send, then hang up mid-body.
+            self._send(200, data[: len(data) // 3], length=len(data))
+            self.close_connection = True
+            return
+        self._send(200, data)

@@ -17,7 +17,7 @@ import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from selfinstruct.errors import TeacherError
+from selfinstruct.errors import SelfInstructError, TeacherError, UserError
 from selfinstruct.spend import SpendTracker, count_tokens
 
 # A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
@@ -60,6 +60,14 @@ def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in (408, 409, 425, 429) or exc.status_code >= 500
     return False
+
+
+def _is_unreachable(exc: BaseException | None) -> bool:
+    """A refused or unroutable connection (nothing listening), as opposed to one dropped mid-response."""
+    if not isinstance(exc, openai.APIConnectionError) or isinstance(exc, openai.APITimeoutError):
+        return False
+    cause = exc.__cause__
+    return cause is not None and type(cause).__name__ in ("ConnectError", "ConnectTimeout")
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
@@ -137,7 +145,7 @@ class Teacher:
     def _stop(self, state: RetryCallState) -> bool:
         # An endpoint that has never answered is probably misconfigured: give up after two tries.
         exc = state.outcome.exception() if state.outcome else None
-        if not self._succeeded and isinstance(exc, openai.APIConnectionError) and not isinstance(exc, openai.APITimeoutError):
+        if not self._succeeded and _is_unreachable(exc):
             return state.attempt_number >= 2
         return stop_after_attempt(self.max_attempts)(state)
 
@@ -247,18 +255,18 @@ class Teacher:
             latency_s=time.monotonic() - started,
         )
 
-    def _give_up(self, exc: BaseException, attempts: int) -> TeacherError:
-        """Turn the last error into one actionable line."""
+    def _give_up(self, exc: BaseException, attempts: int) -> SelfInstructError:
+        """Turn the last error into one actionable line; configuration mistakes are the user's (exit 2)."""
         if isinstance(exc, openai.AuthenticationError):
-            return TeacherError("the teacher rejected the API key (HTTP 401): check OPENAI_API_KEY or --api-key")
+            return UserError("the teacher rejected the API key (HTTP 401): check OPENAI_API_KEY or --api-key")
         if isinstance(exc, openai.PermissionDeniedError):
-            return TeacherError(f"the teacher refused access (HTTP 403) to model '{self.model}'")
+            return UserError(f"the teacher refused access (HTTP 403) to model '{self.model}'")
         if isinstance(exc, openai.NotFoundError):
-            return TeacherError(
+            return UserError(
                 f"model '{self.model}' not found at {self._client.base_url} (HTTP 404): check --model and --base-url"
             )
         if isinstance(exc, openai.BadRequestError):
             return TeacherError(f"the teacher rejected the request: {_describe(exc)}")
-        if isinstance(exc, openai.APIConnectionError) and not self._succeeded and not isinstance(exc, openai.APITimeoutError):
-            return TeacherError(f"cannot reach the teacher at {self._client.base_url}: {_describe(exc)}; is the server running?")
+        if _is_unreachable(exc) and not self._succeeded:
+            return UserError(f"cannot reach the teacher at {self._client.base_url}: {_describe(exc)}; is the server running?")
         return TeacherError(f"the teacher failed {attempts} times in a row, giving up; last error: {_describe(exc)}")

@@ -235,6 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         if mock.models is not None and body.get("model") not in mock.models:
             return self._error(404, f"The model `{body.get('model')}` does not exist.")
         fault = mock.next_fault()
+        record["fault"] = fault
         if mock.latency:
             time.sleep(mock.latency)
         text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024))

@@ -1,0 +1,101 @@
+"""Instruction and instance filters: each rule, its boundary, and the ROUGE-L threshold exactly."""
+
+import pytest
+from rouge_score import rouge_scorer
+
+from selfinstruct.records import Instance
+from selfinstruct.rouge import RougeIndex
+from selfinstruct.stages.filters import cheap_reason, filter_instances, filter_instruction
+
+
+@pytest.mark.parametrize(
+    "text,reason",
+    [
+        ("Explain this now", "too_short"),
+        ("Explain this right now", None),
+        (" ".join(["word"] * 150), None),
+        (" ".join(["word"] * 151), "too_long"),
+        ("Describe the image in detail please.", "keyword:image"),
+        ("Summarize these FILES for me please.", "keyword:files"),
+        ("Please go to the store and report back.", "keyword:go to"),
+        ("Plot the data over time for me.", "keyword:plot"),
+        ("Explain the mapping between keys and values.", None),  # "map" only as a whole word
+        ("Describe the imagery in the poem briefly.", None),
+        ("Write a program that prints prime numbers.", "write_a_program"),
+        ("write a program to add two numbers together", "write_a_program"),
+        ('"Quoted" instruction that starts with punctuation.', "starts_with_punctuation"),
+        ("Écris une phrase sur la mer, s'il te plaît.", "non_ascii_start"),
+    ],
+)
+def test_cheap_rules(text, reason):
+    assert cheap_reason(text) == reason
+
+
+def test_non_ascii_start_allowed_when_asked():
+    assert cheap_reason("Écris une phrase sur la mer.", allow_non_ascii=True) is None
+
+
+def test_keywords_beat_duplicates_and_kept_ones_join_the_pool():
+    pool = RougeIndex()
+    pool.add("Explain how rainbows form in the sky after rain.")
+    assert filter_instruction("Explain how rainbows form in the sky after rain.", pool).reason == "near_duplicate"
+    first = filter_instruction("Suggest five names for a friendly robot dog.", pool)
+    assert first.reason is None
+    # a duplicate inside the same batch is caught because kept instructions join at once
+    second = filter_instruction("Suggest five names for a friendly robot cat.", pool)
+    assert second.reason == "near_duplicate"
+    assert second.most_similar == "Suggest five names for a friendly robot dog."
+    assert second.score == pytest.approx(0.875)
+
+
+def _f(a, b):
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False).score(a, b)["rougeL"].fmeasure
+
+
+def test_exactly_point_seven_is_kept():
+    # LCS 7 of 10 and 10 tokens: F = 0.7 exactly (as the scorer computes it)
+    kept = "alpha beta gamma delta epsilon zeta eta theta iota kappa"
+    cand = "alpha beta gamma delta epsilon zeta eta one two three"
+    assert _f(kept, cand) == 0.7
+    pool = RougeIndex()
+    pool.add(kept)
+    assert filter_instruction(cand, pool).reason is None
+
+
+def test_float_rounding_above_point_seven_is_a_duplicate():
+    # LCS 7 between 9 and 11 tokens: algebraically 0.7, but the scorer says 0.7000000000000001
+    kept = "a1 a2 a3 a4 a5 a6 a7 b1 b2"
+    cand = "a1 a2 a3 a4 a5 a6 a7 c1 c2 c3 c4"
+    assert _f(kept, cand) > 0.7
+    pool = RougeIndex()
+    pool.add(kept)
+    assert filter_instruction(cand, pool).reason == "near_duplicate"
+
+
+def test_instance_rules():
+    kept, dropped, reason = filter_instances(
+        [
+            Instance(input="", output=""),
+            Instance(input="same", output="same"),
+            Instance(input="x", output="The answer is:"),
+            Instance(input="2+2", output="4"),
+            Instance(input="2+2", output="4"),
+        ]
+    )
+    assert reason is None
+    assert kept == [Instance(input="2+2", output="4")]
+    assert [d["reason"] for d in dropped] == ["empty_output", "output_equals_input", "output_ends_with_colon", "repeated_instance"]
+
+
+def test_one_input_two_outputs_drops_the_task():
+    kept, _, reason = filter_instances([Instance(input="3*3", output="9"), Instance(input="3*3", output="6")])
+    assert kept == [] and reason == "conflicting_outputs"
+
+
+def test_no_input_tasks_may_have_several_answers():
+    kept, _, reason = filter_instances([Instance(input="", output="Rise & Crumb"), Instance(input="", output="Daily Loaf")])
+    assert reason is None and len(kept) == 2
+
+
+def test_nothing_valid_is_a_reason():
+    assert filter_instances([Instance(input="", output=" ")])[2] == "no_valid_instances"

@@ -1,0 +1,56 @@
+"""Parsing input-first and output-first instance responses, including messy ones."""
+
+from selfinstruct.records import Instance
+from selfinstruct.stages.instances import build_instances_prompt, parse_input_first, parse_output_first
+from selfinstruct.templates import Templates
+
+
+def test_input_first_examples():
+    text = "Example 1\nInput: 3 + 4\nOutput: 7\nExample 2\nInput: 10 - 2\nOutput: 8"
+    assert parse_input_first(text, False) == [Instance(input="3 + 4", output="7"), Instance(input="10 - 2", output="8")]
+
+
+def test_input_first_noinput_multiline_and_markdown():
+    text = "**Example 1:**\nInput: <noinput>\nOutput: Line one.\nLine two.\n\n**Example 2:**\nInput: N/A\nOutput: Another answer."
+    assert parse_input_first(text, False) == [
+        Instance(input="", output="Line one.\nLine two."),
+        Instance(input="", output="Another answer."),
+    ]
+
+
+def test_input_first_without_example_headers():
+    text = "Input: red\nOutput: A warm color.\nInput: blue\nOutput: A cool color."
+    assert parse_input_first(text, False) == [Instance(input="red", output="A warm color."), Instance(input="blue", output="A cool color.")]
+
+
+def test_input_first_output_only():
+    assert parse_input_first("Output: Bread & Butter Bakery", False) == [Instance(input="", output="Bread & Butter Bakery")]
+
+
+def test_input_first_truncated_drops_last():
+    text = "Example 1\nInput: a\nOutput: b\nExample 2\nInput: c\nOutput: d is cut"
+    assert parse_input_first(text, True) == [Instance(input="a", output="b")]
+
+
+def test_input_first_stops_at_an_invented_next_task():
+    text = "Example 1\nInput: x\nOutput: y\n\nTask: Something else entirely.\nExample 1\nInput: p\nOutput: q"
+    assert parse_input_first(text, False) == [Instance(input="x", output="y")]
+
+
+def test_output_first_labels_become_outputs():
+    text = "Class label: Positive\nInput: I love it.\nClass label: Negative\nInput: It broke.\n"
+    assert parse_output_first(text, False) == [Instance(input="I love it.", output="Positive"), Instance(input="It broke.", output="Negative")]
+
+
+def test_output_first_label_without_input_is_skipped():
+    assert parse_output_first("Class label: Spam\nClass label: Not spam\nInput: Lunch at noon?", False) == [
+        Instance(input="Lunch at noon?", output="Not spam")
+    ]
+
+
+def test_prompt_choice_by_classification():
+    templates = Templates()
+    assert "Class label:" in build_instances_prompt(templates, "Is it spam?", True, 5)
+    clf, gen = build_instances_prompt(templates, "Is it spam?", True, 5), build_instances_prompt(templates, "Name a dog.", False, 5)
+    assert clf.rstrip().endswith("Task: Is it spam?") and gen.rstrip().endswith("Task: Name a dog.")
+    assert "Class label:" not in gen.split("Task: Name a dog.")[0][-200:]

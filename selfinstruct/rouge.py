@@ -5,21 +5,43 @@
         index.add(seed)
     verdict = index.check_and_add(candidate)   # DupCheck(is_duplicate, most_similar, score)
 
-A candidate is a duplicate iff rouge_score's ROUGE-L F against some kept text is > threshold.
+A candidate is a duplicate iff `RougeScorer(["rougeL"], use_stemmer=False).score(kept, candidate)`
+gives an F-measure > threshold for some kept text. Each text is tokenised once into integer
+token ids. Pairs are pruned only by bounds that cannot change a decision (see `_Bounds` and
+`RougeIndex._survivors`); the survivors get a compiled LCS (rapidfuzz) and the scorer's own
+float formula, which is what decides near the threshold.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Sequence
 
+import numpy as np
+import regex
+from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
+
+Tokenizer = Literal["rouge", "unicode"]
 
 # rouge_score lowercases, turns every run outside [a-z0-9] into a space and splits: the tokens
 # are exactly the maximal [a-z0-9] runs of the lowercased text.
 _ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
+# Opt-in, NOT rouge_score-compatible: letters/marks/digits of any script form words, and each
+# character of scripts written without spaces (Han, kana, Thai, ...) is a token of its own.
+_UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
+_UNICODE_TOKEN = regex.compile(rf"[{_UNSPACED}]|[[\p{{L}}\p{{M}}\p{{N}}]--[{_UNSPACED}]]+", regex.V1)
 
-Tokenizer = Literal["rouge", "unicode"]
+# Pruning uses exact integer bounds loosened by this margin; the float formula decides, and it
+# is never more than a few ulps away from 2*LCS/(m+n).
+_EPS = 1e-9
+# Token id 0 stands for any token no kept text has: it can match nothing.
+_UNKNOWN = 0
+# Rebuild the rarity order when the index has doubled since the last one.
+_FIRST_REBUILD = 64
+# Elements created after the last rebuild sort before all ranked ones: they are the rarest.
+_NEW_ELEMENT = -(1 << 40)
 
 
 class DupCheck(NamedTuple):
@@ -35,6 +57,11 @@ def rouge_tokens(text: str) -> list[str]:
     return _ROUGE_TOKEN.findall(text.lower())
 
 
+def unicode_tokens(text: str) -> list[str]:
+    """Script-aware tokens for non-English data; differs from rouge_score on any non-ASCII text."""
+    return _UNICODE_TOKEN.findall(text.casefold())
+
+
 def rouge_f(lcs: int, m: int, n: int) -> float:
     """ROUGE-L F as rouge_score computes it, float for float (its rounding decides near the threshold)."""
     if m == 0 or n == 0:
@@ -46,54 +73,288 @@ def rouge_f(lcs: int, m: int, n: int) -> float:
     return 0.0
 
 
+def _rouge_f_many(lcs: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
+    """`rouge_f` over arrays, with the same IEEE operations in the same order."""
+    precision = lcs / float(n)
+    recall = lcs / m.astype(np.float64)
+    total = precision + recall
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = 2 * precision * recall / total
+    return np.where(total > 0, f, 0.0)
+
+
+def _encode(ids: Sequence[int]) -> str | tuple[int, ...]:
+    """Token ids as one string, a character per id, for rapidfuzz; a tuple past the Unicode range."""
+    try:
+        return "".join(map(chr, ids))
+    except ValueError:
+        # rapidfuzz compares characters by code point and ints by value, so both forms agree.
+        return tuple(ids)
+
+
+class _Bounds:
+    """Integer bounds on LCS for one threshold: what a pair of lengths needs to be a duplicate."""
+
+    def __init__(self, threshold: float) -> None:
+        self.loose = threshold - _EPS
+        self._per_length: dict[int, tuple[int, int, int]] = {}
+
+    def min_lcs(self, m: int, n: int) -> int:
+        """Least LCS with which texts of m and n tokens could score > threshold (never too high)."""
+        # Duplicate => 2*LCS/(m+n) > threshold - tiny, and LCS >= 1 since F = 0 otherwise.
+        return max(1, math.ceil(self.loose * (m + n) / 2))
+
+    def for_length(self, n: int) -> tuple[int, int, int]:
+        """(shortest, longest) partner length that can be a duplicate of n tokens, and the least LCS over them."""
+        cached = self._per_length.get(n)
+        if cached is not None:
+            return cached
+        # LCS <= min(m, n), so the partner length m needs min(m, n) >= min_lcs(m, n).
+        lo = n
+        while lo > 1 and lo - 1 >= self.min_lcs(lo - 1, n):
+            lo -= 1
+        if self.loose <= 0:
+            hi = 1 << 62
+        else:
+            hi = max(n, int(2 * n / self.loose) - n + 2)
+            while hi > n and self.min_lcs(hi, n) > n:
+                hi -= 1
+        # min_lcs grows with m, so the shortest partner needs the least LCS.
+        bounds = (lo, hi, self.min_lcs(lo, n))
+        self._per_length[n] = bounds
+        return bounds
+
+    def prefix_length(self, n: int) -> int:
+        """How many of a text's rarest elements must be probed/indexed so no duplicate pair is missed."""
+        # Prefix filtering: two sets sharing >= k elements share one among each one's first |S|-k+1
+        # elements under any fixed global order.
+        return n - self.for_length(n)[2] + 1
+
+
+_NO_ITEMS = np.empty(0, dtype=np.int64)
+
+
+class _Posting:
+    """Kept items whose indexed prefix holds one element, with the element's position in each prefix."""
+
+    __slots__ = ("items", "positions", "size")
+
+    def __init__(self) -> None:
+        self.items = np.empty(4, dtype=np.int64)
+        self.positions = np.empty(4, dtype=np.int64)
+        self.size = 0
+
+    def append(self, item: int, position: int) -> None:
+        if self.size == len(self.items):
+            self.items = np.resize(self.items, 2 * self.size)
+            self.positions = np.resize(self.positions, 2 * self.size)
+        self.items[self.size] = item
+        self.positions[self.size] = position
+        self.size += 1
+
+
 class RougeIndex:
     """Kept texts, checked against with exact rouge_score ROUGE-L decisions."""
 
     def __init__(self, threshold: float = 0.7, tokenizer: Tokenizer = "rouge") -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
+        if tokenizer not in ("rouge", "unicode"):
+            raise ValueError(f"unknown tokenizer {tokenizer!r}")
         self.threshold = threshold
-        self.tokenizer = tokenizer
-        self._texts: list[str] = []
-        self._encoded: list[str] = []
+        self.tokenizer: Tokenizer = tokenizer
+        self._tokenize = rouge_tokens if tokenizer == "rouge" else unicode_tokens
+        self._bounds = _Bounds(threshold)
         self._vocab: dict[str, int] = {}
+        # A text is the set of its (token id, occurrence number) elements, so that multiset
+        # intersections become set intersections.
+        self._element_ids: dict[tuple[int, int], int] = {}
+        self._element_freq: list[int] = []
+        self._rank: list[int] = []
+        self._postings: dict[int, _Posting] = {}
+        self._texts: list[str] = []
+        self._encoded: list[str | tuple[int, ...]] = []
+        self._elements: list[tuple[int, ...]] = []
+        self._lengths = np.zeros(1024, dtype=np.int64)
+        self._next_rebuild = _FIRST_REBUILD
 
     def __len__(self) -> int:
         return len(self._texts)
 
-    def _encode(self, text: str) -> str:
-        # One character per token id: rapidfuzz's LCS then runs on the token sequence.
-        vocab = self._vocab
-        return "".join(chr(vocab.setdefault(tok, len(vocab))) for tok in rouge_tokens(text))
-
-    def _scores(self, text: str) -> list[float]:
-        enc = self._encode(text)
-        n = len(enc)
-        return [rouge_f(LCSseq.similarity(kept, enc), len(kept), n) for kept in self._encoded]
-
-    def best_match(self, text: str) -> tuple[str | None, float]:
-        """The kept text with the highest score (earliest on ties) and that score; (None, 0.0) if empty."""
-        scores = self._scores(text)
-        if not scores:
-            return None, 0.0
-        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-        return self._texts[best], scores[best]
+    # --- public API --------------------------------------------------------------------
 
     def check(self, text: str) -> DupCheck:
-        """Whether text is a near-duplicate of a kept text; does not add it."""
-        most_similar, score = self.best_match(text)
-        if most_similar is not None and score > self.threshold:
-            return DupCheck(True, most_similar, score)
-        return DupCheck(False, most_similar, score)
+        """Whether text is a near-duplicate of a kept text; does not add it.
+
+        A duplicate reports the kept text with the highest score (earliest on ties) and that exact
+        score. A non-duplicate reports the best of the pairs that survived pruning and reached the
+        least LCS a duplicate of its length needs (exact score, but not necessarily the overall
+        best), else (None, 0.0); `best_match` gives the exact best.
+        """
+        return self._check(self._lookup(self._tokenize(text)))
 
     def add(self, text: str) -> None:
         """Keep text unconditionally (seeds, resumed items)."""
-        self._texts.append(text)
-        self._encoded.append(self._encode(text))
+        self._add(text, self._tokenize(text))
 
     def check_and_add(self, text: str) -> DupCheck:
         """Check text and keep it iff it is not a near-duplicate."""
-        verdict = self.check(text)
+        tokens = self._tokenize(text)
+        verdict = self._check(self._lookup(tokens))
         if not verdict.is_duplicate:
-            self.add(text)
+            self._add(text, tokens)
         return verdict
+
+    def best_match(self, text: str) -> tuple[str | None, float]:
+        """The kept text with the highest score (earliest on ties) and that exact score; (None, 0.0) if empty."""
+        if not self._texts:
+            return None, 0.0
+        ids = self._lookup(self._tokenize(text))
+        verdict = self._check(ids)
+        if verdict.is_duplicate:
+            return verdict.most_similar, verdict.score
+        if not ids:
+            return self._texts[0], 0.0
+        lcs = process.cdist([_encode(ids)], self._encoded, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
+        scores = _rouge_f_many(lcs, self._lengths[: len(self._texts)], len(ids))
+        best = int(np.argmax(scores))  # argmax takes the first of equal maxima: the earliest kept
+        return self._texts[best], float(scores[best])
+
+    # --- internals ---------------------------------------------------------------------
+
+    def _lookup(self, tokens: list[str]) -> list[int]:
+        get = self._vocab.get
+        return [get(token, _UNKNOWN) for token in tokens]
+
+    def _element_list(self, ids: list[int]) -> list[int | None]:
+        seen: dict[int, int] = {}
+        out: list[int | None] = []
+        get = self._element_ids.get
+        for tid in ids:
+            k = seen.get(tid, 0)
+            seen[tid] = k + 1
+            out.append(None if tid == _UNKNOWN else get((tid, k)))
+        return out
+
+    def _rarest_first(self, elements: list[int]) -> list[int]:
+        return sorted(elements, key=self._rank.__getitem__)
+
+    def _survivors(self, ids: list[int]) -> tuple[np.ndarray, int]:
+        """Kept items that the length and shared-token bounds leave possible duplicates of ids; and the least LCS."""
+        n = len(ids)
+        lo, hi, least_lcs = self._bounds.for_length(n)
+        elements = self._element_list(ids)
+        known = [e for e in elements if e is not None]
+        unknown = n - len(known)
+        # Unknown elements are in no kept text: ordering them first keeps the order global.
+        probe_count = self._bounds.prefix_length(n) - unknown
+        if probe_count <= 0:
+            return _NO_ITEMS, least_lcs
+        postings = self._postings
+        items: list[np.ndarray] = []
+        positions: list[np.ndarray] = []
+        probe_at: list[int] = []
+        for i, eid in enumerate(self._rarest_first(known)[:probe_count], start=unknown):
+            entry = postings.get(eid)
+            if entry is not None:
+                items.append(entry.items[: entry.size])
+                positions.append(entry.positions[: entry.size])
+                probe_at.append(i)
+        if not items:
+            return _NO_ITEMS, least_lcs
+        hit_item = np.concatenate(items)
+        hit_x = np.repeat(np.asarray(probe_at, dtype=np.int64), [len(a) for a in items])
+        hit_y = np.concatenate(positions)
+        # Group hits by kept item; a stable sort keeps each item's hits in x order (= y order).
+        order = np.argsort(hit_item, kind="stable")
+        hit_item, hit_x, hit_y = hit_item[order], hit_x[order], hit_y[order]
+        last = np.empty(len(hit_item), dtype=bool)
+        last[-1] = True
+        np.not_equal(hit_item[1:], hit_item[:-1], out=last[:-1])
+        ends = np.flatnonzero(last)
+        hits = ends + 1
+        hits[1:] -= ends[:-1] + 1
+        candidates = hit_item[ends]
+        m = self._lengths[candidates]
+        # Every shared element ordered before the last hit was itself a hit (it lies in both
+        # prefixes), so the multiset intersection is at most the hits plus what follows the last
+        # hit in the shorter remainder.
+        overlap_bound = hits + np.minimum(n - 1 - hit_x[ends], m - 1 - hit_y[ends])
+        needed = np.maximum(1, np.ceil(self._bounds.loose * (m + n) / 2))
+        keep = (m >= lo) & (m <= hi) & (overlap_bound >= needed)
+        return candidates[keep], least_lcs
+
+    def _check(self, ids: list[int]) -> DupCheck:
+        n = len(ids)
+        if n == 0 or not self._texts:
+            return DupCheck(False, None, 0.0)  # an empty side scores 0
+        candidates, least_lcs = self._survivors(ids)
+        if len(candidates) == 0:
+            return DupCheck(False, None, 0.0)
+        encoded = self._encoded
+        choices = [encoded[i] for i in candidates.tolist()]
+        lcs = process.cdist(
+            [_encode(ids)], choices, scorer=LCSseq.similarity, score_cutoff=least_lcs, dtype=np.int32, workers=1
+        )[0]
+        # Below the cutoff rapidfuzz reports 0; those pairs cannot be duplicates.
+        best_score, best_item = 0.0, -1
+        lengths = self._lengths
+        for k in np.flatnonzero(lcs).tolist():
+            item = int(candidates[k])
+            score = rouge_f(int(lcs[k]), int(lengths[item]), n)
+            if score > best_score:  # candidates ascend, so ties keep the earliest kept
+                best_score, best_item = score, item
+        if best_item < 0:
+            return DupCheck(False, None, 0.0)
+        return DupCheck(best_score > self.threshold, self._texts[best_item], best_score)
+
+    def _add(self, text: str, tokens: list[str]) -> None:
+        vocab = self._vocab
+        ids = [vocab.setdefault(token, len(vocab) + 1) for token in tokens]
+        element_ids = self._element_ids
+        seen: dict[int, int] = {}
+        elements: list[int] = []
+        for tid in ids:
+            k = seen.get(tid, 0)
+            seen[tid] = k + 1
+            key = (tid, k)
+            eid = element_ids.get(key)
+            if eid is None:
+                eid = element_ids[key] = len(self._element_freq)
+                self._element_freq.append(0)
+                self._rank.append(_NEW_ELEMENT + eid)
+            self._element_freq[eid] += 1
+            elements.append(eid)
+        item = len(self._texts)
+        self._texts.append(text)
+        self._encoded.append(_encode(ids))
+        self._elements.append(tuple(elements))
+        if item == len(self._lengths):
+            self._lengths = np.concatenate([self._lengths, np.zeros_like(self._lengths)])
+        self._lengths[item] = len(ids)
+        if item + 1 >= self._next_rebuild:
+            self._rebuild()
+        else:
+            self._index(item)
+
+    def _index(self, item: int) -> None:
+        elements = self._elements[item]
+        prefix = self._rarest_first(list(elements))[: self._bounds.prefix_length(len(elements))]
+        postings = self._postings
+        for position, eid in enumerate(prefix):
+            entry = postings.get(eid)
+            if entry is None:
+                entry = postings[eid] = _Posting()
+            entry.append(item, position)
+
+    def _rebuild(self) -> None:
+        """Re-rank elements by how many kept texts hold them (rarest first) and re-index every prefix."""
+        freq = np.asarray(self._element_freq, dtype=np.int64)
+        order = np.lexsort((np.arange(len(freq)), freq))
+        rank = np.empty(len(freq), dtype=np.int64)
+        rank[order] = np.arange(len(freq))
+        self._rank = rank.tolist()
+        self._postings = {}
+        for item in range(len(self._texts)):
+            self._index(item)
+        self._next_rebuild = 2 * len(self._texts)

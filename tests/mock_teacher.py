@@ -231,7 +231,9 @@ class _Handler(BaseHTTPRequestHandler):
         if mock.on_request:
             mock.on_request(record)
         if mock.api_key is not None and self.headers.get("Authorization") != f"Bearer {mock.api_key}":
-            return self._error(401, "Incorrect API key provided.")
+            # Like some real servers, echo the key back: our logs and messages must still never show it.
+            presented = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            return self._error(401, f"Incorrect API key provided: {presented}.")
         if mock.models is not None and body.get("model") not in mock.models:
             return self._error(404, f"The model `{body.get('model')}` does not exist.")
         fault = mock.next_fault()
@@ -270,3 +272,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(200, data)
+
+
+def main() -> None:
+    """Serve the mock as a child process, standing in for llama.cpp's server in lifecycle tests.
+
+    --die-after N makes the process exit abruptly when request N+1 arrives, like a crashed server.
+    """
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--die-after", type=int, default=None)
+    args = parser.parse_args()
+    mock = MockTeacher()
+    if args.die_after is not None:
+        def die(record: dict[str, Any]) -> None:
+            if len(mock.requests) > args.die_after:
+                os._exit(1)
+
+        mock.on_request = die
+    handler = type("Handler", (_Handler,), {"mock": mock})
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), handler)
+    server.daemon_threads = True
+    print(f"mock teacher listening on {args.port}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

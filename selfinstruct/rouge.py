@@ -75,10 +75,10 @@ def rouge_f(lcs: int, m: int, n: int) -> float:
 
 def _rouge_f_many(lcs: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
     """`rouge_f` over arrays, with the same IEEE operations in the same order."""
-    precision = lcs / float(n)
-    recall = lcs / m.astype(np.float64)
-    total = precision + recall
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty kept text: 0/0, masked below
+        precision = lcs / float(n)
+        recall = lcs / m.astype(np.float64)
+        total = precision + recall
         f = 2 * precision * recall / total
     return np.where(total > 0, f, 0.0)
 

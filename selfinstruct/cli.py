@@ -144,5 +144,28 @@ def generate(
     _guarded(body)
 
 
+# --- dedup ------------------------------------------------------------------------------
+
+
+@app.command(no_args_is_help=True)
+def dedup(
+    input: Path = typer.Argument(..., metavar="INPUT", help="Dataset to filter: alpaca_data.json (a JSON list of records), a .jsonl of records, or a text file with one instruction per line."),
+    out: Path = typer.Option(..., "--out", metavar="OUT", help="Where the kept records go, in INPUT's own format. May equal INPUT: it is replaced only once the result is complete."),
+    against: list[Path] = typer.Option([], "--against", metavar="FILE", help="Reference instructions (seed tasks .jsonl, Alpaca .json or text) that items are also compared with; never written out. Repeatable."),
+    threshold: float = typer.Option(0.7, "--threshold", help="Drop an item whose ROUGE-L F against a reference or earlier kept item is above this (exactly 0.7 is kept)."),
+    field: str = typer.Option("instruction", "--field", help="Record field holding the text to compare (JSON and JSONL inputs)."),
+    against_field: Optional[str] = typer.Option(None, "--against-field", help="Field to compare in the --against files. Default: the same as --field."),
+    report: Optional[Path] = typer.Option(None, "--report", metavar="FILE", help="JSONL report of every dropped item with its most similar item and score. Default: OUT's name with .dropped.jsonl."),
+    tokenizer: str = typer.Option("rouge", "--tokenizer", help="rouge: exactly rouge_score's tokens (ASCII letters and digits only). unicode: words of any script, each CJK/Thai character a token; for non-English data, not rouge_score-compatible."),
+) -> None:
+    """Drop near-duplicate instructions from an existing dataset, keeping items greedily in input order."""
+    from selfinstruct.config import DedupConfig, build_config
+    from selfinstruct.dedup import dedup as run_dedup
+
+    values = dict(input=input, out=out, against=against, threshold=threshold, field=field,
+                  against_field=against_field, report=report, tokenizer=tokenizer)
+    _guarded(lambda: run_dedup(build_config(DedupConfig, values), console=err_console))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -138,3 +138,19 @@ def build_config(cls: type[_Config], values: dict[str, object]) -> _Config:
         first = exc.errors()[0]
         option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "settings"
         raise UserError(f"{option}: {first['msg'].lower()}") from None
+
+
+# --- dedup ----------------------------------------------------------------------------
+
+
+class DedupConfig(_Config):
+    """Settings of one `dedup` run: which file to filter, against what, and where results go."""
+
+    input: Path
+    out: Path
+    against: list[Path] = []
+    threshold: float = Field(0.7, ge=0, le=1, allow_inf_nan=False)
+    field: str = Field("instruction", min_length=1)
+    against_field: str | None = Field(None, min_length=1)
+    report: Path | None = None
+    tokenizer: Literal["rouge", "unicode"] = "rouge"

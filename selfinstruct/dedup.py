@@ -1,0 +1,208 @@
+"""Near-duplicate filtering of an existing dataset, with the same exact ROUGE-L index `generate` uses.
+
+    selfinstruct dedup alpaca_data.json --against seed_tasks.jsonl --out alpaca_dedup.json
+
+Items are kept greedily in input order, as generation keeps them: an item is dropped when its
+ROUGE-L F against a reference item or an earlier kept item is above the threshold. Kept records
+are written in the input's own format (Alpaca JSON list, JSONL of records, or plain text, one
+instruction per line); every dropped item goes to a JSONL report with its most similar item.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonlines
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from selfinstruct.config import DedupConfig
+from selfinstruct.errors import UserError
+from selfinstruct.rouge import RougeIndex
+
+Format = Literal["json", "jsonl", "text"]
+# Redrawing the bar per item would cost more than checking the item.
+_PROGRESS_EVERY = 256
+
+
+class Dataset(BaseModel):
+    """A file's records as read, in order, and the text of each that is compared."""
+
+    path: Path
+    format: Format
+    records: list[Any]
+    texts: list[str]
+
+
+class DroppedItem(BaseModel):
+    """One line of the report: a dropped input item and what it duplicates."""
+
+    index: int
+    instruction: str
+    most_similar: str
+    most_similar_source: Literal["input", "against"]
+    most_similar_index: int
+    score: float
+
+
+class DedupSummary(BaseModel):
+    """What a dedup run did, for the closing message and for callers."""
+
+    read: int
+    against: int
+    kept: int
+    dropped: int
+    seconds: float
+    out: Path
+    report: Path
+
+
+def detect_format(path: Path) -> Format:
+    """The format a file is read and written in, by its extension: .json, .jsonl/.ndjson, else text."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return "json"
+    if suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    return "text"
+
+
+def read_dataset(path: Path, field: str) -> Dataset:
+    """Read records and the text of `field` in each; any problem is one-line UserError."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
+        raise UserError(f"cannot read {path}: {reason}") from None
+    fmt = detect_format(path)
+    if fmt == "text":
+        # Blank lines separate nothing in an instruction list; they are not instructions.
+        lines = [line for line in raw.splitlines() if line.strip()]
+        return Dataset(path=path, format="text", records=lines, texts=lines)
+    records = _parse_json(path, raw) if fmt == "json" else _parse_jsonl(path, raw)
+    texts = []
+    for number, record in enumerate(records, start=1):
+        where = f"line {number}" if fmt == "jsonl" else f"item {number}"
+        if not isinstance(record, dict):
+            raise UserError(f"{path}: {where} is not a JSON object")
+        value = record.get(field)
+        if not isinstance(value, str):
+            fields = ", ".join(sorted(record)) or "none"
+            problem = "has no field" if value is None and field not in record else "has a non-string field"
+            raise UserError(f"{path}: {where} {problem} {field!r} (its fields: {fields}); choose one with --field")
+        texts.append(value)
+    return Dataset(path=path, format=fmt, records=records, texts=texts)
+
+
+def _parse_json(path: Path, raw: str) -> list[Any]:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # JSON Lines saved as .json: read it as such
+            return _parse_jsonl(path, raw)
+        raise UserError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, list):
+        raise UserError(f"{path}: expected a JSON list of records (like alpaca_data.json), got a {type(data).__name__}")
+    return data
+
+
+def _parse_jsonl(path: Path, raw: str) -> list[Any]:
+    records = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path}: line {number} is not valid JSON: {exc.msg} at column {exc.colno}") from None
+    return records
+
+
+def write_dataset(path: Path, fmt: Format, records: list[Any]) -> None:
+    """Write records in fmt via a temp file and a rename, so the output may replace the input safely."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            if fmt == "json":
+                json.dump(records, handle, indent=4, ensure_ascii=False)
+                handle.write("\n")
+            elif fmt == "jsonl":
+                jsonlines.Writer(handle, compact=True, sort_keys=False).write_all(records)
+            else:
+                handle.writelines(f"{line}\n" for line in records)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def default_report_path(out: Path) -> Path:
+    """Where the report goes unless told: beside OUT, as OUT's stem plus .dropped.jsonl."""
+    return out.with_name(f"{out.stem}.dropped.jsonl")
+
+
+def dedup(cfg: DedupConfig, console: Console | None = None) -> DedupSummary:
+    """Drop near-duplicates from cfg.input greedily in order; write kept records and the report."""
+    console = console or Console(stderr=True)
+    report_path = cfg.report or default_report_path(cfg.out)
+    if report_path.resolve() in (cfg.input.resolve(), cfg.out.resolve()):
+        raise UserError(f"--report {report_path} would overwrite the input or the output; choose another path")
+    dataset = read_dataset(cfg.input, cfg.field)
+    reference: list[str] = []
+    for path in cfg.against:
+        reference.extend(read_dataset(path, cfg.against_field or cfg.field).texts)
+
+    start = time.perf_counter()
+    index = RougeIndex(cfg.threshold, tokenizer=cfg.tokenizer)
+    # The index names its match by text; the earliest item with that text is the one it means.
+    origin: dict[str, tuple[Literal["input", "against"], int]] = {}
+    for position, text in enumerate(reference):
+        index.add(text)
+        origin.setdefault(text, ("against", position))
+    kept: list[Any] = []
+    dropped: list[DroppedItem] = []
+    columns = (TextColumn("dedup"), BarColumn(), MofNCompleteColumn(), TextColumn("kept {task.fields[kept]}"),
+               TimeElapsedColumn())
+    # Off a terminal the bar would only leave blank lines in logs.
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("dedup", total=len(dataset.texts), kept=0)
+        for position, (record, text) in enumerate(zip(dataset.records, dataset.texts)):
+            verdict = index.check_and_add(text)
+            if verdict.is_duplicate:
+                assert verdict.most_similar is not None
+                source, match = origin[verdict.most_similar]
+                dropped.append(DroppedItem(index=position, instruction=text, most_similar=verdict.most_similar,
+                                           most_similar_source=source, most_similar_index=match, score=verdict.score))
+            else:
+                kept.append(record)
+                origin.setdefault(text, ("input", position))
+            if position % _PROGRESS_EVERY == 0:
+                progress.update(task, completed=position + 1, kept=len(kept))
+        progress.update(task, completed=len(dataset.texts), kept=len(kept))
+    seconds = time.perf_counter() - start
+
+    write_dataset(cfg.out, dataset.format, kept)
+    write_dataset(report_path, "jsonl", [item.model_dump(mode="json") for item in dropped])
+    summary = DedupSummary(read=len(dataset.texts), against=len(reference), kept=len(kept), dropped=len(dropped),
+                           seconds=seconds, out=cfg.out, report=report_path)
+    _print_summary(console, summary, cfg.threshold)
+    return summary
+
+
+def _print_summary(console: Console, summary: DedupSummary, threshold: float) -> None:
+    share = summary.dropped / summary.read if summary.read else 0.0
+    against = f" and {summary.against:,} reference items" if summary.against else ""
+    console.print(
+        f"kept [bold]{summary.kept:,}[/bold] of {summary.read:,}; dropped {summary.dropped:,} ({share:.1%}) "
+        f"with ROUGE-L F > {threshold} against earlier items{against}, in {summary.seconds:.1f} s",
+        highlight=False,
+    )
+    console.print(f"wrote {summary.out} ({summary.kept:,} records) and {summary.report} ({summary.dropped:,} dropped)",
+                  highlight=False)

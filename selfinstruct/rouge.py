@@ -132,25 +132,32 @@ class _Bounds:
 
 
 _NO_ITEMS = np.empty(0, dtype=np.int64)
+# A posting entry packs (kept item, position in its prefix) into one int64, and a query adds its
+# own probe position, so one sort groups hits by item in order. Positions are clamped, which
+# only loosens the bound built from them.
+_ITEM_SHIFT = 32
+_POSITION_SHIFT = 16
+_POSITION_MAX = (1 << 16) - 1
 
 
 class _Posting:
-    """Kept items whose indexed prefix holds one element, with the element's position in each prefix."""
+    """Growable array of packed (item, position) codes for the kept items whose prefix holds one element."""
 
-    __slots__ = ("items", "positions", "size")
+    __slots__ = ("codes", "size")
 
-    def __init__(self) -> None:
-        self.items = np.empty(4, dtype=np.int64)
-        self.positions = np.empty(4, dtype=np.int64)
-        self.size = 0
+    def __init__(self, codes: np.ndarray) -> None:
+        self.codes = codes
+        self.size = len(codes)
 
-    def append(self, item: int, position: int) -> None:
-        if self.size == len(self.items):
-            self.items = np.resize(self.items, 2 * self.size)
-            self.positions = np.resize(self.positions, 2 * self.size)
-        self.items[self.size] = item
-        self.positions[self.size] = position
+    def append(self, code: int) -> None:
+        if self.size == len(self.codes):
+            self.codes = np.concatenate([self.codes, np.empty(max(4, self.size), dtype=np.int64)])
+        self.codes[self.size] = code
         self.size += 1
+
+
+def _code(item: int, position: int) -> int:
+    return (item << _ITEM_SHIFT) | (min(position, _POSITION_MAX) << _POSITION_SHIFT)
 
 
 class RougeIndex:
@@ -167,14 +174,16 @@ class RougeIndex:
         self._bounds = _Bounds(threshold)
         self._vocab: dict[str, int] = {}
         # A text is the set of its (token id, occurrence number) elements, so that multiset
-        # intersections become set intersections.
-        self._element_ids: dict[tuple[int, int], int] = {}
+        # intersections become set intersections. A token's first occurrence, by far the most
+        # common element, is found by token id; later ones by (id, occurrence) in a dict.
+        self._first_element: list[int] = [-1]
+        self._repeat_element: dict[tuple[int, int], int] = {}
         self._element_freq: list[int] = []
         self._rank: list[int] = []
-        self._postings: dict[int, _Posting] = {}
+        self._postings: list[_Posting | None] = []
         self._texts: list[str] = []
-        self._encoded: list[str | tuple[int, ...]] = []
         self._elements: list[tuple[int, ...]] = []
+        self._encoded = np.empty(1024, dtype=object)
         self._lengths = np.zeros(1024, dtype=np.int64)
         self._next_rebuild = _FIRST_REBUILD
 
@@ -215,8 +224,9 @@ class RougeIndex:
             return verdict.most_similar, verdict.score
         if not ids:
             return self._texts[0], 0.0
-        lcs = process.cdist([_encode(ids)], self._encoded, scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
-        scores = _rouge_f_many(lcs, self._lengths[: len(self._texts)], len(ids))
+        size = len(self._texts)
+        lcs = process.cdist([_encode(ids)], self._encoded[:size], scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
+        scores = _rouge_f_many(lcs, self._lengths[:size], len(ids))
         best = int(np.argmax(scores))  # argmax takes the first of equal maxima: the earliest kept
         return self._texts[best], float(scores[best])
 
@@ -226,60 +236,59 @@ class RougeIndex:
         get = self._vocab.get
         return [get(token, _UNKNOWN) for token in tokens]
 
-    def _element_list(self, ids: list[int]) -> list[int | None]:
+    def _known_elements(self, ids: list[int]) -> list[int]:
+        """The elements of a token-id sequence that some kept text has (the others match nothing)."""
+        first = self._first_element
+        if len(set(ids)) == len(ids):
+            return [first[tid] for tid in ids if tid != _UNKNOWN]
         seen: dict[int, int] = {}
-        out: list[int | None] = []
-        get = self._element_ids.get
+        out: list[int] = []
         for tid in ids:
             k = seen.get(tid, 0)
             seen[tid] = k + 1
-            out.append(None if tid == _UNKNOWN else get((tid, k)))
+            if tid == _UNKNOWN:
+                continue
+            eid = first[tid] if k == 0 else self._repeat_element.get((tid, k))
+            if eid is not None:
+                out.append(eid)
         return out
-
-    def _rarest_first(self, elements: list[int]) -> list[int]:
-        return sorted(elements, key=self._rank.__getitem__)
 
     def _survivors(self, ids: list[int]) -> tuple[np.ndarray, int]:
         """Kept items that the length and shared-token bounds leave possible duplicates of ids; and the least LCS."""
         n = len(ids)
         lo, hi, least_lcs = self._bounds.for_length(n)
-        elements = self._element_list(ids)
-        known = [e for e in elements if e is not None]
+        known = self._known_elements(ids)
         unknown = n - len(known)
         # Unknown elements are in no kept text: ordering them first keeps the order global.
         probe_count = self._bounds.prefix_length(n) - unknown
         if probe_count <= 0:
             return _NO_ITEMS, least_lcs
         postings = self._postings
-        items: list[np.ndarray] = []
-        positions: list[np.ndarray] = []
-        probe_at: list[int] = []
-        for i, eid in enumerate(self._rarest_first(known)[:probe_count], start=unknown):
-            entry = postings.get(eid)
-            if entry is not None:
-                items.append(entry.items[: entry.size])
-                positions.append(entry.positions[: entry.size])
-                probe_at.append(i)
-        if not items:
+        parts = []
+        for x, eid in enumerate(sorted(known, key=self._rank.__getitem__)[:probe_count], start=unknown):
+            posting = postings[eid]
+            if posting is not None:
+                parts.append(posting.codes[: posting.size] + min(x, _POSITION_MAX))
+        if not parts:
             return _NO_ITEMS, least_lcs
-        hit_item = np.concatenate(items)
-        hit_x = np.repeat(np.asarray(probe_at, dtype=np.int64), [len(a) for a in items])
-        hit_y = np.concatenate(positions)
-        # Group hits by kept item; a stable sort keeps each item's hits in x order (= y order).
-        order = np.argsort(hit_item, kind="stable")
-        hit_item, hit_x, hit_y = hit_item[order], hit_x[order], hit_y[order]
-        last = np.empty(len(hit_item), dtype=bool)
+        codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        codes.sort()  # groups hits by kept item; within one, hits come in prefix order
+        items = codes >> _ITEM_SHIFT
+        last = np.empty(len(codes), dtype=bool)
         last[-1] = True
-        np.not_equal(hit_item[1:], hit_item[:-1], out=last[:-1])
+        np.not_equal(items[1:], items[:-1], out=last[:-1])
         ends = np.flatnonzero(last)
         hits = ends + 1
         hits[1:] -= ends[:-1] + 1
-        candidates = hit_item[ends]
+        last_codes = codes[ends]
+        candidates = items[ends]
         m = self._lengths[candidates]
         # Every shared element ordered before the last hit was itself a hit (it lies in both
-        # prefixes), so the multiset intersection is at most the hits plus what follows the last
-        # hit in the shorter remainder.
-        overlap_bound = hits + np.minimum(n - 1 - hit_x[ends], m - 1 - hit_y[ends])
+        # prefixes), so the multiset intersection is at most the hits plus the shorter of the
+        # two remainders after the last hit.
+        x_rest = n - 1 - (last_codes & _POSITION_MAX)
+        y_rest = m - 1 - ((last_codes >> _POSITION_SHIFT) & _POSITION_MAX)
+        overlap_bound = hits + np.minimum(x_rest, y_rest)
         needed = np.maximum(1, np.ceil(self._bounds.loose * (m + n) / 2))
         keep = (m >= lo) & (m <= hi) & (overlap_bound >= needed)
         return candidates[keep], least_lcs
@@ -291,11 +300,8 @@ class RougeIndex:
         candidates, least_lcs = self._survivors(ids)
         if len(candidates) == 0:
             return DupCheck(False, None, 0.0)
-        encoded = self._encoded
-        choices = [encoded[i] for i in candidates.tolist()]
-        lcs = process.cdist(
-            [_encode(ids)], choices, scorer=LCSseq.similarity, score_cutoff=least_lcs, dtype=np.int32, workers=1
-        )[0]
+        lcs = process.cdist([_encode(ids)], self._encoded[candidates], scorer=LCSseq.similarity,
+                            score_cutoff=least_lcs, dtype=np.int32, workers=1)[0]
         # Below the cutoff rapidfuzz reports 0; those pairs cannot be duplicates.
         best_score, best_item = 0.0, -1
         lengths = self._lengths
@@ -308,44 +314,59 @@ class RougeIndex:
             return DupCheck(False, None, 0.0)
         return DupCheck(best_score > self.threshold, self._texts[best_item], best_score)
 
+    def _element(self, tid: int, k: int) -> int:
+        """The element id of the k-th occurrence of token tid, created if new."""
+        if k == 0:
+            if tid < len(self._first_element):
+                return self._first_element[tid]
+        else:
+            eid = self._repeat_element.get((tid, k))
+            if eid is not None:
+                return eid
+        eid = len(self._element_freq)
+        self._element_freq.append(0)
+        self._rank.append(_NEW_ELEMENT + eid)
+        self._postings.append(None)
+        if k == 0:
+            self._first_element.append(eid)  # token ids are handed out in order, so tid == len
+        else:
+            self._repeat_element[(tid, k)] = eid
+        return eid
+
     def _add(self, text: str, tokens: list[str]) -> None:
         vocab = self._vocab
         ids = [vocab.setdefault(token, len(vocab) + 1) for token in tokens]
-        element_ids = self._element_ids
         seen: dict[int, int] = {}
-        elements: list[int] = []
+        elements = []
+        freq = self._element_freq
         for tid in ids:
             k = seen.get(tid, 0)
             seen[tid] = k + 1
-            key = (tid, k)
-            eid = element_ids.get(key)
-            if eid is None:
-                eid = element_ids[key] = len(self._element_freq)
-                self._element_freq.append(0)
-                self._rank.append(_NEW_ELEMENT + eid)
-            self._element_freq[eid] += 1
+            eid = self._element(tid, k)
+            freq[eid] += 1
             elements.append(eid)
         item = len(self._texts)
-        self._texts.append(text)
-        self._encoded.append(_encode(ids))
-        self._elements.append(tuple(elements))
         if item == len(self._lengths):
             self._lengths = np.concatenate([self._lengths, np.zeros_like(self._lengths)])
+            self._encoded = np.concatenate([self._encoded, np.empty(item, dtype=object)])
+        self._texts.append(text)
+        self._elements.append(tuple(elements))
+        self._encoded[item] = _encode(ids)
         self._lengths[item] = len(ids)
         if item + 1 >= self._next_rebuild:
             self._rebuild()
-        else:
-            self._index(item)
-
-    def _index(self, item: int) -> None:
-        elements = self._elements[item]
-        prefix = self._rarest_first(list(elements))[: self._bounds.prefix_length(len(elements))]
+            return
         postings = self._postings
-        for position, eid in enumerate(prefix):
-            entry = postings.get(eid)
-            if entry is None:
-                entry = postings[eid] = _Posting()
-            entry.append(item, position)
+        for position, eid in enumerate(self._prefix(elements)):
+            posting = postings[eid]
+            if posting is None:
+                postings[eid] = _Posting(np.array([_code(item, position)], dtype=np.int64))
+            else:
+                posting.append(_code(item, position))
+
+    def _prefix(self, elements: Sequence[int]) -> list[int]:
+        """The rarest elements of a kept text: the ones it is indexed under."""
+        return sorted(elements, key=self._rank.__getitem__)[: self._bounds.prefix_length(len(elements))]
 
     def _rebuild(self) -> None:
         """Re-rank elements by how many kept texts hold them (rarest first) and re-index every prefix."""
@@ -354,7 +375,18 @@ class RougeIndex:
         rank = np.empty(len(freq), dtype=np.int64)
         rank[order] = np.arange(len(freq))
         self._rank = rank.tolist()
-        self._postings = {}
-        for item in range(len(self._texts)):
-            self._index(item)
+        owners: list[int] = []
+        codes: list[int] = []
+        for item, elements in enumerate(self._elements):
+            for position, eid in enumerate(self._prefix(elements)):
+                owners.append(eid)
+                codes.append(_code(item, position))
+        owner_array = np.asarray(owners, dtype=np.int64)
+        by_owner = np.argsort(owner_array, kind="stable")  # stable: each posting stays in item order
+        sorted_codes = np.asarray(codes, dtype=np.int64)[by_owner]
+        sorted_owners = owner_array[by_owner]
+        starts = np.flatnonzero(np.diff(sorted_owners, prepend=-1))
+        self._postings = [None] * len(freq)
+        for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(sorted_codes)]):
+            self._postings[int(sorted_owners[start])] = _Posting(sorted_codes[start:end].copy())
         self._next_rebuild = 2 * len(self._texts)

@@ -71,6 +71,19 @@ def main(
 
 # --- commands are added below, one section each ---------------------------------------
 
+# --- models -----------------------------------------------------------------------------
+
+
+@app.command()
+def models(
+    verify: bool = typer.Option(False, "--verify", help="Re-hash each assembled model file (reads ~1.6 GB) instead of trusting the checksum marker written when it was assembled."),
+) -> None:
+    """List the packaged teacher models: installed or not, size, checksum state and cache path."""
+    from selfinstruct.local import print_model_status
+
+    _guarded(lambda: print_model_status(verify=verify))
+
+
 # --- generate ---------------------------------------------------------------------------
 
 _TEACHER = "Teacher"

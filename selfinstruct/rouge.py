@@ -197,7 +197,7 @@ class RougeIndex:
 
         A duplicate reports the kept text with the highest score (earliest on ties) and that exact
         score. A non-duplicate reports the best of the pairs that survived pruning and reached the
-        least LCS a duplicate of its length needs (exact score, but not necessarily the overall
+        LCS a duplicate of their lengths would need (exact score, but not necessarily the overall
         best), else (None, 0.0); `best_match` gives the exact best.
         """
         return self._check(self._lookup(self._tokenize(text)))
@@ -253,16 +253,16 @@ class RougeIndex:
                 out.append(eid)
         return out
 
-    def _survivors(self, ids: list[int]) -> tuple[np.ndarray, int]:
-        """Kept items that the length and shared-token bounds leave possible duplicates of ids; and the least LCS."""
+    def _survivors(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Kept items that the length and shared-token bounds leave possible duplicates of ids, and the LCS each needs."""
         n = len(ids)
-        lo, hi, least_lcs = self._bounds.for_length(n)
+        lo, hi, _ = self._bounds.for_length(n)
         known = self._known_elements(ids)
         unknown = n - len(known)
         # Unknown elements are in no kept text: ordering them first keeps the order global.
         probe_count = self._bounds.prefix_length(n) - unknown
         if probe_count <= 0:
-            return _NO_ITEMS, least_lcs
+            return _NO_ITEMS, _NO_ITEMS
         postings = self._postings
         parts = []
         for x, eid in enumerate(sorted(known, key=self._rank.__getitem__)[:probe_count], start=unknown):
@@ -270,9 +270,11 @@ class RougeIndex:
             if posting is not None:
                 parts.append(posting.codes[: posting.size] + min(x, _POSITION_MAX))
         if not parts:
-            return _NO_ITEMS, least_lcs
+            return _NO_ITEMS, _NO_ITEMS
         codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        codes.sort()  # groups hits by kept item; within one, hits come in prefix order
+        # Group hits by kept item (within one, hits come in prefix order); each part is already
+        # sorted, and a stable sort merges such runs fastest.
+        codes.sort(kind="stable")
         items = codes >> _ITEM_SHIFT
         last = np.empty(len(codes), dtype=bool)
         last[-1] = True
@@ -291,21 +293,21 @@ class RougeIndex:
         overlap_bound = hits + np.minimum(x_rest, y_rest)
         needed = np.maximum(1, np.ceil(self._bounds.loose * (m + n) / 2))
         keep = (m >= lo) & (m <= hi) & (overlap_bound >= needed)
-        return candidates[keep], least_lcs
+        return candidates[keep], needed[keep]
 
     def _check(self, ids: list[int]) -> DupCheck:
         n = len(ids)
         if n == 0 or not self._texts:
             return DupCheck(False, None, 0.0)  # an empty side scores 0
-        candidates, least_lcs = self._survivors(ids)
+        candidates, needed = self._survivors(ids)
         if len(candidates) == 0:
             return DupCheck(False, None, 0.0)
         lcs = process.cdist([_encode(ids)], self._encoded[candidates], scorer=LCSseq.similarity,
-                            score_cutoff=least_lcs, dtype=np.int32, workers=1)[0]
-        # Below the cutoff rapidfuzz reports 0; those pairs cannot be duplicates.
+                            score_cutoff=int(needed.min()), dtype=np.int32, workers=1)[0]
+        # Below its needed LCS a pair cannot be a duplicate (rapidfuzz reports 0 under the cutoff).
         best_score, best_item = 0.0, -1
         lengths = self._lengths
-        for k in np.flatnonzero(lcs).tolist():
+        for k in np.flatnonzero(lcs >= needed).tolist():
             item = int(candidates[k])
             score = rouge_f(int(lcs[k]), int(lengths[item]), n)
             if score > best_score:  # candidates ascend, so ties keep the earliest kept

@@ -36,6 +36,8 @@ _UNICODE_TOKEN = regex.compile(rf"[{_UNSPACED}]|[[\p{{L}}\p{{M}}\p{{N}}]--[{_UNS
 # Pruning uses exact integer bounds loosened by this margin; the float formula decides, and it
 # is never more than a few ulps away from 2*LCS/(m+n).
 _EPS = 1e-9
+# No text is longer than this many tokens; keeps length bounds within int64.
+_LONGEST = 1 << 62
 # Token id 0 stands for any token no kept text has: it can match nothing.
 _UNKNOWN = 0
 # Rebuild the rarity order when the index has doubled since the last one.
@@ -114,9 +116,9 @@ class _Bounds:
         while lo > 1 and lo - 1 >= self.min_lcs(lo - 1, n):
             lo -= 1
         if self.loose <= 0:
-            hi = 1 << 62
+            hi = _LONGEST
         else:
-            hi = max(n, int(2 * n / self.loose) - n + 2)
+            hi = max(n, min(_LONGEST, int(2 * n / self.loose) - n + 2))
             while hi > n and self.min_lcs(hi, n) > n:
                 hi -= 1
         # min_lcs grows with m, so the shortest partner needs the least LCS.

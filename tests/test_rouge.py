@@ -15,7 +15,7 @@ from selfinstruct import rouge
 from selfinstruct.rouge import DupCheck, RougeIndex, rouge_tokens, unicode_tokens
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def reference_f(kept: str, candidate: str) -> float:
@@ -111,7 +111,7 @@ def test_greedy_decisions_equal_reference(texts: list[str], threshold: float) ->
     assert engine_greedy(texts, threshold) == reference_greedy(texts, threshold)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=text_sequences(max_size=80))
 def test_greedy_decisions_equal_reference_across_rebuilds(texts: list[str]) -> None:
     # Re-rank after very few items so that every example crosses several rebuilds.

@@ -47,6 +47,7 @@ class DroppedItem(BaseModel):
     instruction: str
     most_similar: str
     most_similar_source: Literal["input", "against"]
+    most_similar_file: str
     most_similar_index: int
     score: float
 
@@ -155,17 +156,16 @@ def dedup(cfg: DedupConfig, console: Console | None = None) -> DedupSummary:
     if report_path.resolve() in (cfg.input.resolve(), cfg.out.resolve()):
         raise UserError(f"--report {report_path} would overwrite the input or the output; choose another path")
     dataset = read_dataset(cfg.input, cfg.field)
-    reference: list[str] = []
-    for path in cfg.against:
-        reference.extend(read_dataset(path, cfg.against_field or cfg.field).texts)
+    references = [read_dataset(path, cfg.against_field or cfg.field) for path in cfg.against]
 
     start = time.perf_counter()
     index = RougeIndex(cfg.threshold, tokenizer=cfg.tokenizer)
     # The index names its match by text; the earliest item with that text is the one it means.
-    origin: dict[str, tuple[Literal["input", "against"], int]] = {}
-    for position, text in enumerate(reference):
-        index.add(text)
-        origin.setdefault(text, ("against", position))
+    origin: dict[str, tuple[Literal["input", "against"], str, int]] = {}
+    for reference in references:
+        for position, text in enumerate(reference.texts):
+            index.add(text)
+            origin.setdefault(text, ("against", str(reference.path), position))
     kept: list[Any] = []
     dropped: list[DroppedItem] = []
     columns = (TextColumn("dedup"), BarColumn(), MofNCompleteColumn(), TextColumn("kept {task.fields[kept]}"),
@@ -177,12 +177,13 @@ def dedup(cfg: DedupConfig, console: Console | None = None) -> DedupSummary:
             verdict = index.check_and_add(text)
             if verdict.is_duplicate:
                 assert verdict.most_similar is not None
-                source, match = origin[verdict.most_similar]
+                source, file, match = origin[verdict.most_similar]
                 dropped.append(DroppedItem(index=position, instruction=text, most_similar=verdict.most_similar,
-                                           most_similar_source=source, most_similar_index=match, score=verdict.score))
+                                           most_similar_source=source, most_similar_file=file,
+                                           most_similar_index=match, score=verdict.score))
             else:
                 kept.append(record)
-                origin.setdefault(text, ("input", position))
+                origin.setdefault(text, ("input", str(cfg.input), position))
             if position % _PROGRESS_EVERY == 0:
                 progress.update(task, completed=position + 1, kept=len(kept))
         progress.update(task, completed=len(dataset.texts), kept=len(kept))
@@ -190,7 +191,8 @@ def dedup(cfg: DedupConfig, console: Console | None = None) -> DedupSummary:
 
     write_dataset(cfg.out, dataset.format, kept)
     write_dataset(report_path, "jsonl", [item.model_dump(mode="json") for item in dropped])
-    summary = DedupSummary(read=len(dataset.texts), against=len(reference), kept=len(kept), dropped=len(dropped),
+    summary = DedupSummary(read=len(dataset.texts), against=sum(len(r.texts) for r in references), kept=len(kept),
+                           dropped=len(dropped),
                            seconds=seconds, out=cfg.out, report=report_path)
     _print_summary(console, summary, cfg.threshold)
     return summary
@@ -202,7 +204,7 @@ def _print_summary(console: Console, summary: DedupSummary, threshold: float) ->
     console.print(
         f"kept [bold]{summary.kept:,}[/bold] of {summary.read:,}; dropped {summary.dropped:,} ({share:.1%}) "
         f"with ROUGE-L F > {threshold} against earlier items{against}, in {summary.seconds:.1f} s",
-        highlight=False,
+        highlight=False, soft_wrap=True,
     )
     console.print(f"wrote {summary.out} ({summary.kept:,} records) and {summary.report} ({summary.dropped:,} dropped)",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)

@@ -56,7 +56,7 @@ def test_alpaca_json_keeps_records_in_order_and_reports_drops(tmp_path: Path) ->
     report = [json.loads(line) for line in (tmp_path / "clean.dropped.jsonl").read_text().splitlines()]
     first = ALPACA[0]["instruction"]
     assert report[0] == {"index": 1, "instruction": ALPACA[1]["instruction"], "most_similar": first,
-                         "most_similar_source": "input", "most_similar_index": 0,
+                         "most_similar_source": "input", "most_similar_file": str(source), "most_similar_index": 0,
                          "score": SCORER.score(first, ALPACA[1]["instruction"])["rougeL"].fmeasure}
     assert [row["index"] for row in report] == [i for i, r in enumerate(ALPACA) if r not in kept]
     assert "kept 2 of 5" in output  # the French and German translation requests score 0.8
@@ -65,15 +65,21 @@ def test_alpaca_json_keeps_records_in_order_and_reports_drops(tmp_path: Path) ->
 def test_jsonl_against_seeds_are_compared_but_never_written(tmp_path: Path) -> None:
     seeds = tmp_path / "seed_tasks.jsonl"
     seeds.write_text("".join(json.dumps(s) + "\n" for s in SEEDS), encoding="utf-8")
-    rows = [{"instruction": "Write a poem about the sea!", "id": 1}, {"instruction": "Write a story about a cat.", "id": 2}]
+    more = tmp_path / "more.txt"
+    more.write_text("Name three primary colors.\nTell me a story about a cat.\n", encoding="utf-8")
+    rows = [{"instruction": "Write a poem about the sea!", "id": 1}, {"instruction": "Write a story about a dog.", "id": 2},
+            {"instruction": "Tell me a story about a cat!", "id": 3}]
     source = tmp_path / "data.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     report = tmp_path / "dropped.jsonl"
-    code, output = run([str(source), "--against", str(seeds), "--out", str(tmp_path / "out.jsonl"), "--report", str(report)])
+    code, output = run([str(source), "--against", str(seeds), "--against", str(more),
+                        "--out", str(tmp_path / "out.jsonl"), "--report", str(report)])
     assert code == 0, output
     assert [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()] == [rows[1]]
-    row = json.loads(report.read_text())
-    assert (row["most_similar"], row["most_similar_source"], row["most_similar_index"]) == (SEEDS[0]["instruction"], "against", 0)
+    found = [json.loads(line) for line in report.read_text().splitlines()]
+    assert [(r["index"], r["most_similar_source"], r["most_similar_file"], r["most_similar_index"]) for r in found] == [
+        (0, "against", str(seeds), 0), (2, "against", str(more), 1)]
+    assert "and 3 reference items" in output
 
 
 def test_text_input_written_in_place_without_losing_it(tmp_path: Path) -> None:

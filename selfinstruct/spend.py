@@ -51,14 +51,18 @@ def count_tokens(text: str) -> int:
 
 
 def price_for(model: str, price_input: float | None, price_output: float | None) -> tuple[float, float] | None:
-    """USD per 1M (input, output) tokens: explicit prices win, then the table (longest prefix), else None."""
-    if price_input is not None or price_output is not None:
-        return (price_input or 0.0, price_output or 0.0)
+    """USD per 1M (input, output) tokens: each explicit price wins, the table (longest prefix) fills in, else None.
+
+    A side that is neither given nor in the table makes the price unknown, never a silent $0.
+    """
     name = model.lower().split("/")[-1]
     matches = [key for key in PRICES_PER_M if name == key or name.startswith(key + "-")]
-    if not matches:
+    table = PRICES_PER_M[max(matches, key=len)] if matches else (None, None)
+    inp = price_input if price_input is not None else table[0]
+    out = price_output if price_output is not None else table[1]
+    if inp is None or out is None:
         return None
-    return PRICES_PER_M[max(matches, key=len)]
+    return (inp, out)
 
 
 class Usage(BaseModel):
@@ -104,18 +108,24 @@ class SpendTracker:
             if self.max_total_tokens is not None:
                 if self.spent.total_tokens + self._reserved_tokens + tokens > self.max_total_tokens:
                     raise CapReached(
-                        f"token cap reached: {self.spent.total_tokens:,} tokens used, the next request could take "
-                        f"{tokens:,} more, over --max-total-tokens {self.max_total_tokens:,}"
+                        f"token cap reached: {self.spent.total_tokens:,} tokens used{self._in_flight(self._reserved_tokens, False)}, "
+                        f"the next request could take {tokens:,} more, over --max-total-tokens {self.max_total_tokens:,}"
                     )
             if self.max_usd is not None:
                 if self.spent.usd + self._reserved_usd + usd > self.max_usd:
                     raise CapReached(
-                        f"spend cap reached: ${self.spent.usd:.4f} spent, the next request could cost up to "
-                        f"${usd:.4f} more, over --max-usd {self.max_usd:g}"
+                        f"spend cap reached: ${self.spent.usd:.4f} spent{self._in_flight(self._reserved_usd, True)}, "
+                        f"the next request could cost up to ${usd:.4f} more, over --max-usd {self.max_usd:g}"
                     )
             self._reserved_tokens += tokens
             self._reserved_usd += usd
         return tokens, usd
+
+    @staticmethod
+    def _in_flight(reserved: float, usd: bool) -> str:
+        if not reserved:
+            return ""
+        return f" (+ up to ${reserved:.4f} reserved by requests in flight)" if usd else f" (+ up to {int(reserved):,} reserved by requests in flight)"
 
     def release(self, reservation: tuple[int, float]) -> None:
         with self._lock:

@@ -9,7 +9,9 @@ bodies) with exponential backoff and jitter, honours Retry-After, and every atte
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
+import re
 import time
 from typing import Any, Callable, Literal
 
@@ -17,6 +19,7 @@ import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from selfinstruct.config import redact_url
 from selfinstruct.errors import SelfInstructError, TeacherError, UserError
 from selfinstruct.spend import SpendTracker, count_tokens
 
@@ -87,6 +90,7 @@ def _retry_after(exc: BaseException | None) -> float | None:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, openai.APIStatusError):
         message = exc.message if isinstance(exc.message, str) else str(exc)
+        message = re.sub(r"^Error code: \d+ - ", "", message)  # the client's prefix repeats the status
         return f"HTTP {exc.status_code}: {' '.join(message.split())[:200]}"
     if isinstance(exc, openai.APITimeoutError):
         return "request timed out"
@@ -125,6 +129,8 @@ class Teacher:
         self.in_flight = 0
         self.requests = 0
         self.retries = 0
+        self._request_ids = itertools.count(1)
+        self._api_key = api_key
         self._succeeded = False
         self._semaphore = asyncio.Semaphore(concurrency)
         self._min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
@@ -162,10 +168,12 @@ class Teacher:
     async def complete(self, prompt: str, decoding: Decoding, stage: str) -> Completion:
         """Send one prompt, retrying transient faults; raises TeacherError when it gives up for good."""
         estimate = count_tokens(prompt) + (8 if self.api == "chat" else 0)
-        reservation = self.spend.reserve(estimate, decoding.max_tokens)
         attempt = 0
-        try:
-            async with self._semaphore:
+        request_id = next(self._request_ids)
+        async with self._semaphore:
+            # Reserve once a slot is ours: requests queued for a slot hold no budget, so a cap is not hit early.
+            reservation = self.spend.reserve(estimate, decoding.max_tokens)
+            try:
                 retrying = AsyncRetrying(
                     stop=self._stop, wait=self._wait, retry=retry_if_exception(_is_transient), reraise=True
                 )
@@ -174,25 +182,26 @@ class Teacher:
                         attempt = attempt_state.retry_state.attempt_number
                         if attempt > 1:
                             self.retries += 1
-                        return await self._attempt(prompt, decoding, stage, attempt)
-        except openai.APIError as exc:
-            raise self._give_up(exc, attempt) from None
-        except MalformedResponse as exc:
-            raise self._give_up(exc, attempt) from None
-        finally:
-            self.spend.release(reservation)
+                        return await self._attempt(prompt, decoding, stage, attempt, request_id)
+            except (openai.APIError, MalformedResponse) as exc:
+                err = self._give_up(exc, attempt)
+                raise type(err)(self._redact(str(err))) from None
+            finally:
+                self.spend.release(reservation)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, prompt: str, decoding: Decoding, stage: str, attempt: int) -> Completion:
+    async def _attempt(self, prompt: str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0) -> Completion:
         await self._pace()
-        record: dict[str, Any] = {"ts": round(time.time(), 3), "stage": stage, "model": self.model, "api": self.api, "attempt": attempt}
+        record: dict[str, Any] = {
+            "ts": round(time.time(), 3), "stage": stage, "model": self.model, "api": self.api, "request": request_id, "attempt": attempt,
+        }  # fmt: skip
         started = time.monotonic()
         self.in_flight += 1
         self.requests += 1
         try:
             completion = await self._send(prompt, decoding, started)
         except BaseException as exc:
-            record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error=_describe(exc))
+            record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error=self._redact(_describe(exc)))
             if isinstance(exc, openai.APIStatusError):
                 record["status"] = exc.status_code
                 after = _retry_after(exc)
@@ -254,6 +263,13 @@ class Teacher:
             completion_tokens=completion_tokens,
             latency_s=time.monotonic() - started,
         )
+
+    def _redact(self, text: str) -> str:
+        """Servers may echo the key or a credentialed URL in errors; neither may reach a log or the terminal."""
+        url = str(self._client.base_url)
+        text = text.replace(url, redact_url(url) or "")
+        # A very short key would match ordinary text; real keys are long.
+        return text.replace(self._api_key, "***") if len(self._api_key) >= 8 else text
 
     def _give_up(self, exc: BaseException, attempts: int) -> SelfInstructError:
         """Turn the last error into one actionable line; configuration mistakes are the user's (exit 2)."""

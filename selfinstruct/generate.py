@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
-from selfinstruct.endpoint import Endpoint, open_endpoint
+from selfinstruct.endpoint import DEFAULT_OPENAI_MODEL, Endpoint, open_endpoint, wants_local
 from selfinstruct.errors import CapReached, UserError
 from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.records import AlpacaExample, Candidate, Classified, Completed, Proposed, SeedTask, read_seed_tasks
@@ -57,6 +57,12 @@ class Pipeline:
             self.pool.add(cand.instruction)
         self.machine = [c.instruction for c in state.kept.values()]
         self.queue: deque[str] = deque(state.pending_ids())
+        if cfg.recipe == "alpaca":
+            # An alpaca task brings its instance along; a crash between its two journal lines leaves it
+            # kept but not completed, and it needs no classify/instance request to finish.
+            while self.queue:
+                cid = self.queue.popleft()
+                self._record(Completed(id=cid, instances=state.kept[cid].instances))
         self.in_progress = 0
         self.proposals_in_flight = 0
         self.next_request = state.proposals
@@ -118,13 +124,17 @@ class Pipeline:
                     raise self.stopping or self._stalled_error()
                 finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 tasks -= finished
+                fatal: BaseException | None = None
+                # Read every finished task's outcome before raising, so none is left unretrieved.
                 for task in finished:
                     exc = task.exception()
                     if isinstance(exc, CapReached):
                         # Let requests already paid for finish, then stop before sending more.
                         self.stopping = self.stopping or exc
                     elif exc is not None:
-                        raise exc
+                        fatal = fatal or exc
+                if fatal is not None:
+                    raise fatal
                 self._show(progress)
         finally:
             for task in tasks:
@@ -247,6 +257,8 @@ class Pipeline:
         completion = await self.teacher.complete(prompt, decoding, stage="instances")
         parse = parse_output_first if is_clf else parse_input_first
         kept, dropped, reason = filter_instances(parse(completion.text, completion.truncated))
+        if not kept and completion.finish_reason == "content_filter":
+            reason = "content_filter"  # the endpoint refused to answer; say so rather than "no valid instances"
         self._record(Completed(id=cid, instances=kept[: self.cfg.max_instances], dropped=dropped, reason=reason))
         pending.discard(cid)
         self.in_progress -= 1
@@ -286,11 +298,12 @@ def _prior_usage(run: RunDir) -> tuple[Usage, float]:
 
 def _summary(cfg: GenerateConfig, run: RunDir, state: RunState, teacher: Teacher, rows: int, status: str, wall: float, prior_wall: float) -> dict[str, Any]:
     spent = teacher.spend.spent
+    instructions = min(len(state.done_ids()), cfg.budget)
     return {
         "status": status,
         "run_dir": str(run.path),
         "budget": cfg.budget,
-        "instructions": min(len(state.done_ids()), cfg.budget),
+        "instructions": instructions,
         "examples": rows,
         "proposal_requests": state.proposals,
         "candidates": state.candidates,
@@ -305,7 +318,10 @@ def _summary(cfg: GenerateConfig, run: RunDir, state: RunState, teacher: Teacher
         "model": teacher.model,
         "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},
         "usd": round(spent.usd, 6),
+        # False for a hosted model with no table price and no --price-input/--price-output: cost is unknown, not $0.
+        "price_known": wants_local(cfg) or price_for(cfg.model or DEFAULT_OPENAI_MODEL, cfg.price_input, cfg.price_output) is not None,
         "usd_per_example": round(spent.usd / rows, 6) if rows else None,
+        "usd_per_instruction": round(spent.usd / instructions, 6) if rows and instructions else None,
         "wall_seconds": round(wall, 2),
         "total_wall_seconds": round(prior_wall + wall, 2),
     }
@@ -327,8 +343,11 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
     console = console or Console(stderr=True)
     seeds = read_seed_tasks(cfg.seeds)
     templates = Templates(cfg.prompts)
+    _check_price(cfg)
     run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))
     run.open()
+    # Only once the inputs are known good, so a bad input is reported as one line and nothing else.
+    console.print(f"run directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False, soft_wrap=True)
     started = time.monotonic()
     try:
         _check_resumable(run, cfg)
@@ -345,6 +364,17 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
             return asyncio.run(_drive(cfg, run, state, seeds, templates, teacher, started, prior_wall, console))
     finally:
         run.close()
+
+
+def _check_price(cfg: GenerateConfig) -> None:
+    """A dollar cap needs a price: fail before the run directory exists, never count an unknown model as $0."""
+    if cfg.max_usd is None or wants_local(cfg):
+        return
+    model = cfg.model or DEFAULT_OPENAI_MODEL
+    if price_for(model, cfg.price_input, cfg.price_output) is None:
+        raise UserError(
+            f"--max-usd: no built-in price for model '{model}'; pass --price-input and --price-output (USD per 1M tokens)"
+        )
 
 
 def _teacher(cfg: GenerateConfig, endpoint: Endpoint, run: RunDir, prior: Usage) -> Teacher:
@@ -372,7 +402,10 @@ async def _drive(cfg, run, state, seeds, templates, teacher, started, prior_wall
         with RunProgress(console, cfg.budget, pipeline.done, enabled=console.is_terminal) as progress:
             await pipeline.run(progress)
     except BaseException as exc:
-        status = "stopped: " + (str(exc).split(";")[0] if str(exc) else type(exc).__name__)
+        if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+            status = "stopped: interrupted"  # Ctrl-C reaches us as the main task's cancellation
+        else:
+            status = "stopped: " + (str(exc).split(";")[0] if str(exc) else type(exc).__name__)
         _write_summary(cfg, run, state, seeds, teacher, started, prior_wall, status)
         raise
     finally:

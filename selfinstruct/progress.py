@@ -39,6 +39,15 @@ class RunProgress:
         self._progress.update(self._task, completed=done, stats=stats)
 
 
+def _cost(summary: dict[str, Any]) -> str:
+    if not summary.get("price_known", True):
+        return "unknown: no price for this model (pass --price-input/--price-output)"
+    text = f"${summary['usd']:.4f}"
+    if summary["examples"] and summary.get("usd_per_instruction") is not None:
+        text += f"  (${summary['usd_per_instruction']:.5f} per kept instruction, ${summary['usd_per_example']:.5f} per example)"
+    return text
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     """The end-of-run table: what was asked, made, rejected and paid."""
     table = Table(title=f"selfinstruct generate — {summary['status']}", show_header=False, title_justify="left")
@@ -54,7 +63,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("classification tasks", f"{summary['classification']['yes']} yes / {summary['classification']['no']} no"),
         ("requests this session (retries)", f"{summary['requests']} ({summary['retries']})"),
         ("tokens in / out", f"{summary['tokens']['prompt']:,} / {summary['tokens']['completion']:,}"),
-        ("cost", f"${summary['usd']:.4f}" + (f"  (${summary['usd_per_example']:.5f} per example)" if summary["examples"] else "")),
+        ("cost", _cost(summary)),
         ("wall time", f"{summary['wall_seconds']:.1f} s this session, {summary['total_wall_seconds']:.1f} s in all"),
     ]
     for key, value in rows:

@@ -34,6 +34,13 @@ CONFIG = "config.json"
 SUMMARY = "summary.json"
 DATA = "alpaca_data.json"
 LOCK = ".lock"
+# Test hook: raise after this many journal appends in one process, to prove a crash between an
+# append and the next write loses nothing. Unset in normal use.
+FAULT_AFTER_APPENDS_ENV = "SELFINSTRUCT_FAULT_AFTER_APPENDS"
+
+
+class InjectedFault(RuntimeError):
+    """Raised by the test hook above; stands in for any crash in the middle of a run."""
 
 _RECORDS: dict[str, type[BaseModel]] = {
     "candidate": Candidate,
@@ -87,6 +94,9 @@ class RunState:
     def apply(self, record: BaseModel) -> None:
         if isinstance(record, Candidate):
             self.candidates += 1
+            # A crash can land between a request's candidates and its "proposed" line: count the request as
+            # made anyway, so a resumed run never reuses its number (and so its candidate ids).
+            self.proposals = max(self.proposals, record.request + 1)
             if record.status == "kept":
                 self.kept[record.id] = record
             else:
@@ -116,6 +126,8 @@ class RunDir:
         self.path = path
         self.warn = warn
         self._lock_fh: Any = None
+        fault_after = os.environ.get(FAULT_AFTER_APPENDS_ENV)
+        self._appends_left = int(fault_after) if fault_after else None
         self.journal: JsonlAppender | None = None
         self.requests: JsonlAppender | None = None
 
@@ -125,6 +137,8 @@ class RunDir:
             self.path.mkdir(parents=True, exist_ok=True)
         except FileExistsError:
             raise UserError(f"--out {self.path}: exists and is not a directory") from None
+        except NotADirectoryError:
+            raise UserError(f"--out {self.path}: a parent of it is a file, not a directory") from None
         except PermissionError:
             raise UserError(f"--out {self.path}: permission denied; choose a writable directory") from None
         if not os.access(self.path, os.W_OK):
@@ -143,7 +157,8 @@ class RunDir:
         self._lock_fh.truncate()
         self._lock_fh.write(str(os.getpid()))
         self._lock_fh.flush()
-        self._repair_journal()
+        self._repair(JOURNAL)
+        self._repair(REQUESTS)
         self.journal = JsonlAppender(self.path / JOURNAL)
         self.requests = JsonlAppender(self.path / REQUESTS)
 
@@ -156,9 +171,9 @@ class RunDir:
             self._lock_fh.close()
             self._lock_fh = None
 
-    def _repair_journal(self) -> None:
+    def _repair(self, name: str) -> None:
         """Cut a torn last line (a kill mid-write) so later appends start on a clean line."""
-        path = self.path / JOURNAL
+        path = self.path / name
         if not path.exists() or path.stat().st_size == 0:
             return
         with path.open("rb+") as fh:
@@ -195,7 +210,13 @@ class RunDir:
 
     def append(self, record: BaseModel) -> None:
         assert self.journal is not None
+        if self._appends_left is not None and self._appends_left <= 0:
+            raise InjectedFault(f"{FAULT_AFTER_APPENDS_ENV}: no journal writes after the injected crash")
         self.journal.append(record.model_dump(mode="json", exclude_none=True))
+        if self._appends_left is not None:
+            self._appends_left -= 1
+            if self._appends_left <= 0:
+                raise InjectedFault(f"{FAULT_AFTER_APPENDS_ENV}: injected crash after a journal append")
 
     def log_request(self, record: dict[str, Any]) -> None:
         assert self.requests is not None

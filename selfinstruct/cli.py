@@ -118,6 +118,7 @@ def generate(
     requests_per_minute: Optional[float] = typer.Option(None, "--rpm", help="Pace request starts to at most this many per minute.", rich_help_panel=_TEACHER),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds before a request counts as timed out and is retried (local: at least 600).", rich_help_panel=_TEACHER),
     max_attempts: int = typer.Option(6, "--max-attempts", help="Tries per request on 429, 5xx, timeouts and dropped connections, with exponential backoff; Retry-After is honoured.", rich_help_panel=_TEACHER),
+    retry_wait: float = typer.Option(1.0, "--retry-wait", help="Backoff scale in seconds: retry n waits a random time up to retry_wait * 2^n (capped at 60x), unless Retry-After says otherwise.", rich_help_panel=_TEACHER),
     seed: int = typer.Option(42, "--seed", help="Random seed for sampling example tasks; the same seed gives the same prompts.", rich_help_panel=_RECIPE),
     prompts: Optional[Path] = typer.Option(None, "--prompts", help="Directory of prompt templates overriding the shipped ones (same file names and placeholders).", rich_help_panel=_RECIPE),
     num_instructions_per_request: int = typer.Option(20, "--num-instructions-per-request", help="Instructions the teacher is asked for in each proposal request.", rich_help_panel=_RECIPE),
@@ -140,17 +141,22 @@ def generate(
     local_model: str = typer.Option("qwen2.5-coder-1.5b", "--local-model", help="Local teacher: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b (faster, rougher) or a path to your own .gguf file.", rich_help_panel=_LOCAL),
     local_ctx: int = typer.Option(4096, "--local-ctx", help="Local teacher context size in tokens.", rich_help_panel=_LOCAL),
     local_threads: Optional[int] = typer.Option(None, "--local-threads", help="Local teacher CPU threads. Default: the cores this process may use.", rich_help_panel=_LOCAL),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the estimated requests, tokens and cost for this budget and recipe, and exit without sending anything.", rich_help_panel=_LIMITS),
 ) -> None:
     """Grow the seed tasks into DIR/alpaca_data.json with a teacher LLM; rerun with the same --out to resume."""
     from selfinstruct.config import GenerateConfig, build_config
     from selfinstruct.generate import generate as run_generate
 
-    values = {k: v for k, v in locals().items() if k not in ("GenerateConfig", "build_config", "run_generate")}
+    values = {k: v for k, v in locals().items() if k not in ("GenerateConfig", "build_config", "run_generate", "dry_run")}
 
     def body() -> None:
         values["out"] = out or _fresh_run_dir()
         cfg = build_config(GenerateConfig, values)
-        err_console.print(f"run directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False)
+        if dry_run:
+            from selfinstruct.estimate import estimate_run, print_estimate
+
+            print_estimate(estimate_run(cfg), cfg)
+            return
         summary = run_generate(cfg, console=err_console)
         typer.echo(f"wrote {summary['examples']} examples for {summary['instructions']} instructions to {Path(summary['run_dir']) / 'alpaca_data.json'}")
 

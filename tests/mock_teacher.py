@@ -12,6 +12,7 @@ import hashlib
 import json
 import random
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -85,7 +86,7 @@ class MockTeacher:
 
     def start(self) -> "MockTeacher":
         handler = type("Handler", (_Handler,), {"mock": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
@@ -152,7 +153,13 @@ class MockTeacher:
         for i in range(1, n + 1):
             inst = make_instruction(rng)
             inp = "<noinput>" if rng.random() < 0.6 else f"The topic is {rng.choice(TOPICS)}."
-            out = f"Here is a careful answer about {rng.choice(TOPICS)} written for {rng.choice(AUDIENCES)}."
+            # About as long as a real model's short answer, so token counts look like a real run's.
+            out = (f"Here is a careful answer about {rng.choice(TOPICS)} written for {rng.choice(AUDIENCES)}. "
+                   "It starts with the key idea, gives one concrete example, and ends with a short summary of what matters most.")
+            if self.sloppy and n >= 8 and i in (2, 4, 8, 6):
+                # Rejects for the filters: a keyword, too short, "write a program", and an unfinished output.
+                inst, out = {2: ("Draw a picture of a lighthouse at dusk.", out), 4: ("Summarize this.", out),
+                             8: ("Write a program that sorts numbers.", out), 6: (inst, "The answer is as follows:")}[i]
             blocks.append(f"###\n{i}. Instruction: {inst}\n{i}. Input:\n{inp}\n{i}. Output:\n{out}")
         return "\n".join(blocks)
 
@@ -189,6 +196,14 @@ def _usage(prompt: str, text: str) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (timeout, cancelled run) leaves a broken pipe behind: expected, not news."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     mock: MockTeacher
     protocol_version = "HTTP/1.1"
@@ -218,7 +233,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         mock = self.mock
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        length = int(self.headers.get("Content-Length", 0))
+        raw = self.rfile.read(length)
+        if len(raw) < length:  # the client hung up mid-request (a cancelled run): nothing to answer
+            self.close_connection = True
+            return
+        body = json.loads(raw or b"{}")
         chat = self.path.endswith("/chat/completions")
         if not chat and not self.path.endswith("/completions"):
             return self._error(404, f"unknown path {self.path}")

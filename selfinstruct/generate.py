@@ -1,281 +1,114 @@
-"""`selfinstruct generate`: drive the stages until the budget holds N finished instructions.
+"""`selfinstruct generate`: validate inputs, open the run directory, start the teacher, run the stages, report.
 
-Proposal requests feed kept instructions into a queue; classify + instance work drains it. Both run
-concurrently (the teacher bounds requests in flight), and the driver only asks for more proposals
-while the queue and the work in progress cannot cover the budget, so a run does not pay for more.
-Every outcome is journaled the moment it is known; a rerun replays the journal and carries on.
+    selfinstruct generate --seeds seed_tasks/seed_tasks.jsonl --budget 500
+
+The stage scheduling lives in pipeline.py; this module owns everything around it: resuming a
+directory, spend already paid, the endpoint's lifetime, and the files a finished or stopped run
+leaves behind (alpaca_data.json only once the budget is met; summary.json always).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
-from collections import deque
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.endpoint import DEFAULT_OPENAI_MODEL, Endpoint, open_endpoint, wants_local
-from selfinstruct.errors import CapReached, UserError
+from selfinstruct.errors import UserError
+from selfinstruct.pipeline import Pipeline
 from selfinstruct.progress import RunProgress, summary_table
-from selfinstruct.records import AlpacaExample, Candidate, Classified, Completed, Proposed, SeedTask, read_seed_tasks
-from selfinstruct.rouge import RougeIndex
+from selfinstruct.records import AlpacaExample, SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
 from selfinstruct.spend import SpendTracker, Usage, price_for
-from selfinstruct.stages.classify import build_classify_prompt, parse_verdicts
-from selfinstruct.stages.filters import cheap_reason, filter_instances, filter_instruction
-from selfinstruct.stages.instances import build_instances_prompt, parse_input_first, parse_output_first
-from selfinstruct.stages.propose import (
-    build_alpaca_prompt,
-    build_propose_prompt,
-    parse_alpaca_tasks,
-    parse_numbered_list,
-    sample_examples,
-)
-from selfinstruct.teacher import Decoding, Teacher
+from selfinstruct.teacher import Teacher
 from selfinstruct.templates import Templates
 
-# Consecutive proposal requests that keep nothing before we conclude the teacher is stuck.
-EMPTY_STREAK_LIMIT = 10
+
+@dataclass
+class _Session:
+    """One invocation over a run directory: what it was given, what it found, and when it started."""
+
+    cfg: GenerateConfig
+    run: RunDir
+    state: RunState
+    seeds: list[SeedTask]
+    console: Console
+    prior_usage: Usage
+    prior_wall: float
+    started: float = field(default_factory=time.monotonic)
 
 
-class Pipeline:
-    """The running state of one generate session over a run directory."""
+def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, Any]:
+    """Run (or resume) generation into cfg.out; returns the summary. Raises our error classes on failure."""
+    console = console or Console(stderr=True)
+    seeds = read_seed_tasks(cfg.seeds)
+    templates = Templates(cfg.prompts)
+    _check_price(cfg)
+    run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))
+    run.open()
+    # Only once the inputs are known good, so a bad input is reported as one line and nothing else.
+    console.print(f"run directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False, soft_wrap=True)
+    try:
+        _check_resumable(run, cfg)
+        state = run.load_state()
+        run.write_json(CONFIG, cfg.public_dump())
+        usage, wall = _prior_usage(run)
+        session = _Session(cfg, run, state, seeds, console, usage, wall)
+        if len(state.done_ids()) >= cfg.budget:
+            return _finish(session, None)
+        with open_endpoint(cfg, run.path / "teacher.log") as endpoint:
+            console.print(endpoint.description, highlight=False)
+            if state.candidates:
+                console.print(f"resuming: {len(state.done_ids())} of {cfg.budget} instructions already finished", highlight=False)
+            teacher = _teacher(cfg, endpoint, run, usage)
+            return asyncio.run(_drive(session, templates, teacher))
+    finally:
+        run.close()
 
-    def __init__(
-        self, cfg: GenerateConfig, run: RunDir, state: RunState, seeds: list[SeedTask], templates: Templates, teacher: Teacher
-    ) -> None:
-        self.cfg, self.rundir, self.state, self.seeds, self.templates, self.teacher = cfg, run, state, seeds, templates, teacher
-        self.pool = RougeIndex(threshold=cfg.rouge_threshold)
-        for seed in seeds:
-            self.pool.add(seed.instruction)
-        for cand in state.kept.values():
-            self.pool.add(cand.instruction)
-        self.machine = [c.instruction for c in state.kept.values()]
-        self.queue: deque[str] = deque(state.pending_ids())
-        if cfg.recipe == "alpaca":
-            # An alpaca task brings its instance along; a crash between its two journal lines leaves it
-            # kept but not completed, and it needs no classify/instance request to finish.
-            while self.queue:
-                cid = self.queue.popleft()
-                self._record(Completed(id=cid, instances=state.kept[cid].instances))
-        self.in_progress = 0
-        self.proposals_in_flight = 0
-        self.next_request = state.proposals
-        self.empty_streak = 0
-        self.stopping: CapReached | None = None
 
-    # --- scheduling ------------------------------------------------------------------
-
-    @property
-    def done(self) -> int:
-        return len(self.state.done_ids())
-
-    def _expected_yield(self) -> float:
-        """Finished instructions one more proposal request is likely to bring, from this run's history."""
-        if self.state.proposals == 0:
-            return max(1.0, self.cfg.num_instructions_per_request / 2)
-        kept_rate = len(self.state.kept) / self.state.proposals
-        finished = [c for c in self.state.completed.values()]
-        success = sum(1 for c in finished if c.instances) / len(finished) if finished else 1.0
-        return max(0.5, kept_rate * success)
-
-    def _launch(self, tasks: set[asyncio.Task[None]]) -> None:
-        budget = self.cfg.budget
-        while self.queue and self.done + self.in_progress < budget:
-            n = min(self.cfg.classify_batch, budget - self.done - self.in_progress, len(self.queue))
-            batch = [self.queue.popleft() for _ in range(n)]
-            self.in_progress += n
-            tasks.add(asyncio.ensure_future(self._finish(batch)))
-        max_parallel = max(1, self.cfg.concurrency // 2)
-        while self.proposals_in_flight < max_parallel and self.next_request < self.cfg.proposal_cap:
-            covered = self.done + self.in_progress + len(self.queue) + self.proposals_in_flight * self._expected_yield()
-            if covered >= budget or self.empty_streak >= EMPTY_STREAK_LIMIT:
-                break
-            self.proposals_in_flight += 1
-            tasks.add(asyncio.ensure_future(self._propose(self.next_request)))
-            self.next_request += 1
-
-    def _stalled_error(self) -> CapReached:
-        top = ", ".join(f"{r} {n}" for r, n in self.state.rejected.most_common(3)) or "none"
-        if self.empty_streak >= EMPTY_STREAK_LIMIT:
-            return CapReached(
-                f"the last {self.empty_streak} proposal requests kept no new instruction (top rejections: {top}); "
-                f"the teacher seems to be repeating itself. {self.done} of {self.cfg.budget} instructions are saved; "
-                "try another --seed, a larger model or a higher --temperature, then rerun to resume"
-            )
-        return CapReached(
-            f"attempt cap reached: {self.next_request} proposal requests made and {self.done} of {self.cfg.budget} "
-            f"instructions finished (top rejections: {top}); raise --max-proposals and rerun to resume"
-        )
-
-    async def run(self, progress: RunProgress) -> None:
-        """Launch work until the budget is met, a cap stops us, or a fatal error ends the run."""
-        tasks: set[asyncio.Task[None]] = set()
-        try:
-            while self.done < self.cfg.budget:
-                if not self.stopping:
-                    self._launch(tasks)
-                if not tasks:
-                    raise self.stopping or self._stalled_error()
-                finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                tasks -= finished
-                fatal: BaseException | None = None
-                # Read every finished task's outcome before raising, so none is left unretrieved.
-                for task in finished:
-                    exc = task.exception()
-                    if isinstance(exc, CapReached):
-                        # Let requests already paid for finish, then stop before sending more.
-                        self.stopping = self.stopping or exc
-                    elif exc is not None:
-                        fatal = fatal or exc
-                if fatal is not None:
-                    raise fatal
-                self._show(progress)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    def _show(self, progress: RunProgress) -> None:
-        spent = self.teacher.spend.spent
-        progress.update(self.done, self.teacher.in_flight, spent.total_tokens, spent.usd, sum(self.state.rejected.values()))
-
-    def _record(self, record: Candidate | Classified | Completed | Proposed) -> None:
-        self.rundir.append(record)
-        self.state.apply(record)
-
-    # --- stage 1 + 2: propose and filter ---------------------------------------------
-
-    async def _propose(self, request: int) -> None:
-        try:
-            rng = random.Random(f"{self.cfg.seed}:{request}")
-            num_seed, num_machine = self.cfg.examples_per_request
-            decoding = Decoding(**self.cfg.proposal_decoding, max_tokens=self.cfg.proposal_max_tokens)
-            n = self.cfg.num_instructions_per_request
-            if self.cfg.recipe == "alpaca":
-                examples = rng.sample(self.seeds, min(num_seed, len(self.seeds)))
-                prompt = build_alpaca_prompt(self.templates, examples, n)
-            else:
-                texts = sample_examples(rng, [s.instruction for s in self.seeds], self.machine, num_seed, num_machine)
-                prompt = build_propose_prompt(self.templates, texts, n)
-            completion = await self.teacher.complete(prompt, decoding, stage="propose")
-            before = len(self.state.kept)
-            if self.cfg.recipe == "alpaca":
-                pairs = parse_alpaca_tasks(completion.text, completion.truncated)
-                for j, (instruction, instance) in enumerate(pairs):
-                    self._filter_alpaca(request, j, instruction, instance)
-                parsed = len(pairs)
-            else:
-                items = parse_numbered_list(completion.text, completion.truncated)
-                for j, instruction in enumerate(items):
-                    self._filter(request, j, instruction)
-                parsed = len(items)
-            self._record(Proposed(request=request, parsed=parsed, finish_reason=completion.finish_reason))
-            self.empty_streak = 0 if len(self.state.kept) > before else self.empty_streak + 1
-        finally:
-            self.proposals_in_flight -= 1
-
-    def _filter(self, request: int, j: int, instruction: str) -> None:
-        verdict = filter_instruction(instruction, self.pool, self.cfg.allow_non_ascii)
-        cand = Candidate(
-            id=f"r{request:05d}.{j:02d}",
-            instruction=instruction,
-            status="kept" if verdict.reason is None else "rejected",
-            reason=verdict.reason,
-            most_similar=verdict.most_similar,
-            score=verdict.score,
-            request=request,
-        )
-        self._record(cand)
-        if cand.status == "kept":
-            self.machine.append(instruction)
-            self.queue.append(cand.id)
-
-    def _filter_alpaca(self, request: int, j: int, instruction: str, instance: Any) -> None:
-        """Alpaca tasks arrive complete: the instance must pass too before the instruction joins the pool."""
-        cid = f"r{request:05d}.{j:02d}"
-        reason = cheap_reason(instruction, self.cfg.allow_non_ascii)
-        kept_instances, dropped, bad = filter_instances([instance]) if not reason else ([], [], None)
-        reason = reason or bad
-        if reason:
-            self._record(Candidate(id=cid, instruction=instruction, status="rejected", reason=reason, request=request, instances=[instance]))
-            return
-        verdict = filter_instruction(instruction, self.pool, self.cfg.allow_non_ascii)
-        status = "kept" if verdict.reason is None else "rejected"
-        self._record(
-            Candidate(
-                id=cid, instruction=instruction, status=status, reason=verdict.reason,
-                most_similar=verdict.most_similar, score=verdict.score, request=request, instances=kept_instances,
-            )
-        )  # fmt: skip
-        if status == "kept":
-            self.machine.append(instruction)
-            self._record(Completed(id=cid, instances=kept_instances, dropped=dropped))
-
-    # --- stage 3 + 4: classify and make instances -----------------------------------
-
-    async def _finish(self, ids: list[str]) -> None:
-        pending = set(ids)
-        try:
-            todo = [i for i in ids if i not in self.state.classified]
-            if todo:
-                await self._classify(todo)
-            await asyncio.gather(*(self._instances(i, pending) for i in ids))
-        finally:
-            self.in_progress -= len(pending)
-            # Work cut short (a cap, a cancel) goes back to the front of the queue for a later session.
-            self.queue.extendleft(reversed([i for i in ids if i in pending and i not in self.state.completed]))
-
-    async def _classify(self, ids: list[str], single: bool = False) -> None:
-        instructions = [self.state.kept[i].instruction for i in ids]
-        prompt = build_classify_prompt(self.templates, instructions)
-        decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=16 + 8 * len(ids))
-        completion = await self.teacher.complete(prompt, decoding, stage="classify")
-        verdicts = parse_verdicts(completion.text, len(ids))
-        unreadable = []
-        for cid, verdict in zip(ids, verdicts):
-            if verdict is None:
-                unreadable.append(cid)
-            else:
-                self._record(Classified(id=cid, is_classification=verdict, answer=completion.text.strip()[:200]))
-        if unreadable and not single and len(ids) > 1:
-            await asyncio.gather(*(self._classify([cid], single=True) for cid in unreadable))
+async def _drive(session: _Session, templates: Templates, teacher: Teacher) -> dict[str, Any]:
+    cfg = session.cfg
+    pipeline = Pipeline(cfg, session.run, session.state, session.seeds, templates, teacher)
+    try:
+        with RunProgress(session.console, cfg.budget, pipeline.done, enabled=session.console.is_terminal) as progress:
+            await pipeline.run(progress)
+    except BaseException as exc:
+        if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+            status = "stopped: interrupted"  # Ctrl-C reaches us as the main task's cancellation
         else:
-            for cid in unreadable:
-                # Input-first is the safe default: it works for any task, output-first needs labels.
-                self._record(Classified(id=cid, is_classification=False, answer="unreadable: " + completion.text.strip()[:180]))
-
-    async def _instances(self, cid: str, pending: set[str]) -> None:
-        is_clf = self.state.classified[cid].is_classification
-        prompt = build_instances_prompt(self.templates, self.state.kept[cid].instruction, is_clf, self.cfg.max_instances)
-        decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=self.cfg.max_tokens or 60 + 120 * self.cfg.max_instances)
-        completion = await self.teacher.complete(prompt, decoding, stage="instances")
-        parse = parse_output_first if is_clf else parse_input_first
-        kept, dropped, reason = filter_instances(parse(completion.text, completion.truncated))
-        if not kept and completion.finish_reason == "content_filter":
-            reason = "content_filter"  # the endpoint refused to answer; say so rather than "no valid instances"
-        self._record(Completed(id=cid, instances=kept[: self.cfg.max_instances], dropped=dropped, reason=reason))
-        pending.discard(cid)
-        self.in_progress -= 1
+            status = "stopped: " + (str(exc).split(";")[0] if str(exc) else type(exc).__name__)
+        _write_summary(session, teacher, status)
+        raise
+    finally:
+        await teacher.aclose()
+    return _finish(session, teacher)
 
 
-# --- the command ---------------------------------------------------------------------
+def _check_price(cfg: GenerateConfig) -> None:
+    """A dollar cap needs a price: fail before the run directory exists, never count an unknown model as $0."""
+    if cfg.max_usd is None or wants_local(cfg):
+        return
+    model = cfg.model or DEFAULT_OPENAI_MODEL
+    if price_for(model, cfg.price_input, cfg.price_output) is None:
+        raise UserError(
+            f"--max-usd: no built-in price for model '{model}'; pass --price-input and --price-output (USD per 1M tokens)"
+        )
 
 
-def _emit(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, str]]:
-    rows: list[dict[str, str]] = []
-    if cfg.include_seeds:
-        for seed in seeds:
-            rows += [AlpacaExample(instruction=seed.instruction, input=i.input, output=i.output).model_dump() for i in seed.instances]
-    for cid in state.done_ids()[: cfg.budget]:
-        instruction = state.kept[cid].instruction
-        rows += [AlpacaExample(instruction=instruction, input=i.input, output=i.output).model_dump() for i in state.completed[cid].instances]
-    return rows
+def _check_resumable(run: RunDir, cfg: GenerateConfig) -> None:
+    previous = run.read_json(CONFIG)
+    if not previous:
+        return
+    for key, value in cfg.identity().items():
+        if previous.get(key) != value:
+            raise UserError(
+                f"{run.path} holds a run with {key}={previous.get(key)!r}, not {value!r}; use another --out or the same settings"
+            )
 
 
 def _prior_usage(run: RunDir) -> tuple[Usage, float]:
@@ -296,12 +129,48 @@ def _prior_usage(run: RunDir) -> tuple[Usage, float]:
     return usage, float(previous.get("total_wall_seconds", 0.0))
 
 
-def _summary(cfg: GenerateConfig, run: RunDir, state: RunState, teacher: Teacher, rows: int, status: str, wall: float, prior_wall: float) -> dict[str, Any]:
-    spent = teacher.spend.spent
+def _teacher(cfg: GenerateConfig, endpoint: Endpoint, run: RunDir, prior: Usage) -> Teacher:
+    price = (0.0, 0.0) if endpoint.local else price_for(endpoint.model, cfg.price_input, cfg.price_output)
+    spend = SpendTracker(price, cfg.max_usd, cfg.max_total_tokens, spent=prior)
+    return Teacher(
+        model=endpoint.model,
+        base_url=endpoint.base_url,
+        api_key=endpoint.api_key,
+        api=cfg.api,
+        concurrency=1 if endpoint.local and cfg.concurrency == 8 else cfg.concurrency,
+        # A CPU model may need minutes per response; a dead server is caught by its connection errors.
+        timeout_s=max(cfg.timeout, 1800.0) if endpoint.local else cfg.timeout,
+        max_attempts=cfg.max_attempts,
+        retry_wait_s=cfg.retry_wait,
+        requests_per_minute=cfg.requests_per_minute,
+        spend=spend,
+        log=run.log_request,
+        on_connection_error=endpoint.check_alive,
+    )
+
+
+# --- what a run leaves behind ----------------------------------------------------------
+
+
+def _emit(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, str]]:
+    """alpaca_data.json rows: (seeds if asked, then) the first `budget` finished instructions, one row per instance."""
+    rows: list[dict[str, str]] = []
+    if cfg.include_seeds:
+        for seed in seeds:
+            rows += [AlpacaExample(instruction=seed.instruction, input=i.input, output=i.output).model_dump() for i in seed.instances]
+    for cid in state.done_ids()[: cfg.budget]:
+        instruction = state.kept[cid].instruction
+        rows += [AlpacaExample(instruction=instruction, input=i.input, output=i.output).model_dump() for i in state.completed[cid].instances]
+    return rows
+
+
+def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int, status: str) -> dict[str, Any]:
+    cfg, state = session.cfg, session.state
     instructions = min(len(state.done_ids()), cfg.budget)
+    wall = time.monotonic() - session.started
     return {
         "status": status,
-        "run_dir": str(run.path),
+        "run_dir": str(session.run.path),
         "budget": cfg.budget,
         "instructions": instructions,
         "examples": rows,
@@ -313,9 +182,9 @@ def _summary(cfg: GenerateConfig, run: RunDir, state: RunState, teacher: Teacher
             "yes": sum(1 for c in state.classified.values() if c.is_classification),
             "no": sum(1 for c in state.classified.values() if not c.is_classification),
         },
-        "requests": teacher.requests,
-        "retries": teacher.retries,
-        "model": teacher.model,
+        "requests": teacher.requests if teacher else 0,
+        "retries": teacher.retries if teacher else 0,
+        "model": teacher.model if teacher else cfg.model or "-",
         "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},
         "usd": round(spent.usd, 6),
         # False for a hosted model with no table price and no --price-input/--price-output: cost is unknown, not $0.
@@ -323,115 +192,22 @@ def _summary(cfg: GenerateConfig, run: RunDir, state: RunState, teacher: Teacher
         "usd_per_example": round(spent.usd / rows, 6) if rows else None,
         "usd_per_instruction": round(spent.usd / instructions, 6) if rows and instructions else None,
         "wall_seconds": round(wall, 2),
-        "total_wall_seconds": round(prior_wall + wall, 2),
+        "total_wall_seconds": round(session.prior_wall + wall, 2),
     }
 
 
-def _check_resumable(run: RunDir, cfg: GenerateConfig) -> None:
-    previous = run.read_json(CONFIG)
-    if not previous:
-        return
-    for key, value in cfg.identity().items():
-        if previous.get(key) != value:
-            raise UserError(
-                f"{run.path} holds a run with {key}={previous.get(key)!r}, not {value!r}; use another --out or the same settings"
-            )
-
-
-def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, Any]:
-    """Run (or resume) generation into cfg.out; returns the summary. Raises our error classes on failure."""
-    console = console or Console(stderr=True)
-    seeds = read_seed_tasks(cfg.seeds)
-    templates = Templates(cfg.prompts)
-    _check_price(cfg)
-    run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))
-    run.open()
-    # Only once the inputs are known good, so a bad input is reported as one line and nothing else.
-    console.print(f"run directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False, soft_wrap=True)
-    started = time.monotonic()
-    try:
-        _check_resumable(run, cfg)
-        state = run.load_state()
-        run.write_json(CONFIG, cfg.public_dump())
-        prior, prior_wall = _prior_usage(run)
-        if len(state.done_ids()) >= cfg.budget:
-            return _finish_run(cfg, run, state, seeds, None, started, prior_wall, console, prior)
-        with open_endpoint(cfg, run.path / "teacher.log") as endpoint:
-            console.print(endpoint.description, highlight=False)
-            if state.candidates:
-                console.print(f"resuming: {len(state.done_ids())} of {cfg.budget} instructions already finished", highlight=False)
-            teacher = _teacher(cfg, endpoint, run, prior)
-            return asyncio.run(_drive(cfg, run, state, seeds, templates, teacher, started, prior_wall, console))
-    finally:
-        run.close()
-
-
-def _check_price(cfg: GenerateConfig) -> None:
-    """A dollar cap needs a price: fail before the run directory exists, never count an unknown model as $0."""
-    if cfg.max_usd is None or wants_local(cfg):
-        return
-    model = cfg.model or DEFAULT_OPENAI_MODEL
-    if price_for(model, cfg.price_input, cfg.price_output) is None:
-        raise UserError(
-            f"--max-usd: no built-in price for model '{model}'; pass --price-input and --price-output (USD per 1M tokens)"
-        )
-
-
-def _teacher(cfg: GenerateConfig, endpoint: Endpoint, run: RunDir, prior: Usage) -> Teacher:
-    price = (0.0, 0.0) if endpoint.local else price_for(endpoint.model, cfg.price_input, cfg.price_output)
-    spend = SpendTracker(price, cfg.max_usd, cfg.max_total_tokens, spent=prior)
-    return Teacher(
-        model=endpoint.model,
-        base_url=endpoint.base_url,
-        api_key=endpoint.api_key,
-        api=cfg.api,
-        concurrency=1 if endpoint.local and cfg.concurrency == 8 else cfg.concurrency,
-        timeout_s=max(cfg.timeout, 600.0) if endpoint.local else cfg.timeout,
-        max_attempts=cfg.max_attempts,
-        retry_wait_s=cfg.retry_wait,
-        requests_per_minute=cfg.requests_per_minute,
-        spend=spend,
-        log=run.log_request,
-        on_connection_error=endpoint.check_alive,
-    )
-
-
-async def _drive(cfg, run, state, seeds, templates, teacher, started, prior_wall, console) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    pipeline = Pipeline(cfg, run, state, seeds, templates, teacher)
-    try:
-        with RunProgress(console, cfg.budget, pipeline.done, enabled=console.is_terminal) as progress:
-            await pipeline.run(progress)
-    except BaseException as exc:
-        if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
-            status = "stopped: interrupted"  # Ctrl-C reaches us as the main task's cancellation
-        else:
-            status = "stopped: " + (str(exc).split(";")[0] if str(exc) else type(exc).__name__)
-        _write_summary(cfg, run, state, seeds, teacher, started, prior_wall, status)
-        raise
-    finally:
-        await teacher.aclose()
-    return _finish_run(cfg, run, state, seeds, teacher, started, prior_wall, console, teacher.spend.spent)
-
-
-def _write_summary(cfg, run, state, seeds, teacher, started, prior_wall, status) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    rows = len(_emit(state, cfg, seeds)) if len(state.done_ids()) >= cfg.budget else 0
-    summary = _summary(cfg, run, state, teacher, rows, status, time.monotonic() - started, prior_wall)
-    run.write_json(SUMMARY, summary)
+def _write_summary(session: _Session, teacher: Teacher | None, status: str) -> dict[str, Any]:
+    done = len(session.state.done_ids()) >= session.cfg.budget
+    rows = len(_emit(session.state, session.cfg, session.seeds)) if done else 0
+    spent = teacher.spend.spent if teacher else session.prior_usage
+    summary = _summary(session, spent, teacher, rows, status)
+    session.run.write_json(SUMMARY, summary)
     return summary
 
 
-class _NoTeacher:
-    """Stands in for the teacher when a finished run is re-run: nothing is sent."""
-
-    def __init__(self, spent: Usage) -> None:
-        self.spend = SpendTracker(None, spent=spent)
-        self.requests = self.retries = 0
-        self.model = "-"
-
-
-def _finish_run(cfg, run, state, seeds, teacher, started, prior_wall, console, spent) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    rows = _emit(state, cfg, seeds)
-    run.write_json(DATA, rows)
-    summary = _write_summary(cfg, run, state, seeds, teacher or _NoTeacher(spent), started, prior_wall, "complete")
+def _finish(session: _Session, teacher: Teacher | None) -> dict[str, Any]:
+    """Write the product and the summary of a run that met its budget (teacher is None if nothing was sent)."""
+    session.run.write_json(DATA, _emit(session.state, session.cfg, session.seeds))
+    summary = _write_summary(session, teacher, "complete")
     Console().print(summary_table(summary))
     return summary

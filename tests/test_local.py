@@ -336,6 +336,10 @@ def test_llama_command_sets_threads_ctx_alias_and_loopback() -> None:
     assert cmd[1:3] == ["-m", "llama_cpp.server"]
     assert flags["--host"] == "127.0.0.1" and flags["--port"] == "1234" and flags["--model_alias"] == "a"
     assert flags["--n_ctx"] == "4096" and flags["--n_threads"] == "2" and flags["--n_threads_batch"] == "2"
+    assert flags["--interrupt_requests"] == "False"
+    assert flags["--cache"] == "True" and flags["--cache_type"] == "ram" and flags["--cache_size"] == str(512 << 20)
+    no_cache = local_server.llama_server_command(spec.model_copy(update={"ram_cache_mb": 0}))
+    assert "--cache" not in no_cache
 
 
 # --- the real thing --------------------------------------------------------------------

@@ -150,9 +150,10 @@ def _marker(path: Path) -> Path:
 
 def _read_marker(path: Path) -> dict[str, object] | None:
     try:
-        return json.loads(_marker(path).read_text())
+        marker = json.loads(_marker(path).read_text())
     except (OSError, ValueError):
         return None
+    return marker if isinstance(marker, dict) else None
 
 
 def is_verified(path: Path, sha256: str, size: int) -> bool:

@@ -240,6 +240,13 @@ def test_server_starts_answers_and_stops(fake_model: LocalModel, fake_command, t
     assert "fake server starting" in log.read_text()
 
 
+def test_temp_log_is_removed_after_a_clean_run(fake_model: LocalModel, fake_command) -> None:
+    with serve(fake_model, command=fake_command) as ep:
+        log = ep.log_path
+        assert log.exists()
+    assert not log.exists()
+
+
 @pytest.mark.parametrize("exc", [RuntimeError("pipeline failed"), KeyboardInterrupt()])
 def test_server_is_stopped_when_the_body_raises(fake_model: LocalModel, fake_command, exc: BaseException) -> None:
     with pytest.raises(type(exc)):
@@ -249,8 +256,8 @@ def test_server_is_stopped_when_the_body_raises(fake_model: LocalModel, fake_com
     assert _gone(pid)
 
 
-def test_check_alive_reports_a_server_that_died_mid_run(fake_model: LocalModel, fake_command) -> None:
-    with serve(fake_model, command=fake_command) as ep:
+def test_check_alive_reports_a_server_that_died_mid_run(fake_model: LocalModel, fake_command, tmp_path: Path) -> None:
+    with serve(fake_model, command=fake_command, log_path=tmp_path / "server.log") as ep:
         with pytest.raises(Exception):
             _NO_PROXY.open(ep.base_url.removesuffix("/v1") + "/crash", timeout=5)
         ep.proc.wait(timeout=5)
@@ -264,7 +271,7 @@ def test_server_exiting_during_startup_fails_fast_with_its_output(fake_model: Lo
 
     start = time.monotonic()
     with pytest.raises(TeacherError, match=r"exited during startup \(code 1\): error loading model: bad magic"):
-        with serve(fake_model, command=crashing, startup_timeout=60):
+        with serve(fake_model, command=crashing, startup_timeout=60, log_path=tmp_path / "server.log"):
             pass
     assert time.monotonic() - start < 20
 
@@ -276,7 +283,7 @@ def test_server_that_never_gets_ready_times_out_and_is_killed(fake_model: LocalM
         return [sys.executable, "-c", f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"]
 
     with pytest.raises(TeacherError, match="did not become ready within 1 s"):
-        with serve(fake_model, command=silent, startup_timeout=1):
+        with serve(fake_model, command=silent, startup_timeout=1, log_path=tmp_path / "server.log"):
             pass
     assert _gone(int(pid_file.read_text()))
 
@@ -294,7 +301,7 @@ def test_kill_9_of_the_parent_takes_the_server_down(fake_model: LocalModel, tmp_
             from selfinstruct.local_server import local_server
             model = LocalModel(name="m", path=Path({str(fake_model.path)!r}), source="test")
             cmd = lambda spec: [sys.executable, {str(script)!r}, str(spec.port), spec.alias]
-            with local_server(model, command=cmd) as ep:
+            with local_server(model, command=cmd, log_path=Path({str(tmp_path / "server.log")!r})) as ep:
                 print(ep.pid, flush=True)
                 time.sleep(600)
             """

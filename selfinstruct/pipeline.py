@@ -16,7 +16,7 @@ from typing import Any
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
 from selfinstruct.progress import RunProgress
-from selfinstruct.records import Candidate, Classified, Completed, Proposed, SeedTask
+from selfinstruct.records import Candidate, Classified, Completed, Instance, Proposed, SeedTask
 from selfinstruct.rouge import RougeIndex
 from selfinstruct.run import RunDir, RunState
 from selfinstruct.stages.classify import build_classify_prompt, parse_verdicts
@@ -245,13 +245,21 @@ class Pipeline:
 
     async def _instances(self, cid: str, pending: set[str]) -> None:
         is_clf = self.state.classified[cid].is_classification
-        prompt = build_instances_prompt(self.templates, self.state.kept[cid].instruction, is_clf, self.cfg.max_instances)
+        kept, dropped, reason, raw = await self._ask_instances(cid, is_clf)
+        if not kept and is_clf and reason != "conflicting_outputs":
+            # A teacher that cannot follow the output-first format (small models) gets one input-first try.
+            kept, dropped, reason, raw = await self._ask_instances(cid, False)
+        self._record(Completed(id=cid, instances=kept[: self.cfg.max_instances], dropped=dropped, reason=reason, raw=raw))
+        pending.discard(cid)
+        self.in_progress -= 1
+
+    async def _ask_instances(self, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:
+        """One instance request: (kept instances, dropped ones, task-level reason, raw text when nothing was kept)."""
+        prompt = build_instances_prompt(self.templates, self.state.kept[cid].instruction, output_first, self.cfg.max_instances)
         decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=self.cfg.max_tokens or 60 + 120 * self.cfg.max_instances)
         completion = await self.teacher.complete(prompt, decoding, stage="instances")
-        parse = parse_output_first if is_clf else parse_input_first
+        parse = parse_output_first if output_first else parse_input_first
         kept, dropped, reason = filter_instances(parse(completion.text, completion.truncated))
         if not kept and completion.finish_reason == "content_filter":
             reason = "content_filter"  # the endpoint refused to answer; say so rather than "no valid instances"
-        self._record(Completed(id=cid, instances=kept[: self.cfg.max_instances], dropped=dropped, reason=reason))
-        pending.discard(cid)
-        self.in_progress -= 1
+        return kept, dropped, reason, (completion.text[:500] if not kept else None)

@@ -96,6 +96,8 @@ class Completed(BaseModel):
     instances: list[Instance]
     dropped: list[dict] = Field(default_factory=list)
     reason: str | None = None
+    # The start of the teacher's answer when nothing usable came of it, so the journal shows why.
+    raw: str | None = None
 
 
 class Proposed(BaseModel):

@@ -70,6 +70,7 @@ class MockTeacher:
         self.models: set[str] | None = None      # when set, other models get 404
         self.repeat = False                      # answer every proposal with the same list
         self.sloppy = True                       # add candidates each filter should reject
+        self.ignore_output_first = False         # answer output-first prompts with chatter, like small models
         self.fault_rate = 0.0
         self.fault_kinds: list[str] = ["429", "500", "timeout", "drop"]
         self.schedule: list[str | None] = []     # explicit faults for the next requests, in order
@@ -121,6 +122,8 @@ class MockTeacher:
         if "Is it classification?" in prompt:
             return self._classify(prompt), "stop"
         if "Class label:" in prompt and "classification task" in prompt:
+            if self.ignore_output_first:
+                return "Sure, here are some labels you could use for this task.", "stop"
             return self._output_first(prompt), "stop"
         if "Come up with examples for the task below" in prompt:
             return self._input_first(prompt), "stop"

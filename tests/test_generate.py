@@ -206,3 +206,15 @@ def test_help_explains_every_option(runner):
     for option in ["--seeds", "--budget", "--out", "--model", "--base-url", "--api", "--recipe", "--concurrency",
                    "--seed", "--prompts", "--num-instructions-per-request", "--max-instances", "--teacher", "--max-usd"]:
         assert option in result.output
+
+
+def test_classification_tasks_fall_back_to_input_first_when_output_first_fails(runner, mock_teacher, tmp_path):
+    mock_teacher.ignore_output_first = True
+    out = tmp_path / "run"
+    assert runner.invoke(app, mock_args(mock_teacher, out, 30)).exit_code == 0
+    journal = _jsonl(out / "journal.jsonl")
+    clf = {r["id"] for r in journal if r["kind"] == "classified" and r["is_classification"]}
+    done = {r["id"] for r in journal if r["kind"] == "completed" and r["instances"]}
+    assert clf and clf <= done
+    instance_prompts = [r["body"]["messages"][-1]["content"] for r in mock_teacher.requests if r["stage"] == "instances"]
+    assert len(instance_prompts) == len(done) + len(clf)  # one extra, input-first request per classification task

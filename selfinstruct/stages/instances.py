@@ -37,7 +37,9 @@ def _fields(text: str, pattern: re.Pattern[str], split_on_header: bool) -> list[
 
     for line in text.replace("\r\n", "\n").split("\n"):
         if _NEXT_TASK.match(line):
-            break  # the model started inventing the next task of the demonstration
+            if field is not None or any(blocks):
+                break  # the model started inventing the next task of the demonstration
+            continue  # an echo of the task before the examples
         if split_on_header and _EXAMPLE_HEADER.match(line):
             close()
             field, lines = None, []
@@ -71,7 +73,11 @@ def parse_input_first(text: str, truncated: bool) -> list[Instance]:
 
 
 def parse_output_first(text: str, truncated: bool) -> list[Instance]:
-    """Read 'Class label: … / Input: …' pairs into instances whose output is the label."""
+    """Read 'Class label: … / Input: …' pairs into instances whose output is the label.
+
+    Small models sometimes answer a classification prompt in the input/output format instead;
+    when no label pair is found, that reading is used.
+    """
     blocks = _fields(text, _LABEL_FIELD, split_on_header=False)
     if truncated and blocks:
         blocks.pop()
@@ -82,4 +88,4 @@ def parse_output_first(text: str, truncated: bool) -> list[Instance]:
         if not label or "input" not in fields:
             continue
         instances.append(Instance(input=normalize_input(fields["input"]), output=label))
-    return instances
+    return instances or parse_input_first(text, truncated)

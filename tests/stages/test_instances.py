@@ -54,3 +54,16 @@ def test_prompt_choice_by_classification():
     clf, gen = build_instances_prompt(templates, "Is it spam?", True, 5), build_instances_prompt(templates, "Name a dog.", False, 5)
     assert clf.rstrip().endswith("Task: Is it spam?") and gen.rstrip().endswith("Task: Name a dog.")
     assert "Class label:" not in gen.split("Task: Name a dog.")[0][-200:]
+
+
+def test_an_echo_of_the_task_before_the_examples_is_skipped():
+    text = "Task: Convert Celsius to Fahrenheit.\nExample 1\nInput: 0 C\nOutput: 32 F"
+    assert parse_input_first(text, False) == [Instance(input="0 C", output="32 F")]
+
+
+def test_output_first_answered_in_input_output_form_is_still_read():
+    text = "Input: Win a free cruise now!!!\nOutput: Spam\nInput: Lunch at noon?\nOutput: Not spam"
+    assert parse_output_first(text, False) == [
+        Instance(input="Win a free cruise now!!!", output="Spam"),
+        Instance(input="Lunch at noon?", output="Not spam"),
+    ]

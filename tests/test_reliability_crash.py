@@ -80,8 +80,12 @@ def test_killed_at_random_points_then_resumed(mock_teacher: MockTeacher, tmp_pat
             proc.communicate()
             break
         proc.send_signal(sig)
-        kills += 1
         _, stderr = proc.communicate(timeout=30)
+        if proc.returncode == 0 or (out / "alpaca_data.json").exists():
+            # The run met its budget in the instant before the signal landed: a finished run, not a crash.
+            check_dataset(out, BUDGET)
+            break
+        kills += 1
         if sig == signal.SIGKILL:
             assert proc.returncode == -signal.SIGKILL
         else:

@@ -186,5 +186,84 @@ def dedup(
     _guarded(lambda: run_dedup(build_config(DedupConfig, values), console=err_console))
 
 
+# --- finetune / ask -----------------------------------------------------------------------
+
+_LORA = "LoRA"
+_TRAIN = "Training"
+
+
+@app.command(no_args_is_help=True)
+def finetune(
+    ctx: typer.Context,
+    data: Optional[Path] = typer.Option(None, "--data", help="alpaca_data.json to train on: a JSON list of {instruction, input, output} (required here or in --config)."),
+    base_model: str = typer.Option("gemma-3-270m", "--base-model", help="gemma-3-270m (packaged, works offline), a local model directory, a .gguf file, or a Hugging Face model id."),
+    method: str = typer.Option("lora", "--method", help="lora: train a small adapter (PEFT). full: update every weight."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output directory. Default: outputs/<run>/model/ for a run's alpaca_data.json, else a new folder under outputs/."),
+    epochs: float = typer.Option(3.0, "--epochs", help="Passes over the training split.", rich_help_panel=_TRAIN),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate (cosine schedule, 3% warmup). Default: 2e-4 for lora, 2e-5 for full.", rich_help_panel=_TRAIN),
+    max_length: int = typer.Option(512, "--max-length", help="Longest sample in tokens; a longer one keeps its prompt and loses the end of its response (counted in the summary).", rich_help_panel=_TRAIN),
+    batch_size: int = typer.Option(8, "--batch-size", help="Samples per step on each device.", rich_help_panel=_TRAIN),
+    grad_accum: int = typer.Option(1, "--grad-accum", help="Steps whose gradients are summed before each optimizer update.", rich_help_panel=_TRAIN),
+    lora_r: int = typer.Option(16, "--lora-r", help="LoRA rank.", rich_help_panel=_LORA),
+    lora_alpha: float = typer.Option(32, "--lora-alpha", help="LoRA alpha; updates are scaled by alpha/r.", rich_help_panel=_LORA),
+    lora_dropout: float = typer.Option(0.05, "--lora-dropout", help="Dropout on the LoRA input.", rich_help_panel=_LORA),
+    lora_targets: str = typer.Option("all-linear", "--lora-targets", help="Modules that get adapters: all-linear, or comma-separated names such as q_proj,v_proj.", rich_help_panel=_LORA),
+    val_size: float = typer.Option(0.05, "--val-size", help="Fraction of rows held out (chosen with --seed) for the validation loss; 0 for none.", rich_help_panel=_TRAIN),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps (overrides --epochs).", rich_help_panel=_TRAIN),
+    save_steps: int = typer.Option(100, "--save-steps", help="Checkpoint (and validate) every this many steps, and at the end.", rich_help_panel=_TRAIN),
+    merge: bool = typer.Option(False, "--merge", help="LoRA: also save the base with the adapter merged in, loadable without PEFT (the adapter goes to OUT/adapter/)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint in --out (e.g. after Ctrl-C, or with a larger --max-steps)."),
+    seed: int = typer.Option(42, "--seed", help="Seed for the validation split, adapter initialisation and data order.", rich_help_panel=_TRAIN),
+    batching: str = typer.Option("auto", "--batching", help="auto: padding-free on CPU, grouped on GPU. grouped: batches of similar length, padded to their longest. padding-free: samples concatenated, no pad tokens. padded: every batch padded to --max-length.", rich_help_panel=_TRAIN),
+    precision: str = typer.Option("auto", "--precision", help="auto: bf16 where the GPU or CPU computes it natively, else fp32. Or bf16, fp32.", rich_help_panel=_TRAIN),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML file of settings, keys named like the options (lora_r: 8). Options given on the command line win."),
+) -> None:
+    """Fine-tune a student on alpaca_data.json (LoRA or full; TRL SFTTrainer); multi-GPU via accelerate launch / torchrun."""
+    from selfinstruct.config import FinetuneConfig, build_config, read_yaml_settings
+
+    values = {k: v for k, v in locals().items() if k not in ("ctx", "config", "FinetuneConfig", "build_config", "read_yaml_settings")}
+
+    def body() -> None:
+        from selfinstruct.finetune import finetune as run_finetune
+
+        from selfinstruct.errors import UserError
+
+        settings = dict(values)
+        if config is not None:
+            from_file = read_yaml_settings(config)
+            unknown = sorted(set(from_file) - set(FinetuneConfig.model_fields))
+            if unknown:
+                raise UserError(f"{config}: unknown setting {unknown[0]!r} (keys are the option names, e.g. lora_r)")
+            for key, value in from_file.items():
+                # Compared by name: typer bundles its own copy of click's ParameterSource enum.
+                if getattr(ctx.get_parameter_source(key), "name", None) != "COMMANDLINE":
+                    settings[key] = value
+        if settings.get("data") is None:
+            raise UserError("--data is required (on the command line or in --config)")
+        cfg = build_config(FinetuneConfig, settings)
+        summary = run_finetune(cfg, console=err_console)
+        if summary:
+            out = Path(summary["out"])
+            typer.echo(f"saved {summary['weights']} to {out}; try it: selfinstruct ask {out} \"...\"")
+
+    _guarded(body)
+
+
+@app.command(no_args_is_help=True)
+def ask(
+    model_dir: Path = typer.Argument(..., metavar="DIR", help="Output directory of finetune (LoRA adapter, or full / merged model)."),
+    instruction: str = typer.Argument(..., help="The instruction, as in alpaca_data.json."),
+    input: str = typer.Option("", "--input", help="Optional input for the instruction (the Alpaca 'input' field)."),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Most tokens to generate; generation also stops at EOS."),
+    temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature; 0 means greedy decoding (deterministic)."),
+) -> None:
+    """Try a fine-tuned student: format the instruction with its training prompt and print the answer."""
+    from selfinstruct.ask import ask as run_ask
+    from selfinstruct.config import AskConfig, build_config
+
+    values = dict(model_dir=model_dir, instruction=instruction, input=input, max_new_tokens=max_new_tokens, temperature=temperature)
+    typer.echo(_guarded(lambda: run_ask(build_config(AskConfig, values))))
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())

@@ -129,6 +129,66 @@ def redact_url(url: str | None) -> str | None:
 
 # --- finetune / ask -------------------------------------------------------------------
 
+# Alpaca used 2e-5 for full fine-tuning; LoRA adapters start at zero and need ~10x more.
+DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
+
+
+class FinetuneConfig(_Config):
+    """Settings of one `finetune` run; written into the output dir's training_summary.json."""
+
+    data: Path = Field(description="alpaca_data.json to train on: a JSON list of {instruction, input, output}.")
+    base_model: str = Field("gemma-3-270m", description="gemma-3-270m (packaged, offline), a local model directory, a .gguf file or a Hugging Face model id.")
+    method: Literal["lora", "full"] = Field("lora", description="lora: train a small adapter (PEFT). full: update every weight.")
+    out: Path | None = Field(None, description="Output directory. Default: outputs/<run>/model/ next to the data, else a new folder under outputs/.")
+    epochs: float = Field(3.0, gt=0, description="Passes over the training split.")
+    lr: float | None = Field(None, gt=0, lt=1, description="Peak learning rate. Default: 2e-4 for lora, 2e-5 for full.")
+    max_length: int = Field(512, ge=8, le=131072, description="Longest sample in tokens; longer ones lose the end of their response.")
+    batch_size: int = Field(8, ge=1, description="Samples per step on each device.")
+    grad_accum: int = Field(1, ge=1, description="Steps whose gradients are summed before each update.")
+    lora_r: int = Field(16, ge=1, description="LoRA rank.")
+    lora_alpha: float = Field(32, gt=0, description="LoRA scaling numerator (the update is scaled by alpha/r).")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    lora_targets: str = Field("all-linear", min_length=1, description="Modules that get adapters: all-linear, or comma-separated names such as q_proj,v_proj.")
+    val_size: float = Field(0.05, ge=0, le=0.5, description="Fraction of rows held out for validation loss (0 for none), chosen with --seed.")
+    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides --epochs).")
+    save_steps: int = Field(100, ge=1, description="Save a checkpoint for --resume every this many steps (and at the end).")
+    merge: bool = Field(False, description="LoRA only: also save the base with the adapter merged in, loadable without PEFT.")
+    resume: bool = Field(False, description="Continue from the last checkpoint in --out.")
+    seed: int = Field(42, description="Seed for the validation split, adapter init and data order.")
+    batching: Literal["auto", "grouped", "padding-free", "padded"] = Field("auto", description="auto: padding-free on CPU, grouped on GPU. grouped: batches of similar length, padded to the longest. padding-free: samples concatenated, no pad tokens. padded: every batch padded to --max-length.")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 where the GPU or CPU computes it natively, else fp32.")
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
+
+
+class AskConfig(_Config):
+    """Settings of one `ask` call: which tuned model, what to ask, how long to answer."""
+
+    model_dir: Path
+    instruction: str = Field(min_length=1)
+    input: str = ""
+    max_new_tokens: int = Field(256, ge=1, le=32768)
+    temperature: float = Field(0.0, ge=0, le=5)
+
+
+def read_yaml_settings(path: Path) -> dict[str, object]:
+    """Settings from a --config YAML file: a mapping whose keys are config field names."""
+    import yaml
+
+    if not path.is_file():
+        raise UserError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of setting names to values, got {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
 
 def build_config(cls: type[_Config], values: dict[str, object]) -> _Config:
     """Validate settings; a bad value becomes one line naming the command-line option."""

@@ -1,0 +1,89 @@
+"""`selfinstruct ask`: try a fine-tuned student on one instruction, with the prompt it was trained on.
+
+    answer = ask(AskConfig(model_dir=Path("outputs/run/model"), instruction="Name three primary colors."))
+
+Loads a LoRA output (its base model plus the adapter) or a full / merged model, renders the
+prompt from the output's own prompt_template.json, and generates until EOS or max_new_tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from selfinstruct.config import AskConfig
+from selfinstruct.errors import UserError
+from selfinstruct.finetune_base import BaseModelRef, load_model, match_vocab, prefer_offline, quiet_libraries, resolve_base_model
+from selfinstruct.finetune_data import PromptTemplate
+
+
+def _base_spec(model_dir: Path) -> str:
+    """The base a LoRA output was trained on, as the user named it (so the packaged alias resolves on any machine)."""
+    # With --merge the adapter sits in OUT/adapter/, and the summary one level up.
+    for summary in (model_dir / "training_summary.json", model_dir.parent / "training_summary.json"):
+        if summary.is_file():
+            return json.loads(summary.read_text(encoding="utf-8"))["base_model"]
+    return json.loads((model_dir / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+
+
+def load_tuned(model_dir: Path) -> tuple[Any, Any]:
+    """The tuned model (base + adapter, or a full model) and its tokenizer, in eval mode."""
+    if not model_dir.is_dir():
+        raise UserError(f"{model_dir}: no such directory")
+    has_adapter = (model_dir / "adapter_config.json").is_file()
+    has_model = (model_dir / "config.json").is_file()
+    if not (has_adapter or has_model):
+        raise UserError(f"{model_dir}: not a fine-tuned model (no adapter_config.json or config.json); pass the --out dir of finetune")
+    prefer_offline(str(model_dir) if has_model else _base_spec(model_dir))
+    import torch
+    from transformers import AutoTokenizer
+
+    quiet_libraries()
+    dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    if has_model:
+        # A full or merged model is self-contained; prefer it over the adapter kept beside it.
+        model = load_model(BaseModelRef(spec=str(model_dir), path=str(model_dir), kind="directory"), dtype)
+    else:
+        from peft import PeftModel
+
+        base = load_model(resolve_base_model(_base_spec(model_dir)), dtype)
+        match_vocab(tokenizer, base)
+        model = PeftModel.from_pretrained(base, str(model_dir))
+    if torch.cuda.is_available():
+        model = model.to("cuda")
+    model.eval()
+    return model, tokenizer
+
+
+def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, temperature: float) -> str:
+    """The model's answer to a rendered prompt: new tokens only, up to EOS, special tokens dropped."""
+    import torch
+    from transformers import GenerationConfig
+
+    enc = tokenizer(prompt, add_special_tokens=True, split_special_tokens=True, return_tensors="pt")
+    ids = enc["input_ids"]
+    if ids[0, -1].item() == tokenizer.eos_token_id:
+        # Some tokenizers append EOS to every text; training stripped it from the prompt too.
+        ids = ids[:, :-1]
+    ids = ids.to(model.device)
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=temperature > 0,
+        temperature=temperature if temperature > 0 else None,
+        top_p=None,
+        top_k=None,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+
+
+def ask(cfg: AskConfig) -> str:
+    """Answer one instruction (and optional input) with a fine-tuned model."""
+    model, tokenizer = load_tuned(cfg.model_dir)
+    prompt = PromptTemplate.from_model_dir(cfg.model_dir).render(cfg.instruction, cfg.input)
+    return generate(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature)

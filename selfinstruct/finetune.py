@@ -1,0 +1,215 @@
+"""`selfinstruct finetune`: train a student on alpaca_data.json with TRL's SFTTrainer, LoRA (PEFT) or full.
+
+    summary = finetune(FinetuneConfig(data=Path("outputs/run/alpaca_data.json")), console)
+
+One function, top to bottom: read and check the data (before any heavy import, so bad input fails
+fast), resolve the base model, tokenize with response-only labels (finetune_data.py), build the
+SFTTrainer, train with live progress, save and check the result (finetune_output.py). Multi-GPU
+is `accelerate launch` / `torchrun` around the same command: the Trainer does the distribution,
+and only the main process converts the base model and writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from selfinstruct.config import FinetuneConfig
+from selfinstruct.errors import SelfInstructError, UserError
+from selfinstruct.finetune_base import base_model_kind, ensure_pad_token, load_model, load_tokenizer, prefer_offline, quiet_libraries, resolve_base_model
+from selfinstruct.finetune_data import PromptTemplate, prepare_data, read_alpaca_data
+from selfinstruct.finetune_output import save_outputs
+
+CHECKPOINTS = "checkpoints"
+
+
+class Interrupted(SelfInstructError):
+    """Ctrl-C during training: checkpoints stay, and --resume continues from the last one."""
+
+    exit_code = 130
+
+
+def default_out_dir(data: Path, method: str) -> Path:
+    """outputs/<run>/model/ for a run's own alpaca_data.json; otherwise a folder under outputs/ named by the data."""
+    data = data.resolve()
+    if data.parent.parent.name == "outputs":
+        return data.parent / "model"
+    # Named by content, not time, so every process of a multi-GPU launch picks the same folder.
+    from selfinstruct.finetune_base import file_sha256
+
+    return Path("outputs") / f"finetune-{data.stem}-{file_sha256(data)[:8]}-{method}"
+
+
+def check_out_dir(out: Path, resume: bool) -> Path | None:
+    """The checkpoint to resume from (or None); refuse to train over an earlier result without --resume."""
+    ckpt_dir = out / CHECKPOINTS
+    # The Trainer's own naming: checkpoint-<global step>.
+    steps = [(int(p.name.split("-", 1)[1]), p) for p in ckpt_dir.glob("checkpoint-*") if p.is_dir() and p.name.split("-", 1)[1].isdigit()]
+    if resume:
+        if not steps:
+            raise UserError(f"--resume: no checkpoint in {ckpt_dir} to continue from")
+        return max(steps)[1]
+    if out.exists() and any(out.iterdir()):
+        raise UserError(f"{out} already holds a fine-tuning run: pass --resume to continue it, or choose another --out")
+    return None
+
+
+def choose_precision(requested: str) -> str:
+    """bf16 where the hardware computes it natively (recent GPUs, CPUs with AVX512-BF16 or AMX), else fp32."""
+    import torch
+
+    if torch.cuda.is_available():
+        native = torch.cuda.is_bf16_supported()
+    else:
+        cpu = getattr(torch, "cpu", None)
+        native = bool(cpu) and any(getattr(cpu, f, lambda: False)() for f in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    if requested == "bf16" and not native and torch.cuda.is_available():
+        raise UserError("--precision bf16: this GPU has no bf16 support; use --precision fp32")
+    if requested == "auto":
+        return "bf16" if native else "fp32"
+    return requested
+
+
+def resolve_batching(requested: str, on_gpu: bool) -> str:
+    """auto: padding-free on CPU (no pad tokens to compute; see bench/finetune.py), length-grouped on GPU.
+
+    On a GPU without FlashAttention, a padding-free row attends through a dense block mask over the
+    whole concatenated batch, which costs more than the little padding length-grouping leaves.
+    """
+    if requested != "auto":
+        return requested
+    return "grouped" if on_gpu else "padding-free"
+
+
+def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
+    """Train, save and check one student; returns the training summary that is also written to disk."""
+    started = time.time()
+    prefer_offline(cfg.base_model)
+    examples = read_alpaca_data(cfg.data)
+    template = PromptTemplate.load()
+    out = cfg.out or default_out_dir(cfg.data, cfg.method)
+    if cfg.merge and cfg.method != "lora":
+        raise UserError("--merge applies to --method lora only; a full fine-tune is already a complete model")
+    base_model_kind(cfg.base_model)
+    resume_from = check_out_dir(out, cfg.resume)
+
+    import torch
+    from accelerate import PartialState
+
+    quiet_libraries()
+
+    # cpu=True is what makes a torchrun launch on CPUs a real multi-process (gloo) run, as the Trainer will see it.
+    state = PartialState(cpu=not torch.cuda.is_available() and not torch.backends.mps.is_available())
+    main = state.is_main_process
+    say = console.print if main else (lambda *a, **k: None)
+    with state.main_process_first():
+        ref = resolve_base_model(cfg.base_model, console if main else None)
+    tokenizer = load_tokenizer(ref)
+    precision = choose_precision(cfg.precision)
+    # LoRA leaves the base frozen, so it can sit in bf16; a full fine-tune keeps fp32 master weights.
+    load_dtype = torch.bfloat16 if precision == "bf16" and cfg.method == "lora" else torch.float32
+    model = load_model(ref, load_dtype)
+    pad_choice = ensure_pad_token(tokenizer, model)
+    data = prepare_data(examples, template, tokenizer, cfg.max_length, cfg.val_size, cfg.seed)
+    stats = data.stats
+    say(
+        f"data: {stats.rows} rows -> {stats.train} train / {stats.validation} validation; "
+        f"{stats.truncated_train + stats.truncated_validation} truncated to {cfg.max_length} tokens; "
+        f"mean sample {stats.mean_sample} tokens"
+    )
+    batching = resolve_batching(cfg.batching, torch.cuda.is_available())
+    trainer = _build_trainer(cfg, model, tokenizer, data, out, precision, batching, say)
+    val_before = None
+    if data.validation:
+        val_before = trainer.evaluate()["eval_loss"]
+        say(f"validation loss before training: {val_before:.4f}")
+    try:
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: checkpoints in {out / CHECKPOINTS} are kept; add --resume to continue") from None
+    summary = save_outputs(
+        trainer, cfg, ref, template, stats, out,
+        extra={"precision": precision, "batching": batching, "pad_token": pad_choice, "val_loss_before": val_before,
+               "processes": state.num_processes, "wall_time_s": round(time.time() - started, 1)},
+    )  # fmt: skip
+    state.wait_for_everyone()
+    return summary
+
+
+def _build_trainer(cfg: FinetuneConfig, model: Any, tokenizer: Any, data: Any, out: Path, precision: str, batching: str, say: Any) -> Any:
+    """SFTTrainer on the pre-tokenized samples: our labels are used as they are, TRL does the rest."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers.trainer_callback import PrinterCallback
+    from trl import SFTConfig
+
+    from selfinstruct.finetune_progress import ProgressPrinter
+    from selfinstruct.finetune_trainer import ResponseLossSFTTrainer
+
+    on_gpu = torch.cuda.is_available()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    per_step = cfg.batch_size * cfg.grad_accum * world
+    planned = cfg.max_steps or math.ceil(math.ceil(len(data.train) / per_step) * cfg.epochs)
+    args = SFTConfig(
+        output_dir=str(out / CHECKPOINTS),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.03,
+        weight_decay=0.0,
+        bf16=precision == "bf16",
+        fp16=False,
+        use_cpu=not on_gpu and not torch.backends.mps.is_available(),
+        # Samples are already tokenized and truncated by prepare_data.
+        max_length=None,
+        padding_free=batching == "padding-free",
+        pad_to_multiple_of=cfg.max_length if batching == "padded" else None,
+        train_sampling_strategy="group_by_length" if batching == "grouped" else "random",
+        logging_steps=max(1, planned // 30),
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        eval_strategy="steps" if data.validation else "no",
+        prediction_loss_only=True,
+        eval_steps=cfg.save_steps,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        report_to=[],
+        disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding",
+        ddp_find_unused_parameters=False,
+        # Recomputing activations trades time for memory: worth it on a GPU, only slower on a CPU.
+        activation_checkpointing=on_gpu,
+    )
+    peft_config = None
+    if cfg.method == "lora":
+        targets = cfg.lora_targets if cfg.lora_targets == "all-linear" else [t.strip() for t in cfg.lora_targets.split(",") if t.strip()]
+        peft_config = LoraConfig(
+            r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+            target_modules=targets, task_type="CAUSAL_LM", bias="none",
+        )  # fmt: skip
+    train = Dataset.from_list(data.train)
+    validation = Dataset.from_list(data.validation) if data.validation else None
+    try:
+        trainer = ResponseLossSFTTrainer(
+            model=model, args=args, train_dataset=train, eval_dataset=validation,
+            processing_class=tokenizer, peft_config=peft_config,
+        )  # fmt: skip
+    except ValueError as exc:
+        if cfg.method == "lora" and "Target modules" in str(exc):
+            raise UserError(f"--lora-targets {cfg.lora_targets}: {str(exc).splitlines()[0]}") from None
+        raise
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(ProgressPrinter(say))
+    return trainer

@@ -61,6 +61,7 @@ class GenerateConfig(_Config):
     retry_wait: float = Field(1.0, ge=0)
     allow_non_ascii: bool = False
     rouge_threshold: float = Field(0.7, ge=0, le=1)
+    rouge_tokenizer: Literal["rouge", "unicode"] = "rouge"
     include_seeds: bool = False
     max_usd: float | None = Field(None, gt=0)
     max_total_tokens: int | None = Field(None, gt=0)

@@ -43,7 +43,7 @@ class Pipeline:
         self, cfg: GenerateConfig, run: RunDir, state: RunState, seeds: list[SeedTask], templates: Templates, teacher: Teacher
     ) -> None:
         self.cfg, self.rundir, self.state, self.seeds, self.templates, self.teacher = cfg, run, state, seeds, templates, teacher
-        self.pool = RougeIndex(threshold=cfg.rouge_threshold)
+        self.pool = RougeIndex(threshold=cfg.rouge_threshold, tokenizer=cfg.rouge_tokenizer)
         for seed in seeds:
             self.pool.add(seed.instruction)
         for cand in state.kept.values():

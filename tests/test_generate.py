@@ -218,3 +218,24 @@ def test_classification_tasks_fall_back_to_input_first_when_output_first_fails(r
     assert clf and clf <= done
     instance_prompts = [r["body"]["messages"][-1]["content"] for r in mock_teacher.requests if r["stage"] == "instances"]
     assert len(instance_prompts) == len(done) + len(clf)  # one extra, input-first request per classification task
+
+
+def test_unicode_tokenizer_catches_non_latin_duplicates():
+    from selfinstruct.rouge import RougeIndex
+    from selfinstruct.stages.filters import filter_instruction
+
+    text = "Объясните, как работает фотосинтез у растений."
+    default, unicode = RougeIndex(), RougeIndex(tokenizer="unicode")
+    for pool in (default, unicode):
+        pool.add(text)
+    # rouge_score sees no tokens in Cyrillic, so only the opt-in tokenizer calls this a duplicate
+    assert filter_instruction(text, default, allow_non_ascii=True).reason is None
+    assert filter_instruction(text, unicode, allow_non_ascii=True).reason == "near_duplicate"
+
+
+def test_rouge_tokenizer_option_reaches_the_run(runner, mock_teacher, tmp_path):
+    out = tmp_path / "run"
+    assert runner.invoke(app, mock_args(mock_teacher, out, 3, "--rouge-tokenizer", "unicode")).exit_code == 0
+    assert json.loads((out / "config.json").read_text())["rouge_tokenizer"] == "unicode"
+    bad = runner.invoke(app, mock_args(mock_teacher, tmp_path / "r2", 3, "--rouge-tokenizer", "bogus"))
+    assert bad.exit_code == 2 and "--rouge-tokenizer" in bad.output

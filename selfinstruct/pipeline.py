@@ -259,7 +259,8 @@ class Pipeline:
         decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=self.cfg.max_tokens or 60 + 120 * self.cfg.max_instances)
         completion = await self.teacher.complete(prompt, decoding, stage="instances")
         parse = parse_output_first if output_first else parse_input_first
-        kept, dropped, reason = filter_instances(parse(completion.text, completion.truncated))
+        demonstrations = prompt.rsplit("Task:", 1)[0]  # the template's worked examples, without this task
+        kept, dropped, reason = filter_instances(parse(completion.text, completion.truncated), demonstrations)
         if not kept and completion.finish_reason == "content_filter":
             reason = "content_filter"  # the endpoint refused to answer; say so rather than "no valid instances"
         return kept, dropped, reason, (completion.text[:500] if not kept else None)

@@ -60,7 +60,19 @@ def filter_instruction(instruction: str, pool: RougeIndex, allow_non_ascii: bool
     return Verdict(None)
 
 
-def filter_instances(instances: list[Instance]) -> tuple[list[Instance], list[dict], str | None]:
+def copies_demonstration(inst: Instance, demonstrations: str) -> bool:
+    """Whether an instance repeats the prompt's worked example (small teachers do) rather than answering the task.
+
+    A copied input gives it away; a bare output only when it is long enough not to be a common
+    label such as "Positive" that a real answer may share with the example.
+    """
+    inp, out = inst.input.strip(), inst.output.strip()
+    if inp:
+        return inp in demonstrations and out in demonstrations
+    return len(out) >= 20 and out in demonstrations
+
+
+def filter_instances(instances: list[Instance], demonstrations: str = "") -> tuple[list[Instance], list[dict], str | None]:
     """Drop bad instances; returns (kept, dropped with reasons, task-level rejection reason or None).
 
     Outputs that are empty, equal to their input, or end with ":" (an unfinished answer) go, and so
@@ -80,6 +92,8 @@ def filter_instances(instances: list[Instance]) -> tuple[list[Instance], list[di
             reason = "output_equals_input"
         elif out.endswith(":"):
             reason = "output_ends_with_colon"
+        elif demonstrations and copies_demonstration(Instance(input=inp, output=out), demonstrations):
+            reason = "copied_demonstration"
         if reason:
             dropped.append({"input": inp, "output": out, "reason": reason})
             continue

@@ -99,3 +99,21 @@ def test_no_input_tasks_may_have_several_answers():
 
 def test_nothing_valid_is_a_reason():
     assert filter_instances([Instance(input="", output=" ")])[2] == "no_valid_instances"
+
+
+DEMO = "Task: Convert the temperature.\nExample 1\nInput: 25 degrees Celsius\nOutput: 77 degrees Fahrenheit\nClass label: Positive\n" \
+       "Task: Suggest a bakery name.\nExample 1\nInput: <noinput>\nOutput: Rise & Crumb Sourdough House\n"
+
+
+def test_instances_copied_from_the_prompt_examples_are_dropped():
+    kept, dropped, reason = filter_instances(
+        [
+            Instance(input="25 degrees Celsius", output="77 degrees Fahrenheit"),
+            Instance(input="", output="Rise & Crumb Sourdough House"),
+            Instance(input="I loved every minute of it.", output="Positive"),  # a real answer may share a label
+            Instance(input="How far is the moon?", output="About 384,400 km."),
+        ],
+        demonstrations=DEMO,
+    )
+    assert [d["reason"] for d in dropped] == ["copied_demonstration", "copied_demonstration"]
+    assert [k.output for k in kept] == ["Positive", "About 384,400 km."]

@@ -66,7 +66,7 @@ def copies_demonstration(inst: Instance, demonstrations: str) -> bool:
     A copied input gives it away; a bare output only when it is long enough not to be a common
     label such as "Positive" that a real answer may share with the example.
     """
-    inp, out = inst.input.strip(), inst.output.strip()
+    inp, out = inst.input.strip().strip("\"'"), inst.output.strip().strip("\"'")
     if inp:
         return inp in demonstrations and out in demonstrations
     return len(out) >= 20 and out in demonstrations

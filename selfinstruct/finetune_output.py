@@ -107,7 +107,7 @@ def build_summary(trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, stats: D
     import transformers
     import trl
 
-    from selfinstruct.finetune_base import file_sha256
+    from selfinstruct.local import file_sha256
     from selfinstruct.finetune_progress import ProgressPrinter
 
     history = trainer.state.log_history

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import openai
 
-from selfinstruct.local import PACKAGED_MODELS, resolve_local_model
-from selfinstruct.local_server import DEFAULT_N_CTX, LocalEndpoint, default_threads, local_server
+from selfinstruct.teacher.packaged import PACKAGED_MODELS, resolve_local_model
+from selfinstruct.teacher.llama_server import DEFAULT_N_CTX, LocalEndpoint, default_threads, local_server
 
 WORK = Path(__file__).parent / "_work"
 

@@ -79,7 +79,7 @@ def models(
     verify: bool = typer.Option(False, "--verify", help="Re-hash each assembled model file (reads ~1.6 GB) instead of trusting the checksum marker written when it was assembled."),
 ) -> None:
     """List the packaged teacher models: installed or not, size, checksum state and cache path."""
-    from selfinstruct.local import print_model_status
+    from selfinstruct.teacher.packaged import print_model_status
 
     _guarded(lambda: print_model_status(verify=verify))
 
@@ -225,7 +225,7 @@ def finetune(
     values = {k: v for k, v in locals().items() if k not in ("ctx", "config", "FinetuneConfig", "build_config", "read_yaml_settings")}
 
     def body() -> None:
-        from selfinstruct.finetune import finetune as run_finetune
+        from selfinstruct.finetune.train import finetune as run_finetune
 
         from selfinstruct.errors import UserError
 
@@ -259,7 +259,7 @@ def ask(
     temperature: float = typer.Option(0.0, "--temperature", help="Sampling temperature; 0 means greedy decoding (deterministic)."),
 ) -> None:
     """Try a fine-tuned student: format the instruction with its training prompt and print the answer."""
-    from selfinstruct.ask import ask as run_ask
+    from selfinstruct.finetune.ask import ask as run_ask
     from selfinstruct.config import AskConfig, build_config
 
     values = dict(model_dir=model_dir, instruction=instruction, input=input, max_new_tokens=max_new_tokens, temperature=temperature)

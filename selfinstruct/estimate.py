@@ -24,9 +24,9 @@ from rich.console import Console
 from rich.table import Table
 
 from selfinstruct.config import GenerateConfig
-from selfinstruct.endpoint import DEFAULT_OPENAI_MODEL, wants_local
+from selfinstruct.teacher.endpoint import DEFAULT_OPENAI_MODEL, wants_local
 from selfinstruct.records import SeedTask, read_seed_tasks
-from selfinstruct.spend import count_tokens, price_for
+from selfinstruct.teacher.spend import count_tokens, price_for
 from selfinstruct.stages.classify import build_classify_prompt
 from selfinstruct.stages.instances import build_instances_prompt
 from selfinstruct.stages.propose import build_alpaca_prompt, build_propose_prompt, sample_examples

@@ -18,14 +18,14 @@ from typing import Any
 from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
-from selfinstruct.endpoint import DEFAULT_OPENAI_MODEL, Endpoint, open_endpoint, wants_local
+from selfinstruct.teacher.endpoint import DEFAULT_OPENAI_MODEL, Endpoint, open_endpoint, wants_local
 from selfinstruct.errors import UserError
 from selfinstruct.pipeline import Pipeline
 from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.records import AlpacaExample, SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
-from selfinstruct.spend import SpendTracker, Usage, price_for
-from selfinstruct.teacher import Teacher
+from selfinstruct.teacher.spend import SpendTracker, Usage, price_for
+from selfinstruct.teacher.client import Teacher
 from selfinstruct.templates import Templates
 
 

@@ -29,7 +29,7 @@ from selfinstruct.stages.propose import (
     parse_numbered_list,
     sample_examples,
 )
-from selfinstruct.teacher import Decoding, Teacher
+from selfinstruct.teacher.client import Decoding, Teacher
 from selfinstruct.templates import Templates
 
 # Consecutive proposal requests that keep nothing before we conclude the teacher is stuck.

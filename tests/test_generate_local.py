@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import selfinstruct.local_server as local_server
+import selfinstruct.teacher.llama_server as local_server
 from selfinstruct.cli import app
 from tests.conftest import SEEDS
 

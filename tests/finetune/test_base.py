@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct import finetune_base
+from selfinstruct.finetune import base as finetune_base
 from selfinstruct.errors import UserError
-from selfinstruct.finetune_base import GEMMA_FILE, packaged_gemma_gguf, resolve_base_model
+from selfinstruct.finetune.base import GEMMA_FILE, packaged_gemma_gguf, resolve_base_model
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ def build_tokenizer(directory: Path, pad: str | None = "<pad>", unk: str | None 
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from selfinstruct.finetune_data import PromptTemplate
+    from selfinstruct.finetune.data import PromptTemplate
 
     template = PromptTemplate.load()
     corpus = [template.with_input, template.no_input] + [" ".join(r.values()) for r in repetitive_rows()] * 3

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from tests.finetune_tiny import build_model, write_data
+from tests.finetune.tiny import build_model, write_data
 
 pytest.importorskip("trl")
 
@@ -46,8 +46,8 @@ def test_ask_base_plus_adapter_agrees_with_merged(tuned: Path) -> None:
 
 
 def test_generation_stops_at_eos_or_the_limit(tuned: Path) -> None:
-    from selfinstruct.ask import generate, load_tuned
-    from selfinstruct.finetune_data import PromptTemplate
+    from selfinstruct.finetune.ask import generate, load_tuned
+    from selfinstruct.finetune.data import PromptTemplate
 
     model, tokenizer = load_tuned(tuned)
     prompt = PromptTemplate.from_model_dir(tuned).render("What sound does a cat make?")

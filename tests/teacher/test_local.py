@@ -21,11 +21,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from selfinstruct import local, local_server
+from selfinstruct.teacher import llama_server as local_server, packaged as local
 from selfinstruct.cli import app
 from selfinstruct.errors import TeacherError, UserError
-from selfinstruct.local import LocalModel, PackagedModel, assemble, ensure_assembled, resolve_local_model
-from selfinstruct.local_server import ServerSpec, local_server as serve
+from selfinstruct.teacher.packaged import LocalModel, PackagedModel, assemble, ensure_assembled, resolve_local_model
+from selfinstruct.teacher.llama_server import ServerSpec, local_server as serve
 
 # --- packaged models: assembly, checksum, reuse ----------------------------------------
 
@@ -297,8 +297,8 @@ def test_kill_9_of_the_parent_takes_the_server_down(fake_model: LocalModel, tmp_
             f"""
             import sys, time
             from pathlib import Path
-            from selfinstruct.local import LocalModel
-            from selfinstruct.local_server import local_server
+            from selfinstruct.teacher.packaged import LocalModel
+            from selfinstruct.teacher.llama_server import local_server
             model = LocalModel(name="m", path=Path({str(fake_model.path)!r}), source="test")
             cmd = lambda spec: [sys.executable, {str(script)!r}, str(spec.port), spec.alias]
             with local_server(model, command=cmd, log_path=Path({str(tmp_path / "server.log")!r})) as ep:

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from tests.finetune_tiny import build_model, write_data
+from tests.finetune.tiny import build_model, write_data
 
 pytest.importorskip("trl")
 
@@ -172,7 +172,7 @@ def test_merge_needs_lora(tiny: Path, data: Path, tmp_path: Path) -> None:
 
 
 def test_default_out_dir(tmp_path: Path) -> None:
-    from selfinstruct.finetune import default_out_dir
+    from selfinstruct.finetune.train import default_out_dir
 
     run_data = write_data(tmp_path / "outputs" / "run-1" / "alpaca_data.json")
     assert default_out_dir(run_data, "lora") == run_data.parent.resolve() / "model"

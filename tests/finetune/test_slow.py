@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from tests.finetune_tiny import build_model, write_data
+from tests.finetune.tiny import build_model, write_data
 from tests.fixtures.alpaca_synth import make_rows
 
 pytest.importorskip("trl")

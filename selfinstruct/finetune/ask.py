@@ -14,8 +14,8 @@ from typing import Any
 
 from selfinstruct.config import AskConfig
 from selfinstruct.errors import UserError
-from selfinstruct.finetune_base import BaseModelRef, load_model, match_vocab, prefer_offline, quiet_libraries, resolve_base_model
-from selfinstruct.finetune_data import PromptTemplate
+from selfinstruct.finetune.base import BaseModelRef, load_model, match_vocab, prefer_offline, quiet_libraries, resolve_base_model
+from selfinstruct.finetune.data import PromptTemplate
 
 
 def _base_spec(model_dir: Path) -> str:

@@ -41,7 +41,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from selfinstruct.errors import TeacherError, UserError
-from selfinstruct.local import LocalModel
+from selfinstruct.teacher.packaged import LocalModel
 
 LLAMA_INSTALL_HINT = "CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'selfinstruct[local]'"
 # Room for a propose prompt (8 example tasks + the 20 instructions it asks for) with margin;

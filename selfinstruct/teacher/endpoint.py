@@ -62,8 +62,8 @@ def open_endpoint(cfg: GenerateConfig, log_path: Path) -> Iterator[Endpoint]:
     if not wants_local(cfg):
         yield _openai_endpoint(cfg)
         return
-    from selfinstruct.local import resolve_local_model
-    from selfinstruct.local_server import local_server
+    from selfinstruct.teacher.packaged import resolve_local_model
+    from selfinstruct.teacher.llama_server import local_server
 
     model = resolve_local_model(cfg.local_model)
     with local_server(model, n_ctx=cfg.local_ctx, n_threads=cfg.local_threads, log_path=log_path) as server:

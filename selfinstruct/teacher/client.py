@@ -1,4 +1,8 @@
-"""The one teacher seam: a prompt and decoding options in, text + finish reason + usage out.
+"""The one teacher seam: chat messages (or a completion prompt) and decoding options in, text + finish reason + usage out.
+
+    teacher = Teacher(model=..., base_url=..., api_key=..., spend=SpendTracker(...))
+    done = await teacher.complete([Message(role="system", content=...), Message(role="user", content=...)],
+                                  Decoding(temperature=0.0, max_tokens=256), stage="classify")
 
 It talks to any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, llama.cpp, Ollama, ...) with the
 official `openai` client, through the chat or the legacy completions API. The client's own retries
@@ -21,10 +25,39 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from selfinstruct.config import redact_url
 from selfinstruct.errors import SelfInstructError, TeacherError, UserError
-from selfinstruct.spend import SpendTracker, count_tokens
+from selfinstruct.teacher.spend import SpendTracker, count_tokens
 
 # A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
 MAX_RETRY_AFTER_S = 120.0
+
+
+class Message(BaseModel):
+    """One chat turn. Few-shot examples are user/assistant pairs before the real request."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+def as_chat(prompt: list[Message] | str) -> list[dict[str, str]]:
+    """The chat API's messages for a prompt: a bare string becomes one user turn."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": m.role, "content": m.content} for m in prompt]
+
+
+def as_text(prompt: list[Message] | str) -> str:
+    """The completions API's prompt: turns joined in order, since a base model reads plain text."""
+    if isinstance(prompt, str):
+        return prompt
+    return "\n\n".join(m.content for m in prompt)
+
+
+def prompt_tokens_estimate(prompt: list[Message] | str, api: str) -> int:
+    """Tokens a prompt is expected to cost before it is sent (chat framing adds a few per turn)."""
+    if api == "chat":
+        turns = as_chat(prompt)
+        return sum(count_tokens(t["content"]) + 4 for t in turns) + 4
+    return count_tokens(as_text(prompt))
 
 
 class Decoding(BaseModel):
@@ -165,9 +198,9 @@ class Teacher:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def complete(self, prompt: str, decoding: Decoding, stage: str) -> Completion:
-        """Send one prompt, retrying transient faults; raises TeacherError when it gives up for good."""
-        estimate = count_tokens(prompt) + (8 if self.api == "chat" else 0)
+    async def complete(self, prompt: list[Message] | str, decoding: Decoding, stage: str) -> Completion:
+        """Send chat messages (or a completion prompt), retrying transient faults; raises TeacherError when it gives up."""
+        estimate = prompt_tokens_estimate(prompt, self.api)
         attempt = 0
         request_id = next(self._request_ids)
         async with self._semaphore:
@@ -190,7 +223,7 @@ class Teacher:
                 self.spend.release(reservation)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, prompt: str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0) -> Completion:
+    async def _attempt(self, prompt: list[Message] | str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0) -> Completion:
         await self._pace()
         record: dict[str, Any] = {
             "ts": round(time.time(), 3), "stage": stage, "model": self.model, "api": self.api, "request": request_id, "attempt": attempt,
@@ -227,7 +260,7 @@ class Teacher:
         self.log(record)
         return completion
 
-    async def _send(self, prompt: str, decoding: Decoding, started: float) -> Completion:
+    async def _send(self, prompt: list[Message] | str, decoding: Decoding, started: float) -> Completion:
         options: dict[str, Any] = {
             "model": self.model,
             "temperature": decoding.temperature,
@@ -240,11 +273,11 @@ class Teacher:
             options["stop"] = decoding.stop
         try:
             if self.api == "chat":
-                response = await self._client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **options)
+                response = await self._client.chat.completions.create(messages=as_chat(prompt), **options)
                 choices = response.choices or []
                 text = (choices[0].message.content or "") if choices else None
             else:
-                response = await self._client.completions.create(prompt=prompt, **options)
+                response = await self._client.completions.create(prompt=as_text(prompt), **options)
                 choices = response.choices or []
                 text = (choices[0].text or "") if choices else None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -252,7 +285,7 @@ class Teacher:
         if text is None or not choices:
             raise MalformedResponse("response has no choices")
         usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None) or count_tokens(prompt)
+        prompt_tokens = getattr(usage, "prompt_tokens", None) or prompt_tokens_estimate(prompt, self.api)
         completion_tokens = getattr(usage, "completion_tokens", None)
         if completion_tokens is None:
             completion_tokens = count_tokens(text)

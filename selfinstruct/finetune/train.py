@@ -21,9 +21,9 @@ from rich.console import Console
 
 from selfinstruct.config import FinetuneConfig
 from selfinstruct.errors import SelfInstructError, UserError
-from selfinstruct.finetune_base import base_model_kind, ensure_pad_token, load_model, load_tokenizer, prefer_offline, quiet_libraries, resolve_base_model
-from selfinstruct.finetune_data import PromptTemplate, prepare_data, read_alpaca_data
-from selfinstruct.finetune_output import save_outputs
+from selfinstruct.finetune.base import base_model_kind, ensure_pad_token, load_model, load_tokenizer, prefer_offline, quiet_libraries, resolve_base_model
+from selfinstruct.finetune.data import PromptTemplate, prepare_data, read_alpaca_data
+from selfinstruct.finetune.output import save_outputs
 
 CHECKPOINTS = "checkpoints"
 
@@ -40,7 +40,7 @@ def default_out_dir(data: Path, method: str) -> Path:
     if data.parent.parent.name == "outputs":
         return data.parent / "model"
     # Named by content, not time, so every process of a multi-GPU launch picks the same folder.
-    from selfinstruct.local import file_sha256
+    from selfinstruct.teacher.packaged import file_sha256
 
     return Path("outputs") / f"finetune-{data.stem}-{file_sha256(data)[:8]}-{method}"
 
@@ -149,8 +149,8 @@ def _build_trainer(cfg: FinetuneConfig, model: Any, tokenizer: Any, data: Any, o
     from transformers.trainer_callback import PrinterCallback
     from trl import SFTConfig
 
-    from selfinstruct.finetune_progress import ProgressPrinter
-    from selfinstruct.finetune_trainer import ResponseLossSFTTrainer
+    from selfinstruct.finetune.progress import ProgressPrinter
+    from selfinstruct.finetune.trainer import ResponseLossSFTTrainer
 
     on_gpu = torch.cuda.is_available()
     world = int(os.environ.get("WORLD_SIZE", "1"))

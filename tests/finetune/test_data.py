@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.errors import UserError
-from selfinstruct.finetune_data import (
+from selfinstruct.finetune.data import (
     IGNORE_INDEX,
     PromptTemplate,
     encode_example,
@@ -17,7 +17,7 @@ from selfinstruct.finetune_data import (
     split_indices,
 )
 from selfinstruct.records import AlpacaExample
-from tests.finetune_tiny import build_tokenizer, repetitive_rows
+from tests.finetune.tiny import build_tokenizer, repetitive_rows
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +217,7 @@ def _tiny_model(vocab: int):
     [("<pad>", "<unk>", "<pad>"), (None, "<unk>", "<unk>"), (None, None, "<|pad|>"), ("<eos>", None, "<|pad|>")],
 )
 def test_pad_token_is_never_eos(tmp_path: Path, pad: str | None, unk: str | None, expected: str) -> None:
-    from selfinstruct.finetune_base import ensure_pad_token
+    from selfinstruct.finetune.base import ensure_pad_token
 
     tok = build_tokenizer(tmp_path, pad=pad, unk=unk)
     model = _tiny_model(len(tok))

@@ -8,21 +8,25 @@ TORCH_SPEC ?= torch==2.13.0
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 BIN := $(VENV)/bin
 
-.PHONY: install test test-fast demo clean
+.PHONY: install chromium test test-fast demo clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install "$(TORCH_SPEC)"
-	$(BIN)/pip install -e ".[dev,local,finetune]"
+	$(BIN)/pip install -e ".[dev,local,finetune,report]"
 	touch $@
 
 install: $(BIN)/.installed
 
-test: install
+# The report's browser test loads report.html in Debian's chromium; installed only when missing.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: install chromium
 	$(BIN)/python -m pytest
 
-test-fast: install
+test-fast: install chromium
 	$(BIN)/python -m pytest -m "not slow"
 
 demo: install

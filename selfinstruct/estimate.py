@@ -1,5 +1,9 @@
 """`generate --dry-run`: expected requests, tokens and cost for a budget and recipe, with nothing sent.
 
+    print_estimate(estimate_run(cfg), cfg)
+
+Each recipe module estimates its own stages (`recipe.estimate`) with the helpers and constants here.
+
 Prompt tokens come from the real templates rendered with the real seed tasks and counted with
 tiktoken, so they track the prompts a run would send. What the teacher answers cannot be known
 in advance; these documented assumptions stand in for it (they match typical runs, and the
@@ -16,7 +20,7 @@ reserve per request, so it tells whether --max-usd / --max-total-tokens would le
 from __future__ import annotations
 
 import math
-import random
+from collections.abc import Callable
 from statistics import mean
 
 from pydantic import BaseModel
@@ -24,12 +28,9 @@ from rich.console import Console
 from rich.table import Table
 
 from selfinstruct.config import GenerateConfig
-from selfinstruct.teacher.endpoint import DEFAULT_OPENAI_MODEL, wants_local
-from selfinstruct.records import SeedTask, read_seed_tasks
-from selfinstruct.teacher.spend import count_tokens, price_for
-from selfinstruct.stages.classify import build_classify_prompt
-from selfinstruct.stages.instances import build_instances_prompt
-from selfinstruct.stages.propose import build_alpaca_prompt, build_propose_prompt, sample_examples
+from selfinstruct.records import read_seed_tasks
+from selfinstruct.teacher.endpoint import resolve_endpoint
+from selfinstruct.teacher.spend import count_tokens
 from selfinstruct.templates import Templates
 
 KEEP_RATE = 0.6
@@ -53,6 +54,7 @@ class StageEstimate(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     worst_completion_tokens: int
+    capped: bool = False  # the attempt cap is below what this stage is likely to need
 
 
 class Estimate(BaseModel):
@@ -64,7 +66,10 @@ class Estimate(BaseModel):
     recipe: str
     stages: list[StageEstimate]
     price_per_m: tuple[float, float] | None
-    proposal_cap_hit: bool = False
+
+    @property
+    def proposal_cap_hit(self) -> bool:
+        return any(s.capped for s in self.stages)
 
     @property
     def requests(self) -> int:
@@ -97,93 +102,42 @@ class Estimate(BaseModel):
         return self.cost(sum(s.worst_completion_tokens for s in self.stages))
 
 
-def _tokens(prompt: str, cfg: GenerateConfig) -> int:
-    return count_tokens(prompt) + (CHAT_OVERHEAD if cfg.api == "chat" else 0)
+def prompt_tokens(prompt: str, cfg: GenerateConfig) -> int:
+    """Tokens a rendered prompt costs, with the chat API's message framing."""
+    return count_tokens(prompt) + (CHAT_OVERHEAD if cfg.teacher.api == "chat" else 0)
 
 
-def _proposal_prompt_tokens(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask]) -> float:
-    num_seed, num_machine = cfg.examples_per_request
+def proposal_stage(
+    cfg: GenerateConfig, kept_needed: int, tokens_per_item: int, max_tokens: int, render: Callable[[int], str]
+) -> StageEstimate:
+    """Proposal requests for `kept_needed` kept items at KEEP_RATE; prompt size averaged over a few renders."""
     n = cfg.num_instructions_per_request
-    sizes = []
-    for i in range(PROMPT_SAMPLES):
-        rng = random.Random(f"{cfg.seed}:{i}")
-        if cfg.recipe == "alpaca":
-            prompt = build_alpaca_prompt(templates, rng.sample(seeds, min(num_seed, len(seeds))), n)
-        else:
-            # Machine-written examples are about as long as seeds; seeds stand in for them here.
-            texts = sample_examples(rng, [s.instruction for s in seeds], [], num_seed, num_machine)
-            prompt = build_propose_prompt(templates, texts, n)
-        sizes.append(_tokens(prompt, cfg))
-    return mean(sizes)
-
-
-def _model_and_price(cfg: GenerateConfig) -> tuple[str, bool, tuple[float, float] | None]:
-    if wants_local(cfg):
-        return cfg.local_model, True, (0.0, 0.0)
-    model = cfg.model or DEFAULT_OPENAI_MODEL
-    return model, False, price_for(model, cfg.price_input, cfg.price_output)
+    wanted = math.ceil(kept_needed / (n * KEEP_RATE))
+    proposals = min(wanted, cfg.proposal_cap)
+    # Proposal prompts differ by their sampled examples: average a few to smooth that out.
+    size = mean(prompt_tokens(render(i), cfg) for i in range(PROMPT_SAMPLES))
+    return StageEstimate(
+        stage="propose",
+        requests=proposals,
+        prompt_tokens=round(proposals * size),
+        completion_tokens=proposals * (n * tokens_per_item + 20),
+        worst_completion_tokens=proposals * max_tokens,
+        capped=wanted > cfg.proposal_cap,
+    )
 
 
 def estimate_run(cfg: GenerateConfig) -> Estimate:
     """Estimate a fresh run of cfg from its seeds and templates; contacts no endpoint and writes nothing."""
+    from selfinstruct.recipes import RECIPES
+
+    recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
-    templates = Templates(cfg.prompts)
-    model, local, price = _model_and_price(cfg)
-    n = cfg.num_instructions_per_request
-    proposal_out = TOKENS_PER_ALPACA_TASK if cfg.recipe == "alpaca" else TOKENS_PER_PROPOSED_INSTRUCTION
-    if cfg.recipe == "alpaca":
-        kept_needed = cfg.budget  # an alpaca task arrives with its instance: kept means finished
-    else:
-        kept_needed = math.ceil(cfg.budget / FINISH_RATE)
-    wanted = math.ceil(kept_needed / (n * KEEP_RATE))
-    proposals = min(wanted, cfg.proposal_cap)
-    stages = [
-        StageEstimate(
-            stage="propose",
-            requests=proposals,
-            prompt_tokens=round(proposals * _proposal_prompt_tokens(cfg, templates, seeds)),
-            completion_tokens=proposals * (n * proposal_out + 20),
-            worst_completion_tokens=proposals * cfg.proposal_max_tokens,
-        )
-    ]
-    if cfg.recipe == "self-instruct":
-        stages += _finish_stages(cfg, templates, seeds, kept_needed)
+    templates = Templates(cfg.prompts, recipe.TEMPLATES)
+    endpoint = resolve_endpoint(cfg.teacher)
     return Estimate(
-        model=model, local=local, budget=cfg.budget, recipe=cfg.recipe, stages=stages,
-        price_per_m=price, proposal_cap_hit=wanted > cfg.proposal_cap,
+        model=endpoint.model, local=endpoint.local, budget=cfg.budget, recipe=cfg.recipe,
+        stages=recipe.estimate(cfg, templates, seeds), price_per_m=endpoint.price,
     )  # fmt: skip
-
-
-def _finish_stages(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], kept: int) -> list[StageEstimate]:
-    """Classification batches and one instance request per kept instruction the run needs."""
-    batch = cfg.classify_batch
-    batches = math.ceil(kept / batch)
-    sample = [s.instruction for s in seeds[:batch]]
-    classify_prompt = _tokens(build_classify_prompt(templates, sample), cfg)
-    # Seeds tell what share of tasks are classification (output-first prompts) in this domain.
-    clf_share = sum(s.is_classification for s in seeds) / len(seeds)
-    probe = seeds[: min(len(seeds), PROMPT_SAMPLES)]
-    input_first = mean(_tokens(build_instances_prompt(templates, s.instruction, False, cfg.max_instances), cfg) for s in probe)
-    output_first = mean(_tokens(build_instances_prompt(templates, s.instruction, True, cfg.max_instances), cfg) for s in probe)
-    instances_prompt = clf_share * output_first + (1 - clf_share) * input_first
-    per_answer = TOKENS_PER_INSTANCE * min(INSTANCES_PER_INSTRUCTION, cfg.max_instances) + 10
-    instance_max = cfg.max_tokens or 60 + 120 * cfg.max_instances  # what the instance stage asks for
-    return [
-        StageEstimate(
-            stage="classify",
-            requests=batches,
-            prompt_tokens=batches * classify_prompt,
-            completion_tokens=kept * TOKENS_PER_VERDICT,
-            worst_completion_tokens=batches * (16 + 8 * batch),
-        ),
-        StageEstimate(
-            stage="instances",
-            requests=kept,
-            prompt_tokens=round(kept * instances_prompt),
-            completion_tokens=kept * per_answer,
-            worst_completion_tokens=kept * instance_max,
-        ),
-    ]
 
 
 def _usd(value: float | None) -> str:
@@ -229,10 +183,10 @@ def print_estimate(est: Estimate, cfg: GenerateConfig | None = None, console: Co
 
 
 def _compare_caps(est: Estimate, cfg: GenerateConfig, console: Console) -> None:
-    if cfg.max_usd is not None and est.usd is not None and est.usd > cfg.max_usd:
-        console.print(f"[yellow]warning:[/yellow] the estimate {_usd(est.usd)} is over --max-usd {cfg.max_usd:g}; the run would stop early")
-    if cfg.max_total_tokens is not None and est.prompt_tokens + est.completion_tokens > cfg.max_total_tokens:
+    if cfg.teacher.max_usd is not None and est.usd is not None and est.usd > cfg.teacher.max_usd:
+        console.print(f"[yellow]warning:[/yellow] the estimate {_usd(est.usd)} is over --max-usd {cfg.teacher.max_usd:g}; the run would stop early")
+    if cfg.teacher.max_total_tokens is not None and est.prompt_tokens + est.completion_tokens > cfg.teacher.max_total_tokens:
         console.print(
             f"[yellow]warning:[/yellow] the estimate of {est.prompt_tokens + est.completion_tokens:,} tokens is over "
-            f"--max-total-tokens {cfg.max_total_tokens:,}; the run would stop early"
+            f"--max-total-tokens {cfg.teacher.max_total_tokens:,}; the run would stop early"
         )

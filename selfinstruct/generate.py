@@ -2,9 +2,10 @@
 
     selfinstruct generate --seeds seed_tasks/seed_tasks.jsonl --budget 500
 
-The stage scheduling lives in pipeline.py; this module owns everything around it: resuming a
-directory, spend already paid, the endpoint's lifetime, and the files a finished or stopped run
-leaves behind (alpaca_data.json only once the budget is met; summary.json always).
+The recipe (recipes/) says what is asked and kept, pipeline.py schedules it; this module owns
+everything around them: resuming a directory, spend already paid, the teacher's lifetime, and
+the files a finished or stopped run leaves behind (alpaca_data.json only once the budget is met;
+summary.json always).
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
-from selfinstruct.teacher.endpoint import DEFAULT_OPENAI_MODEL, Endpoint, open_endpoint, wants_local
 from selfinstruct.errors import UserError
 from selfinstruct.pipeline import Pipeline
 from selfinstruct.progress import RunProgress, summary_table
-from selfinstruct.records import AlpacaExample, SeedTask, read_seed_tasks
+from selfinstruct.recipes import RECIPES
+from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
-from selfinstruct.teacher.spend import SpendTracker, Usage, price_for
 from selfinstruct.teacher.client import Teacher
+from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
+from selfinstruct.teacher.spend import Usage
 from selfinstruct.templates import Templates
 
 
@@ -34,6 +37,8 @@ class _Session:
     """One invocation over a run directory: what it was given, what it found, and when it started."""
 
     cfg: GenerateConfig
+    endpoint: Endpoint
+    recipe: ModuleType
     run: RunDir
     state: RunState
     seeds: list[SeedTask]
@@ -46,9 +51,11 @@ class _Session:
 def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) generation into cfg.out; returns the summary. Raises our error classes on failure."""
     console = console or Console(stderr=True)
+    recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
-    templates = Templates(cfg.prompts)
-    _check_price(cfg)
+    templates = Templates(cfg.prompts, recipe.TEMPLATES)
+    endpoint = resolve_endpoint(cfg.teacher)
+    endpoint.require_price()
     run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))
     run.open()
     # Only once the inputs are known good, so a bad input is reported as one line and nothing else.
@@ -58,14 +65,13 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
         state = run.load_state()
         run.write_json(CONFIG, cfg.public_dump())
         usage, wall = _prior_usage(run)
-        session = _Session(cfg, run, state, seeds, console, usage, wall)
+        session = _Session(cfg, endpoint, recipe, run, state, seeds, console, usage, wall)
         if len(state.done_ids()) >= cfg.budget:
-            return _finish(session, None)
-        with open_endpoint(cfg, run.path / "teacher.log") as endpoint:
-            console.print(endpoint.description, highlight=False)
+            return _complete(session, None)
+        with open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage) as teacher:
+            console.print(teacher.description, highlight=False)
             if state.candidates:
                 console.print(f"resuming: {len(state.done_ids())} of {cfg.budget} instructions already finished", highlight=False)
-            teacher = _teacher(cfg, endpoint, run, usage)
             return asyncio.run(_drive(session, templates, teacher))
     finally:
         run.close()
@@ -73,7 +79,7 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
 
 async def _drive(session: _Session, templates: Templates, teacher: Teacher) -> dict[str, Any]:
     cfg = session.cfg
-    pipeline = Pipeline(cfg, session.run, session.state, session.seeds, templates, teacher)
+    pipeline = Pipeline(cfg, session.recipe, session.run, session.state, session.seeds, templates, teacher)
     try:
         with RunProgress(session.console, cfg.budget, pipeline.done, enabled=session.console.is_terminal) as progress:
             await pipeline.run(progress)
@@ -86,18 +92,7 @@ async def _drive(session: _Session, templates: Templates, teacher: Teacher) -> d
         raise
     finally:
         await teacher.aclose()
-    return _finish(session, teacher)
-
-
-def _check_price(cfg: GenerateConfig) -> None:
-    """A dollar cap needs a price: fail before the run directory exists, never count an unknown model as $0."""
-    if cfg.max_usd is None or wants_local(cfg):
-        return
-    model = cfg.model or DEFAULT_OPENAI_MODEL
-    if price_for(model, cfg.price_input, cfg.price_output) is None:
-        raise UserError(
-            f"--max-usd: no built-in price for model '{model}'; pass --price-input and --price-output (USD per 1M tokens)"
-        )
+    return _complete(session, teacher)
 
 
 def _check_resumable(run: RunDir, cfg: GenerateConfig) -> None:
@@ -129,39 +124,7 @@ def _prior_usage(run: RunDir) -> tuple[Usage, float]:
     return usage, float(previous.get("total_wall_seconds", 0.0))
 
 
-def _teacher(cfg: GenerateConfig, endpoint: Endpoint, run: RunDir, prior: Usage) -> Teacher:
-    price = (0.0, 0.0) if endpoint.local else price_for(endpoint.model, cfg.price_input, cfg.price_output)
-    spend = SpendTracker(price, cfg.max_usd, cfg.max_total_tokens, spent=prior)
-    return Teacher(
-        model=endpoint.model,
-        base_url=endpoint.base_url,
-        api_key=endpoint.api_key,
-        api=cfg.api,
-        concurrency=1 if endpoint.local and cfg.concurrency == 8 else cfg.concurrency,
-        # A CPU model may need minutes per response; a dead server is caught by its connection errors.
-        timeout_s=max(cfg.timeout, 1800.0) if endpoint.local else cfg.timeout,
-        max_attempts=cfg.max_attempts,
-        retry_wait_s=cfg.retry_wait,
-        requests_per_minute=cfg.requests_per_minute,
-        spend=spend,
-        log=run.log_request,
-        on_connection_error=endpoint.check_alive,
-    )
-
-
 # --- what a run leaves behind ----------------------------------------------------------
-
-
-def _emit(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, str]]:
-    """alpaca_data.json rows: (seeds if asked, then) the first `budget` finished instructions, one row per instance."""
-    rows: list[dict[str, str]] = []
-    if cfg.include_seeds:
-        for seed in seeds:
-            rows += [AlpacaExample(instruction=seed.instruction, input=i.input, output=i.output).model_dump() for i in seed.instances]
-    for cid in state.done_ids()[: cfg.budget]:
-        instruction = state.kept[cid].instruction
-        rows += [AlpacaExample(instruction=instruction, input=i.input, output=i.output).model_dump() for i in state.completed[cid].instances]
-    return rows
 
 
 def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int, status: str) -> dict[str, Any]:
@@ -184,11 +147,11 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
         },
         "requests": teacher.requests if teacher else 0,
         "retries": teacher.retries if teacher else 0,
-        "model": teacher.model if teacher else cfg.model or "-",
+        "model": teacher.model if teacher else session.endpoint.model,
         "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},
         "usd": round(spent.usd, 6),
         # False for a hosted model with no table price and no --price-input/--price-output: cost is unknown, not $0.
-        "price_known": wants_local(cfg) or price_for(cfg.model or DEFAULT_OPENAI_MODEL, cfg.price_input, cfg.price_output) is not None,
+        "price_known": session.endpoint.price_known,
         "usd_per_example": round(spent.usd / rows, 6) if rows else None,
         "usd_per_instruction": round(spent.usd / instructions, 6) if rows and instructions else None,
         "wall_seconds": round(wall, 2),
@@ -198,16 +161,16 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
 
 def _write_summary(session: _Session, teacher: Teacher | None, status: str) -> dict[str, Any]:
     done = len(session.state.done_ids()) >= session.cfg.budget
-    rows = len(_emit(session.state, session.cfg, session.seeds)) if done else 0
+    rows = len(session.recipe.rows(session.state, session.cfg, session.seeds)) if done else 0
     spent = teacher.spend.spent if teacher else session.prior_usage
     summary = _summary(session, spent, teacher, rows, status)
     session.run.write_json(SUMMARY, summary)
     return summary
 
 
-def _finish(session: _Session, teacher: Teacher | None) -> dict[str, Any]:
+def _complete(session: _Session, teacher: Teacher | None) -> dict[str, Any]:
     """Write the product and the summary of a run that met its budget (teacher is None if nothing was sent)."""
-    session.run.write_json(DATA, _emit(session.state, session.cfg, session.seeds))
+    session.run.write_json(DATA, session.recipe.rows(session.state, session.cfg, session.seeds))
     summary = _write_summary(session, teacher, "complete")
     Console().print(summary_table(summary))
     return summary

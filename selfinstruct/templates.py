@@ -11,14 +11,15 @@ from pathlib import Path
 
 from selfinstruct.errors import UserError
 
-# Each template and the placeholders it must contain.
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "propose_instructions": ("num_instructions", "examples"),
-    "classify": ("tasks",),
-    "instances_input_first": ("max_instances", "instruction"),
-    "instances_output_first": ("max_instances", "instruction"),
-    "alpaca_propose": ("num_instructions", "examples"),
-}
+
+def all_templates() -> dict[str, tuple[str, ...]]:
+    """Every recipe's templates with their required placeholders (each recipe declares its own)."""
+    from selfinstruct.recipes import RECIPES
+
+    required: dict[str, tuple[str, ...]] = {}
+    for recipe in RECIPES.values():
+        required.update(recipe.TEMPLATES)
+    return required
 
 
 def default_prompts_dir() -> Path:
@@ -32,12 +33,14 @@ def default_prompts_dir() -> Path:
 class Templates:
     """The set of templates a run uses, validated up front so a bad --prompts dir fails before spending."""
 
-    def __init__(self, directory: Path | None = None, names: tuple[str, ...] = tuple(REQUIRED)) -> None:
+    def __init__(self, directory: Path | None = None, required: dict[str, tuple[str, ...]] | None = None) -> None:
+        """Load and check `required` (template name -> placeholders; default: every recipe's templates)."""
+        self.required = required if required is not None else all_templates()
         self.directory = directory or default_prompts_dir()
         if not self.directory.is_dir():
             raise UserError(f"{self.directory}: prompts directory not found")
         self.text: dict[str, str] = {}
-        for name in names:
+        for name in self.required:
             path = self.directory / f"{name}.txt"
             if not path.is_file():
                 raise UserError(f"{path}: prompt template missing (expected {name}.txt in {self.directory})")
@@ -45,7 +48,7 @@ class Templates:
                 text = path.read_text(encoding="utf-8")
             except UnicodeDecodeError:
                 raise UserError(f"{path}: prompt template is not UTF-8 text") from None
-            for key in REQUIRED[name]:
+            for key in self.required[name]:
                 if "{" + key + "}" not in text:
                     raise UserError(f"{path}: prompt template lacks the placeholder {{{key}}}")
             self.text[name] = text
@@ -53,6 +56,6 @@ class Templates:
     def render(self, name: str, **values: object) -> str:
         """Fill a template's placeholders; trailing whitespace is trimmed so completions start cleanly."""
         # One pass, so a value that happens to contain "{instruction}" is never substituted again.
-        pattern = re.compile("|".join(re.escape("{" + key + "}") for key in REQUIRED[name]))
+        pattern = re.compile("|".join(re.escape("{" + key + "}") for key in self.required[name]))
         text = pattern.sub(lambda m: str(values[m.group(0)[1:-1]]), self.text[name])
         return text.rstrip() + "\n"

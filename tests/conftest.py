@@ -48,3 +48,45 @@ def mock_args(mock: MockTeacher, out: Path, budget: int, *extra: str) -> list[st
         "--base-url", mock.url, "--api-key", "sk-test-secret-123", "--model", "mock-teacher",
         "--timeout", "5", *extra,
     ]  # fmt: skip
+
+
+class FakeTeacher:
+    """An in-process teacher for driver unit tests: answers each stage from a queue of canned texts.
+
+    An answer is a text, or (text, finish_reason). Every request is recorded as (stage, prompt,
+    decoding), so a test can check what was asked, in what order, and how often. Running out of
+    answers for a stage fails the test with a message naming the stage.
+    """
+
+    def __init__(self, answers: dict[str, list], concurrency: int = 1) -> None:
+        from collections import deque
+
+        from selfinstruct.teacher.spend import SpendTracker
+
+        self.answers = {stage: deque(texts) for stage, texts in answers.items()}
+        self.asked: list[tuple[str, object, object]] = []
+        self.spend = SpendTracker((0.0, 0.0), None, None)
+        self.model = "fake"
+        self.description = "teacher: in-process fake"
+        self.concurrency = concurrency
+        self.in_flight = 0
+        self.requests = 0
+        self.retries = 0
+
+    async def complete(self, prompt, decoding, stage):  # noqa: ANN001, ANN201 - mirrors Teacher.complete
+        from selfinstruct.teacher.client import Completion
+
+        self.asked.append((stage, prompt, decoding))
+        self.requests += 1
+        queue = self.answers.get(stage)
+        if not queue:
+            raise AssertionError(f"FakeTeacher: no canned answer left for stage {stage!r}")
+        answer = queue.popleft()
+        text, finish = answer if isinstance(answer, tuple) else (answer, "stop")
+        return Completion(text=text, finish_reason=finish, prompt_tokens=10, completion_tokens=5, latency_s=0.0)
+
+    def count(self, stage: str) -> int:
+        return sum(1 for asked in self.asked if asked[0] == stage)
+
+    async def aclose(self) -> None:
+        pass

@@ -81,3 +81,33 @@ def test_packaged_small_model_end_to_end(runner, tmp_path):
     assert len({r["instruction"] for r in rows}) == 3
     assert all(set(r) == {"instruction", "input", "output"} and all(isinstance(v, str) for v in r.values()) for r in rows)
     assert all(r["output"].strip() for r in rows)
+
+
+def _use_slow_mock_server(monkeypatch: pytest.MonkeyPatch, latency: float) -> None:
+    """The mock as the local server, each answer taking `latency` seconds, so overlap shows in the log."""
+    root = str(Path(__file__).resolve().parent.parent)
+    code = (
+        f"import sys; sys.path.insert(0, {root!r}); import tests.mock_teacher as m\n"
+        "init = m.MockTeacher.__init__\n"
+        f"def slow(self): init(self); self.latency = {latency}\n"
+        "m.MockTeacher.__init__ = slow; sys.argv[1:] = sys.argv[2:]; m.main()\n"
+    )
+    monkeypatch.setattr(local_server, "llama_server_command", lambda spec: [sys.executable, "-c", code, "mock", "--port", str(spec.port)])
+
+
+def _most_overlapping(out: Path) -> int:
+    """The most requests that were in flight at one moment, from the request log's start times and latencies."""
+    spans = [(r["ts"], r["ts"] + r["latency_s"]) for r in map(json.loads, (out / "requests.jsonl").read_text().splitlines())]
+    return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+
+
+def test_an_explicit_concurrency_is_honoured_by_the_local_teacher(runner, tmp_path, monkeypatch):
+    """--concurrency 8 used to be taken for the default and turned into 1 for the local teacher."""
+    _use_slow_mock_server(monkeypatch, latency=0.3)
+    default, explicit = tmp_path / "default", tmp_path / "explicit"
+    result = runner.invoke(app, _args(tmp_path, default, 4, "--teacher", "local"))
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, _args(tmp_path, explicit, 4, "--teacher", "local", "--concurrency", "8"))
+    assert result.exit_code == 0, result.output
+    assert _most_overlapping(default) == 1  # the server's one slot: requests never overlap
+    assert _most_overlapping(explicit) >= 3  # four instance requests after one classification batch

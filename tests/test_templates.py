@@ -5,12 +5,12 @@ import shutil
 import pytest
 
 from selfinstruct.errors import UserError
-from selfinstruct.templates import REQUIRED, Templates, default_prompts_dir
+from selfinstruct.templates import Templates, all_templates, default_prompts_dir
 
 
 def test_shipped_templates_load():
     templates = Templates()
-    assert set(templates.text) == set(REQUIRED)
+    assert set(templates.text) == set(all_templates())
 
 
 def test_render_substitutes_once(tmp_path):

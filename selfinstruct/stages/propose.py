@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import random
 import re
+from typing import TYPE_CHECKING
 
 from selfinstruct.records import Instance, SeedTask, normalize_input
+from selfinstruct.teacher.client import Decoding
 from selfinstruct.templates import Templates
+
+if TYPE_CHECKING:
+    from selfinstruct.config import GenerateConfig
 
 
 def sample_examples(
@@ -134,3 +139,26 @@ def parse_alpaca_tasks(text: str, truncated: bool) -> list[tuple[str, Instance]]
         if instruction:
             pairs.append((instruction, Instance(input=inp, output=out)))
     return pairs
+
+
+# --- per-recipe proposal settings, with the user's overrides applied --------------------
+
+
+def examples_per_request(cfg: "GenerateConfig", defaults: tuple[int, int]) -> tuple[int, int]:
+    """(seed tasks, machine tasks) shown per proposal request: the recipe's defaults unless set."""
+    seeds, machine = defaults
+    return (
+        seeds if cfg.num_seed_examples is None else cfg.num_seed_examples,
+        machine if cfg.num_machine_examples is None else cfg.num_machine_examples,
+    )
+
+
+def proposal_decoding(cfg: "GenerateConfig", defaults: dict[str, float], tokens_per_item: int) -> Decoding:
+    """The proposal request's decoding: the recipe's paper settings unless overridden; room for the whole list."""
+    max_tokens = cfg.max_tokens if cfg.max_tokens is not None else min(4096, 64 + tokens_per_item * cfg.num_instructions_per_request)
+    return Decoding(
+        temperature=defaults["temperature"] if cfg.temperature is None else cfg.temperature,
+        top_p=defaults["top_p"] if cfg.top_p is None else cfg.top_p,
+        presence_penalty=defaults["presence_penalty"] if cfg.presence_penalty is None else cfg.presence_penalty,
+        max_tokens=max_tokens,
+    )

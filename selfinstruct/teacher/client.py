@@ -151,8 +151,10 @@ class Teacher:
         spend: SpendTracker,
         log: Callable[[dict[str, Any]], None] = lambda record: None,
         on_connection_error: Callable[[], None] | None = None,
+        description: str = "",
     ) -> None:
         self.model = model
+        self.description = description or f"teacher: {model}"
         self.api = api
         self.max_attempts = max_attempts
         self.retry_wait_s = retry_wait_s
@@ -165,6 +167,7 @@ class Teacher:
         self._request_ids = itertools.count(1)
         self._api_key = api_key
         self._succeeded = False
+        self.concurrency = concurrency
         self._semaphore = asyncio.Semaphore(concurrency)
         self._min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self._next_start = 0.0

@@ -1,8 +1,14 @@
-"""Decide which teacher a run talks to: a configured OpenAI-compatible endpoint, or the embedded local one.
+"""Decide once which teacher a command talks to, and open it: a hosted endpoint or the embedded local model.
+
+    endpoint = resolve_endpoint(cfg.teacher)        # local or hosted, model, price, concurrency, timeout
+    with open_teacher(endpoint, server_log=run_dir / "teacher.log", log=run.log_request, spent=prior) as teacher:
+        completion = await teacher.complete(messages, decoding, stage="propose")
 
 `--teacher auto` (the default) uses OpenAI-compatible settings when any are given (flags or the
 `openai` client's own OPENAI_API_KEY / OPENAI_BASE_URL), and otherwise starts the packaged
-llama.cpp model, so a fresh machine with no key and no network still runs.
+llama.cpp model, so a fresh machine with no key and no network still runs. Everything that
+depends on that choice (price, concurrency, timeout) is decided here and nowhere else; `generate`
+embeds these settings as its teacher, `eval` as its judge.
 """
 
 from __future__ import annotations
@@ -10,68 +16,146 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from selfinstruct.config import GenerateConfig, redact_url
+from selfinstruct.config import TeacherSettings, redact_url
 from selfinstruct.errors import UserError
+from selfinstruct.teacher.client import Teacher
+from selfinstruct.teacher.spend import SpendTracker, Usage, price_for
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 # llama.cpp and most self-hosted servers accept any key, but the client insists on one.
 PLACEHOLDER_KEY = "not-needed"
+# Requests in flight at once when --concurrency is not given.
+HOSTED_CONCURRENCY = 8
+LOCAL_SLOTS = 1  # the embedded llama.cpp server decodes one request at a time
+# A CPU model may need minutes per response; a dead server is caught by its connection errors.
+LOCAL_MIN_TIMEOUT_S = 1800.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Endpoint:
-    """Where requests go, plus a one-line description for the user."""
+    """One resolved teacher: where requests go, under which model, price, concurrency and limits."""
 
-    base_url: str | None
-    api_key: str
+    settings: TeacherSettings
+    local: bool
     model: str
+    base_url: str | None
+    price: tuple[float, float] | None  # USD per 1M tokens in / out; None: unknown (never counted as $0)
+    concurrency: int
+    timeout_s: float
     description: str
-    local: bool = False
+    api_key: str | None = None  # resolved when the teacher is opened; never written anywhere
     check_alive: Callable[[], None] | None = None
 
+    @property
+    def price_known(self) -> bool:
+        return self.price is not None
 
-def wants_local(cfg: GenerateConfig) -> bool:
+    def require_price(self, flag: str = "--max-usd") -> None:
+        """A dollar cap needs a price: say so before anything runs, never count an unknown model as $0."""
+        if self.settings.max_usd is not None and self.price is None:
+            raise UserError(
+                f"{flag}: no built-in price for model '{self.model}'; pass --price-input and --price-output (USD per 1M tokens)"
+            )
+
+
+def wants_local(settings: TeacherSettings) -> bool:
     """Whether `auto` resolves to the embedded teacher: no endpoint settings anywhere."""
-    if cfg.teacher != "auto":
-        return cfg.teacher == "local"
-    configured = cfg.base_url or cfg.api_key or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
+    if settings.teacher != "auto":
+        return settings.teacher == "local"
+    configured = settings.base_url or settings.api_key or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")
     return not configured
 
 
-def _openai_endpoint(cfg: GenerateConfig) -> Endpoint:
-    base_url = cfg.base_url or os.environ.get("OPENAI_BASE_URL") or None
-    key = cfg.api_key.get_secret_value() if cfg.api_key else os.environ.get("OPENAI_API_KEY")
-    if not key:
-        if base_url is None:
-            raise UserError(
-                "no API key: set OPENAI_API_KEY (or pass --api-key), point --base-url at a server that needs none, "
-                "or use --teacher local for the offline model"
-            )
-        key = PLACEHOLDER_KEY
-    model = cfg.model or DEFAULT_OPENAI_MODEL
+def resolve_endpoint(settings: TeacherSettings) -> Endpoint:
+    """Resolve teacher settings into one Endpoint; contacts nothing and starts nothing."""
+    if wants_local(settings):
+        return Endpoint(
+            settings=settings,
+            local=True,
+            model=settings.local_model,
+            base_url=None,
+            price=(0.0, 0.0),
+            concurrency=settings.concurrency or LOCAL_SLOTS,
+            timeout_s=max(settings.timeout, LOCAL_MIN_TIMEOUT_S),
+            description=f"teacher: local llama.cpp, {settings.local_model}",
+        )
+    base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+    model = settings.model or DEFAULT_OPENAI_MODEL
     where = redact_url(base_url) or "https://api.openai.com/v1"
-    return Endpoint(base_url=base_url, api_key=key, model=model, description=f"teacher: {model} at {where}")
+    return Endpoint(
+        settings=settings,
+        local=False,
+        model=model,
+        base_url=base_url,
+        price=price_for(model, settings.price_input, settings.price_output),
+        concurrency=settings.concurrency or HOSTED_CONCURRENCY,
+        timeout_s=settings.timeout,
+        description=f"teacher: {model} at {where}",
+    )
+
+
+def _api_key(endpoint: Endpoint) -> str:
+    settings = endpoint.settings
+    key = settings.api_key.get_secret_value() if settings.api_key else os.environ.get("OPENAI_API_KEY")
+    if key:
+        return key
+    if endpoint.base_url is None:
+        raise UserError(
+            "no API key: set OPENAI_API_KEY (or pass --api-key), point --base-url at a server that needs none, "
+            "or use --teacher local for the offline model"
+        )
+    return PLACEHOLDER_KEY
 
 
 @contextlib.contextmanager
-def open_endpoint(cfg: GenerateConfig, log_path: Path) -> Iterator[Endpoint]:
-    """Yield the endpoint for this run; a local llama.cpp server lives exactly as long as the block."""
-    if not wants_local(cfg):
-        yield _openai_endpoint(cfg)
+def connect(endpoint: Endpoint, server_log: Path) -> Iterator[Endpoint]:
+    """The endpoint made reachable: the local llama.cpp server lives exactly as long as the block."""
+    if not endpoint.local:
+        yield replace(endpoint, api_key=_api_key(endpoint))
         return
-    from selfinstruct.teacher.packaged import resolve_local_model
     from selfinstruct.teacher.llama_server import local_server
+    from selfinstruct.teacher.packaged import resolve_local_model
 
-    model = resolve_local_model(cfg.local_model)
-    with local_server(model, n_ctx=cfg.local_ctx, n_threads=cfg.local_threads, log_path=log_path) as server:
-        yield Endpoint(
+    settings = endpoint.settings
+    model = resolve_local_model(settings.local_model)
+    with local_server(model, n_ctx=settings.local_ctx, n_threads=settings.local_threads, log_path=server_log) as server:
+        yield replace(
+            endpoint,
             base_url=server.base_url,
             api_key=server.api_key,
             model=server.model,
             description=f"teacher: local llama.cpp, {model.source}",
-            local=True,
             check_alive=server.check_alive,
+        )
+
+
+@contextlib.contextmanager
+def open_teacher(
+    endpoint: Endpoint, *, server_log: Path, log: Callable[[dict[str, Any]], None] = lambda record: None, spent: Usage | None = None
+) -> Iterator[Teacher]:
+    """A Teacher on the connected endpoint, its spend caps counting what was `spent` before.
+
+    The caller closes the teacher's HTTP client (`await teacher.aclose()`) inside its event loop.
+    """
+    settings = endpoint.settings
+    with connect(endpoint, server_log) as live:
+        spend = SpendTracker(live.price, settings.max_usd, settings.max_total_tokens, spent=spent or Usage())
+        yield Teacher(
+            model=live.model,
+            base_url=live.base_url,
+            api_key=live.api_key or PLACEHOLDER_KEY,
+            api=settings.api,
+            concurrency=live.concurrency,
+            timeout_s=live.timeout_s,
+            max_attempts=settings.max_attempts,
+            retry_wait_s=settings.retry_wait,
+            requests_per_minute=settings.requests_per_minute,
+            spend=spend,
+            log=log,
+            on_connection_error=live.check_alive,
+            description=live.description,
         )

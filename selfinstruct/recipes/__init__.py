@@ -1,0 +1,30 @@
+"""Recipes: how a run turns seed tasks into rows, one module each, each readable top to bottom.
+
+    self_instruct.py  propose -> filter -> classify -> instances (the default; Self-Instruct)
+    alpaca.py         one pass: complete tasks (instruction, input, output) -> filter (Stanford Alpaca)
+
+Every recipe module provides the same names, which the driver (pipeline.py), the dry-run
+estimator (estimate.py) and `generate` call without knowing which recipe they hold:
+
+    TEMPLATES                        the prompt templates it renders, with their required placeholders
+    DECODING, EXAMPLES, TOKENS_PER_ITEM   its proposal defaults (decoding, examples shown, answer size)
+    prepare(driver)                  before any request: finish what a resumed run left half done
+    async propose(driver, request)   one proposal request: render, ask, parse, filter, journal
+    finish_batch(cfg)                how many kept instructions one `finish` call takes
+    async finish(driver, ids)        the stages after filtering; journals one Completed per id
+    rows(state, cfg, seeds)          the product: alpaca_data.json rows
+    estimate(cfg, templates, seeds)  the dry run's per-stage requests and tokens
+
+Adding a recipe is a new module here, its tests, and one line in RECIPES.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from selfinstruct.recipes import alpaca, self_instruct
+
+RECIPES: dict[str, ModuleType] = {
+    "self-instruct": self_instruct,
+    "alpaca": alpaca,
+}

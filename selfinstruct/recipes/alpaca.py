@@ -1,0 +1,106 @@
+"""Recipe `alpaca`: one pass, as Stanford Alpaca did: complete tasks in, filtered tasks out.
+
+    selfinstruct generate --seeds seed_tasks/seed_tasks.jsonl --budget 500 --recipe alpaca
+
+1. propose   prompts/alpaca_propose.txt shows 3 seed tasks with their input and output and asks
+             for 20 new complete tasks (temperature 1.0, top_p 1.0), '###'-separated.
+2. filter    each task's instance first (empty output, output equal to input, ending with ":"),
+             then the instruction filters of stages/filters.py, ROUGE-L last. Journals one
+             `candidate` per task (with its instance) and one `proposed` per request; a kept task
+             is finished at once with a `completed` line: there is no classify or instance stage.
+3. rows      alpaca_data.json: one {instruction, input, output} row per kept task.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from selfinstruct.records import Completed, Instance, Proposed, SeedTask
+from selfinstruct.stages.emit import alpaca_rows
+from selfinstruct.stages.filters import Verdict, cheap_reason, filter_instances, filter_instruction
+from selfinstruct.stages.propose import build_alpaca_prompt, examples_per_request, parse_alpaca_tasks, proposal_decoding
+
+if TYPE_CHECKING:
+    from selfinstruct.config import GenerateConfig
+    from selfinstruct.estimate import StageEstimate
+    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.templates import Templates
+
+TEMPLATES: dict[str, tuple[str, ...]] = {"alpaca_propose": ("num_instructions", "examples")}
+DECODING = {"temperature": 1.0, "top_p": 1.0, "presence_penalty": 0.0}
+EXAMPLES = (3, 0)  # seed tasks, machine-written tasks shown per proposal request
+TOKENS_PER_ITEM = 150  # room per complete task (instruction, input, output) in max_tokens
+
+
+def prepare(driver: Pipeline) -> None:
+    """A task brings its instance along: a crash between its two journal lines leaves it kept but not
+    completed, and it is finished from its own instance, with no request."""
+    for cid in driver.state.pending_ids():
+        driver.record(Completed(id=cid, instances=driver.state.kept[cid].instances))
+
+
+# --- 1 + 2: propose and filter ---------------------------------------------------------
+
+
+def proposal_prompt(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], request: int) -> str:
+    rng = random.Random(f"{cfg.seed}:{request}")
+    num_seed, _ = examples_per_request(cfg, EXAMPLES)
+    examples = rng.sample(seeds, min(num_seed, len(seeds)))
+    return build_alpaca_prompt(templates, examples, cfg.num_instructions_per_request)
+
+
+async def propose(driver: Pipeline, request: int) -> None:
+    cfg = driver.cfg
+    prompt = proposal_prompt(cfg, driver.templates, driver.seeds, request)
+    completion = await driver.teacher.complete(prompt, proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM), stage="propose")
+    pairs = parse_alpaca_tasks(completion.text, completion.truncated)
+    for j, (instruction, instance) in enumerate(pairs):
+        _filter(driver, request, j, instruction, instance)
+    driver.record(Proposed(request=request, parsed=len(pairs), finish_reason=completion.finish_reason))
+
+
+def _filter(driver: Pipeline, request: int, j: int, instruction: str, instance: Instance) -> None:
+    """The instance must pass before the instruction is compared with (and joins) the ROUGE-L pool."""
+    reason = cheap_reason(instruction, driver.cfg.allow_non_ascii)
+    kept, dropped, bad = filter_instances([instance]) if not reason else ([], [], None)
+    reason = reason or bad
+    if reason:
+        driver.record_candidate(request, j, instruction, Verdict(reason), instances=[instance], enqueue=False)
+        return
+    verdict = filter_instruction(instruction, driver.pool, driver.cfg.allow_non_ascii)
+    cid = driver.record_candidate(request, j, instruction, verdict, instances=kept, enqueue=False)
+    if verdict.reason is None:
+        driver.record(Completed(id=cid, instances=kept, dropped=dropped))
+
+
+# --- after filtering: nothing, a kept task is already complete --------------------------
+
+
+def finish_batch(cfg: GenerateConfig) -> int:
+    return 1
+
+
+async def finish(driver: Pipeline, ids: list[str]) -> None:
+    prepare(driver)
+
+
+# --- 3: the product ---------------------------------------------------------------------
+
+rows = alpaca_rows
+
+
+# --- the dry run --------------------------------------------------------------------------
+
+
+def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask]) -> list[StageEstimate]:
+    """Proposals only: a kept task arrives with its instance, so kept means finished."""
+    from selfinstruct import estimate as est
+
+    decoding = proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM)
+    return [
+        est.proposal_stage(
+            cfg, cfg.budget, est.TOKENS_PER_ALPACA_TASK, decoding.max_tokens,
+            lambda i: proposal_prompt(cfg, templates, seeds, i),
+        )
+    ]  # fmt: skip

@@ -1,0 +1,192 @@
+"""Recipe `self-instruct` (the default): propose -> filter -> classify -> instances, as Self-Instruct did.
+
+    selfinstruct generate --seeds seed_tasks/seed_tasks.jsonl --budget 500
+
+1. propose   prompts/propose_instructions.txt shows 6 seed + 2 machine-written instructions and asks
+             for a numbered list of 20 more (temperature 0.7, top_p 0.5, presence_penalty 2).
+             Journals one `candidate` per parsed item (kept, or rejected with its reason) and one
+             `proposed` per request.
+2. filter    stages/filters.py: length, keywords, "Write a program", punctuation, non-ASCII start,
+             then ROUGE-L > 0.7 against seeds and everything kept (kept ones join the pool at once).
+3. classify  prompts/classify.txt, several instructions per request at temperature 0; journals
+             `classified`. An unreadable verdict is asked again alone, then defaults to "no".
+4. instances prompts/instances_output_first.txt for classification tasks (labels, then inputs),
+             prompts/instances_input_first.txt for the rest; journals `completed` with the valid
+             instances, the dropped ones and why. A classification task whose output-first answer
+             yields nothing gets one input-first try.
+5. rows      alpaca_data.json: one {instruction, input, output} row per valid instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from statistics import mean
+from typing import TYPE_CHECKING
+
+from selfinstruct.records import Classified, Completed, Instance, Proposed, SeedTask
+from selfinstruct.stages.classify import build_classify_prompt, parse_verdicts
+from selfinstruct.stages.emit import alpaca_rows
+from selfinstruct.stages.filters import filter_instances, filter_instruction
+from selfinstruct.stages.instances import build_instances_prompt, parse_input_first, parse_output_first
+from selfinstruct.stages.propose import (
+    build_propose_prompt,
+    examples_per_request,
+    parse_numbered_list,
+    proposal_decoding,
+    sample_examples,
+)
+from selfinstruct.teacher.client import Decoding
+
+if TYPE_CHECKING:
+    from selfinstruct.config import GenerateConfig
+    from selfinstruct.estimate import StageEstimate
+    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.templates import Templates
+
+# Each template this recipe renders, and the placeholders it must contain.
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "propose_instructions": ("num_instructions", "examples"),
+    "classify": ("tasks",),
+    "instances_input_first": ("max_instances", "instruction"),
+    "instances_output_first": ("max_instances", "instruction"),
+}
+DECODING = {"temperature": 0.7, "top_p": 0.5, "presence_penalty": 2.0}
+EXAMPLES = (6, 2)  # seed tasks, machine-written tasks shown per proposal request
+TOKENS_PER_ITEM = 50  # room per proposed instruction in the proposal's max_tokens
+
+
+def prepare(driver: Pipeline) -> None:
+    """Kept instructions without instances are already queued by the driver; nothing else to do."""
+
+
+# --- 1 + 2: propose and filter ---------------------------------------------------------
+
+
+def proposal_prompt(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], machine: list[str], request: int) -> str:
+    """The proposal prompt of request number `request`: reproducible from the run's --seed."""
+    rng = random.Random(f"{cfg.seed}:{request}")
+    num_seed, num_machine = examples_per_request(cfg, EXAMPLES)
+    texts = sample_examples(rng, [s.instruction for s in seeds], machine, num_seed, num_machine)
+    return build_propose_prompt(templates, texts, cfg.num_instructions_per_request)
+
+
+async def propose(driver: Pipeline, request: int) -> None:
+    cfg = driver.cfg
+    prompt = proposal_prompt(cfg, driver.templates, driver.seeds, driver.machine, request)
+    completion = await driver.teacher.complete(prompt, proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM), stage="propose")
+    items = parse_numbered_list(completion.text, completion.truncated)
+    for j, instruction in enumerate(items):
+        verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii)
+        driver.record_candidate(request, j, instruction, verdict)
+    driver.record(Proposed(request=request, parsed=len(items), finish_reason=completion.finish_reason))
+
+
+# --- 3 + 4: classify, then instances ---------------------------------------------------
+
+
+def finish_batch(cfg: GenerateConfig) -> int:
+    """Kept instructions handled together: one classification request judges this many."""
+    return cfg.classify_batch
+
+
+async def finish(driver: Pipeline, ids: list[str]) -> None:
+    todo = [i for i in ids if i not in driver.state.classified]
+    if todo:
+        await _classify(driver, todo)
+    await asyncio.gather(*(_instances(driver, cid) for cid in ids))
+
+
+async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> None:
+    instructions = [driver.state.kept[i].instruction for i in ids]
+    prompt = build_classify_prompt(driver.templates, instructions)
+    decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=16 + 8 * len(ids))
+    completion = await driver.teacher.complete(prompt, decoding, stage="classify")
+    verdicts = parse_verdicts(completion.text, len(ids))
+    unreadable = []
+    for cid, verdict in zip(ids, verdicts):
+        if verdict is None:
+            unreadable.append(cid)
+        else:
+            driver.record(Classified(id=cid, is_classification=verdict, answer=completion.text.strip()[:200]))
+    if unreadable and not single and len(ids) > 1:
+        await asyncio.gather(*(_classify(driver, [cid], single=True) for cid in unreadable))
+    else:
+        for cid in unreadable:
+            # Input-first is the safe default: it works for any task, output-first needs labels.
+            driver.record(Classified(id=cid, is_classification=False, answer="unreadable: " + completion.text.strip()[:180]))
+
+
+async def _instances(driver: Pipeline, cid: str) -> None:
+    is_clf = driver.state.classified[cid].is_classification
+    kept, dropped, reason, raw = await _ask_instances(driver, cid, is_clf)
+    if not kept and is_clf and reason != "conflicting_outputs":
+        # A teacher that cannot follow the output-first format (small models) gets one input-first try.
+        kept, dropped, reason, raw = await _ask_instances(driver, cid, False)
+    driver.record(Completed(id=cid, instances=kept[: driver.cfg.max_instances], dropped=dropped, reason=reason, raw=raw))
+
+
+async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:
+    """One instance request: (kept instances, dropped ones, task-level reason, raw text when nothing was kept)."""
+    cfg = driver.cfg
+    prompt = build_instances_prompt(driver.templates, driver.state.kept[cid].instruction, output_first, cfg.max_instances)
+    decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=instances_max_tokens(cfg))
+    completion = await driver.teacher.complete(prompt, decoding, stage="instances")
+    parse = parse_output_first if output_first else parse_input_first
+    demonstrations = prompt.rsplit("Task:", 1)[0]  # the template's worked examples, without this task
+    kept, dropped, reason = filter_instances(parse(completion.text, completion.truncated), demonstrations)
+    if not kept and completion.finish_reason == "content_filter":
+        reason = "content_filter"  # the endpoint refused to answer; say so rather than "no valid instances"
+    return kept, dropped, reason, (completion.text[:500] if not kept else None)
+
+
+def instances_max_tokens(cfg: GenerateConfig) -> int:
+    return cfg.max_tokens or 60 + 120 * cfg.max_instances
+
+
+# --- 5: the product ---------------------------------------------------------------------
+
+rows = alpaca_rows
+
+
+# --- the dry run --------------------------------------------------------------------------
+
+
+def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask]) -> list[StageEstimate]:
+    """Proposals for enough kept instructions, then classification batches and one instance request each."""
+    from selfinstruct import estimate as est
+
+    kept = math.ceil(cfg.budget / est.FINISH_RATE)
+    decoding = proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM)
+    # Machine-written examples are about as long as seeds; seeds stand in for them here.
+    propose_stage = est.proposal_stage(
+        cfg, kept, est.TOKENS_PER_PROPOSED_INSTRUCTION, decoding.max_tokens,
+        lambda i: proposal_prompt(cfg, templates, seeds, [], i),
+    )  # fmt: skip
+    batch = finish_batch(cfg)
+    batches = math.ceil(kept / batch)
+    classify_prompt = est.prompt_tokens(build_classify_prompt(templates, [s.instruction for s in seeds[:batch]]), cfg)
+    # Seeds tell what share of tasks are classification (output-first prompts) in this domain.
+    clf_share = sum(s.is_classification for s in seeds) / len(seeds)
+    probe = seeds[: min(len(seeds), est.PROMPT_SAMPLES)]
+    input_first = mean(est.prompt_tokens(build_instances_prompt(templates, s.instruction, False, cfg.max_instances), cfg) for s in probe)
+    output_first = mean(est.prompt_tokens(build_instances_prompt(templates, s.instruction, True, cfg.max_instances), cfg) for s in probe)
+    per_answer = est.TOKENS_PER_INSTANCE * min(est.INSTANCES_PER_INSTRUCTION, cfg.max_instances) + 10
+    return [
+        propose_stage,
+        est.StageEstimate(
+            stage="classify",
+            requests=batches,
+            prompt_tokens=batches * classify_prompt,
+            completion_tokens=kept * est.TOKENS_PER_VERDICT,
+            worst_completion_tokens=batches * (16 + 8 * batch),
+        ),
+        est.StageEstimate(
+            stage="instances",
+            requests=kept,
+            prompt_tokens=round(kept * (clf_share * output_first + (1 - clf_share) * input_first)),
+            completion_tokens=kept * per_answer,
+            worst_completion_tokens=kept * instances_max_tokens(cfg),
+        ),
+    ]

@@ -1,12 +1,26 @@
-"""Pydantic settings for each command: the single source of defaults, validated before any work starts."""
+"""Pydantic settings for each command: the single source of every option's default, help text and panel.
+
+    class DedupConfig(_Config):
+        threshold: float = setting(0.7, "Drop an item whose ROUGE-L F ... is above this.", ge=0, le=1)
+
+`selfinstruct.cli` turns each model into its command's options (`cli_options.py`): the field
+name gives the flag (`threshold` -> `--threshold`), `setting()` adds the help text, the help
+panel, an other flag name (`requests_per_minute` is `--rpm`), a metavar, or a positional
+argument. A field holding another settings model (`nested()`) shows its options flat, under a
+prefix (`judge_` gives `--judge-model`) or none. Settings are validated before any work starts;
+`build_config` names the offending option in one line.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
 
 from selfinstruct.errors import UserError
 
@@ -17,8 +31,122 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+def setting(
+    default: Any = ...,
+    help: str = "",
+    *,
+    panel: str | None = None,
+    flag: str | None = None,
+    metavar: str | None = None,
+    argument: bool = False,
+    **field: Any,
+) -> Any:
+    """A settings field with what its command-line option shows: help text, help panel, flag name, metavar.
+
+    `argument=True` makes it positional; `flag` overrides the name derived from the field's.
+    Everything else (`ge=`, `exclude=`, `default_factory=`) goes to pydantic's `Field`.
+    """
+    extra = {"panel": panel, "flag": flag, "metavar": metavar, "argument": argument or None}
+    extra = {k: v for k, v in extra.items() if v is not None}
+    if "default_factory" in field:
+        return Field(description=help, json_schema_extra=extra or None, **field)
+    return Field(default, description=help, json_schema_extra=extra or None, **field)
+
+
+def nested(model: type[BaseModel], *, prefix: str = "", panel: str | None = None) -> Any:
+    """A field holding another settings model whose options appear flat, named `prefix` + field name.
+
+    `panel` moves all of them into one help panel (e.g. "Judge"); by default each keeps its own.
+    """
+    extra = {"nested_prefix": prefix, **({"panel": panel} if panel else {})}
+    return Field(default_factory=model, json_schema_extra=extra)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One command-line parameter of a settings model, nested ones flattened."""
+
+    name: str  # parameter and YAML key: prefix + field name, e.g. judge_max_usd
+    flag: str  # --judge-max-usd; for a positional argument, its metavar (INPUT)
+    path: tuple[str, ...]  # where the value sits in the model, e.g. ("judge", "max_usd")
+    info: FieldInfo
+    panel: str | None
+    argument: bool
+    metavar: str | None
+
+    @property
+    def aliases(self) -> set[str]:
+        """Names a --config file may use for it: the field's (with prefix) and the flag's."""
+        return {self.name, self.flag.lstrip("-").replace("-", "_").lower()}
+
+
+def _extra(info: FieldInfo) -> dict[str, Any]:
+    return info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+
+
+def option_specs(model: type[BaseModel], prefix: str = "", panel: str | None = None, path: tuple[str, ...] = ()) -> list[OptionSpec]:
+    """Every option of a settings model in declaration order, nested settings flattened with their prefix.
+
+    `panel`, when given, puts every option in that help panel (a nested model's `nested(panel=...)`).
+    """
+    specs: list[OptionSpec] = []
+    for name, info in model.model_fields.items():
+        extra = _extra(info)
+        if "nested_prefix" in extra:
+            assert isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel), name
+            specs += option_specs(info.annotation, prefix + extra["nested_prefix"], extra.get("panel") or panel, (*path, name))
+            continue
+        argument = bool(extra.get("argument"))
+        metavar = extra.get("metavar")
+        flag = extra.get("flag") or "--" + name.replace("_", "-")
+        flag = "--" + prefix.replace("_", "-") + flag[2:]
+        if argument:
+            flag = metavar or (prefix + name).upper()
+        specs.append(OptionSpec(prefix + name, flag, (*path, name), info, panel or extra.get("panel"), argument, metavar))
+    return specs
+
+
+# --- the teacher (generate) and, with a prefix, the judge (eval) ------------------------
+
+TEACHER = "Teacher"
+LIMITS = "Limits and spend"
+LOCAL = "Local teacher"
+
+
+class TeacherSettings(_Config):
+    """Which model answers and how it is called: endpoint, key, pacing, retries, spend caps, local model.
+
+    Resolved once into an endpoint by `selfinstruct.teacher.endpoint.resolve_endpoint`.
+    """
+
+    teacher: Literal["auto", "openai", "local"] = setting(
+        "auto", "auto: an OpenAI-compatible endpoint if OPENAI_API_KEY/OPENAI_BASE_URL/--base-url/--api-key is set, else the embedded local model. openai or local to force one.", panel=TEACHER)
+    model: str | None = setting(None, "Model name at the endpoint. Default: gpt-4o-mini (OpenAI); the packaged model when local.", panel=TEACHER)
+    base_url: str | None = setting(None, "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. Overrides OPENAI_BASE_URL.", panel=TEACHER)
+    api_key: SecretStr | None = setting(None, "API key; prefer the OPENAI_API_KEY variable, which this overrides. Never written to disk.", panel=TEACHER, exclude=True)
+    api: Literal["chat", "completions"] = setting("chat", "chat: /chat/completions (instruct models). completions: legacy /completions (base models).", panel=TEACHER)
+    # None, not 8: the endpoint picks the default, so an explicit --concurrency 8 is kept for a local teacher too.
+    concurrency: int | None = setting(
+        None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (1).", panel=TEACHER, ge=1, le=256)
+    requests_per_minute: float | None = setting(None, "Pace request starts to at most this many per minute.", panel=TEACHER, flag="--rpm", gt=0)
+    timeout: float = setting(120.0, "Seconds before a request counts as timed out and is retried (local: at least 1800).", panel=TEACHER, gt=0)
+    max_attempts: int = setting(
+        6, "Tries per request on 429, 5xx, timeouts and dropped connections, with exponential backoff; Retry-After is honoured.", panel=TEACHER, ge=1, le=50)
+    retry_wait: float = setting(
+        1.0, "Backoff scale in seconds: retry n waits a random time up to retry_wait * 2^n (capped at 60x), unless Retry-After says otherwise.", panel=TEACHER, ge=0)
+    max_usd: float | None = setting(None, "Stop before a request could take total spend past this many US dollars.", panel=LIMITS, gt=0)
+    max_total_tokens: int | None = setting(None, "Stop before a request could take total tokens (in + out) past this.", panel=LIMITS, gt=0)
+    price_input: float | None = setting(None, "USD per 1M prompt tokens, for models not in the built-in price table.", panel=LIMITS, ge=0)
+    price_output: float | None = setting(None, "USD per 1M completion tokens, for models not in the built-in price table.", panel=LIMITS, ge=0)
+    local_model: str = setting(
+        "qwen2.5-coder-1.5b", "Local teacher: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b (faster, rougher) or a path to your own .gguf file.", panel=LOCAL)
+    local_ctx: int = setting(4096, "Local teacher context size in tokens.", panel=LOCAL, ge=512)
+    local_threads: int | None = setting(None, "Local teacher CPU threads. Default: the cores this process may use.", panel=LOCAL, ge=1)
+
+
 # --- generate -------------------------------------------------------------------------
 
+RECIPE = "Recipe"
 Recipe = Literal["self-instruct", "alpaca"]
 
 # Decoding for the proposal request, per recipe (the papers' own settings).
@@ -30,46 +158,72 @@ RECIPE_DECODING: dict[str, dict[str, float]] = {
 RECIPE_EXAMPLES: dict[str, tuple[int, int]] = {"self-instruct": (6, 2), "alpaca": (3, 0)}
 
 
-class GenerateConfig(_Config):
-    """Settings of one `generate` run; written to the run directory (without secrets) as config.json."""
+def fresh_run_dir() -> Path:
+    """A new folder under outputs/ named by the start time; never reuses an existing one."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path("outputs") / f"run-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path("outputs") / f"run-{stamp}-{n}"
+    return path
 
-    seeds: Path
-    budget: int = Field(gt=0, description="New instructions to end with, each with at least one valid instance.")
-    out: Path
-    recipe: Recipe = "self-instruct"
-    teacher: Literal["auto", "openai", "local"] = "auto"
-    model: str | None = None
-    base_url: str | None = None
-    api_key: SecretStr | None = Field(default=None, exclude=True)
-    api: Literal["chat", "completions"] = "chat"
-    concurrency: int = Field(8, ge=1, le=256)
-    requests_per_minute: float | None = Field(None, gt=0)
-    seed: int = 42
-    prompts: Path | None = None
-    num_instructions_per_request: int = Field(20, ge=1, le=100)
-    num_seed_examples: int | None = Field(None, ge=0)
-    num_machine_examples: int | None = Field(None, ge=0)
-    max_instances: int = Field(5, ge=1, le=20)
-    classify_batch: int = Field(5, ge=1, le=50)
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    presence_penalty: float | None = Field(None, ge=-2, le=2)
-    max_tokens: int | None = Field(None, ge=16)
-    max_proposals: int | None = Field(None, ge=1)
-    timeout: float = Field(120.0, gt=0)
-    max_attempts: int = Field(6, ge=1, le=50)
-    retry_wait: float = Field(1.0, ge=0)
-    allow_non_ascii: bool = False
-    rouge_threshold: float = Field(0.7, ge=0, le=1)
-    rouge_tokenizer: Literal["rouge", "unicode"] = "rouge"
-    include_seeds: bool = False
-    max_usd: float | None = Field(None, gt=0)
-    max_total_tokens: int | None = Field(None, gt=0)
-    price_input: float | None = Field(None, ge=0)
-    price_output: float | None = Field(None, ge=0)
-    local_model: str = "qwen2.5-coder-1.5b"
-    local_ctx: int = Field(4096, ge=512)
-    local_threads: int | None = Field(None, ge=1)
+
+class GenerateConfig(_Config):
+    """Settings of one `generate` run; written to the run directory (without secrets) as config.json.
+
+    The teacher's settings sit in `teacher` but are written, and accepted, flat (`model`, `max_usd`),
+    as config.json has always held them.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "max_usd: 5"})
+
+    seeds: Path = setting(help="Seed tasks, JSONL in the Self-Instruct/Alpaca format (id, name, instruction, instances, is_classification).")
+    budget: int = setting(help="New instructions to end with, each with at least one valid instance. The run stops as soon as it has them.", gt=0)
+    out: Path = setting(
+        help="Run directory. Default: a fresh folder under outputs/. Rerun with the same --out to resume.", default_factory=fresh_run_dir)
+    recipe: Recipe = setting(
+        "self-instruct", "self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out.", panel=RECIPE)
+    teacher: TeacherSettings = nested(TeacherSettings)
+    seed: int = setting(42, "Random seed for sampling example tasks; the same seed gives the same prompts.", panel=RECIPE)
+    prompts: Path | None = setting(None, "Directory of prompt templates overriding the shipped ones (same file names and placeholders).", panel=RECIPE)
+    num_instructions_per_request: int = setting(20, "Instructions the teacher is asked for in each proposal request.", panel=RECIPE, ge=1, le=100)
+    num_seed_examples: int | None = setting(None, "Seed tasks shown per proposal request. Default: 6 (self-instruct), 3 (alpaca).", panel=RECIPE, ge=0)
+    num_machine_examples: int | None = setting(
+        None, "Already generated tasks shown per proposal request, once any exist. Default: 2 (self-instruct), 0 (alpaca).", panel=RECIPE, ge=0)
+    max_instances: int = setting(5, "Most input/output instances kept per instruction.", panel=RECIPE, ge=1, le=20)
+    classify_batch: int = setting(5, "Instructions judged per classification request.", panel=RECIPE, ge=1, le=50)
+    temperature: float | None = setting(None, "Proposal temperature. Default: 0.7 (self-instruct), 1.0 (alpaca).", panel=RECIPE, ge=0, le=2)
+    top_p: float | None = setting(None, "Proposal top_p. Default: 0.5 (self-instruct), 1.0 (alpaca).", panel=RECIPE, gt=0, le=1)
+    presence_penalty: float | None = setting(None, "Proposal presence penalty. Default: 2.0 (self-instruct), 0 (alpaca).", panel=RECIPE, ge=-2, le=2)
+    max_tokens: int | None = setting(
+        None, "Token limit per response. Default: sized to the request (about 50 per proposed instruction).", panel=RECIPE, ge=16)
+    rouge_threshold: float = setting(
+        0.7, "Drop a candidate whose ROUGE-L F against any seed or kept instruction is above this.", panel=RECIPE, ge=0, le=1)
+    rouge_tokenizer: Literal["rouge", "unicode"] = setting(
+        "rouge", "rouge: exactly rouge_score's tokens ([a-z0-9] runs; non-Latin text never counts as a duplicate). unicode: words of any script, for non-English runs (not rouge_score-compatible).", panel=RECIPE)
+    allow_non_ascii: bool = setting(False, "Keep instructions that start with a non-ASCII character (for non-English runs).", panel=RECIPE)
+    include_seeds: bool = setting(False, "Also write the seed tasks' instances into alpaca_data.json.", panel=RECIPE)
+    max_proposals: int | None = setting(
+        None, "Attempt cap: most proposal requests for the whole run. Default: enough for a 20% keep rate, at least 10.", panel=LIMITS, ge=1)
+    # A mode of the command, not a setting of the run: never written to config.json.
+    dry_run: bool = setting(
+        False, "Print the estimated requests, tokens and cost for this budget and recipe, and exit without sending anything.", panel=LIMITS, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_flat_teacher(cls, data: Any) -> Any:
+        """Take teacher settings flat as well (`model=...`, a config.json), as before they were nested."""
+        if not isinstance(data, dict):
+            return data
+        flat = {k: data[k] for k in TeacherSettings.model_fields if k in data and not (k == "teacher" and not isinstance(data[k], str))}
+        if not flat:
+            return data
+        rest = {k: v for k, v in data.items() if k not in flat}
+        inner = rest.get("teacher", {})
+        if isinstance(inner, TeacherSettings):
+            inner = {k: getattr(inner, k) for k in inner.model_fields_set}
+        return {**rest, "teacher": {**inner, **flat}}
 
     @property
     def examples_per_request(self) -> tuple[int, int]:
@@ -108,9 +262,11 @@ class GenerateConfig(_Config):
         return {"recipe": self.recipe, "num_instructions_per_request": self.num_instructions_per_request}
 
     def public_dump(self) -> dict[str, object]:
-        """The config as written to disk: no API key, and credentials stripped from the base URL."""
-        data = self.model_dump(mode="json")
-        data["base_url"] = redact_url(self.base_url)
+        """The config as written to disk, flat: no API key, and credentials stripped from the base URL."""
+        data: dict[str, object] = {}
+        for key, value in self.model_dump(mode="json").items():
+            data.update(value if key == "teacher" else {key: value})
+        data["base_url"] = redact_url(self.teacher.base_url)
         return data
 
 
@@ -128,8 +284,34 @@ def redact_url(url: str | None) -> str | None:
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
+
+# --- dedup ----------------------------------------------------------------------------
+
+
+class DedupConfig(_Config):
+    """Settings of one `dedup` run: which file to filter, against what, and where results go."""
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "threshold: 0.8"})
+
+    input: Path = setting(
+        help="Dataset to filter: alpaca_data.json (a JSON list of records), a .jsonl of records, or a text file with one instruction per line.", argument=True, metavar="INPUT")
+    out: Path = setting(help="Where the kept records go, in INPUT's own format. May equal INPUT: it is replaced only once the result is complete.", metavar="OUT")
+    against: list[Path] = setting(
+        [], "Reference instructions (seed tasks .jsonl, Alpaca .json or text) that items are also compared with; never written out. Repeatable.", metavar="FILE")
+    threshold: float = setting(
+        0.7, "Drop an item whose ROUGE-L F against a reference or earlier kept item is above this (exactly 0.7 is kept).", ge=0, le=1, allow_inf_nan=False)
+    field: str = setting("instruction", "Record field holding the text to compare (JSON and JSONL inputs).", min_length=1)
+    against_field: str | None = setting(None, "Field to compare in the --against files. Default: the same as --field.", min_length=1)
+    report: Path | None = setting(
+        None, "JSONL report of every dropped item with its most similar item and score. Default: OUT's name with .dropped.jsonl.", metavar="FILE")
+    tokenizer: Literal["rouge", "unicode"] = setting(
+        "rouge", "rouge: exactly rouge_score's tokens (ASCII letters and digits only). unicode: words of any script, each CJK/Thai character a token; for non-English data, not rouge_score-compatible.")
+
+
 # --- finetune / ask -------------------------------------------------------------------
 
+LORA = "LoRA"
+TRAIN = "Training"
 # Alpaca used 2e-5 for full fine-tuning; LoRA adapters start at zero and need ~10x more.
 DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
 
@@ -137,27 +319,31 @@ DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
 class FinetuneConfig(_Config):
     """Settings of one `finetune` run; written into the output dir's training_summary.json."""
 
-    data: Path = Field(description="alpaca_data.json to train on: a JSON list of {instruction, input, output}.")
-    base_model: str = Field("gemma-3-270m", description="gemma-3-270m (packaged, offline), a local model directory, a .gguf file or a Hugging Face model id.")
-    method: Literal["lora", "full"] = Field("lora", description="lora: train a small adapter (PEFT). full: update every weight.")
-    out: Path | None = Field(None, description="Output directory. Default: outputs/<run>/model/ next to the data, else a new folder under outputs/.")
-    epochs: float = Field(3.0, gt=0, description="Passes over the training split.")
-    lr: float | None = Field(None, gt=0, lt=1, description="Peak learning rate. Default: 2e-4 for lora, 2e-5 for full.")
-    max_length: int = Field(512, ge=8, le=131072, description="Longest sample in tokens; longer ones lose the end of their response.")
-    batch_size: int = Field(8, ge=1, description="Samples per step on each device.")
-    grad_accum: int = Field(1, ge=1, description="Steps whose gradients are summed before each update.")
-    lora_r: int = Field(16, ge=1, description="LoRA rank.")
-    lora_alpha: float = Field(32, gt=0, description="LoRA scaling numerator (the update is scaled by alpha/r).")
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
-    lora_targets: str = Field("all-linear", min_length=1, description="Modules that get adapters: all-linear, or comma-separated names such as q_proj,v_proj.")
-    val_size: float = Field(0.05, ge=0, le=0.5, description="Fraction of rows held out for validation loss (0 for none), chosen with --seed.")
-    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (overrides --epochs).")
-    save_steps: int = Field(100, ge=1, description="Save a checkpoint for --resume every this many steps (and at the end).")
-    merge: bool = Field(False, description="LoRA only: also save the base with the adapter merged in, loadable without PEFT.")
-    resume: bool = Field(False, description="Continue from the last checkpoint in --out.")
-    seed: int = Field(42, description="Seed for the validation split, adapter init and data order.")
-    batching: Literal["auto", "grouped", "padding-free", "padded"] = Field("auto", description="auto: padding-free on CPU, grouped on GPU. grouped: batches of similar length, padded to the longest. padding-free: samples concatenated, no pad tokens. padded: every batch padded to --max-length.")
-    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 where the GPU or CPU computes it natively, else fp32.")
+    model_config = ConfigDict(json_schema_extra={"config_example": "lora_r: 8"})
+
+    data: Path = setting(help="alpaca_data.json to train on: a JSON list of {instruction, input, output} (required here or in --config).")
+    base_model: str = setting("gemma-3-270m", "gemma-3-270m (packaged, works offline), a local model directory, a .gguf file, or a Hugging Face model id.")
+    method: Literal["lora", "full"] = setting("lora", "lora: train a small adapter (PEFT). full: update every weight.")
+    out: Path | None = setting(None, "Output directory. Default: outputs/<run>/model/ for a run's alpaca_data.json, else a new folder under outputs/.")
+    epochs: float = setting(3.0, "Passes over the training split.", panel=TRAIN, gt=0)
+    lr: float | None = setting(None, "Peak learning rate (cosine schedule, 3% warmup). Default: 2e-4 for lora, 2e-5 for full.", panel=TRAIN, gt=0, lt=1)
+    max_length: int = setting(
+        512, "Longest sample in tokens; a longer one keeps its prompt and loses the end of its response (counted in the summary).", panel=TRAIN, ge=8, le=131072)
+    batch_size: int = setting(8, "Samples per step on each device.", panel=TRAIN, ge=1)
+    grad_accum: int = setting(1, "Steps whose gradients are summed before each optimizer update.", panel=TRAIN, ge=1)
+    lora_r: int = setting(16, "LoRA rank.", panel=LORA, ge=1)
+    lora_alpha: float = setting(32, "LoRA alpha; updates are scaled by alpha/r.", panel=LORA, gt=0)
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA input.", panel=LORA, ge=0, lt=1)
+    lora_targets: str = setting("all-linear", "Modules that get adapters: all-linear, or comma-separated names such as q_proj,v_proj.", panel=LORA, min_length=1)
+    val_size: float = setting(0.05, "Fraction of rows held out (chosen with --seed) for the validation loss; 0 for none.", panel=TRAIN, ge=0, le=0.5)
+    max_steps: int | None = setting(None, "Stop after this many optimizer steps (overrides --epochs).", panel=TRAIN, ge=1)
+    save_steps: int = setting(100, "Checkpoint (and validate) every this many steps, and at the end.", panel=TRAIN, ge=1)
+    merge: bool = setting(False, "LoRA: also save the base with the adapter merged in, loadable without PEFT (the adapter goes to OUT/adapter/).")
+    resume: bool = setting(False, "Continue from the last checkpoint in --out (e.g. after Ctrl-C, or with a larger --max-steps).")
+    seed: int = setting(42, "Seed for the validation split, adapter initialisation and data order.", panel=TRAIN)
+    batching: Literal["auto", "grouped", "padding-free", "padded"] = setting(
+        "auto", "auto: padding-free on CPU, grouped on GPU. grouped: batches of similar length, padded to their longest. padding-free: samples concatenated, no pad tokens. padded: every batch padded to --max-length.", panel=TRAIN)
+    precision: Literal["auto", "bf16", "fp32"] = setting("auto", "auto: bf16 where the GPU or CPU computes it natively, else fp32. Or bf16, fp32.", panel=TRAIN)
 
     @property
     def learning_rate(self) -> float:
@@ -167,28 +353,36 @@ class FinetuneConfig(_Config):
 class AskConfig(_Config):
     """Settings of one `ask` call: which tuned model, what to ask, how long to answer."""
 
-    model_dir: Path
-    instruction: str = Field(min_length=1)
-    input: str = ""
-    max_new_tokens: int = Field(256, ge=1, le=32768)
-    temperature: float = Field(0.0, ge=0, le=5)
+    model_config = ConfigDict(json_schema_extra={"config_example": "max_new_tokens: 64"})
+
+    model_dir: Path = setting(help="Output directory of finetune (LoRA adapter, or full / merged model).", argument=True, metavar="DIR")
+    instruction: str = setting(help="The instruction, as in alpaca_data.json.", argument=True, metavar="INSTRUCTION", min_length=1)
+    input: str = setting("", "Optional input for the instruction (the Alpaca 'input' field).")
+    max_new_tokens: int = setting(256, "Most tokens to generate; generation also stops at EOS.", ge=1, le=32768)
+    temperature: float = setting(0.0, "Sampling temperature; 0 means greedy decoding (deterministic).", ge=0, le=5)
 
 
-def read_yaml_settings(path: Path) -> dict[str, object]:
-    """Settings from a --config YAML file: a mapping whose keys are config field names."""
-    import yaml
+# --- models ---------------------------------------------------------------------------
 
-    if not path.is_file():
-        raise UserError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping of setting names to values, got {type(data).__name__}")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+class ModelsConfig(_Config):
+    """Settings of `models`: how far to check the packaged teacher models."""
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "verify: true"})
+
+    verify: bool = setting(
+        False, "Re-hash each assembled model file (reads ~1.6 GB) instead of trusting the checksum marker written when it was assembled.")
+
+
+# --- reading and validating settings ----------------------------------------------------
+
+
+def option_for(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """The command-line name of the setting at a validation error's location: --max-usd, --judge-model, INPUT."""
+    for spec in option_specs(model):
+        if tuple(loc[: len(spec.path)]) == spec.path:
+            return spec.flag
+    return "--" + str(loc[0]).replace("_", "-") if loc else "settings"
 
 
 def build_config(cls: type[_Config], values: dict[str, object]) -> _Config:
@@ -197,21 +391,7 @@ def build_config(cls: type[_Config], values: dict[str, object]) -> _Config:
         return cls.model_validate(values)
     except ValidationError as exc:
         first = exc.errors()[0]
-        option = "--" + str(first["loc"][0]).replace("_", "-") if first["loc"] else "settings"
+        option = option_for(cls, tuple(first["loc"]))
+        if first["type"] == "missing":
+            raise UserError(f"{option} is required (on the command line or in --config)") from None
         raise UserError(f"{option}: {first['msg'].lower()}") from None
-
-
-# --- dedup ----------------------------------------------------------------------------
-
-
-class DedupConfig(_Config):
-    """Settings of one `dedup` run: which file to filter, against what, and where results go."""
-
-    input: Path
-    out: Path
-    against: list[Path] = []
-    threshold: float = Field(0.7, ge=0, le=1, allow_inf_nan=False)
-    field: str = Field("instruction", min_length=1)
-    against_field: str | None = Field(None, min_length=1)
-    report: Path | None = None
-    tokenizer: Literal["rouge", "unicode"] = "rouge"

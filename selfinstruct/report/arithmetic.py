@@ -1,0 +1,204 @@
+"""Check the arithmetic a row asks for against the number its output gives: correct, wrong, or uncheckable.
+
+    check_arithmetic("What is 23 + 19?", "", "23 + 19 = 41")        # status "wrong", expected 42
+    check_arithmetic("Convert 5 kilometers to miles.", "", "About 3.11 miles.")   # "correct"
+    check_arithmetic("Write a poem about 3 cats.", "", "...")         # "uncheckable"
+
+AlpacaDataCleaned found most of Alpaca's math answers wrong. Only what can be checked for sure
+is judged: a plain expression (digits, + - * / ^ and parentheses, or the words plus, minus,
+times, divided by) in a task that asks for a calculation, "N% of M", and unit conversions
+("convert 5 km to miles", "how many feet are in 2 miles"). Expressions are evaluated by
+simpleeval with arithmetic operators only (no names, no calls, bounded powers; never `eval`),
+conversions by pint. An output is correct when any number in it equals the result to the
+precision it is written with (conversions: within 2%, since people round factors); wrong when
+it gives a different number; uncheckable when it gives none besides the question's own.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+import re
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+Status = Literal["correct", "wrong", "uncheckable"]
+MAX_EXPRESSION_CHARS = 120
+CONVERSION_TOLERANCE = 0.02
+
+_CUE = re.compile(
+    r"\b(calculate|compute|evaluate|solve|simplify|what\s+is|what's|how\s+much\s+is|result\s+of|value\s+of|"
+    r"sum\s+of|product\s+of|difference\s+between|add|subtract|multiply|divide|answer)\b",
+    re.IGNORECASE,
+)
+_WORD_OPERATORS = [
+    (re.compile(r"(?<=\d),(?=\d{3}\b)"), ""),
+    (re.compile(r"\bmultiplied\s+by\b|\btimes\b", re.I), " * "),
+    (re.compile(r"\bdivided\s+by\b", re.I), " / "),
+    (re.compile(r"\bplus\b", re.I), " + "),
+    (re.compile(r"\bminus\b", re.I), " - "),
+    (re.compile(r"(?<=\d)\s*[x×]\s*(?=\d)"), " * "),
+    (re.compile(r"÷"), " / "),
+    (re.compile(r"\*\*|\^"), " ^ "),
+    (re.compile(r"[−–]"), "-"),
+]
+_NUM = r"\d+(?:\.\d+)?"
+_EXPRESSION = re.compile(rf"[(\s]*-?{_NUM}[)\s]*(?:[-+*/^][(\s]*-?{_NUM}[)\s]*)+")
+_DATE = re.compile(r"\d{1,4}[/-]\d{1,2}[/-]\d{1,4}")
+_PERCENT = re.compile(rf"({_NUM})\s*(?:%|percent)\s+of\s+\$?({_NUM})", re.IGNORECASE)
+_OUTPUT_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
+_CONVERT = re.compile(rf"\bconvert\s+(-?{_NUM})\s*([a-zA-Z°][a-zA-Z° ]{{0,30}}?)\s+(?:to|into|in)\s+([a-zA-Z°][a-zA-Z°]*(?:\s+[a-zA-Z]+)?)", re.I)
+_HOW_MANY = re.compile(rf"\bhow\s+many\s+([a-zA-Z]+(?:\s+(?!are\b|there\b|in\b)[a-zA-Z]+)?)\s+(?:are\s+)?(?:there\s+)?in\s+(-?{_NUM})\s*([a-zA-Z°][a-zA-Z° ]{{0,30}}?)\s*[?.]?\s*$", re.I)
+_TEMPERATURES = {
+    "f": "degF", "°f": "degF", "fahrenheit": "degF", "degrees fahrenheit": "degF", "degree fahrenheit": "degF",
+    "c": "degC", "°c": "degC", "celsius": "degC", "degrees celsius": "degC", "degree celsius": "degC",
+    "centigrade": "degC", "k": "kelvin", "kelvin": "kelvin", "kelvins": "kelvin",
+}  # fmt: skip
+
+
+class ArithmeticCheck(BaseModel):
+    """The verdict on one row, with what was computed and which number in the output was compared."""
+
+    status: Status
+    kind: Literal["expression", "percentage", "conversion"] | None = None
+    question: str | None = None
+    expected: float | None = None
+    answer: float | None = None
+
+
+def _bounded_power(base: Any, exponent: Any) -> Any:
+    if abs(exponent) > 64 or abs(base) > 1e6:
+        raise ValueError("power too large to check")
+    return operator.pow(base, exponent)
+
+
+@lru_cache(maxsize=1)
+def _evaluator() -> Any:
+    from simpleeval import SimpleEval
+
+    operators = {
+        ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.Pow: _bounded_power, ast.USub: operator.neg, ast.UAdd: operator.pos,
+    }  # fmt: skip
+    return SimpleEval(operators=operators, functions={}, names={})
+
+
+def evaluate(expression: str) -> float | None:
+    """The value of a plain arithmetic expression, or None when it is not one (or too large, or divides by zero)."""
+    if len(expression) > MAX_EXPRESSION_CHARS or not re.fullmatch(r"[\d.\s+\-*/^()]+", expression):
+        return None
+    try:
+        value = _evaluator().eval(expression.replace("^", "**"))
+    except Exception:  # noqa: BLE001 - anything simpleeval refuses is simply not checkable
+        return None
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _find_expression(text: str) -> tuple[str, float] | None:
+    normal = text
+    for pattern, replacement in _WORD_OPERATORS:
+        normal = pattern.sub(replacement, normal)
+    for match in _EXPRESSION.finditer(normal):
+        raw = match.group(0)
+        span = raw.strip()
+        start = match.start() + len(raw) - len(raw.lstrip())
+        end = match.end() - (len(raw) - len(raw.rstrip()))
+        before, after = normal[max(0, start - 1):start], normal[end:end + 1]
+        if after.isalnum() or before.isalnum():
+            continue  # "2x + 3" or "version 2.0-3": a variable or a token, not arithmetic
+        if _DATE.search(span):
+            continue
+        operators = re.findall(r"(?<=[\d)\s])[-+*/^]", span)
+        if operators and all(op == "-" for op in operators) and not re.search(r"\s-\s", span):
+            continue  # "3-5 sentences" is a range
+        if span.count("(") != span.count(")"):
+            span = span.strip("()").strip()
+        value = evaluate(span)
+        if value is not None:
+            return " ".join(span.split()), value
+    return None
+
+
+@lru_cache(maxsize=1)
+def _units() -> Any:
+    import pint
+
+    return pint.UnitRegistry()
+
+
+def _unit(text: str) -> Any:
+    name = " ".join(text.lower().split()).rstrip(".?")
+    name = _TEMPERATURES.get(name, name.replace("degrees ", "degree_").replace(" ", "_"))
+    ureg = _units()
+    try:
+        unit = ureg.parse_units(name)
+    except Exception:  # noqa: BLE001 - pint raises several kinds for words that are not units
+        return None
+    return unit if unit != ureg.dimensionless else None
+
+
+def _convert(value: float, source: str, target: str) -> float | None:
+    src, dst = _unit(source), _unit(target)
+    if src is None or dst is None:
+        return None
+    try:
+        return float(_units().Quantity(value, src).to(dst).magnitude)
+    except Exception:  # noqa: BLE001 - incompatible dimensions: not a conversion we can check
+        return None
+
+
+def _question(instruction: str, inp: str) -> tuple[Literal["expression", "percentage", "conversion"], str, float] | None:
+    text = f"{instruction}\n{inp}".strip()
+    for pattern, order in ((_CONVERT, (1, 2, 3)), (_HOW_MANY, (2, 3, 1))):
+        for line in text.splitlines():
+            match = pattern.search(line)
+            if match:
+                value, source, target = (match.group(i) for i in order)
+                result = _convert(float(value), source, target)
+                if result is not None:
+                    return "conversion", f"{value} {source.strip()} to {target.strip()}", result
+    percent = _PERCENT.search(text)
+    if percent and _CUE.search(instruction):
+        return "percentage", percent.group(0), float(percent.group(1)) * float(percent.group(2)) / 100
+    # An expression counts when the task asks for a result, or when the input is nothing but the expression.
+    found = _find_expression(inp) if inp.strip() else None
+    if found and found[0] != inp.strip().rstrip("=?. "):
+        found = None
+    if found is None and _CUE.search(instruction):
+        found = _find_expression(text)
+    if found:
+        return "expression", found[0], found[1]
+    return None
+
+
+def _decimals(token: str) -> int:
+    return len(token.split(".", 1)[1]) if "." in token else 0
+
+
+def _matches(token: str, value: float, expected: float, kind: str) -> bool:
+    if kind == "conversion":
+        return abs(value - expected) <= max(CONVERSION_TOLERANCE * abs(expected), 0.5 * 10 ** -_decimals(token))
+    return abs(value - expected) <= 0.5 * 10 ** -_decimals(token) + 1e-9 * abs(expected)
+
+
+def check_arithmetic(instruction: str, inp: str, output: str) -> ArithmeticCheck:
+    """Judge one row; anything that is not clearly a checkable calculation is "uncheckable"."""
+    question = _question(instruction, inp)
+    if question is None:
+        return ArithmeticCheck(status="uncheckable")
+    kind, text, expected = question
+    tokens = _OUTPUT_NUMBER.findall(output)
+    numbers = [(t, float(t.replace(",", ""))) for t in tokens]
+    for token, value in numbers:
+        if _matches(token, value, expected, kind):
+            return ArithmeticCheck(status="correct", kind=kind, question=text, expected=expected, answer=value)
+    operands = {float(n) for n in re.findall(_NUM, text)}
+    answers = [value for _, value in numbers if value not in operands]
+    if not answers:
+        return ArithmeticCheck(status="uncheckable", kind=kind, question=text, expected=expected)
+    return ArithmeticCheck(status="wrong", kind=kind, question=text, expected=expected, answer=answers[-1])

@@ -19,8 +19,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from selfinstruct.config import ReportConfig
 from selfinstruct.report.build import Report, build_report, write_report
 from selfinstruct.report.source import load_source
+
+
+def run_report(cfg: ReportConfig) -> tuple[Path, Path, Report]:
+    """`selfinstruct report`: the command's settings in, the two files written."""
+    return make_report(cfg.source, cfg.seeds, cfg.out)
 
 
 def make_report(source: Path, seeds: Path | None = None, out: Path | None = None) -> tuple[Path, Path, Report]:
@@ -36,4 +42,4 @@ def make_report(source: Path, seeds: Path | None = None, out: Path | None = None
     return html, data, report
 
 
-__all__ = ["Report", "build_report", "load_source", "make_report", "write_report"]
+__all__ = ["Report", "build_report", "load_source", "make_report", "run_report", "write_report"]

@@ -19,6 +19,7 @@ import typer
 from selfinstruct import __version__
 from selfinstruct.cli_options import err_console, settings_command
 from selfinstruct.config import AskConfig, DedupConfig, FinetuneConfig, GenerateConfig, ModelsConfig
+from selfinstruct.config import ExportConfig, ReportConfig
 
 app = typer.Typer(
     name="selfinstruct",
@@ -93,6 +94,29 @@ def ask_command(cfg: AskConfig) -> None:
     from selfinstruct.finetune.ask import ask
 
     typer.echo(ask(cfg))
+
+
+# --- report / export ---------------------------------------------------------------------
+
+
+@settings_command(app, "report", ReportConfig, no_args_is_help=True)
+def report_command(cfg: ReportConfig) -> None:
+    """See what a run made: funnel, diversity, shape, quality flags, cost; writes report.html and report.json (never calls the teacher)."""
+    from selfinstruct.report import run_report
+
+    html, data, report = run_report(cfg)
+    flagged = f"{report.flags.flagged_rows} of {report.flags.rows} rows flagged"
+    typer.echo(f"wrote {html} and {data} ({report.shape.instructions} instructions, {flagged})")
+
+
+@settings_command(app, "export", ExportConfig, no_args_is_help=True)
+def export_command(cfg: ExportConfig) -> None:
+    """Export a run or an Alpaca dataset as alpaca, messages, sharegpt, hf or sqlite, with a dataset card (README.md)."""
+    from selfinstruct.export import export
+
+    result = export(cfg)
+    dropped = f", {result.dropped_flagged} flagged rows dropped" if result.dropped_flagged else ""
+    typer.echo(f"wrote {result.rows} rows as {result.format} to {result.out}{dropped}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -395,3 +395,40 @@ def build_config(cls: type[_Config], values: dict[str, object]) -> _Config:
         if first["type"] == "missing":
             raise UserError(f"{option} is required (on the command line or in --config)") from None
         raise UserError(f"{option}: {first['msg'].lower()}") from None
+
+
+# --- report / export (DESIGN section 8) ------------------------------------------------
+
+ExportFormat = Literal["alpaca", "messages", "sharegpt", "hf", "sqlite"]
+
+
+class ReportConfig(_Config):
+    """Settings of `report`: what to look at, which seeds to compare with, and where the page goes."""
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "seeds: seed_tasks/seed_tasks.jsonl"})
+
+    source: Path = setting(
+        help="A run directory, or an Alpaca JSON/JSONL dataset (then the run-only sections, funnel and cost, are left out).", argument=True, metavar="SOURCE")
+    seeds: Path | None = setting(
+        None, "Seed tasks (JSONL) for the ROUGE-L-to-seed histogram. Default: the run's own seed file; none for a plain dataset.", metavar="FILE")
+    out: Path | None = setting(
+        None, "Directory for report.html and report.json. Default: the run directory, or beside a dataset file as NAME.report.html.", metavar="DIR")
+
+
+class ExportConfig(_Config):
+    """Settings of `export`: which data, in which format, written where (a directory with a dataset card)."""
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "format: messages"})
+
+    source: Path = setting(help="A run directory or an Alpaca JSON/JSONL dataset.", argument=True, metavar="SOURCE")
+    format: ExportFormat = setting(
+        help="alpaca: JSON list of instruction/input/output. messages: JSONL chat (OpenAI fine-tuning, TRL SFTTrainer). "
+        "sharegpt: conversations (Vicuna, LLaMA-Factory, Axolotl). hf: datasets save_to_disk + Parquet, train/validation. "
+        "sqlite: tables, foreign keys and full-text search for Datasette.")
+    out: Path = setting(help="Directory to write: the data files and README.md (the dataset card).", metavar="DIR")
+    force: bool = setting(False, "Replace OUT if it already exists.")
+    drop_flagged: bool = setting(False, "Leave out rows with any quality flag (see `selfinstruct report`); the card records how many.")
+    val_size: float = setting(
+        0.05, "hf: fraction of rows in the validation split, chosen with --seed (the rows finetune holds out with the same values).", ge=0, le=0.5)
+    seed: int = setting(42, "hf: seed for choosing the validation rows.")
+    seeds: Path | None = setting(None, "Seed file to name and hash in the card when the run's own path no longer exists.", metavar="FILE")

@@ -125,6 +125,8 @@ class TeacherSettings(_Config):
     base_url: str | None = setting(None, "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. Overrides OPENAI_BASE_URL.", panel=TEACHER)
     api_key: SecretStr | None = setting(None, "API key; prefer the OPENAI_API_KEY variable, which this overrides. Never written to disk.", panel=TEACHER, exclude=True)
     api: Literal["chat", "completions"] = setting("chat", "chat: /chat/completions (instruct models). completions: legacy /completions (base models).", panel=TEACHER)
+    structured: Literal["auto", "json-schema", "json-object", "off"] = setting(
+        "auto", "Ask for answers constrained to a JSON schema where the endpoint supports it. auto: llama.cpp's schema grammar for the local teacher, OpenAI's structured outputs for api.openai.com, text formats for other servers. json-schema: OpenAI's form. json-object: llama.cpp's form. off: text formats everywhere.", panel=TEACHER)
     # None, not 8: the endpoint picks the default, so an explicit --concurrency 8 is kept for a local teacher too.
     concurrency: int | None = setting(
         None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (1).", panel=TEACHER, ge=1, le=256)

@@ -1,5 +1,14 @@
 """Prompt templates: plain-text files with {placeholders}, loaded from prompts/ or a user's --prompts dir.
 
+    messages = templates.messages("instances_input_first", instruction=..., max_instances=5)
+
+A template is a chat transcript: lines `=== system ===`, `=== user ===` and `=== assistant ===`
+start its turns, so worked examples are given as a user turn with the example task and an
+assistant turn with its answer, before the real task in the last user turn (small models copy
+an example far less often this way than from one long prompt). A `=== text format ===` part
+says how to lay out the answer as text; it joins the system turn only when the endpoint cannot
+constrain the answer to a JSON schema. A file without markers is one user turn, as before.
+
 Templates put their fixed text first and the varying text last, so llama.cpp and hosted APIs can
 reuse the cached prefix. Only the named placeholders are substituted; other braces stay literal.
 """
@@ -10,6 +19,9 @@ import re
 from pathlib import Path
 
 from selfinstruct.errors import UserError
+from selfinstruct.teacher.client import Message
+
+_MARKER = re.compile(r"^=== (system|user|assistant|text format) ===[ \t]*$", re.MULTILINE)
 
 
 def all_templates() -> dict[str, tuple[str, ...]]:
@@ -52,6 +64,25 @@ class Templates:
                 if "{" + key + "}" not in text:
                     raise UserError(f"{path}: prompt template lacks the placeholder {{{key}}}")
             self.text[name] = text
+
+    def messages(self, name: str, *, text_format: bool = True, **values: object) -> list[Message]:
+        """The template's chat turns with placeholders filled; `text_format` keeps its answer-layout part."""
+        parts = _MARKER.split(self.render(name, **values))
+        if len(parts) == 1:
+            return [Message(role="user", content=parts[0].strip())]
+        turns: list[Message] = []
+        layout = ""
+        for role, content in zip(parts[1::2], parts[2::2]):
+            if role == "text format":
+                layout = content.strip()
+            else:
+                turns.append(Message(role=role, content=content.strip()))  # type: ignore[arg-type]
+        if layout and text_format:
+            if turns and turns[0].role == "system":
+                turns[0] = Message(role="system", content=f"{turns[0].content}\n\n{layout}")
+            else:
+                turns.insert(0, Message(role="system", content=layout))
+        return turns
 
     def render(self, name: str, **values: object) -> str:
         """Fill a template's placeholders; trailing whitespace is trimmed so completions start cleanly."""

@@ -90,7 +90,7 @@ def test_concurrency_is_unset_by_default_and_an_explicit_value_is_kept() -> None
 # --- config.json stays flat, so run directories written before still resume ----------------
 
 FLAT_KEYS = {
-    "seeds", "budget", "out", "recipe", "teacher", "model", "base_url", "api", "concurrency", "requests_per_minute", "seed",
+    "seeds", "budget", "out", "recipe", "teacher", "model", "base_url", "api", "structured", "concurrency", "requests_per_minute", "seed",
     "prompts", "num_instructions_per_request", "num_seed_examples", "num_machine_examples", "max_instances", "classify_batch",
     "temperature", "top_p", "presence_penalty", "max_tokens", "max_proposals", "timeout", "max_attempts", "retry_wait",
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",

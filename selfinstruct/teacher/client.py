@@ -68,6 +68,20 @@ class Decoding(BaseModel):
     presence_penalty: float = 0.0
     max_tokens: int = 1024
     stop: list[str] | None = None
+    # Constrain the answer to this JSON schema where the endpoint can (see Teacher.structured).
+    json_schema: dict[str, Any] | None = None
+
+
+# How an endpoint is asked for schema-constrained JSON: OpenAI's structured outputs, or llama.cpp's
+# grammar from a schema (both llama.cpp servers accept {"type": "json_object", "schema": ...}).
+Structured = Literal["json_schema", "json_object"]
+
+
+def response_format(schema: dict[str, Any], dialect: Structured) -> dict[str, Any]:
+    """The request's response_format asking for JSON that follows `schema`, in the endpoint's dialect."""
+    if dialect == "json_schema":
+        return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+    return {"type": "json_object", "schema": schema}
 
 
 class Completion(BaseModel):
@@ -152,8 +166,11 @@ class Teacher:
         log: Callable[[dict[str, Any]], None] = lambda record: None,
         on_connection_error: Callable[[], None] | None = None,
         description: str = "",
+        structured: Structured | None = None,
     ) -> None:
         self.model = model
+        # Set when the endpoint takes a JSON schema for the answer (chat API only); None: text formats.
+        self.structured = structured if api == "chat" else None
         self.description = description or f"teacher: {model}"
         self.api = api
         self.max_attempts = max_attempts
@@ -274,6 +291,8 @@ class Teacher:
             options["presence_penalty"] = decoding.presence_penalty
         if decoding.stop:
             options["stop"] = decoding.stop
+        if decoding.json_schema is not None and self.structured:
+            options["response_format"] = response_format(decoding.json_schema, self.structured)
         try:
             if self.api == "chat":
                 response = await self._client.chat.completions.create(messages=as_chat(prompt), **options)

@@ -22,7 +22,7 @@ from typing import Any
 
 from selfinstruct.config import TeacherSettings, redact_url
 from selfinstruct.errors import UserError
-from selfinstruct.teacher.client import Teacher
+from selfinstruct.teacher.client import Structured, Teacher
 from selfinstruct.teacher.spend import SpendTracker, Usage, price_for
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -47,6 +47,7 @@ class Endpoint:
     concurrency: int
     timeout_s: float
     description: str
+    structured: Structured | None = None  # how to ask for schema-constrained JSON; None: text formats
     api_key: str | None = None  # resolved when the teacher is opened; never written anywhere
     check_alive: Callable[[], None] | None = None
 
@@ -82,6 +83,7 @@ def resolve_endpoint(settings: TeacherSettings) -> Endpoint:
             concurrency=settings.concurrency or LOCAL_SLOTS,
             timeout_s=max(settings.timeout, LOCAL_MIN_TIMEOUT_S),
             description=f"teacher: local llama.cpp, {settings.local_model}",
+            structured=_structured(settings, "json_object"),
         )
     base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
     model = settings.model or DEFAULT_OPENAI_MODEL
@@ -95,7 +97,18 @@ def resolve_endpoint(settings: TeacherSettings) -> Endpoint:
         concurrency=settings.concurrency or HOSTED_CONCURRENCY,
         timeout_s=settings.timeout,
         description=f"teacher: {model} at {where}",
+        # Only OpenAI's own API is known to take a schema; another server gets text formats unless told.
+        structured=_structured(settings, "json_schema" if base_url is None or "api.openai.com" in base_url else None),
     )
+
+
+def _structured(settings: TeacherSettings, auto: Structured | None) -> Structured | None:
+    """The JSON-schema dialect requests use: the endpoint's own under `auto`, the user's choice otherwise."""
+    if settings.api != "chat" or settings.structured == "off":
+        return None
+    if settings.structured == "auto":
+        return auto
+    return "json_schema" if settings.structured == "json-schema" else "json_object"
 
 
 def _api_key(endpoint: Endpoint) -> str:
@@ -158,4 +171,5 @@ def open_teacher(
             log=log,
             on_connection_error=live.check_alive,
             description=live.description,
+            structured=live.structured,
         )

@@ -46,3 +46,15 @@ def test_an_unknown_price_is_unknown_and_a_dollar_cap_needs_one():
 def test_credentials_in_the_base_url_never_reach_the_description():
     endpoint = resolve_endpoint(TeacherSettings(base_url="http://user:hunter22@127.0.0.1:9/v1?api_key=abc"))
     assert "hunter22" not in endpoint.description and "abc" not in endpoint.description
+
+
+def test_structured_output_dialect_per_endpoint(monkeypatch):
+    assert resolve_endpoint(TeacherSettings(teacher="local")).structured == "json_object"  # llama.cpp's schema grammar
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0000")
+    assert resolve_endpoint(TeacherSettings()).structured == "json_schema"  # OpenAI's structured outputs
+    assert resolve_endpoint(TeacherSettings(base_url="https://api.openai.com/v1")).structured == "json_schema"
+    # An unknown server gets text formats unless the user says what it takes.
+    assert resolve_endpoint(TeacherSettings(base_url="http://127.0.0.1:9/v1")).structured is None
+    assert resolve_endpoint(TeacherSettings(base_url="http://127.0.0.1:9/v1", structured="json-object")).structured == "json_object"
+    assert resolve_endpoint(TeacherSettings(teacher="local", structured="off")).structured is None
+    assert resolve_endpoint(TeacherSettings(teacher="local", api="completions")).structured is None  # chat API only

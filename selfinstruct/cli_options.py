@@ -105,6 +105,7 @@ def settings_command(app: typer.Typer, name: str, settings: type[Settings], **co
         callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         callback.__annotations__ = {p.name: p.annotation for p in params}
         callback.__name__, callback.__qualname__, callback.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+        callback.settings_model = settings  # type: ignore[attr-defined]  # lets tests hold each command to its model
         command_class = type(f"{settings.__name__}Command", (SettingsCommand,), {"flags": {s.name: s.flag for s in specs}})
         app.command(name, cls=command_class, **command)(callback)
         return fn

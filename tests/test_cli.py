@@ -33,9 +33,14 @@ from selfinstruct.config import (
 )
 from tests.conftest import SEEDS
 
-COMMANDS: dict[str, type[BaseModel]] = {
-    "generate": GenerateConfig, "dedup": DedupConfig, "finetune": FinetuneConfig, "ask": AskConfig, "models": ModelsConfig,
-}  # fmt: skip
+# Every command of the app, with the settings model its options were generated from.
+COMMANDS: dict[str, type[BaseModel]] = {info.name: getattr(info.callback, "settings_model", None) for info in app.registered_commands}  # type: ignore[misc]
+
+
+def test_every_command_is_generated_from_a_settings_model() -> None:
+    assert all(COMMANDS.values()), [name for name, model in COMMANDS.items() if model is None]
+    expected = {"generate": GenerateConfig, "dedup": DedupConfig, "finetune": FinetuneConfig, "ask": AskConfig, "models": ModelsConfig}
+    assert expected.items() <= COMMANDS.items()
 
 
 def wide_help(application: typer.Typer, *args: str) -> str:

@@ -106,7 +106,7 @@ def dataset_card(facts: CardFacts) -> str:
         front["configs"] = [{"config_name": "default", "data_files": [{"split": s, "path": p} for s, p in facts.parquet.items()]}]
     lines = ["---", yaml.safe_dump(front, sort_keys=False).rstrip(), "---", "", f"# {facts.name}", ""]
     lines += [
-        f"Instruction-tuning data made by [selfinstruct](https://pypi.org/project/selfinstruct/) {facts.version}, exported as `{facts.format}`.",
+        f"Instruction-tuning data made by selfinstruct {facts.version}, exported as `{facts.format}`.",
         "",
         f"- Rows: {facts.rows} ({facts.instructions} instructions)" + (f"; {facts.dropped_flagged} flagged rows dropped (`--drop-flagged`)" if facts.dropped_flagged else "; no rows dropped"),
         f"- Files: {', '.join(f'`{f}`' for f in facts.files)}",

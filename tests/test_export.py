@@ -179,3 +179,14 @@ def test_unreadable_source_is_one_line_and_exit_2(runner: CliRunner, tmp_path: P
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_settings_come_from_a_config_file_and_flags_win(runner: CliRunner, tmp_path: Path) -> None:
+    data = write_dataset(tmp_path / "rows.json")
+    config = tmp_path / "export.yaml"
+    config.write_text(f"format: sharegpt\nout: {tmp_path / 'from-yaml'}\ndrop-flagged: true\n")
+    result = runner.invoke(app, ["export", str(data), "--config", str(config), "--format", "messages"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "from-yaml" / "messages.jsonl").read_text().count("\n") == len(CLEAN_ROWS)
+    bad = runner.invoke(app, ["export", str(data), "--format", "csv", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "--format" in bad.output

@@ -10,23 +10,20 @@ instruction per line); every dropped item goes to a JSONL report with its most s
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Literal
 
-import jsonlines
 from pydantic import BaseModel
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from selfinstruct.config import DedupConfig
 from selfinstruct.errors import UserError
+from selfinstruct.readers import Format, read_records, require_object
 from selfinstruct.rouge import RougeIndex
+from selfinstruct.safe_files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
-Format = Literal["json", "jsonl", "text"]
 # Redrawing the bar per item would cost more than checking the item.
 _PROGRESS_EVERY = 256
 
@@ -64,84 +61,31 @@ class DedupSummary(BaseModel):
     report: Path
 
 
-def detect_format(path: Path) -> Format:
-    """The format a file is read and written in, by its extension: .json, .jsonl/.ndjson, else text."""
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        return "json"
-    if suffix in (".jsonl", ".ndjson"):
-        return "jsonl"
-    return "text"
-
-
-def read_dataset(path: Path, field: str) -> Dataset:
-    """Read records and the text of `field` in each; any problem is one-line UserError."""
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
-        raise UserError(f"cannot read {path}: {reason}") from None
-    fmt = detect_format(path)
-    if fmt == "text":
-        # Blank lines separate nothing in an instruction list; they are not instructions.
-        lines = [line for line in raw.splitlines() if line.strip()]
-        return Dataset(path=path, format="text", records=lines, texts=lines)
-    records = _parse_json(path, raw) if fmt == "json" else _parse_jsonl(path, raw)
+def read_dataset(path: Path, field: str, what: str = "input file") -> Dataset:
+    """Read records and the text of `field` in each; any problem is a one-line UserError naming file and line."""
+    data = read_records(path, what)
+    if data.format == "text":
+        return Dataset(path=path, format="text", records=data.values, texts=data.values)
     texts = []
-    for number, record in enumerate(records, start=1):
-        where = f"line {number}" if fmt == "jsonl" else f"item {number}"
-        if not isinstance(record, dict):
-            raise UserError(f"{path}: {where} is not a JSON object")
-        value = record.get(field)
-        if not isinstance(value, str):
+    for index, value in enumerate(data.values):
+        record = require_object(value, data.where(index))
+        text = record.get(field)
+        if not isinstance(text, str):
             fields = ", ".join(sorted(record)) or "none"
-            problem = "has no field" if value is None and field not in record else "has a non-string field"
-            raise UserError(f"{path}: {where} {problem} {field!r} (its fields: {fields}); choose one with --field")
-        texts.append(value)
-    return Dataset(path=path, format=fmt, records=records, texts=texts)
-
-
-def _parse_json(path: Path, raw: str) -> list[Any]:
-    try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        if exc.msg == "Extra data":  # JSON Lines saved as .json: read it as such
-            return _parse_jsonl(path, raw)
-        raise UserError(f"{path} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(data, list):
-        raise UserError(f"{path}: expected a JSON list of records (like alpaca_data.json), got a {type(data).__name__}")
-    return data
-
-
-def _parse_jsonl(path: Path, raw: str) -> list[Any]:
-    records = []
-    for number, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}: line {number} is not valid JSON: {exc.msg} at column {exc.colno}") from None
-    return records
+            problem = "has no field" if field not in record else "has a non-string field"
+            raise UserError(f"{data.where(index)}: {problem} {field!r} (its fields: {fields}); choose one with --field")
+        texts.append(text)
+    return Dataset(path=path, format=data.format, records=data.values, texts=texts)
 
 
 def write_dataset(path: Path, fmt: Format, records: list[Any]) -> None:
-    """Write records in fmt via a temp file and a rename, so the output may replace the input safely."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            if fmt == "json":
-                json.dump(records, handle, indent=4, ensure_ascii=False)
-                handle.write("\n")
-            elif fmt == "jsonl":
-                jsonlines.Writer(handle, compact=True, sort_keys=False).write_all(records)
-            else:
-                handle.writelines(f"{line}\n" for line in records)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write records in fmt (Alpaca-style indented JSON, compact JSONL, or text lines), replacing path atomically."""
+    if fmt == "json":
+        write_json_atomic(path, records, indent=4)
+    elif fmt == "jsonl":
+        write_jsonl_atomic(path, records)
+    else:
+        write_text_atomic(path, "".join(f"{line}\n" for line in records))
 
 
 def default_report_path(out: Path) -> Path:
@@ -156,7 +100,7 @@ def dedup(cfg: DedupConfig, console: Console | None = None) -> DedupSummary:
     if report_path.resolve() in (cfg.input.resolve(), cfg.out.resolve()):
         raise UserError(f"--report {report_path} would overwrite the input or the output; choose another path")
     dataset = read_dataset(cfg.input, cfg.field)
-    references = [read_dataset(path, cfg.against_field or cfg.field) for path in cfg.against]
+    references = [read_dataset(path, cfg.against_field or cfg.field, "reference file") for path in cfg.against]
 
     start = time.perf_counter()
     index = RougeIndex(cfg.threshold, tokenizer=cfg.tokenizer)

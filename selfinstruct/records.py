@@ -1,12 +1,14 @@
 """Typed rows that flow through the pipeline, and the seed-file reader that validates them.
 
+    tasks = read_seed_tasks(Path("seed_tasks/seed_tasks.jsonl"))
+
 Seeds use the original Self-Instruct / Alpaca format, one JSON object a line:
     {"id", "name", "instruction", "instances": [{"input", "output"}], "is_classification"}
+The file is read by readers.py; this module says what a valid seed is.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Literal
@@ -14,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfinstruct.errors import UserError
+from selfinstruct.readers import iter_jsonl, require_object
 
 # A seed file is small; a line longer than this is garbage, and reading it whole could exhaust memory.
 MAX_SEED_LINE_BYTES = 1 << 20
@@ -121,48 +124,25 @@ def _describe(err: ValidationError) -> str:
 
 def read_seed_tasks(path: Path) -> list[SeedTask]:
     """Read and validate a seed file; any bad line is a UserError naming the file and line number."""
-    if not path.exists():
-        raise UserError(f"{path}: seed file not found")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected a JSONL seed file")
     tasks: list[SeedTask] = []
     seen: dict[str, int] = {}
-    with path.open("rb") as fh:
-        lineno = 0
-        while True:
-            raw = fh.readline(MAX_SEED_LINE_BYTES + 1)
-            if not raw:
-                break
-            lineno += 1
-            if len(raw) > MAX_SEED_LINE_BYTES:
-                raise UserError(f"{path}:{lineno}: line is longer than 1 MiB; is this a seed file?")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise UserError(f"{path}:{lineno}: not UTF-8 text") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise UserError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            if "instances" in obj and not isinstance(obj["instances"], list):
-                raise UserError(f"{path}:{lineno}: field 'instances' must be a list")
-            if isinstance(obj.get("instruction"), str) and not obj["instruction"].strip():
-                raise UserError(f"{path}:{lineno}: field 'instruction' is empty")
-            obj.setdefault("id", f"seed_line_{lineno}")
-            obj["id"] = str(obj["id"])
-            try:
-                task = SeedTask.model_validate(obj)
-            except ValidationError as exc:
-                raise UserError(f"{path}:{lineno}: {_describe(exc)}") from None
-            if task.id in seen:
-                raise UserError(f"{path}:{lineno}: duplicate id '{task.id}' (first on line {seen[task.id]})")
-            seen[task.id] = lineno
-            task.instances = [Instance(input=normalize_input(i.input), output=i.output) for i in task.instances]
-            tasks.append(task)
+    for lineno, value in iter_jsonl(path, "seed file", max_line_bytes=MAX_SEED_LINE_BYTES):
+        obj = require_object(value, f"{path}:{lineno}")
+        if "instances" in obj and not isinstance(obj["instances"], list):
+            raise UserError(f"{path}:{lineno}: field 'instances' must be a list")
+        if isinstance(obj.get("instruction"), str) and not obj["instruction"].strip():
+            raise UserError(f"{path}:{lineno}: field 'instruction' is empty")
+        obj.setdefault("id", f"seed_line_{lineno}")
+        obj["id"] = str(obj["id"])
+        try:
+            task = SeedTask.model_validate(obj)
+        except ValidationError as exc:
+            raise UserError(f"{path}:{lineno}: {_describe(exc)}") from None
+        if task.id in seen:
+            raise UserError(f"{path}:{lineno}: duplicate id '{task.id}' (first on line {seen[task.id]})")
+        seen[task.id] = lineno
+        task.instances = [Instance(input=normalize_input(i.input), output=i.output) for i in task.instances]
+        tasks.append(task)
     if not tasks:
         raise UserError(f"{path}: no seed tasks (the file is empty)")
     return tasks

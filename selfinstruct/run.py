@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from selfinstruct.errors import UserError
 from selfinstruct.records import Candidate, Classified, Completed, Proposed
+from selfinstruct.safe_files import JsonlAppender, write_json_atomic
 
 JOURNAL = "journal.jsonl"
 REQUESTS = "requests.jsonl"
@@ -48,36 +48,6 @@ _RECORDS: dict[str, type[BaseModel]] = {
     "completed": Completed,
     "proposed": Proposed,
 }
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temp file beside `path`, fsync it, and rename it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, ensure_ascii=False, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-class JsonlAppender:
-    """An append-only JSONL file; each record is one write of one full line, flushed at once."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fh = path.open("a", encoding="utf-8")
-
-    def append(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._fh.flush()
-
-    def close(self) -> None:
-        self._fh.close()
 
 
 @dataclass

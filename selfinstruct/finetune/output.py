@@ -20,6 +20,8 @@ from selfinstruct.config import FinetuneConfig
 from selfinstruct.errors import SelfInstructError
 from selfinstruct.finetune.base import BaseModelRef
 from selfinstruct.finetune.data import DataStats, PromptTemplate
+from selfinstruct.model_files import file_sha256
+from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 
 
 class BrokenOutput(SelfInstructError):
@@ -49,10 +51,10 @@ def save_outputs(
     if not is_lora or cfg.merge:
         check_full_model(out)
     for directory in {out, adapter_dir}:
-        (directory / "prompt_template.json").write_text(template.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(directory / "prompt_template.json", template.model_dump_json(indent=2) + "\n")
     summary = {"out": str(out), **build_summary(trainer, cfg, ref, stats, extra, is_lora)}
-    _write_json(out / "training_summary.json", summary)
-    (out / "README.md").write_text(model_card(summary), encoding="utf-8")
+    write_json_atomic(out / "training_summary.json", summary)
+    write_text_atomic(out / "README.md", model_card(summary))
     return summary
 
 
@@ -107,7 +109,6 @@ def build_summary(trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, stats: D
     import transformers
     import trl
 
-    from selfinstruct.teacher.packaged import file_sha256
     from selfinstruct.finetune.progress import ProgressPrinter
 
     history = trainer.state.log_history
@@ -180,9 +181,3 @@ using {method}. Contents: {s['weights']}, tokenizer, `prompt_template.json`, `tr
 selfinstruct ask <this directory> "Give three tips for staying healthy."
 ```
 """
-
-
-def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)

@@ -3,8 +3,8 @@
     summary = finetune(FinetuneConfig(data=Path("outputs/run/alpaca_data.json")), console)
 
 One function, top to bottom: read and check the data (before any heavy import, so bad input fails
-fast), resolve the base model, tokenize with response-only labels (finetune_data.py), build the
-SFTTrainer, train with live progress, save and check the result (finetune_output.py). Multi-GPU
+fast), resolve the base model, tokenize with response-only labels (data.py), build the
+SFTTrainer, train with live progress, save and check the result (output.py). Multi-GPU
 is `accelerate launch` / `torchrun` around the same command: the Trainer does the distribution,
 and only the main process converts the base model and writes files.
 """
@@ -24,6 +24,7 @@ from selfinstruct.errors import SelfInstructError, UserError
 from selfinstruct.finetune.base import base_model_kind, ensure_pad_token, load_model, load_tokenizer, prefer_offline, quiet_libraries, resolve_base_model
 from selfinstruct.finetune.data import PromptTemplate, prepare_data, read_alpaca_data
 from selfinstruct.finetune.output import save_outputs
+from selfinstruct.model_files import file_sha256
 
 CHECKPOINTS = "checkpoints"
 
@@ -40,8 +41,6 @@ def default_out_dir(data: Path, method: str) -> Path:
     if data.parent.parent.name == "outputs":
         return data.parent / "model"
     # Named by content, not time, so every process of a multi-GPU launch picks the same folder.
-    from selfinstruct.teacher.packaged import file_sha256
-
     return Path("outputs") / f"finetune-{data.stem}-{file_sha256(data)[:8]}-{method}"
 
 

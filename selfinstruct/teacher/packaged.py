@@ -1,40 +1,32 @@
-"""Packaged GGUF teacher models: find their chunk packages, assemble them once, verify, reuse.
+"""Packaged GGUF teacher models: the table of them, finding their chunk packages, and `selfinstruct models`.
 
     model = resolve_local_model("qwen2.5-coder-1.5b")   # or a path to your own .gguf file
     model.path                                          # the assembled, checksum-verified GGUF
 
 The packaged models ship as several PyPI packages, each holding one chunk file
-(`<package>/data/partNN.bin`). First use concatenates the chunks, in part order, into one GGUF
-in the cache dir (`$SELFINSTRUCT_CACHE` or `~/.cache/selfinstruct/`), streaming through a temp
-file while hashing, and renames it into place only when its SHA-256 matches the table below.
-A small marker file next to it (`<file>.verified`) records the checksum, size and mtime of the
-verified file; later runs trust a file whose size and mtime still match its marker instead of
-re-reading a gigabyte on every start (`selfinstruct models --verify` re-hashes on demand).
-Serving the model lives in `local_server.py`.
+(`<package>/data/partNN.bin`). First use assembles the chunks, in part order, into one GGUF in
+the cache dir and checks its SHA-256 against the table below; later runs trust its `.verified`
+marker (model_files.py does both). `selfinstruct models --verify` re-hashes on demand.
+Serving the model lives in `llama_server.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 from rich import box
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
 from selfinstruct.errors import UserError
+from selfinstruct.model_files import assemble_once, cache_dir, file_sha256, is_verified
 
 GGUF_MAGIC = b"GGUF"
 INSTALL_HINT = "pip install 'selfinstruct[local]' (build llama-cpp-python with CMAKE_ARGS=\"-DGGML_NATIVE=OFF\")"
-_COPY_BLOCK = 8 * 1024 * 1024  # big enough to stream at disk speed, small enough to never matter for memory
 
 
 class PackagedModel(BaseModel):
@@ -116,12 +108,6 @@ class ModelStatus(BaseModel):
     path: Path
 
 
-def cache_dir() -> Path:
-    """Where assembled models live: $SELFINSTRUCT_CACHE, else ~/.cache/selfinstruct."""
-    env = os.environ.get("SELFINSTRUCT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "selfinstruct"
-
-
 def installed_chunks(model: PackagedModel) -> list[Path]:
     """Chunk files of the installed packages, in part order; UserError naming what is missing."""
     found: list[Path] = []
@@ -144,108 +130,6 @@ def installed_chunks(model: PackagedModel) -> list[Path]:
     return found
 
 
-def _marker(path: Path) -> Path:
-    return path.with_name(path.name + ".verified")
-
-
-def _read_marker(path: Path) -> dict[str, object] | None:
-    try:
-        marker = json.loads(_marker(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return marker if isinstance(marker, dict) else None
-
-
-def is_verified(path: Path, sha256: str, size: int) -> bool:
-    """Cheap reuse check: the file's size and mtime match a marker written after a verified assembly."""
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    marker = _read_marker(path)
-    return (
-        marker is not None
-        and st.st_size == size
-        and marker.get("sha256") == sha256
-        and marker.get("size") == size
-        and marker.get("mtime_ns") == st.st_mtime_ns
-    )
-
-
-def _write_marker(path: Path, sha256: str) -> None:
-    st = path.stat()
-    body = json.dumps({"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    tmp = _marker(path).with_suffix(".tmp")
-    tmp.write_text(body)
-    os.replace(tmp, _marker(path))
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in blocks."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(_COPY_BLOCK):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _progress(console: Console | None) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console or Console(stderr=True),
-        transient=True,
-    )
-
-
-def assemble(
-    chunks: Sequence[Path],
-    dest: Path,
-    sha256: str,
-    *,
-    label: str = "model",
-    console: Console | None = None,
-) -> Path:
-    """Concatenate chunk files into dest, streaming; keep it only if its SHA-256 matches."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    total = sum(p.stat().st_size for p in chunks)
-    free = shutil.disk_usage(dest.parent).free
-    if free < total:
-        raise UserError(f"not enough disk space in {dest.parent} to assemble {label}: need {total / 1e9:.2f} GB, {free / 1e9:.2f} GB free")
-    # A unique temp name in the same directory: concurrent first runs do not clobber each
-    # other, and the final rename is atomic, so a reader never sees a half-written model.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is meant to be shared like any download
-    h = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out, _progress(console) as progress:
-            task = progress.add_task(f"assembling {label}", total=total)
-            for chunk in chunks:
-                with chunk.open("rb") as f:
-                    while block := f.read(_COPY_BLOCK):
-                        h.update(block)
-                        out.write(block)
-                        progress.advance(task, len(block))
-            out.flush()
-            os.fsync(out.fileno())
-        digest = h.hexdigest()
-        if digest != sha256:
-            raise UserError(
-                f"assembled {label} has SHA-256 {digest}, expected {sha256}: the chunk packages are corrupt or the wrong "
-                f"version; reinstall them with {INSTALL_HINT}"
-            )
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _write_marker(dest, sha256)
-    return dest
-
-
 def ensure_assembled(
     model: PackagedModel,
     *,
@@ -254,11 +138,10 @@ def ensure_assembled(
     console: Console | None = None,
 ) -> Path:
     """The packaged model's GGUF in the cache dir, assembling and verifying it on first use."""
-    dest = (cache or cache_dir()) / model.filename
-    if is_verified(dest, model.sha256, model.size):
-        return dest
-    chunks = find_chunks(model)
-    return assemble(chunks, dest, model.sha256, label=model.key, console=console)
+    return assemble_once(
+        (cache or cache_dir()) / model.filename, model.sha256, lambda: find_chunks(model), size=model.size,
+        label=model.key, reinstall=f"reinstall them with {INSTALL_HINT}", console=console,
+    )  # fmt: skip
 
 
 def check_gguf(path: Path) -> None:

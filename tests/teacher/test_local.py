@@ -1,4 +1,4 @@
-"""Tests for the packaged local models (assembly, checksum, reuse) and the llama.cpp server lifecycle.
+"""Tests for the packaged local models (the table, reuse, status) and the llama.cpp server lifecycle.
 
 Fast tests use small fake chunk files and a stdlib fake server; the slow test serves the real
 packaged 0.5B model through llama.cpp and talks to it with the official openai client.
@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 from selfinstruct.teacher import llama_server as local_server, packaged as local
 from selfinstruct.cli import app
 from selfinstruct.errors import TeacherError, UserError
-from selfinstruct.teacher.packaged import LocalModel, PackagedModel, assemble, ensure_assembled, resolve_local_model
+from selfinstruct.teacher.packaged import LocalModel, PackagedModel, ensure_assembled, resolve_local_model
 from selfinstruct.teacher.llama_server import ServerSpec, local_server as serve
 
-# --- packaged models: assembly, checksum, reuse ----------------------------------------
+# --- packaged models: reuse, status (assembly itself: tests/test_model_files.py) -----------
 
 
 def _chunks(tmp_path: Path, n: int = 3) -> tuple[list[Path], bytes]:
@@ -49,29 +49,6 @@ def _packaged(whole: bytes, key: str = "tiny") -> PackagedModel:
     )  # fmt: skip
 
 
-def test_assemble_concatenates_in_part_order_and_writes_marker(tmp_path: Path) -> None:
-    chunks, whole = _chunks(tmp_path)
-    dest = tmp_path / "cache" / "m.gguf"
-    out = assemble(chunks, dest, hashlib.sha256(whole).hexdigest())
-    assert out == dest and dest.read_bytes() == whole
-    marker = json.loads((tmp_path / "cache" / "m.gguf.verified").read_text())
-    assert marker["sha256"] == hashlib.sha256(whole).hexdigest() and marker["size"] == len(whole)
-
-
-def test_assemble_refuses_checksum_mismatch_and_removes_temp_file(tmp_path: Path) -> None:
-    chunks, _ = _chunks(tmp_path)
-    cache = tmp_path / "cache"
-    with pytest.raises(UserError, match=r"SHA-256 .* expected 0+: .*reinstall"):
-        assemble(chunks, cache / "m.gguf", "0" * 64)
-    assert list(cache.iterdir()) == []
-
-
-def test_assemble_refuses_wrong_order(tmp_path: Path) -> None:
-    chunks, whole = _chunks(tmp_path)
-    with pytest.raises(UserError, match="SHA-256"):
-        assemble(list(reversed(chunks)), tmp_path / "m.gguf", hashlib.sha256(whole).hexdigest())
-
-
 def test_assembled_file_is_reused_without_reading_chunks(tmp_path: Path) -> None:
     chunks, whole = _chunks(tmp_path)
     model = _packaged(whole)
@@ -84,6 +61,14 @@ def test_assembled_file_is_reused_without_reading_chunks(tmp_path: Path) -> None
     first = ensure_assembled(model, cache=tmp_path / "cache", find_chunks=finder)
     second = ensure_assembled(model, cache=tmp_path / "cache", find_chunks=finder)
     assert first == second and calls == ["tiny"]
+
+
+def test_a_corrupt_packaged_model_names_the_install_command(tmp_path: Path) -> None:
+    chunks, whole = _chunks(tmp_path)
+    model = _packaged(whole).model_copy(update={"sha256": "0" * 64})
+    with pytest.raises(UserError, match=r"assembled tiny has SHA-256 .* expected 0+: .*reinstall them with pip install 'selfinstruct\[local\]'"):
+        ensure_assembled(model, cache=tmp_path / "cache", find_chunks=lambda m: chunks)
+    assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_changed_assembled_file_is_assembled_again(tmp_path: Path) -> None:

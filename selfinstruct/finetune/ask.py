@@ -1,9 +1,13 @@
 """`selfinstruct ask`: try a fine-tuned student on one instruction, with the prompt it was trained on.
 
-    answer = ask(AskConfig(model_dir=Path("outputs/run/model"), instruction="Name three primary colors."))
+    text = ask(AskConfig(model_dir=Path("outputs/run/model"), instruction="Name three primary colors."))
+
+    model, tokenizer = load_tuned(model_dir)                  # or, step by step
+    text = answer(model, tokenizer, PromptTemplate.from_model_dir(model_dir).render(instruction), 256, 0.0)
 
 Loads a LoRA output (its base model plus the adapter) or a full / merged model, renders the
-prompt from the output's own prompt_template.json, and generates until EOS or max_new_tokens.
+prompt from the output's own prompt_template.json, and decodes (greedily at temperature 0)
+until EOS or max_new_tokens.
 """
 
 from __future__ import annotations
@@ -23,14 +27,26 @@ def _base_spec(model_dir: Path) -> str:
     # With --merge the adapter sits in OUT/adapter/, and the summary one level up.
     for summary in (model_dir / "training_summary.json", model_dir.parent / "training_summary.json"):
         if summary.is_file():
-            return json.loads(summary.read_text(encoding="utf-8"))["base_model"]
-    return json.loads((model_dir / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+            return _read_key(summary, "base_model")
+    return _read_key(model_dir / "adapter_config.json", "base_model_name_or_path")
+
+
+def _read_key(path: Path, key: str) -> str:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError, AttributeError):
+        value = None
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{path}: unreadable, or has no {key!r}; is this the output of finetune?")
+    return value
 
 
 def load_tuned(model_dir: Path) -> tuple[Any, Any]:
     """The tuned model (base + adapter, or a full model) and its tokenizer, in eval mode."""
-    if not model_dir.is_dir():
+    if not model_dir.exists():
         raise UserError(f"{model_dir}: no such directory")
+    if not model_dir.is_dir():
+        raise UserError(f"{model_dir}: is a file; pass the --out directory of finetune")
     has_adapter = (model_dir / "adapter_config.json").is_file()
     has_model = (model_dir / "config.json").is_file()
     if not (has_adapter or has_model):
@@ -41,7 +57,11 @@ def load_tuned(model_dir: Path) -> tuple[Any, Any]:
 
     quiet_libraries()
     dtype = torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    except (OSError, ValueError, KeyError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"{model_dir}: cannot load its tokenizer ({first})") from None
     if has_model:
         # A full or merged model is self-contained; prefer it over the adapter kept beside it.
         model = load_model(BaseModelRef(spec=str(model_dir), path=str(model_dir), kind="directory"), dtype)
@@ -57,7 +77,7 @@ def load_tuned(model_dir: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def generate(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, temperature: float) -> str:
+def answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, temperature: float) -> str:
     """The model's answer to a rendered prompt: new tokens only, up to EOS, special tokens dropped."""
     import torch
     from transformers import GenerationConfig
@@ -86,4 +106,4 @@ def ask(cfg: AskConfig) -> str:
     """Answer one instruction (and optional input) with a fine-tuned model."""
     model, tokenizer = load_tuned(cfg.model_dir)
     prompt = PromptTemplate.from_model_dir(cfg.model_dir).render(cfg.instruction, cfg.input)
-    return generate(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature)
+    return answer(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature)

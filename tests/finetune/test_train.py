@@ -12,6 +12,7 @@ from selfinstruct.cli import app
 from tests.finetune.tiny import build_model, write_data
 
 pytest.importorskip("trl")
+slow = pytest.mark.slow  # runs the Trainer: seconds each on two CPU cores; the error paths below stop before it
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+@slow
 def test_lora_run_learns_and_saves_a_checked_adapter(tiny: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "lora"
     result = run(*train_args(data, tiny, out, "--max-steps", "16", "--lr", "1e-2"))
@@ -61,6 +63,7 @@ def test_lora_run_learns_and_saves_a_checked_adapter(tiny: Path, data: Path, tmp
     assert (out / "adapter_model.safetensors").stat().st_size > 10_000
 
 
+@slow
 def test_full_run_learns(tiny: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "full"
     result = run(*train_args(data, tiny, out, "--method", "full", "--max-steps", "12", "--lr", "3e-3", "--batching", "grouped"))
@@ -73,6 +76,7 @@ def test_full_run_learns(tiny: Path, data: Path, tmp_path: Path) -> None:
     assert s["settings"]["lr"] == 3e-3 and s["batching"] == "grouped"
 
 
+@slow
 def test_resume_continues_the_step_count(tiny: Path, data: Path, tmp_path: Path) -> None:
     out = tmp_path / "resume"
     first = run(*train_args(data, tiny, out, "--max-steps", "4", "--save-steps", "2"))
@@ -92,6 +96,7 @@ def test_resume_without_a_checkpoint_is_an_error(tiny: Path, data: Path, tmp_pat
     assert result.exit_code == 2 and "no checkpoint" in result.output
 
 
+@slow
 def test_merge_gives_a_model_that_loads_alone_and_matches_the_adapter(tiny: Path, data: Path, tmp_path: Path) -> None:
     import torch
     from peft import PeftModel
@@ -108,6 +113,7 @@ def test_merge_gives_a_model_that_loads_alone_and_matches_the_adapter(tiny: Path
         assert torch.allclose(merged(ids).logits, with_adapter(ids).logits, atol=1e-4)
 
 
+@slow
 def test_yaml_config_with_command_line_overrides(tiny: Path, data: Path, tmp_path: Path) -> None:
     config = tmp_path / "ft.yaml"
     config.write_text(f"data: {data}\nbase_model: {tiny}\nmax_steps: 2\nlora_r: 4\nval_size: 0\nprecision: fp32\nlr: 0.5\n")

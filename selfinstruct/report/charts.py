@@ -45,7 +45,7 @@ def funnel_chart(funnel: Funnel) -> str:
     counts = [s.count for s in steps][::-1]
     ax.barh(names, counts, color=BLUE)
     for y, step in enumerate(steps[::-1]):
-        label = f"{step.count}" + (f"  (-{step.dropped})" if step.dropped else "")
+        label = f"{step.count}" + (f"  (-{step.dropped})" if step.dropped else "") + (f"  ({step.pending} not reached)" if step.pending else "")
         ax.text(step.count, y, " " + label, va="center", fontsize=9)
     ax.set_xlabel("candidates / instructions")
     ax.set_xlim(0, max(counts + [1]) * 1.25)

@@ -39,6 +39,7 @@ class Step(BaseModel):
     name: str
     count: int
     dropped: int = 0
+    pending: int = 0
 
 
 class Example(BaseModel):
@@ -108,10 +109,12 @@ def build_funnel(run: RunData, rows: list[Row]) -> Funnel:
     steps.append(Step(name="kept", count=len(kept)))
     before_instances = len(kept)
     if run.config.get("recipe") != "alpaca":  # the alpaca recipe has no classification stage
-        steps.append(Step(name="classified", count=classified, dropped=len(kept) - classified))
+        steps.append(Step(name="classified", count=classified, pending=len(kept) - classified))
         before_instances = classified
+    # Kept work the run has not reached yet (it stopped early, or is still going) is pending, not dropped.
+    failed = sum(1 for cid in kept if cid in run.completed and not run.completed[cid].instances)
     steps += [
-        Step(name="with valid instances", count=len(done), dropped=max(0, before_instances - len(done))),
+        Step(name="with valid instances", count=len(done), dropped=failed, pending=max(0, before_instances - len(done) - failed)),
         Step(name="emitted", count=emitted, dropped=max(0, len(done) - emitted)),
     ]
 

@@ -30,7 +30,7 @@ from rich.table import Table
 from selfinstruct.config import GenerateConfig
 from selfinstruct.records import read_seed_tasks
 from selfinstruct.teacher.endpoint import resolve_endpoint
-from selfinstruct.teacher.spend import count_tokens
+from selfinstruct.teacher.client import Message, prompt_tokens_estimate
 from selfinstruct.templates import Templates
 
 KEEP_RATE = 0.6
@@ -40,8 +40,6 @@ TOKENS_PER_ALPACA_TASK = 80  # instruction, input and a short output
 TOKENS_PER_VERDICT = 4  # "3. Yes"
 TOKENS_PER_INSTANCE = 30
 INSTANCES_PER_INSTRUCTION = 3
-# The chat API wraps a prompt in a few tokens of message framing (the teacher reserves the same).
-CHAT_OVERHEAD = 8
 # Proposal prompts differ by their sampled examples: average a few to smooth that out.
 PROMPT_SAMPLES = 8
 
@@ -102,9 +100,9 @@ class Estimate(BaseModel):
         return self.cost(sum(s.worst_completion_tokens for s in self.stages))
 
 
-def prompt_tokens(prompt: str, cfg: GenerateConfig) -> int:
-    """Tokens a rendered prompt costs, with the chat API's message framing."""
-    return count_tokens(prompt) + (CHAT_OVERHEAD if cfg.teacher.api == "chat" else 0)
+def prompt_tokens(prompt: list[Message] | str, cfg: GenerateConfig) -> int:
+    """Tokens a rendered prompt costs, with the chat API's message framing (as the teacher reserves them)."""
+    return prompt_tokens_estimate(prompt, cfg.teacher.api)
 
 
 def proposal_stage(
@@ -136,7 +134,7 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
     endpoint = resolve_endpoint(cfg.teacher)
     return Estimate(
         model=endpoint.model, local=endpoint.local, budget=cfg.budget, recipe=cfg.recipe,
-        stages=recipe.estimate(cfg, templates, seeds), price_per_m=endpoint.price,
+        stages=recipe.estimate(cfg, templates, seeds, endpoint.structured is not None), price_per_m=endpoint.price,
     )  # fmt: skip
 
 

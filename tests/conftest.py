@@ -71,6 +71,7 @@ class FakeTeacher:
         self.concurrency = concurrency
         self.in_flight = 0
         self.requests = 0
+        self.structured = None  # text formats, as an endpoint without JSON schemas
         self.retries = 0
 
     async def complete(self, prompt, decoding, stage):  # noqa: ANN001, ANN201 - mirrors Teacher.complete

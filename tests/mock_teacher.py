@@ -117,15 +117,19 @@ class MockTeacher:
 
     # --- answers -----------------------------------------------------------------------
 
-    def answer(self, prompt: str, max_tokens: int) -> tuple[str, str]:
-        """(text, finish_reason) for a prompt, by which of our templates it came from."""
-        if "Is it classification?" in prompt:
+    def answer(self, prompt: str, max_tokens: int, context: str | None = None) -> tuple[str, str]:
+        """(text, finish_reason) for a prompt (the last turn), by which of our templates its conversation came from."""
+        evaluated = eval_answer(self, prompt)  # `eval`: judge prompts and contestant answers (section at the end)
+        if evaluated is not None:
+            return evaluated
+        context = context or prompt
+        if _is_classify(context):
             return self._classify(prompt), "stop"
-        if "Class label:" in prompt and "classification task" in prompt:
+        if ("Class label:" in context and "classification task" in context) or "worked examples for a classification task" in context:
             if self.ignore_output_first:
                 return "Sure, here are some labels you could use for this task.", "stop"
             return self._output_first(prompt), "stop"
-        if "Come up with examples for the task below" in prompt:
+        if "Come up with examples for the task below" in context or "worked examples for a task" in context:
             return self._input_first(prompt), "stop"
         match = re.search(r"List of (\d+) (new )?tasks:\s*$", prompt)
         if match:
@@ -167,7 +171,7 @@ class MockTeacher:
         return "\n".join(blocks)
 
     def _classify(self, prompt: str) -> str:
-        tail = prompt.rsplit("and nothing else.", 1)[-1]
+        tail = prompt.rsplit("\n\n", 1)[-1]  # the numbered tasks to judge: the last turn
         tasks = re.findall(r"^(\d+)\.\s+(.+)$", tail, re.MULTILINE)
         return "\n".join(f"{num}. {'Yes' if _CLASSIFY_HINT.match(text) else 'No'}" for num, text in tasks)
 
@@ -192,6 +196,21 @@ class MockTeacher:
         labels = [match.group(1), match.group(2)] if match else ["Yes", "No"]
         rng = _rng("labels", task)
         return "\n".join(f"Class label: {label.capitalize()}\nInput: A {rng.choice(CLASSIFY_SUBJECTS)} about {rng.choice(TOPICS)} that is clearly {label}." for label in labels)
+
+
+def _is_classify(context: str) -> bool:
+    return "Is it classification?" in context or "sort tasks by the kind of answer" in context
+
+
+def _as_json(text: str, stage: str) -> str:
+    """A text answer in the JSON a schema-constrained request gets back: verdicts, or examples."""
+    if stage == "classify":
+        return json.dumps({n: v for n, v in re.findall(r"^(\d+)\.\s+(Yes|No)", text, re.MULTILINE)})
+    if "Class label:" in text:
+        pairs = re.findall(r"^Class label: (.*)\nInput: (.*)$", text, re.MULTILINE)
+        return json.dumps({"examples": [{"label": label, "input": inp} for label, inp in pairs]})
+    pairs = re.findall(r"^Input: (.*)\nOutput: (.*)$", text, re.MULTILINE)
+    return json.dumps({"examples": [{"input": "" if inp == "<noinput>" else inp, "output": out} for inp, out in pairs]})
 
 
 def _usage(prompt: str, text: str) -> dict[str, int]:
@@ -246,7 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not chat and not self.path.endswith("/completions"):
             return self._error(404, f"unknown path {self.path}")
         prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
-        stage = "classify" if "Is it classification?" in prompt else "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
+        # The whole conversation tells which of our templates asked (worked examples come as earlier turns).
+        context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
+        stage = "classify" if _is_classify(context) else "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
         record = {"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body,
                   "auth": self.headers.get("Authorization", "")}
         with mock.lock:
@@ -263,7 +284,9 @@ class _Handler(BaseHTTPRequestHandler):
         record["fault"] = fault
         if mock.latency:
             time.sleep(mock.latency)
-        text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024))
+        text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024), context)
+        if body.get("response_format") and stage != "propose":
+            text = _as_json(text, stage)  # a schema-constrained answer, as llama.cpp's grammar or OpenAI give it
         if fault == "429":
             return self._error(429, "Rate limit reached.")
         if fault == "429-retry-after":
@@ -276,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
             text, finish = text[: max(1, len(text) * 2 // 3)], "length"
         if fault == "content-filter":
             text, finish = "", "content_filter"
-        usage = _usage(prompt, text)
+        usage = _usage(context, text)  # a real server counts the whole conversation
         if chat:
             choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
         else:
@@ -295,6 +318,65 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(200, data)
+
+
+# --- eval: the judge mode and contestant answers ---------------------------------------
+#
+# A judge prompt (it shows "[Start of Answer A]" and "[Start of Answer B]") is answered
+# deterministically: by default the answer with more words wins and equal lengths tie, so
+# "correct" answers beat ones truncated to their first words. Knobs, set on the MockTeacher:
+#   judge_prefers(answer_a, answer_b) -> "A" | "B" | "tie"   replaces the length rule
+#   judge_position_bias = p      with probability p (per prompt, seeded) the verdict is "A" whatever the answers
+#   judge_unreadable = p         with probability p the first reply has no verdict in it
+#   judge_unreadable_follow_up   the verdict-only follow-up is unreadable too (so the pair becomes a tie)
+#   judge_style = "..."          the verdict line's form, "{v}" is the verdict: "Verdict: {v}", "[[{v}]]", ...
+#   contestant_answer(prompt)    answers any prompt that is not one of our templates (openai:MODEL contestants)
+
+JUDGE_MARKERS = ("[Start of Answer A]", "[Start of Answer B]")
+FOLLOW_UP_START = "Reply with only your verdict"
+
+
+def _between(prompt: str, start: str, end: str) -> str:
+    return prompt.split(start, 1)[-1].split(end, 1)[0].strip()
+
+
+def eval_answer(mock: MockTeacher, prompt: str) -> tuple[str, str] | None:
+    """The judge's reply to a judge prompt or follow-up, a contestant's answer, or None for other prompts."""
+    if prompt.startswith(FOLLOW_UP_START):
+        if getattr(mock, "judge_unreadable_follow_up", False):
+            return "I cannot decide.", "stop"
+        return "Verdict: A", "stop"
+    if all(marker in prompt for marker in JUDGE_MARKERS):
+        answer_a = _between(prompt, "[Start of Answer A]", "[End of Answer A]")
+        answer_b = _between(prompt, "[Start of Answer B]", "[End of Answer B]")
+        rng = _rng("judge", prompt)
+        if rng.random() < getattr(mock, "judge_unreadable", 0.0):
+            return "Both answers have some merit and some problems, and it is hard to say.", "stop"
+        prefers = getattr(mock, "judge_prefers", None)
+        if rng.random() < getattr(mock, "judge_position_bias", 0.0):
+            verdict = "A"
+        elif prefers is not None:
+            verdict = prefers(answer_a, answer_b)
+        else:
+            words_a, words_b = len(answer_a.split()), len(answer_b.split())
+            verdict = "A" if words_a > words_b else "B" if words_b > words_a else "tie"
+        style = getattr(mock, "judge_style", "Verdict: {v}")
+        reason = "Answer A is more complete." if verdict == "A" else "Answer B is more complete." if verdict == "B" else "They are equally good."
+        return f"{reason}\n{style.format(v=verdict)}", "stop"
+    answer = getattr(mock, "contestant_answer", None)
+    if answer is not None and not any(t in prompt for t in ("Is it classification?", "Come up with examples", "List of ")):
+        return answer(prompt), "stop"
+    return None
+
+
+def count_judge(mock: MockTeacher) -> int:
+    """Requests the mock answered as the judge (first asks and follow-ups)."""
+    return sum(1 for r in mock.requests if _is_judge(r["body"]))
+
+
+def _is_judge(body: dict[str, Any]) -> bool:
+    prompt = body["messages"][-1]["content"] if "messages" in body else body.get("prompt", "")
+    return prompt.startswith(FOLLOW_UP_START) or all(marker in prompt for marker in JUDGE_MARKERS)
 
 
 def main() -> None:

@@ -88,9 +88,11 @@ def test_journal_request_log_config_and_summary(runner, mock_teacher, tmp_path):
 def test_classification_tasks_go_output_first(runner, mock_teacher, tmp_path):
     out = tmp_path / "run"
     assert runner.invoke(app, mock_args(mock_teacher, out, 30)).exit_code == 0
-    prompts = [r["body"]["messages"][-1]["content"] for r in mock_teacher.requests if r["stage"] == "instances"]
-    clf = [p for p in prompts if p.rsplit("Task:", 1)[-1].strip().startswith("Classify")]
-    assert clf and all("Class label:" in p.split("Here is a finished example")[0] for p in clf)
+    asked = [r["body"]["messages"] for r in mock_teacher.requests if r["stage"] == "instances"]
+    clf = [m for m in asked if m[-1]["content"].rsplit("Task:", 1)[-1].strip().startswith("Classify")]
+    # The output-first prompt: its instructions (the system turn) ask for class labels, then inputs.
+    assert clf and all(m[0]["role"] == "system" and "Class label:" in m[0]["content"] for m in clf)
+    assert all("Class label:" not in m[0]["content"] for m in asked if m not in clf)
     rows = [r for r in _data(out) if r["instruction"].startswith("Classify")]
     assert rows and all(r["output"].lower() in r["instruction"].lower() for r in rows)
 

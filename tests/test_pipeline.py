@@ -74,7 +74,10 @@ def test_self_instruct_filters_classifies_and_finishes_only_the_budget(tmp_path)
     ]
     # The classification task was asked output-first; the others input-first.
     instance_prompts = [p for stage, p, _ in teacher.asked if stage == "instances"]
-    assert sum("Class label" in p for p in instance_prompts) == 1
+    assert sum("Class label" in p[0].content for p in instance_prompts) == 1
+    # Worked examples come as chat turns before the real task, which is the last user turn.
+    assert all(p[-1].role == "user" and p[-1].content.startswith("Task: ") for p in instance_prompts)
+    assert all(any(m.role == "assistant" for m in p) for p in instance_prompts)
     review = next(cid for cid, c in state.kept.items() if c.instruction.startswith("Classify"))
     assert state.classified[review].is_classification
     assert [i.output for i in state.completed[review].instances] == ["Positive", "Negative"]
@@ -164,3 +167,48 @@ def test_the_driver_runs_any_module_with_the_recipe_names(tmp_path):
     assert pipeline.done == 3
     assert all(len(batch) <= 2 for batch in finished) and sum(len(b) for b in finished) == 3
     assert pipeline.in_progress == 0 and not pipeline.queue
+
+
+def test_a_label_borrowed_from_the_worked_example_is_dropped_and_the_task_asked_input_first(tmp_path):
+    """A small teacher answered "Explain what a neural network is" with the example's sentiment labels."""
+    teacher = FakeTeacher({
+        "propose": ["1. Can you explain what a neural network is in simple terms?"],
+        "classify": ["1. Yes"],  # wrongly: it is an explanation
+        "instances": [
+            "Class label: Positive\nInput: I love this product.\nClass label: Negative\nInput: It broke in a day.",
+            "Example 1\nInput: <noinput>\nOutput: A neural network is a program made of many small connected units "
+            "that learn patterns from examples by adjusting the strength of their connections.",
+        ],
+    })  # fmt: skip
+    pipeline, _ = _drive(tmp_path, "self-instruct", teacher, budget=1)
+    (completed,) = pipeline.state.completed.values()
+    assert [i.output for i in completed.instances][0].startswith("A neural network is a program")
+    first_try_prompt = teacher.asked[2][1]
+    assert "Class label" in first_try_prompt[0].content  # output-first was tried, and its labels were borrowed
+    assert teacher.count("instances") == 2
+
+
+def test_constrained_answers_are_asked_with_a_schema_and_read_as_json(tmp_path):
+    teacher = FakeTeacher({
+        "propose": [PROPOSAL],
+        "classify": ['{"1": "No", "2": "Yes", "3": "No"}'],
+        "instances": [
+            '{"examples": [{"input": "A rider on a steep hill.", "output": "Shift to a lower gear to climb with less force."}]}',
+            '{"examples": [{"label": "Positive", "input": "A warm, funny film."}, {"label": "Negative", "input": "Two hours of noise."}]}',
+            '{"examples": [{"input": "", "output": "Crumb & Crust"}, {"input": "", "output": "The Rising Loaf"}, {"input": "", "out',
+        ],
+    })  # fmt: skip
+    teacher.structured = "json_object"
+    pipeline, _ = _drive(tmp_path, "self-instruct", teacher, budget=3)
+    assert pipeline.done == 3 and teacher.count("classify") == 1
+    for stage, prompt, decoding in teacher.asked:
+        if stage == "propose":
+            assert decoding.json_schema is None  # the numbered list stays text
+        else:
+            assert decoding.json_schema is not None and decoding.json_schema["type"] == "object"
+            # The worked examples' answers are shown in the same JSON the schema asks for.
+            assert all(m.content.startswith("{") for m in prompt if m.role == "assistant")
+            assert "Use exactly this format" not in prompt[0].content
+    outputs = {c.instruction: [i.output for i in pipeline.state.completed[cid].instances] for cid, c in pipeline.state.kept.items()}
+    assert outputs["Classify the movie review as positive or negative."] == ["Positive", "Negative"]
+    assert outputs["Suggest three names for a bakery that sells sourdough bread."] == ["Crumb & Crust", "The Rising Loaf"]

@@ -93,7 +93,7 @@ rows = alpaca_rows
 # --- the dry run --------------------------------------------------------------------------
 
 
-def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask]) -> list[StageEstimate]:
+def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """Proposals only: a kept task arrives with its instance, so kept means finished."""
     from selfinstruct import estimate as est
 

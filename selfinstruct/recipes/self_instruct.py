@@ -8,12 +8,16 @@
              `proposed` per request.
 2. filter    stages/filters.py: length, keywords, "Write a program", punctuation, non-ASCII start,
              then ROUGE-L > 0.7 against seeds and everything kept (kept ones join the pool at once).
-3. classify  prompts/classify.txt, several instructions per request at temperature 0; journals
-             `classified`. An unreadable verdict is asked again alone, then defaults to "no".
+3. classify  prompts/classify.txt, several instructions per request at temperature 0, after three
+             worked rounds given as chat turns; the answer is a JSON object with one Yes/No per task
+             where the endpoint takes a schema. Journals `classified`. An unreadable verdict is asked
+             again alone, then defaults to "no".
 4. instances prompts/instances_output_first.txt for classification tasks (labels, then inputs),
-             prompts/instances_input_first.txt for the rest; journals `completed` with the valid
-             instances, the dropped ones and why. A classification task whose output-first answer
-             yields nothing gets one input-first try.
+             prompts/instances_input_first.txt for the rest, worked examples as chat turns, JSON
+             answers where the endpoint takes a schema. Journals `completed` with the valid
+             instances, the dropped ones and why (stages/filters.py: empty, echoed, unfinished,
+             copied from a worked example, a label borrowed from one). A classification task whose
+             output-first answer yields nothing gets one input-first try.
 5. rows      alpaca_data.json: one {instruction, input, output} row per valid instance.
 """
 
@@ -26,10 +30,16 @@ from statistics import mean
 from typing import TYPE_CHECKING
 
 from selfinstruct.records import Classified, Completed, Instance, Proposed, SeedTask
-from selfinstruct.stages.classify import build_classify_prompt, parse_verdicts
+from selfinstruct.stages.classify import build_classify_prompt, parse_verdicts, verdict_schema
 from selfinstruct.stages.emit import alpaca_rows
-from selfinstruct.stages.filters import filter_instances, filter_instruction
-from selfinstruct.stages.instances import build_instances_prompt, parse_input_first, parse_output_first
+from selfinstruct.stages.filters import filter_instances, filter_instruction, foreign_labels
+from selfinstruct.stages.instances import (
+    build_instances_prompt,
+    demonstration_text,
+    instances_schema,
+    read_instances,
+    worked_labels,
+)
 from selfinstruct.stages.propose import (
     build_propose_prompt,
     examples_per_request,
@@ -100,8 +110,10 @@ async def finish(driver: Pipeline, ids: list[str]) -> None:
 
 async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> None:
     instructions = [driver.state.kept[i].instruction for i in ids]
-    prompt = build_classify_prompt(driver.templates, instructions)
-    decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=16 + 8 * len(ids))
+    structured = driver.teacher.structured is not None
+    prompt = build_classify_prompt(driver.templates, instructions, structured)
+    schema = verdict_schema(len(ids)) if structured else None
+    decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=16 + 8 * len(ids), json_schema=schema)
     completion = await driver.teacher.complete(prompt, decoding, stage="classify")
     verdicts = parse_verdicts(completion.text, len(ids))
     unreadable = []
@@ -129,13 +141,16 @@ async def _instances(driver: Pipeline, cid: str) -> None:
 
 async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:
     """One instance request: (kept instances, dropped ones, task-level reason, raw text when nothing was kept)."""
-    cfg = driver.cfg
-    prompt = build_instances_prompt(driver.templates, driver.state.kept[cid].instruction, output_first, cfg.max_instances)
-    decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=instances_max_tokens(cfg))
+    cfg, instruction = driver.cfg, driver.state.kept[cid].instruction
+    structured = driver.teacher.structured is not None
+    prompt = build_instances_prompt(driver.templates, instruction, output_first, cfg.max_instances, structured)
+    schema = instances_schema(output_first) if structured else None
+    decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=instances_max_tokens(cfg), json_schema=schema)
     completion = await driver.teacher.complete(prompt, decoding, stage="instances")
-    parse = parse_output_first if output_first else parse_input_first
-    demonstrations = prompt.rsplit("Task:", 1)[0]  # the template's worked examples, without this task
-    kept, dropped, reason = filter_instances(parse(completion.text, completion.truncated), demonstrations)
+    # Labels of the worked examples that this task never implies (output-first only) are borrowed, not answers.
+    foreign = foreign_labels(instruction, worked_labels(prompt)) if output_first else set()
+    instances = read_instances(completion.text, output_first, completion.truncated)
+    kept, dropped, reason = filter_instances(instances, demonstration_text(prompt), foreign)
     if not kept and completion.finish_reason == "content_filter":
         reason = "content_filter"  # the endpoint refused to answer; say so rather than "no valid instances"
     return kept, dropped, reason, (completion.text[:500] if not kept else None)
@@ -153,7 +168,7 @@ rows = alpaca_rows
 # --- the dry run --------------------------------------------------------------------------
 
 
-def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask]) -> list[StageEstimate]:
+def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """Proposals for enough kept instructions, then classification batches and one instance request each."""
     from selfinstruct import estimate as est
 
@@ -166,12 +181,12 @@ def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask]) -
     )  # fmt: skip
     batch = finish_batch(cfg)
     batches = math.ceil(kept / batch)
-    classify_prompt = est.prompt_tokens(build_classify_prompt(templates, [s.instruction for s in seeds[:batch]]), cfg)
+    classify_prompt = est.prompt_tokens(build_classify_prompt(templates, [s.instruction for s in seeds[:batch]], structured), cfg)
     # Seeds tell what share of tasks are classification (output-first prompts) in this domain.
     clf_share = sum(s.is_classification for s in seeds) / len(seeds)
     probe = seeds[: min(len(seeds), est.PROMPT_SAMPLES)]
-    input_first = mean(est.prompt_tokens(build_instances_prompt(templates, s.instruction, False, cfg.max_instances), cfg) for s in probe)
-    output_first = mean(est.prompt_tokens(build_instances_prompt(templates, s.instruction, True, cfg.max_instances), cfg) for s in probe)
+    input_first = mean(est.prompt_tokens(build_instances_prompt(templates, s.instruction, False, cfg.max_instances, structured), cfg) for s in probe)
+    output_first = mean(est.prompt_tokens(build_instances_prompt(templates, s.instruction, True, cfg.max_instances, structured), cfg) for s in probe)
     per_answer = est.TOKENS_PER_INSTANCE * min(est.INSTANCES_PER_INSTRUCTION, cfg.max_instances) + 10
     return [
         propose_stage,

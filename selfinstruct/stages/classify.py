@@ -1,21 +1,48 @@
 """Stage 3: ask whether each kept instruction is a classification task (finite label set).
 
 Self-Instruct asked one instruction at a time after ~30 yes/no demonstrations at temperature 0.
-We batch several instructions per request as a numbered list and read back "<n>. Yes/No"; an
-answer that cannot be read is asked again alone rather than guessed.
+We batch several instructions per request as a numbered list, after three demonstration rounds
+given as chat turns (ten tasks and their answers each). Where the endpoint takes a JSON schema,
+the answer is constrained to {"1": "Yes"|"No", ...} with one key per task, so every verdict is
+readable; elsewhere "<n>. Yes/No" lines are read, and an unreadable one is asked again alone.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
+from selfinstruct.teacher.client import Message
 from selfinstruct.templates import Templates
 
 
-def build_classify_prompt(templates: Templates, instructions: list[str]) -> str:
-    """Demonstrations first (cacheable), then the numbered tasks to judge."""
+def build_classify_prompt(templates: Templates, instructions: list[str], structured: bool = False) -> list[Message]:
+    """Demonstration rounds first (cacheable), then the numbered tasks to judge; JSON answers when `structured`."""
     tasks = "\n".join(f"{i}. {' '.join(t.split())}" for i, t in enumerate(instructions, 1))
-    return templates.render("classify", tasks=tasks)
+    messages = templates.messages("classify", text_format=not structured, tasks=tasks)
+    if structured:
+        messages = [_as_json_turn(m) if m.role == "assistant" else m for m in messages]
+    return messages
+
+
+def verdict_schema(count: int) -> dict[str, Any]:
+    """One "Yes" or "No" for each of tasks 1..count, and nothing else."""
+    keys = [str(i) for i in range(1, count + 1)]
+    return {
+        "type": "object",
+        "properties": {k: {"type": "string", "enum": ["Yes", "No"]} for k in keys},
+        "required": keys,
+        "additionalProperties": False,
+    }
+
+
+def _as_json_turn(turn: Message) -> Message:
+    """A demonstration's "<n>. Yes" lines as the JSON object a constrained answer holds."""
+    lines = [line for line in turn.content.splitlines() if line.strip()]
+    verdicts = parse_verdicts(turn.content, len(lines))
+    obj = {str(i): ("Yes" if v else "No") for i, v in enumerate(verdicts, 1) if v is not None}
+    return Message(role="assistant", content=json.dumps(obj))
 
 
 _NUMBERED = re.compile(r"^\s*(?:\*\*)?(?:task\s*)?(\d+)\s*[.):\-]?\s*(?:\*\*)?\s*(.*)$", re.IGNORECASE)
@@ -33,8 +60,20 @@ def read_yes_no(text: str) -> bool | None:
 
 
 def parse_verdicts(text: str, count: int) -> list[bool | None]:
-    """Verdicts for tasks 1..count, None where the response has no readable answer for one."""
+    """Verdicts for tasks 1..count, None where the response has no readable answer for one.
+
+    A JSON object {"1": "Yes", ...} (a constrained answer) is read first; then "<n>. Yes" lines.
+    """
     verdicts: list[bool | None] = [None] * count
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        obj = None
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if str(key).isdigit() and 0 < int(key) <= count and isinstance(value, (str, bool)):
+                verdicts[int(key) - 1] = value if isinstance(value, bool) else read_yes_no(value)
+        return verdicts
     numbered = False
     for line in text.replace("\r\n", "\n").split("\n"):
         match = _NUMBERED.match(line)

@@ -72,11 +72,43 @@ def copies_demonstration(inst: Instance, demonstrations: str) -> bool:
     return len(out) >= 20 and out in demonstrations
 
 
-def filter_instances(instances: list[Instance], demonstrations: str = "") -> tuple[list[Instance], list[dict], str | None]:
+# Words that say nothing about a task's subject: sharing only these does not tie two tasks together.
+_GENERIC = frozenset(
+    "classify classification decide determine whether given following label labels identify which tell "
+    "answer input text task each either this that with from into about your".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if len(w) >= 4 and w not in _GENERIC}
+
+
+def foreign_labels(instruction: str, demonstrations: list[tuple[str, list[str]]]) -> set[str]:
+    """Labels of worked examples (task, labels) whose task has nothing in common with `instruction`.
+
+    An output-first answer that uses one of them borrowed it from the example ("Positive" as the
+    answer to "Explain what a neural network is") instead of taking it from its own task. A label
+    the instruction itself mentions is never foreign.
+    """
+    words = _content_words(instruction)
+    lowered = instruction.lower()
+    foreign: set[str] = set()
+    for task, labels in demonstrations:
+        if words & _content_words(" ".join([task, *labels])):
+            continue
+        foreign |= {label.strip().lower() for label in labels if label.strip().lower() not in lowered}
+    return foreign
+
+
+def filter_instances(
+    instances: list[Instance], demonstrations: str = "", foreign: set[str] = frozenset()
+) -> tuple[list[Instance], list[dict], str | None]:
     """Drop bad instances; returns (kept, dropped with reasons, task-level rejection reason or None).
 
     Outputs that are empty, equal to their input, or end with ":" (an unfinished answer) go, and so
-    do exact repeats. One non-empty input with two different outputs means the task is ill-defined,
+    do exact repeats, copies of the prompt's worked examples and labels borrowed from them (`foreign`,
+    see foreign_labels). One non-empty input with two different outputs means the task is ill-defined,
     so the whole task goes (as in Self-Instruct; tasks without input may have several answers).
     """
     kept: list[Instance] = []
@@ -94,6 +126,8 @@ def filter_instances(instances: list[Instance], demonstrations: str = "") -> tup
             reason = "output_ends_with_colon"
         elif demonstrations and copies_demonstration(Instance(input=inp, output=out), demonstrations):
             reason = "copied_demonstration"
+        elif out.lower().rstrip(".") in foreign:
+            reason = "borrowed_label"
         if reason:
             dropped.append({"input": inp, "output": out, "reason": reason})
             continue

@@ -2,21 +2,140 @@
 
 Classification tasks go output-first (list the labels, then an input for each) so the inputs do
 not all land in one class; the rest go input-first (an input, then its output, or the output
-directly when no input is needed). Parsers accept the small variations real models produce.
+directly when no input is needed). The worked examples are chat turns before the real task.
+Where the endpoint takes a JSON schema the answer is {"examples": [...]} (read back into the same
+Instance records); elsewhere the text parsers accept the small variations real models produce.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
 
 from selfinstruct.records import Instance, normalize_input
+from selfinstruct.teacher.client import Message
 from selfinstruct.templates import Templates
 
 
-def build_instances_prompt(templates: Templates, instruction: str, is_classification: bool, max_instances: int) -> str:
-    """The output-first prompt for classification tasks, input-first for the rest."""
+def build_instances_prompt(
+    templates: Templates, instruction: str, is_classification: bool, max_instances: int, structured: bool = False
+) -> list[Message]:
+    """The output-first prompt for classification tasks, input-first for the rest; JSON example turns when `structured`."""
     name = "instances_output_first" if is_classification else "instances_input_first"
-    return templates.render(name, instruction=" ".join(instruction.split()), max_instances=max_instances)
+    messages = templates.messages(
+        name, text_format=not structured, instruction=" ".join(instruction.split()), max_instances=max_instances
+    )
+    if structured:
+        messages = [_as_json_turn(m, is_classification) if m.role == "assistant" else m for m in messages]
+    return messages
+
+
+def demonstration_text(messages: list[Message]) -> str:
+    """Everything the prompt shows before the real task: what a copied example would come from."""
+    return "\n".join(m.content for m in messages[:-1])
+
+
+def worked_labels(messages: list[Message]) -> list[tuple[str, list[str]]]:
+    """(task, labels) of an output-first prompt's worked examples, for the borrowed-label check."""
+    pairs = []
+    for ask, answer in zip(messages, messages[1:]):
+        if ask.role == "user" and answer.role == "assistant":
+            task = ask.content.split("Task:", 1)[-1].strip()
+            pairs.append((task, [i.output for i in read_instances(answer.content, True, False)]))
+    return pairs
+
+
+def read_instances(text: str, is_classification: bool, truncated: bool) -> list[Instance]:
+    """An instance answer as Instance records: a constrained JSON answer, else the text format."""
+    from_json = parse_json_instances(text, is_classification)
+    if from_json is not None:
+        return from_json
+    return parse_output_first(text, truncated) if is_classification else parse_input_first(text, truncated)
+
+
+# --- constrained answers -----------------------------------------------------------------
+
+
+class _Example(BaseModel):
+    input: str = ""
+    output: str
+
+
+class _Labeled(BaseModel):
+    label: str
+    input: str = ""
+
+
+def instances_schema(is_classification: bool) -> dict[str, Any]:
+    """The JSON an instance answer must be: {"examples": [{input, output}]} or [{label, input}] output-first."""
+    fields = ["label", "input"] if is_classification else ["input", "output"]
+    item = {
+        "type": "object",
+        "properties": {f: {"type": "string"} for f in fields},
+        "required": fields,
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"examples": {"type": "array", "items": item}},
+        "required": ["examples"],
+        "additionalProperties": False,
+    }
+
+
+def _as_json_turn(turn: Message, is_classification: bool) -> Message:
+    """A worked example's text answer as the JSON object a constrained answer holds."""
+    if is_classification:
+        items = [{"label": i.output, "input": i.input} for i in parse_output_first(turn.content, False)]
+    else:
+        items = [{"input": i.input, "output": i.output} for i in parse_input_first(turn.content, False)]
+    return Message(role="assistant", content=json.dumps({"examples": items}, ensure_ascii=False))
+
+
+def _json_examples(text: str) -> list[dict] | None:
+    """The example objects of a JSON answer; a cut-off answer keeps its complete ones. None: not JSON."""
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        obj = json.loads(stripped)
+        items = obj.get("examples") if isinstance(obj, dict) else None
+        return [i for i in items if isinstance(i, dict)] if isinstance(items, list) else []
+    except ValueError:
+        pass
+    decoder, found, start = json.JSONDecoder(), [], stripped.find("[")
+    pos = stripped.find("{", start + 1) if start >= 0 else -1
+    while pos >= 0:
+        try:
+            item, end = decoder.raw_decode(stripped, pos)
+        except ValueError:
+            break
+        if isinstance(item, dict):
+            found.append(item)
+        pos = stripped.find("{", end)
+    return found
+
+
+def parse_json_instances(text: str, is_classification: bool) -> list[Instance] | None:
+    """Instances from a constrained JSON answer (labels become outputs), or None when it is not JSON."""
+    items = _json_examples(text)
+    if items is None:
+        return None
+    instances = []
+    for item in items:
+        try:
+            if is_classification:
+                labeled = _Labeled.model_validate(item)
+                instances.append(Instance(input=normalize_input(labeled.input), output=labeled.label.strip()))
+            else:
+                example = _Example.model_validate(item)
+                instances.append(Instance(input=normalize_input(example.input), output=example.output.strip()))
+        except ValidationError:
+            continue
+    return instances
 
 
 _EXAMPLE_HEADER = re.compile(r"^\s*[#*_ ]*example\s*\d*\s*[:.]?[*_ ]*$", re.IGNORECASE)

@@ -5,7 +5,7 @@ from rouge_score import rouge_scorer
 
 from selfinstruct.records import Instance
 from selfinstruct.rouge import RougeIndex
-from selfinstruct.stages.filters import cheap_reason, filter_instances, filter_instruction
+from selfinstruct.stages.filters import cheap_reason, filter_instances, filter_instruction, foreign_labels
 
 
 @pytest.mark.parametrize(
@@ -122,3 +122,26 @@ def test_instances_copied_from_the_prompt_examples_are_dropped():
 def test_quoted_copies_are_caught_too():
     _, dropped, _ = filter_instances([Instance(input='"25 degrees Celsius"', output='"77 degrees Fahrenheit"')], demonstrations=DEMO)
     assert dropped[0]["reason"] == "copied_demonstration"
+
+
+WORKED = [
+    ("Classify the sentiment of the product review as positive or negative.", ["Positive", "Negative"]),
+    ("Is the given number even or odd?", ["Even", "Odd"]),
+]
+
+
+def test_labels_of_an_unrelated_worked_example_are_foreign():
+    assert foreign_labels("Can you explain what a neural network is in simple terms?", WORKED) == {"positive", "negative", "even", "odd"}
+    # A task on the example's own subject may use its labels; a label the task names is never foreign.
+    assert foreign_labels("Classify the sentiment of this tweet.", WORKED) == {"even", "odd"}
+    assert foreign_labels("Is the review positive or mixed?", WORKED) == {"even", "odd"}
+    assert "even" not in foreign_labels("Will the weather be even or stormy?", WORKED)
+
+
+def test_a_borrowed_label_is_dropped_with_its_reason():
+    instances = [Instance(input="I love it.", output="Positive"), Instance(input="It broke.", output="Negative.")]
+    kept, dropped, reason = filter_instances(instances, "", {"positive", "negative"})
+    assert kept == [] and reason == "no_valid_instances"
+    assert [d["reason"] for d in dropped] == ["borrowed_label", "borrowed_label"]
+    kept, _, reason = filter_instances(instances, "", set())
+    assert len(kept) == 2 and reason is None

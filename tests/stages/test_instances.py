@@ -1,7 +1,17 @@
 """Parsing input-first and output-first instance responses, including messy ones."""
 
+import json
+
 from selfinstruct.records import Instance
-from selfinstruct.stages.instances import build_instances_prompt, parse_input_first, parse_output_first
+from selfinstruct.stages.instances import (
+    build_instances_prompt,
+    demonstration_text,
+    instances_schema,
+    parse_input_first,
+    parse_output_first,
+    read_instances,
+    worked_labels,
+)
 from selfinstruct.templates import Templates
 
 
@@ -50,10 +60,36 @@ def test_output_first_label_without_input_is_skipped():
 
 def test_prompt_choice_by_classification():
     templates = Templates()
-    assert "Class label:" in build_instances_prompt(templates, "Is it spam?", True, 5)
     clf, gen = build_instances_prompt(templates, "Is it spam?", True, 5), build_instances_prompt(templates, "Name a dog.", False, 5)
-    assert clf.rstrip().endswith("Task: Is it spam?") and gen.rstrip().endswith("Task: Name a dog.")
-    assert "Class label:" not in gen.split("Task: Name a dog.")[0][-200:]
+    assert "Class label:" in clf[0].content and "Class label:" not in "".join(m.content for m in gen)
+    assert clf[-1].content == "Task: Is it spam?" and gen[-1].content == "Task: Name a dog."
+    # Worked examples are user/assistant turns before the real task.
+    assert [m.role for m in gen] == ["system"] + ["user", "assistant"] * 3 + ["user"]
+    assert "Task: Is it spam?" not in demonstration_text(clf) and "Class label: Positive" in demonstration_text(clf)
+
+
+def test_structured_prompts_show_their_examples_as_json():
+    clf = build_instances_prompt(Templates(), "Is it spam?", True, 5, structured=True)
+    first = json.loads(clf[2].content)
+    assert first["examples"][0] == {"label": "Positive", "input": "The blender is quiet, powerful and easy to clean. Best purchase this year."}
+    gen = build_instances_prompt(Templates(), "Name a dog.", False, 5, structured=True)
+    assert json.loads(gen[2].content)["examples"][0] == {"input": "25 degrees Celsius", "output": "77 degrees Fahrenheit"}
+    assert json.loads(gen[4].content)["examples"][0]["input"] == ""  # <noinput> becomes an empty input
+    assert instances_schema(True)["properties"]["examples"]["items"]["required"] == ["label", "input"]
+
+
+def test_json_answers_are_read_into_instances_and_a_cut_off_one_keeps_its_complete_examples():
+    text = '{"examples": [{"input": "2 + 2", "output": "4"}, {"input": "3 + 5", "output": "8"}, {"input": "7 +'
+    assert read_instances(text, False, True) == [Instance(input="2 + 2", output="4"), Instance(input="3 + 5", output="8")]
+    labeled = '{"examples": [{"label": "Spam", "input": "Win now!"}, {"label": "Not spam", "input": "<noinput>"}]}'
+    assert read_instances(labeled, True, False) == [Instance(input="Win now!", output="Spam"), Instance(input="", output="Not spam")]
+    assert read_instances("Example 1\nInput: a\nOutput: b", False, False) == [Instance(input="a", output="b")]  # text still read
+
+
+def test_worked_labels_name_each_example_task_and_its_labels():
+    pairs = worked_labels(build_instances_prompt(Templates(), "Is it spam?", True, 5))
+    assert pairs[0] == ("Classify the sentiment of the product review as positive or negative.", ["Positive", "Negative"])
+    assert [labels for _, labels in pairs[1:]] == [["Even", "Odd"], ["Jupiter"]]
 
 
 def test_an_echo_of_the_task_before_the_examples_is_skipped():

@@ -55,6 +55,7 @@ class Report(BaseModel):
 
 def build_report(source: Source) -> Report:
     run = source.run
+    # Both diversity pictures describe every instruction the filters kept (for a dataset: its instructions).
     if run is not None:
         kept = [c.instruction for c in run.kept.values()]
         tokenizer = run.config.get("rouge_tokenizer", "rouge")
@@ -75,7 +76,7 @@ def build_report(source: Source) -> Report:
             status=run.summary.get("status") if run else None,
         ),
         funnel=build_funnel(run, source.rows) if run else None,
-        diversity=Diversity(seed_similarity=similarity, verb_noun=verb_noun_chart(source.instructions)),
+        diversity=Diversity(seed_similarity=similarity, verb_noun=verb_noun_chart(kept)),
         shape=shape,
         flags=build_flags(source.rows),
         cost=build_cost(run, len({r.instruction_id for r in emitted_rows}), len(emitted_rows)) if run else None,

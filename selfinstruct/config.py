@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from selfinstruct.errors import UserError
 
@@ -149,16 +150,6 @@ class TeacherSettings(_Config):
 # --- generate -------------------------------------------------------------------------
 
 RECIPE = "Recipe"
-Recipe = Literal["self-instruct", "alpaca"]
-
-# Decoding for the proposal request, per recipe (the papers' own settings).
-RECIPE_DECODING: dict[str, dict[str, float]] = {
-    "self-instruct": {"temperature": 0.7, "top_p": 0.5, "presence_penalty": 2.0},
-    "alpaca": {"temperature": 1.0, "top_p": 1.0, "presence_penalty": 0.0},
-}
-# Examples shown per proposal request: (seed tasks, machine tasks).
-RECIPE_EXAMPLES: dict[str, tuple[int, int]] = {"self-instruct": (6, 2), "alpaca": (3, 0)}
-
 
 def fresh_run_dir() -> Path:
     """A new folder under outputs/ named by the start time; never reuses an existing one."""
@@ -184,7 +175,8 @@ class GenerateConfig(_Config):
     budget: int = setting(help="New instructions to end with, each with at least one valid instance. The run stops as soon as it has them.", gt=0)
     out: Path = setting(
         help="Run directory. Default: a fresh folder under outputs/. Rerun with the same --out to resume.", default_factory=fresh_run_dir)
-    recipe: Recipe = setting(
+    # Checked against recipes.RECIPES, so a new recipe module needs no change here beyond this help line.
+    recipe: str = setting(
         "self-instruct", "self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out.", panel=RECIPE)
     teacher: TeacherSettings = nested(TeacherSettings)
     seed: int = setting(42, "Random seed for sampling example tasks; the same seed gives the same prompts.", panel=RECIPE)
@@ -212,6 +204,16 @@ class GenerateConfig(_Config):
     dry_run: bool = setting(
         False, "Print the estimated requests, tokens and cost for this budget and recipe, and exit without sending anything.", panel=LIMITS, exclude=True)
 
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, name: str) -> str:
+        from selfinstruct.recipes import RECIPES
+
+        if name not in RECIPES:
+            choices = ", ".join(repr(n) for n in RECIPES)
+            raise PydanticCustomError("unknown_recipe", "{name!r} is not one of {choices}.".format(name=name, choices=choices))
+        return name
+
     @model_validator(mode="before")
     @classmethod
     def _accept_flat_teacher(cls, data: Any) -> Any:
@@ -226,31 +228,6 @@ class GenerateConfig(_Config):
         if isinstance(inner, TeacherSettings):
             inner = {k: getattr(inner, k) for k in inner.model_fields_set}
         return {**rest, "teacher": {**inner, **flat}}
-
-    @property
-    def examples_per_request(self) -> tuple[int, int]:
-        seeds, machine = RECIPE_EXAMPLES[self.recipe]
-        return (
-            seeds if self.num_seed_examples is None else self.num_seed_examples,
-            machine if self.num_machine_examples is None else self.num_machine_examples,
-        )
-
-    @property
-    def proposal_decoding(self) -> dict[str, float]:
-        base = RECIPE_DECODING[self.recipe]
-        return {
-            "temperature": base["temperature"] if self.temperature is None else self.temperature,
-            "top_p": base["top_p"] if self.top_p is None else self.top_p,
-            "presence_penalty": base["presence_penalty"] if self.presence_penalty is None else self.presence_penalty,
-        }
-
-    @property
-    def proposal_max_tokens(self) -> int:
-        """Room for the whole list: ~50 tokens an instruction, ~150 a complete Alpaca task."""
-        if self.max_tokens is not None:
-            return self.max_tokens
-        per_item = 150 if self.recipe == "alpaca" else 50
-        return min(4096, 64 + per_item * self.num_instructions_per_request)
 
     @property
     def proposal_cap(self) -> int:

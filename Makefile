@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 BIN := $(VENV)/bin
 
-.PHONY: install chromium test test-fast demo clean
+.PHONY: install chromium lint test test-fast demo clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,10 @@ install: $(BIN)/.installed
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: install chromium
+lint: install
+	$(BIN)/ruff check selfinstruct tests bench
+
+test: install chromium lint
 	$(BIN)/python -m pytest
 
 test-fast: install chromium

@@ -12,7 +12,7 @@ second side by side, as a ratio to naive padding:
   padding-free  the batch concatenated into one row, position ids restart per sample, no pad tokens
 
 --with-trl-loss adds padding-free with TRL's own fused LM-head loss instead of ours (which scores
-only the labelled positions off CUDA; see selfinstruct/finetune_trainer.py). Other work on the
+only the labelled positions off CUDA; see selfinstruct/finetune/trainer.py). Other work on the
 machine skews absolute numbers: compare ratios from one run.
 """
 

@@ -2,6 +2,7 @@
 
     data = read_records(Path("alpaca_data.json"), "data file")    # format from the extension
     data.values[2], data.where(2)     # the third record, and "alpaca_data.json:14: row 2 (counting from 0)"
+    for where, record in data.located(): ...
 
     for line, obj in iter_jsonl(Path("seed_tasks.jsonl"), "seed file", max_line_bytes=1 << 20):
         ...                           # streamed: one line in memory at a time
@@ -54,6 +55,10 @@ class DatasetFile:
             self.lines = _item_lines(self._text)
         where = f"{self.path}:{self.lines[index]}"
         return f"{where}: row {index} (counting from 0)" if self.format == "json" else where
+
+    def located(self) -> list[tuple[str, Any]]:
+        """(where, value) for every record, for readers that check records one by one."""
+        return [(self.where(index), value) for index, value in enumerate(self.values)]
 
 
 def read_records(path: Path, what: str, fmt: Format | None = None) -> DatasetFile:

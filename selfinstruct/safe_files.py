@@ -81,17 +81,28 @@ def write_jsonl_atomic(path: Path, records: Iterable[Any]) -> None:
 def atomic_dir(path: Path) -> Iterator[Path]:
     """A temp directory beside `path` that replaces `path` (and whatever it held) when the block succeeds.
 
-    If another process put a directory at `path` between the removal and the rename, the rename
-    raises OSError and that directory stays.
+    An existing `path` is moved aside first and deleted only once the new one is in place, so a crash
+    leaves one of the two whole. If another process puts a directory at `path` in between, the
+    rename raises OSError and that directory stays.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
         tmp.chmod(0o777 & ~_UMASK)
+        old = None
         if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            shutil.rmtree(old, ignore_errors=True)  # left by an earlier crash
+            os.replace(path, old)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if old is not None and not path.exists():
+                os.replace(old, path)
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

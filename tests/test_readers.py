@@ -32,6 +32,7 @@ def test_an_indented_json_list_names_each_record_by_its_first_line_and_index(tmp
     data = read_records(path, "data file")
     assert data.format == "json" and data.values == ROWS
     assert [data.where(i) for i in range(4)] == [f"{path}:{2 + 5 * i}: row {i} (counting from 0)" for i in range(4)]
+    assert data.located() == [(data.where(i), row) for i, row in enumerate(ROWS)]
 
 
 def test_a_one_line_json_list_still_tells_its_records_apart(tmp_path: Path) -> None:

@@ -86,7 +86,24 @@ def test_atomic_dir_swaps_in_a_whole_directory_or_nothing(tmp_path: Path) -> Non
     assert _names(target) == ["config.json"] and _names(tmp_path) == ["model-dense"]
     with atomic_dir(target) as tmp:
         (tmp / "new.json").write_text("{}")
-    assert _names(target) == ["new.json"]
+    assert _names(target) == ["new.json"] and _names(tmp_path) == ["model-dense"]  # the old one is gone
+
+
+def test_atomic_dir_keeps_the_old_directory_when_the_swap_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "old.json").write_text("{}")
+    real_replace = os.replace
+
+    def replace(src: object, dst: object) -> None:
+        if str(src).endswith(".tmp"):
+            raise OSError("simulated: another process got there first")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(safe_files.os, "replace", replace)
+    with pytest.raises(OSError, match="simulated"), atomic_dir(target) as tmp:
+        (tmp / "new.json").write_text("{}")
+    assert _names(target) == ["old.json"] and _names(tmp_path) == ["out"]
 
 
 def test_appender_writes_whole_lines_visible_at_once(tmp_path: Path) -> None:

@@ -1,4 +1,9 @@
-"""What a person watching `finetune` sees: one line per logging step with step/total, loss, tokens/s and ETA."""
+"""What a person watching `finetune` sees: one line per logging step with step/total, loss, tokens/s and ETA.
+
+    trainer.remove_callback(PrinterCallback)
+    trainer.add_callback(ProgressPrinter(console.print))
+    ...                                      # after training: printer.tokens, .tokens_per_second, .train_seconds
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,13 @@
 """TRL's SFTTrainer with one change for CPUs: the loss projects only the positions that carry a label.
 
+    trainer = ResponseLossSFTTrainer(model=model, args=SFTConfig(...), train_dataset=..., processing_class=tokenizer)
+
 TRL computes the loss with a fused, chunked LM head. On CUDA it scores only labelled positions
 with Triton kernels; elsewhere it scores every position (prompt and padding too) through a torch
 fallback that makes several full passes over each [tokens x vocab] tile. For a 262K-vocabulary
 model like Gemma 3 on a CPU that head is most of the step. Here the model's own forward projects
 just the labelled positions (`logits_to_keep`, which also applies the model's logit scaling and
-soft-capping), and cross-entropy runs on those: the same loss (tests/test_finetune_output.py),
+soft-capping), and cross-entropy runs on those: the same loss (tests/finetune/test_output.py),
 2.7x the tokens/s of TRL's head for Gemma 3 270M with LoRA on 2 CPU cores (bench/finetune.py).
 Everything else - the loop, accumulation, DDP, checkpoints, evaluation - is the Trainer's own.
 """

@@ -14,6 +14,8 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
+from selfinstruct.finetune.base import GEMMA_FILE
+from selfinstruct.model_files import cache_dir, marker_path
 from tests.finetune.tiny import build_model, write_data
 from tests.fixtures.alpaca_synth import make_rows
 
@@ -36,6 +38,16 @@ def test_packaged_gemma_lora_then_ask(tmp_path: Path) -> None:
     answer = CliRunner().invoke(app, ["ask", str(out), "What is the capital of France?", "--max-new-tokens", "24"])
     assert answer.exit_code == 0, answer.output
     assert answer.output.strip()
+    # Greedy decoding: the same answer again, within the token limit, with no special tokens in the text.
+    again = CliRunner().invoke(app, ["ask", str(out), "What is the capital of France?", "--max-new-tokens", "24"])
+    assert again.output == answer.output
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(out))
+    assert len(tokenizer(answer.output.strip(), add_special_tokens=False)["input_ids"]) <= 24
+    assert not any(token in answer.output for token in ("<eos>", "<pad>", "<bos>", "<end_of_turn>"))
+    # The assembled GGUF is trusted through its marker from now on.
+    assert marker_path(cache_dir() / GEMMA_FILE).is_file()
 
 
 def _free_port() -> int:

@@ -95,6 +95,19 @@ def test_reads_jsonl(tmp_path: Path) -> None:
     assert len(read_alpaca_data(path)) == 2
 
 
+def test_bad_rows_are_named_by_file_and_line(tmp_path: Path) -> None:
+    good = {"instruction": "a", "input": "", "output": "b"}
+    path = _write(tmp_path / "d.json", json.dumps([good, good, {"instruction": "a", "output": ""}], indent=2))
+    with pytest.raises(UserError, match=rf"^{path}:12: row 2 \(counting from 0\): 'output' is empty"):
+        read_alpaca_data(path)
+    path = _write(tmp_path / "d.jsonl", json.dumps(good) + "\n\n" + json.dumps({**good, "extra": 1}) + "\n")
+    with pytest.raises(UserError, match=rf"^{path}:3: unexpected key 'extra'"):
+        read_alpaca_data(path)
+    path = _write(tmp_path / "e.jsonl", json.dumps(good) + "\n{oops\n")
+    with pytest.raises(UserError, match=rf"^{path}:2: invalid JSON \("):
+        read_alpaca_data(path)
+
+
 # --- prompt --------------------------------------------------------------------------
 
 
@@ -116,6 +129,14 @@ def test_template_round_trips_through_a_model_dir(tmp_path: Path, template: Prom
     (tmp_path / "prompt_template.json").write_text(template.model_dump_json())
     assert PromptTemplate.from_model_dir(tmp_path) == template
     assert PromptTemplate.from_model_dir(tmp_path / "elsewhere") == template
+
+
+@pytest.mark.parametrize("content", ["{not json", '{"with_input": "x"}', "[]"])
+def test_a_broken_template_in_a_model_dir_is_a_user_error(tmp_path: Path, content: str) -> None:
+    (tmp_path / "prompt_template.json").write_text(content)
+    with pytest.raises(UserError, match=r"prompt_template.json: not a prompt template with with_input and no_input \(") as err:
+        PromptTemplate.from_model_dir(tmp_path)
+    assert "\n" not in str(err.value)
 
 
 # --- labels --------------------------------------------------------------------------

@@ -18,7 +18,14 @@ from typing import Any
 
 from selfinstruct.config import AskConfig
 from selfinstruct.errors import UserError
-from selfinstruct.finetune.base import BaseModelRef, load_model, match_vocab, prefer_offline, quiet_libraries, resolve_base_model
+from selfinstruct.finetune.base import (
+    BaseModelRef,
+    load_model,
+    match_vocab,
+    prefer_offline,
+    quiet_libraries,
+    resolve_base_model,
+)
 from selfinstruct.finetune.data import PromptTemplate
 
 

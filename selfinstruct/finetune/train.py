@@ -21,7 +21,15 @@ from rich.console import Console
 
 from selfinstruct.config import FinetuneConfig
 from selfinstruct.errors import SelfInstructError, UserError
-from selfinstruct.finetune.base import base_model_kind, ensure_pad_token, load_model, load_tokenizer, prefer_offline, quiet_libraries, resolve_base_model
+from selfinstruct.finetune.base import (
+    base_model_kind,
+    ensure_pad_token,
+    load_model,
+    load_tokenizer,
+    prefer_offline,
+    quiet_libraries,
+    resolve_base_model,
+)
 from selfinstruct.finetune.data import PromptTemplate, prepare_data, read_alpaca_data
 from selfinstruct.finetune.output import save_outputs
 from selfinstruct.model_files import file_sha256

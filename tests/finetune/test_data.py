@@ -194,7 +194,7 @@ def test_prepare_counts_truncations_and_splits(tokenizer, template: PromptTempla
     assert data.stats.truncated_train + data.stats.truncated_validation == 1
     assert (data.stats.train, data.stats.validation) == (36, 4)
     assert all(len(s["input_ids"]) <= 160 for s in data.train + data.validation)
-    assert data.stats.trained_tokens == sum(l != IGNORE_INDEX for s in data.train + data.validation for l in s["labels"])
+    assert data.stats.trained_tokens == sum(label != IGNORE_INDEX for s in data.train + data.validation for label in s["labels"])
 
 
 def test_rows_with_no_trainable_token_are_listed(tokenizer, template: PromptTemplate) -> None:

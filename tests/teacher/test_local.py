@@ -21,11 +21,13 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from selfinstruct.teacher import llama_server as local_server, packaged as local
 from selfinstruct.cli import app
 from selfinstruct.errors import TeacherError, UserError
+from selfinstruct.teacher import llama_server as local_server
+from selfinstruct.teacher import packaged as local
+from selfinstruct.teacher.llama_server import ServerSpec
+from selfinstruct.teacher.llama_server import local_server as serve
 from selfinstruct.teacher.packaged import LocalModel, PackagedModel, ensure_assembled, resolve_local_model
-from selfinstruct.teacher.llama_server import ServerSpec, local_server as serve
 
 # --- packaged models: reuse, status (assembly itself: tests/test_model_files.py) -----------
 

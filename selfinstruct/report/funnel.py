@@ -13,7 +13,8 @@ check, never dropped.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Callable, Literal
+from collections.abc import Callable
+from typing import Literal
 
 from pydantic import BaseModel, Field
 

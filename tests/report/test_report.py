@@ -128,3 +128,11 @@ def test_damaged_journal_names_file_and_line(runner: CliRunner, tmp_path: Path) 
     assert result.exit_code == 2 and "journal.jsonl:3:" in result.output
     (run / "journal.jsonl").write_text("\n".join([ln for i, ln in enumerate(lines) if i != 2]) + '\n{"kind": "cand')
     _report(runner, str(run))  # a torn last line (crash mid-write) is skipped, as a resume does
+
+
+def test_row_text_is_escaped_in_the_page(runner: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "rows.json"
+    data.write_text(json.dumps([{"instruction": "Explain <script>alert(1)</script> tags.", "input": "", "output": "<b>bold</b> ```"}]))
+    _report(runner, str(data))
+    html = (tmp_path / "rows.report.html").read_text()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html and "<b>bold" not in html

@@ -20,6 +20,7 @@ from selfinstruct import __version__
 from selfinstruct.cli_options import err_console, settings_command
 from selfinstruct.config import AskConfig, DedupConfig, FinetuneConfig, GenerateConfig, ModelsConfig
 from selfinstruct.config import ExportConfig, ReportConfig
+from selfinstruct.config import EvalConfig
 
 app = typer.Typer(
     name="selfinstruct",
@@ -117,6 +118,21 @@ def export_command(cfg: ExportConfig) -> None:
     result = export(cfg)
     dropped = f", {result.dropped_flagged} flagged rows dropped" if result.dropped_flagged else ""
     typer.echo(f"wrote {result.rows} rows as {result.format} to {result.out}{dropped}")
+
+
+# --- eval --------------------------------------------------------------------------------
+
+
+@settings_command(app, "eval", EvalConfig, no_args_is_help=True)
+def eval_command(cfg: EvalConfig) -> None:
+    """Compare two models (or answer files) on the same tasks with an LLM judge, each pair judged in both orders."""
+    from selfinstruct.evaluate.command import run_eval
+
+    summary = run_eval(cfg, console=err_console)
+    if summary:
+        r = summary["result"]
+        typer.echo(f"A won {100 * r['win_rate']:.1f}% (95% CI {100 * r['ci_low']:.1f}-{100 * r['ci_high']:.1f}%) of {r['n']} tasks; "
+                   f"verdicts in {Path(summary['out']) / 'verdicts.jsonl'}")  # fmt: skip
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -411,3 +411,71 @@ class ExportConfig(_Config):
         0.05, "hf: fraction of rows in the validation split, chosen with --seed (the rows finetune holds out with the same values).", ge=0, le=0.5)
     seed: int = setting(42, "hf: seed for choosing the validation rows.")
     seeds: Path | None = setting(None, "Seed file to name and hash in the card when the run's own path no longer exists.", metavar="FILE")
+
+
+# --- eval (DESIGN section 7) ---------------------------------------------------------------
+
+JUDGE = "Judge"
+CONTESTANTS = "Contestants"
+
+
+def fresh_eval_dir() -> Path:
+    """A new folder under outputs/ named by the start time; never reuses an existing one."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path("outputs") / f"eval-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path("outputs") / f"eval-{stamp}-{n}"
+    return path
+
+
+class EvalConfig(_Config):
+    """Settings of one `eval` run; written to the eval directory (without secrets) as config.json.
+
+    The judge is a teacher like generate's, under the `judge_` prefix (--judge-model, --judge-base-url,
+    ...); with no endpoint configured it is the embedded local model. --max-usd and --max-total-tokens
+    cap the whole run: the judge and any openai:MODEL contestant together.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "judge_model: gpt-4o"})
+
+    a: str = setting(
+        help="Contestant A: a finetune output dir, a Hugging Face model dir or id, gemma-3-270m, a .gguf file or packaged model "
+        "(qwen2.5-coder-0.5b), openai:MODEL or openai:MODEL@BASE_URL, or a .json/.jsonl file of answers.", metavar="SPEC")
+    b: str = setting(help="Contestant B, in any form --a takes.", metavar="SPEC")
+    tasks: Path | None = setting(
+        None, "Tasks: Self-Instruct user-oriented JSONL (id, instruction, instances) or Alpaca JSON/JSONL. Default: the shipped eval_tasks/eval_tasks.jsonl.", metavar="FILE")
+    out: Path = setting(help="Eval directory. Default: a fresh folder under outputs/. Rerun with the same --out to resume.", default_factory=fresh_eval_dir)
+    limit: int | None = setting(None, "Evaluate only the first N tasks of the file.", ge=1)
+    template: Literal["alpaca", "chat"] | None = setting(
+        None, "Prompt for a local model without a prompt_template.json: alpaca (the prompt finetune trains with) or chat (the model's own chat template).", panel=CONTESTANTS)
+    max_new_tokens: int = setting(256, "Most tokens in a generated answer; generation also stops at EOS.", panel=CONTESTANTS, ge=1, le=32768)
+    batch_size: int = setting(8, "Prompts a local transformers model answers together.", panel=CONTESTANTS, ge=1)
+    temperature: float = setting(0.0, "Sampling temperature of generated answers; 0 is greedy (deterministic).", panel=CONTESTANTS, ge=0, le=2)
+    reference: bool = setting(False, "Show the judge each task's reference output and have it check correctness against it.", panel=JUDGE)
+    judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=JUDGE)
+    judge_max_tokens: int = setting(320, "Most tokens in one judge reply (a few sentences, then the verdict line).", panel=JUDGE, ge=16)
+    prompts: Path | None = setting(
+        None, "Directory whose judge_pairwise.txt / judge_pairwise_reference.txt replace the shipped judge prompts.", panel=JUDGE, metavar="DIR")
+    max_usd: float | None = setting(None, "Stop before a request could take the run's total spend (judge and API contestants) past this many US dollars.", panel=LIMITS, gt=0)
+    max_total_tokens: int | None = setting(None, "Stop before a request could take the run's total tokens (in + out) past this.", panel=LIMITS, gt=0)
+    dry_run: bool = setting(
+        False, "Print the requests, tokens and cost this evaluation would take, and exit without loading a model or sending anything.", panel=LIMITS, exclude=True)
+
+    @model_validator(mode="after")
+    def _caps_cover_the_run(self) -> EvalConfig:
+        """--max-usd / --max-total-tokens are the run's caps; the judge settings carry them to every endpoint."""
+        for name in ("max_usd", "max_total_tokens"):
+            mine, judge = getattr(self, name), getattr(self.judge, name)
+            if mine is not None and judge is not None and mine != judge:
+                raise ValueError(f"give --{name.replace('_', '-')} or --judge-{name.replace('_', '-')}, not both")
+            if mine is not None:
+                object.__setattr__(self.judge, name, mine)
+        return self
+
+    def public_dump(self) -> dict[str, object]:
+        """The config as written to disk: no API key, credentials stripped from the judge's base URL."""
+        data = self.model_dump(mode="json")
+        data["judge"]["base_url"] = redact_url(self.judge.base_url)
+        return data

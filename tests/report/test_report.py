@@ -132,7 +132,7 @@ def test_damaged_journal_names_file_and_line(runner: CliRunner, tmp_path: Path) 
 
 def test_row_text_is_escaped_in_the_page(runner: CliRunner, tmp_path: Path) -> None:
     data = tmp_path / "rows.json"
-    data.write_text(json.dumps([{"instruction": "Explain <script>alert(1)</script> tags.", "input": "", "output": "<b>bold</b> ```"}]))
+    data.write_text(json.dumps([{"instruction": "Explain <script>alert(1)</script> tags.", "input": "", "output": "<b>bold</b>\n```"}]))
     _report(runner, str(data))
     html = (tmp_path / "rows.report.html").read_text()
     assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html and "<b>bold" not in html

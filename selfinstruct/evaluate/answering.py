@@ -121,7 +121,7 @@ def _recorder(cid: str, run: RunDir, state: EvalState, side: SideAnswers) -> Cal
 
 def _generate_locally(contestant: Contestant, todo: list[EvalTask], options: AnswerOptions, record: Callable[..., None], console: Console) -> str:
     template = contestant.template(options.template)
-    console.print(f"loading {contestant.spec} for --{contestant.side}", highlight=False)
+    console.print(f"loading {contestant.spec} for --{contestant.side}", highlight=False, soft_wrap=True)
     model, tokenizer = load_contestant(contestant)
     prompts = [render_prompt(t, template, tokenizer, contestant.spec) for t in todo]
     done = 0
@@ -134,7 +134,7 @@ def _generate_locally(contestant: Contestant, todo: list[EvalTask], options: Ans
             record(todo[index], answer.text, answer.finish_reason, answer.prompt_tokens, answer.completion_tokens, (now - started) / len(batch))
         started = now
         done += len(batch)
-        console.print(f"  --{contestant.side}: {done}/{len(todo)} answers", highlight=False)
+        console.print(f"  --{contestant.side}: {done}/{len(todo)} answers", highlight=False, soft_wrap=True)
     return f"{contestant.spec}: generated locally with transformers ({contestant.prompt_format(options.template)} prompt)"
 
 
@@ -149,7 +149,7 @@ async def _answer_through_teacher(
     decoding = Decoding(temperature=options.temperature, top_p=1.0, max_tokens=options.max_new_tokens)
     log = run.path / f"contestant_{contestant.side}.log"
     with open_teacher(endpoint, server_log=log, log=run.log_request, spent=prior_usage(run.path)) as teacher:
-        console.print(f"--{contestant.side}: {teacher.description}", highlight=False)
+        console.print(f"--{contestant.side}: {teacher.description}", highlight=False, soft_wrap=True)
         try:
             done = 0
 
@@ -160,7 +160,7 @@ async def _answer_through_teacher(
                 record(task, reply.text.strip(), reply.finish_reason, reply.prompt_tokens, reply.completion_tokens, reply.latency_s)
                 done += 1
                 if done % 10 == 0 or done == len(todo):
-                    console.print(f"  --{contestant.side}: {done}/{len(todo)} answers", highlight=False)
+                    console.print(f"  --{contestant.side}: {done}/{len(todo)} answers", highlight=False, soft_wrap=True)
 
             await run_all([answer(t) for t in todo])
         finally:

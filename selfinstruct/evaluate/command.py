@@ -74,7 +74,7 @@ def run_eval(cfg: EvalConfig, console: Console | None = None) -> dict[str, Any]:
     if cfg.dry_run:
         print_estimate(cfg, task_set.tasks, a, b, endpoint, prompts, console)
         return {}
-    run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))
+    run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]", soft_wrap=True))
     run.open()
     console.print(f"eval directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False, soft_wrap=True)
     try:
@@ -124,21 +124,21 @@ def _evaluate(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b:
             _finish(cfg, run, task_set, a, b, endpoint, judge, state, progress, status)
         raise
     summary = _finish(cfg, run, task_set, a, b, endpoint, judge, state, progress, "complete")
-    console.print(result_table(summary))
+    Console().print(result_table(summary))
     return summary
 
 
 def _report_side(contestant: Contestant, side: SideAnswers, tasks: list[EvalTask], console: Console) -> None:
     """Say what each contestant answered; unmatched tasks and stray rows are never dropped silently."""
     name = f"--{contestant.side}"
-    console.print(f"{name}: {side.description}" + (f", {side.generated} generated now" if side.generated else ""), highlight=False)
+    console.print(f"{name}: {side.description}" + (f", {side.generated} generated now" if side.generated else ""), highlight=False, soft_wrap=True)
     if side.missing:
         console.print(f"[yellow]{name}: no answer for {len(side.missing)} of {len(tasks)} tasks (not judged): "
-                      f"{', '.join(side.missing[:5])}{' ...' if len(side.missing) > 5 else ''}[/yellow]", highlight=False)  # fmt: skip
+                      f"{', '.join(side.missing[:5])}{' ...' if len(side.missing) > 5 else ''}[/yellow]", highlight=False, soft_wrap=True)  # fmt: skip
     if side.extra:
-        console.print(f"[yellow]{name}: {side.extra} answers match no task of the task file (ignored)[/yellow]", highlight=False)
+        console.print(f"[yellow]{name}: {side.extra} answers match no task of the task file (ignored)[/yellow]", highlight=False, soft_wrap=True)
     if side.conflicting:
-        console.print(f"[yellow]{name}: {len(side.conflicting)} tasks answered twice, differently; the first answer is used[/yellow]", highlight=False)
+        console.print(f"[yellow]{name}: {len(side.conflicting)} tasks answered twice, differently; the first answer is used[/yellow]", highlight=False, soft_wrap=True)
     if contestant.training_data is not None:
         _warn_overlap(contestant, tasks, console)
 
@@ -158,7 +158,7 @@ def _warn_overlap(contestant: Contestant, tasks: list[EvalTask], console: Consol
     seen = [t.id for t in tasks if t.key in trained]
     if seen:
         console.print(f"[yellow]--{contestant.side}: {len(seen)} of the tasks are in its training data ({path}); "
-                      f"its win rate on them measures memory, not skill[/yellow]", highlight=False)  # fmt: skip
+                      f"its win rate on them measures memory, not skill[/yellow]", highlight=False, soft_wrap=True)  # fmt: skip
 
 
 async def _judge_pairs(pairs: list[EvalTask], answers_a: dict[str, str], answers_b: dict[str, str], judge: PairJudge,
@@ -174,7 +174,7 @@ async def _judge_pairs(pairs: list[EvalTask], answers_a: dict[str, str], answers
         return
     # Identical answers need no judge; only start one (maybe a local server) for real comparisons.
     needs_model = [job for job in todo if not judge.trivial(job[2], job[3])]
-    console.print(f"judging {len(todo)} of {2 * len(pairs)} comparisons ({2 * len(pairs) - len(todo)} already in the journal)", highlight=False)
+    console.print(f"judging {len(todo)} of {2 * len(pairs)} comparisons ({2 * len(pairs) - len(todo)} already in the journal)", highlight=False, soft_wrap=True)
     done = 0
 
     async def one(task: EvalTask, order: Order, first: str, second: str) -> None:
@@ -184,13 +184,13 @@ async def _judge_pairs(pairs: list[EvalTask], answers_a: dict[str, str], answers
         state.add(judgement)
         done += 1
         if done % 10 == 0 or done == len(todo):
-            console.print(f"  judged {done}/{len(todo)}", highlight=False)
+            console.print(f"  judged {done}/{len(todo)}", highlight=False, soft_wrap=True)
 
     if not needs_model:
         await run_all([one(*job) for job in todo])
         return
     with open_teacher(endpoint, server_log=run.path / "judge.log", log=run.log_request, spent=prior_usage(run.path)) as teacher:
-        console.print(teacher.description.replace("teacher:", "judge:", 1), highlight=False)
+        console.print(teacher.description.replace("teacher:", "judge:", 1), highlight=False, soft_wrap=True)
         judge.teacher = teacher
         try:
             await run_all([one(*job) for job in todo])

@@ -96,4 +96,4 @@ def print_estimate(cfg: EvalConfig, tasks: list[EvalTask], a: Contestant, b: Con
                       f"{money(line.usd())} / {money(line.usd(worst=True))}", line.what)  # fmt: skip
     console.print(table)
     if endpoint.local or a.local or b.local:
-        console.print("local models cost nothing but time: on 2 CPU cores the packaged 1.5B judge takes about 10-20 s per comparison", highlight=False)
+        console.print("local models cost nothing but time: on 2 CPU cores the packaged 1.5B judge takes about 10-20 s per comparison", highlight=False, soft_wrap=True)

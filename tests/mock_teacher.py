@@ -363,10 +363,37 @@ def eval_answer(mock: MockTeacher, prompt: str) -> tuple[str, str] | None:
         style = getattr(mock, "judge_style", "Verdict: {v}")
         reason = "Answer A is more complete." if verdict == "A" else "Answer B is more complete." if verdict == "B" else "They are equally good."
         return f"{reason}\n{style.format(v=verdict)}", "stop"
+    if "Score the output from 1 to 5" in prompt and "[Output]" in prompt:
+        return _quality(mock, prompt), "stop"
+    if prompt.startswith("Reply with only the score line"):
+        return ("no idea" if getattr(mock, "quality_unreadable_follow_up", False) else "Score: 2"), "stop"
     answer = getattr(mock, "contestant_answer", None)
     if answer is not None and not any(t in prompt for t in ("Is it classification?", "Come up with examples", "List of ")):
         return answer(prompt), "stop"
     return None
+
+
+# The quality gate's prompt ("Score the output from 1 to 5") gets "Reason: ...\nScore: N": 1 for a bare
+# sentiment label given to an instruction that asks for more, else 4. Knobs: quality_score(instruction,
+# input, output) -> int replaces that rule; quality_unreadable = True answers without a score (the
+# follow-up then says "Score: 2", or nothing readable with quality_unreadable_follow_up = True).
+
+_LABELS = {"positive", "negative", "neutral"}
+
+
+def _quality(mock: MockTeacher, prompt: str) -> str:
+    instruction = _between(prompt, "[Instruction]", "[Input]")
+    given = _between(prompt, "[Input]", "[Output]")
+    output = prompt.split("[Output]", 1)[-1].strip()
+    if getattr(mock, "quality_unreadable", False):
+        return "This example is interesting."
+    rule = getattr(mock, "quality_score", None)
+    if rule is not None:
+        score = rule(instruction, given, output)
+    else:
+        score = 1 if output.strip(" .").lower() in _LABELS and "classify" not in instruction.lower() else 4
+    reason = "A bare label does not answer the instruction." if score == 1 else "Correct and on topic."
+    return f"Reason: {reason}\nScore: {score}"
 
 
 def count_judge(mock: MockTeacher) -> int:

@@ -129,3 +129,25 @@ def test_a_model_that_cannot_be_loaded_is_exit_2(runner, mock_teacher, eval_file
         assert result.exit_code == 2, result.output
         assert f"--a {spec}: cannot be loaded" in result.output and "Traceback" not in result.output
     assert not mock_teacher.requests
+
+
+def test_tuned_against_base_for_finetune_eval(mock_teacher, eval_files, tmp_path, tiny):
+    """finetune --eval's step: the student (its own template) against its base (the Alpaca template), on the default tasks."""
+    from selfinstruct.config import TeacherSettings
+    from selfinstruct.evaluate.loop import card_section, eval_tuned
+    from selfinstruct.finetune.data import PromptTemplate
+    from tests.finetune.tiny import build_model
+
+    student = tmp_path / "student"
+    shutil.copytree(tiny, student)
+    (student / "prompt_template.json").write_text(PromptTemplate.load().model_dump_json())
+    base = build_model(tmp_path / "base", seed=1)
+    judge = TeacherSettings(base_url=mock_teacher.url, api_key="sk-test-judge-123456", model="mock-judge", timeout=5)
+    outcome = eval_tuned(student, str(base), judge=judge, limit=4, max_new_tokens=6)
+    assert outcome.n == 4 and outcome.wins + outcome.ties + outcome.losses == 4
+    assert outcome.tasks.endswith("eval_tasks.jsonl") and outcome.out == str(student / "eval")
+    assert outcome.ci_low <= outcome.win_rate <= outcome.ci_high
+    summary = json.loads((student / "eval" / "summary.json").read_text())
+    assert summary["contestants"]["a"]["prompt"] == "trained" and summary["contestants"]["b"]["prompt"] == "alpaca"
+    card = card_section(outcome)
+    assert "win rate against" in card and "95% bootstrap CI" in card and "position consistency" in card

@@ -173,7 +173,10 @@ class MockTeacher:
     def _classify(self, prompt: str) -> str:
         tail = prompt.rsplit("\n\n", 1)[-1]  # the numbered tasks to judge: the last turn
         tasks = re.findall(r"^(\d+)\.\s+(.+)$", tail, re.MULTILINE)
-        return "\n".join(f"{num}. {'Yes' if _CLASSIFY_HINT.match(text) else 'No'}" for num, text in tasks)
+        if "Is it classification?" in prompt:  # an older Yes/No template
+            return "\n".join(f"{num}. {'Yes' if _CLASSIFY_HINT.match(text) else 'No'}" for num, text in tasks)
+        kind = "one label from a fixed set"
+        return "\n".join(f"{num}. {kind if _CLASSIFY_HINT.match(text) else 'an explanation'}" for num, text in tasks)
 
     def _task(self, prompt: str) -> str:
         return prompt.rsplit("Task:", 1)[-1].strip()
@@ -205,7 +208,7 @@ def _is_classify(context: str) -> bool:
 def _as_json(text: str, stage: str) -> str:
     """A text answer in the JSON a schema-constrained request gets back: verdicts, or examples."""
     if stage == "classify":
-        return json.dumps({n: v for n, v in re.findall(r"^(\d+)\.\s+(Yes|No)", text, re.MULTILINE)})
+        return json.dumps({n: v.strip() for n, v in re.findall(r"^(\d+)\.\s+(.+)$", text, re.MULTILINE)})
     if "Class label:" in text:
         pairs = re.findall(r"^Class label: (.*)\nInput: (.*)$", text, re.MULTILINE)
         return json.dumps({"examples": [{"label": label, "input": inp} for label, inp in pairs]})

@@ -1,10 +1,15 @@
 """Stage 3: ask whether each kept instruction is a classification task (finite label set).
 
-Self-Instruct asked one instruction at a time after ~30 yes/no demonstrations at temperature 0.
-We batch several instructions per request as a numbered list, after three demonstration rounds
-given as chat turns (ten tasks and their answers each). Where the endpoint takes a JSON schema,
-the answer is constrained to {"1": "Yes"|"No", ...} with one key per task, so every verdict is
-readable; elsewhere "<n>. Yes/No" lines are read, and an unreadable one is asked again alone.
+Self-Instruct asked one instruction at a time, "Is it classification? Yes/No", after ~30
+demonstrations at temperature 0. A small model answering Yes/No for a batch copies the pattern
+of the worked answers and calls explanations and code "classification". So we ask what kind of
+answer each task wants (ANSWER_KINDS: one label from a fixed set, a number, code, an
+explanation, ...), a choice a small model makes far more reliably, and a task is classification
+exactly when its kind is the first. Several instructions go in one request, after three worked
+rounds of ten given as chat turns. Where the endpoint takes a JSON schema the answer is
+constrained to {"1": "<kind>", ...}, one key per task, so every verdict is readable; elsewhere
+"<n>. <kind>" lines (or plain Yes/No, from older templates) are read, and an unreadable one is
+asked again alone.
 """
 
 from __future__ import annotations
@@ -16,9 +21,13 @@ from typing import Any
 from selfinstruct.teacher.client import Message
 from selfinstruct.templates import Templates
 
+# The kinds of answer prompts/classify.txt names, spelled as there; the first means classification.
+LABEL_KIND = "one label from a fixed set"
+ANSWER_KINDS = (LABEL_KIND, "a number", "code", "an explanation", "a list", "a piece of writing", "a rewritten text")
+
 
 def build_classify_prompt(templates: Templates, instructions: list[str], structured: bool = False) -> list[Message]:
-    """Demonstration rounds first (cacheable), then the numbered tasks to judge; JSON answers when `structured`."""
+    """Worked rounds first (cacheable), then the numbered tasks to judge; JSON answers when `structured`."""
     tasks = "\n".join(f"{i}. {' '.join(t.split())}" for i, t in enumerate(instructions, 1))
     messages = templates.messages("classify", text_format=not structured, tasks=tasks)
     if structured:
@@ -27,21 +36,23 @@ def build_classify_prompt(templates: Templates, instructions: list[str], structu
 
 
 def verdict_schema(count: int) -> dict[str, Any]:
-    """One "Yes" or "No" for each of tasks 1..count, and nothing else."""
+    """One answer kind for each of tasks 1..count, and nothing else."""
     keys = [str(i) for i in range(1, count + 1)]
     return {
         "type": "object",
-        "properties": {k: {"type": "string", "enum": ["Yes", "No"]} for k in keys},
+        "properties": {k: {"type": "string", "enum": list(ANSWER_KINDS)} for k in keys},
         "required": keys,
         "additionalProperties": False,
     }
 
 
 def _as_json_turn(turn: Message) -> Message:
-    """A demonstration's "<n>. Yes" lines as the JSON object a constrained answer holds."""
-    lines = [line for line in turn.content.splitlines() if line.strip()]
-    verdicts = parse_verdicts(turn.content, len(lines))
-    obj = {str(i): ("Yes" if v else "No") for i, v in enumerate(verdicts, 1) if v is not None}
+    """A worked round's "<n>. <kind>" lines as the JSON object a constrained answer holds."""
+    obj = {}
+    for line in turn.content.splitlines():
+        match = _NUMBERED.match(line)
+        if match:
+            obj[match.group(1)] = match.group(2).strip()
     return Message(role="assistant", content=json.dumps(obj))
 
 
@@ -51,8 +62,13 @@ _PREFIX = re.compile(r"^.*?(is it classification\??|classification\??\s*:|answer
 
 
 def read_yes_no(text: str) -> bool | None:
-    """Read one verdict from "Yes.", "yes, it is", "No", "Is it classification? No" and the like."""
+    """Read one verdict: an answer kind ("a number", "one label from a fixed set"), or "Yes.", "yes, it is",
+    "No", "Is it classification? No" and the like."""
     text = _PREFIX.sub("", text.strip(), count=1).strip().strip("*").strip()
+    lowered = text.lower().strip('"').rstrip(".")
+    for kind in ANSWER_KINDS:
+        if lowered.startswith(kind):
+            return kind == LABEL_KIND
     match = _YES_NO.search(text[:40])
     if not match:
         return None
@@ -62,7 +78,7 @@ def read_yes_no(text: str) -> bool | None:
 def parse_verdicts(text: str, count: int) -> list[bool | None]:
     """Verdicts for tasks 1..count, None where the response has no readable answer for one.
 
-    A JSON object {"1": "Yes", ...} (a constrained answer) is read first; then "<n>. Yes" lines.
+    A JSON object {"1": "<kind>", ...} (a constrained answer) is read first; then "<n>. <kind>" lines.
     """
     verdicts: list[bool | None] = [None] * count
     try:

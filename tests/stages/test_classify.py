@@ -5,7 +5,7 @@ import json
 import pytest
 
 
-from selfinstruct.stages.classify import build_classify_prompt, parse_verdicts, read_yes_no, verdict_schema
+from selfinstruct.stages.classify import ANSWER_KINDS, build_classify_prompt, parse_verdicts, read_yes_no, verdict_schema
 from selfinstruct.templates import Templates
 
 
@@ -50,21 +50,32 @@ def test_prompt_lists_tasks_last():
     assert prompt[-1].role == "user" and prompt[-1].content == "1. Is 7 prime?\n2. Write a haiku about rain."
     # The fixed part (rules and worked rounds) comes first, so a server can reuse its cached prefix.
     assert prompt[0].role == "system" and [m.role for m in prompt[1:-1]] == ["user", "assistant"] * 3
-    assert '"<number>. Yes" or "<number>. No"' in prompt[0].content
+    assert '"<number>. <kind>"' in prompt[0].content
+    # Every kind the verdicts are read from is named in the rules, spelled as the code reads it.
+    assert all(f'"{kind}"' in prompt[0].content for kind in ANSWER_KINDS)
 
 
 def test_structured_prompt_shows_worked_rounds_as_the_json_it_asks_for():
     prompt = build_classify_prompt(Templates(), ["Is 7 prime?", "Write a haiku about rain."], structured=True)
     answers = [json.loads(m.content) for m in prompt if m.role == "assistant"]
-    assert answers[0]["1"] == "Yes" and answers[0]["4"] == "No" and all(len(a) == 10 for a in answers)
-    assert "<number>. Yes" not in prompt[0].content
+    assert answers[0]["1"] == "one label from a fixed set" and answers[0]["3"] == "an explanation"
+    assert all(len(a) == 10 and set(a.values()) <= set(ANSWER_KINDS) for a in answers)
+    # The worked answers do not alternate: a small model must not be able to continue a pattern.
+    flags = [v == ANSWER_KINDS[0] for a in answers for v in a.values()]
+    assert any(flags[i] == flags[i + 1] for i in range(len(flags) - 1))
+    assert "<number>. <kind>" not in prompt[0].content
     schema = verdict_schema(2)
-    assert schema["required"] == ["1", "2"] and schema["properties"]["1"]["enum"] == ["Yes", "No"]
+    assert schema["required"] == ["1", "2"] and schema["properties"]["1"]["enum"] == list(ANSWER_KINDS)
 
 
 def test_a_json_answer_is_read_first():
+    assert parse_verdicts('{"1": "an explanation", "2": "one label from a fixed set"}', 2) == [False, True]
     assert parse_verdicts('{"1": "No", "2": "Yes"}', 2) == [False, True]
-    assert parse_verdicts('{"2": "Yes", "9": "No"}', 2) == [None, True]
+    assert parse_verdicts('{"2": "code", "9": "a number"}', 2) == [None, False]
+
+
+def test_answer_kinds_are_read_from_text_lines():
+    assert parse_verdicts("1. a number\n2. one label from a fixed set\n3. Code.\n4. Yes", 4) == [False, True, False, True]
 
 
 @pytest.mark.parametrize("instruction", [
@@ -76,6 +87,6 @@ def test_the_rules_name_the_tasks_small_models_misjudged(instruction):
     """Explanations, code and why-questions are named as not classification, with a worked example of each."""
     prompt = build_classify_prompt(Templates(), [instruction])
     rules = prompt[0].content
-    assert all(kind in rules for kind in ("explanations", "code", 'reasons ("why ...")'))
+    assert all(kind in rules for kind in ('"an explanation"', '"code"', "why question"))
     shown = "\n".join(m.content for m in prompt[1:-1])
     assert "explain" in shown.lower() and "Write a function" in shown and "Why is" in shown

@@ -17,15 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.config import FinetuneConfig
-from selfinstruct.errors import SelfInstructError
+from selfinstruct.errors import BrokenOutput
 from selfinstruct.finetune.base import BaseModelRef
 from selfinstruct.finetune.data import DataStats, PromptTemplate
 from selfinstruct.model_files import file_sha256
 from selfinstruct.safe_files import write_json_atomic, write_text_atomic
-
-
-class BrokenOutput(SelfInstructError):
-    """A saved model failed its read-back check; the run's checkpoints are still there."""
 
 
 def save_outputs(

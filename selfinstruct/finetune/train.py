@@ -20,7 +20,7 @@ from typing import Any
 from rich.console import Console
 
 from selfinstruct.config import FinetuneConfig
-from selfinstruct.errors import SelfInstructError, UserError
+from selfinstruct.errors import TrainingInterrupted, UserError
 from selfinstruct.finetune.base import (
     base_model_kind,
     ensure_pad_token,
@@ -35,12 +35,6 @@ from selfinstruct.finetune.output import save_outputs
 from selfinstruct.model_files import file_sha256
 
 CHECKPOINTS = "checkpoints"
-
-
-class Interrupted(SelfInstructError):
-    """Ctrl-C during training: checkpoints stay, and --resume continues from the last one."""
-
-    exit_code = 130
 
 
 def default_out_dir(data: Path, method: str) -> Path:
@@ -138,7 +132,7 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
     try:
         trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     except KeyboardInterrupt:
-        raise Interrupted(f"interrupted: checkpoints in {out / CHECKPOINTS} are kept; add --resume to continue") from None
+        raise TrainingInterrupted(f"interrupted: checkpoints in {out / CHECKPOINTS} are kept; add --resume to continue") from None
     summary = save_outputs(
         trainer, cfg, ref, template, stats, out,
         extra={"precision": precision, "batching": batching, "pad_token": pad_choice, "val_loss_before": val_before,

@@ -11,7 +11,8 @@ pytest.importorskip("trl")
 import torch  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from selfinstruct.finetune.output import BrokenOutput, check_adapter  # noqa: E402
+from selfinstruct.errors import BrokenOutput  # noqa: E402
+from selfinstruct.finetune.output import check_adapter  # noqa: E402
 from tests.finetune.tiny import build_model, repetitive_rows  # noqa: E402
 
 

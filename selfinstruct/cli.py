@@ -18,9 +18,16 @@ import typer
 
 from selfinstruct import __version__
 from selfinstruct.cli_options import err_console, settings_command
-from selfinstruct.config import AskConfig, DedupConfig, FinetuneConfig, GenerateConfig, ModelsConfig
-from selfinstruct.config import ExportConfig, ReportConfig
-from selfinstruct.config import EvalConfig
+from selfinstruct.config import (
+    AskConfig,
+    DedupConfig,
+    EvalConfig,
+    ExportConfig,
+    FinetuneConfig,
+    GenerateConfig,
+    ModelsConfig,
+    ReportConfig,
+)
 
 app = typer.Typer(
     name="selfinstruct",

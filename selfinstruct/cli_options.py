@@ -21,8 +21,9 @@ from __future__ import annotations
 import inspect
 import os
 import types
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional, TypeVar, Union, get_args, get_origin
+from typing import Any, Literal, Optional, TypeVar, Union, get_args, get_origin
 
 import typer
 from pydantic import BaseModel, SecretStr
@@ -134,7 +135,7 @@ def _cli_annotation(annotation: Any) -> Any:
     if get_origin(annotation) in (Union, types.UnionType):
         args = [_cli_annotation(a) for a in get_args(annotation) if a is not type(None)]
         if len(args) == 1 and len(get_args(annotation)) == 2:
-            return Optional[args[0]]
+            return Optional[args[0]]  # noqa: UP045 - typer reads typing.Optional, built at run time
     return annotation
 
 
@@ -164,7 +165,7 @@ def _config_parameter(settings: type[BaseModel], specs: list[OptionSpec]) -> ins
     example = extra.get("config_example", "key: value") if isinstance(extra, dict) else "key: value"
     names = {alias: spec.name for spec in specs for alias in spec.aliases}
 
-    def load(ctx: typer.Context, value: Optional[Path]) -> Optional[Path]:
+    def load(ctx: typer.Context, value: Path | None) -> Path | None:
         if value is None or ctx.resilient_parsing:
             return value
         defaults = {}
@@ -179,7 +180,7 @@ def _config_parameter(settings: type[BaseModel], specs: list[OptionSpec]) -> ins
         None, "--config", is_eager=True, callback=load, metavar="FILE",
         help=escape(f"YAML file of settings, keys named like the options ({example}). Options given on the command line win."),
     )  # fmt: skip
-    return inspect.Parameter(CONFIG_PARAM, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[Path])
+    return inspect.Parameter(CONFIG_PARAM, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[Path])  # noqa: UP045
 
 
 def read_yaml_settings(path: Path) -> dict[str, object]:

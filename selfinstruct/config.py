@@ -211,7 +211,7 @@ class GenerateConfig(_Config):
 
         if name not in RECIPES:
             choices = ", ".join(repr(n) for n in RECIPES)
-            raise PydanticCustomError("unknown_recipe", "{name!r} is not one of {choices}.".format(name=name, choices=choices))
+            raise PydanticCustomError("unknown_recipe", f"{name!r} is not one of {choices}.")
         return name
 
     @model_validator(mode="before")

@@ -29,8 +29,8 @@ from rich.table import Table
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.records import read_seed_tasks
-from selfinstruct.teacher.endpoint import resolve_endpoint
 from selfinstruct.teacher.client import Message, prompt_tokens_estimate
+from selfinstruct.teacher.endpoint import resolve_endpoint
 from selfinstruct.templates import Templates
 
 KEEP_RATE = 0.6

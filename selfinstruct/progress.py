@@ -27,7 +27,7 @@ class RunProgress:
         )
         self._task = self._progress.add_task("generate", total=budget, completed=done, stats="")
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         self._progress.start()
         return self
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Literal, NamedTuple
 
 import numpy as np
 import regex

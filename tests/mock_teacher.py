@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 VERBS = ["Explain", "Describe", "Summarize", "Compare", "Suggest", "Outline", "List", "Propose", "Evaluate", "Recommend",
          "Sketch out", "Argue", "Identify", "Plan", "Estimate", "Critique", "Brainstorm", "Justify", "Predict", "Rewrite"]
@@ -85,7 +86,7 @@ class MockTeacher:
 
     # --- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> "MockTeacher":
+    def start(self) -> MockTeacher:
         handler = type("Handler", (_Handler,), {"mock": self})
         self._server = _QuietServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True

@@ -22,7 +22,14 @@ from selfinstruct.cli import app
 from selfinstruct.run import FAULT_AFTER_APPENDS_ENV
 from tests.conftest import ROOT, mock_args
 from tests.mock_teacher import MockTeacher
-from tests.reliability_checks import check_dataset, cli_command, done_instructions, read_journal, run_cli, subprocess_env
+from tests.reliability_checks import (
+    check_dataset,
+    cli_command,
+    done_instructions,
+    read_journal,
+    run_cli,
+    subprocess_env,
+)
 
 BUDGET = 30
 RNG_SEED = 20240611

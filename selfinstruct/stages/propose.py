@@ -144,7 +144,7 @@ def parse_alpaca_tasks(text: str, truncated: bool) -> list[tuple[str, Instance]]
 # --- per-recipe proposal settings, with the user's overrides applied --------------------
 
 
-def examples_per_request(cfg: "GenerateConfig", defaults: tuple[int, int]) -> tuple[int, int]:
+def examples_per_request(cfg: GenerateConfig, defaults: tuple[int, int]) -> tuple[int, int]:
     """(seed tasks, machine tasks) shown per proposal request: the recipe's defaults unless set."""
     seeds, machine = defaults
     return (
@@ -153,7 +153,7 @@ def examples_per_request(cfg: "GenerateConfig", defaults: tuple[int, int]) -> tu
     )
 
 
-def proposal_decoding(cfg: "GenerateConfig", defaults: dict[str, float], tokens_per_item: int) -> Decoding:
+def proposal_decoding(cfg: GenerateConfig, defaults: dict[str, float], tokens_per_item: int) -> Decoding:
     """The proposal request's decoding: the recipe's paper settings unless overridden; room for the whole list."""
     max_tokens = cfg.max_tokens if cfg.max_tokens is not None else min(4096, 64 + tokens_per_item * cfg.num_instructions_per_request)
     return Decoding(

@@ -17,7 +17,8 @@ import itertools
 import json
 import re
 import time
-from typing import Any, Callable, Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import openai
 from pydantic import BaseModel

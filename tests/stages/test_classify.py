@@ -4,8 +4,13 @@ import json
 
 import pytest
 
-
-from selfinstruct.stages.classify import ANSWER_KINDS, build_classify_prompt, parse_verdicts, read_yes_no, verdict_schema
+from selfinstruct.stages.classify import (
+    ANSWER_KINDS,
+    build_classify_prompt,
+    parse_verdicts,
+    read_yes_no,
+    verdict_schema,
+)
 from selfinstruct.templates import Templates
 
 

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from selfinstruct.errors import CapReached, TeacherError, UserError
-from selfinstruct.teacher.spend import SpendTracker
 from selfinstruct.teacher.client import Decoding, Teacher
+from selfinstruct.teacher.spend import SpendTracker
 
 PROMPT = "Here are some example tasks:\n1. Name a color.\n\nList of 5 new tasks:"
 

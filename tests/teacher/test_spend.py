@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from selfinstruct.teacher import llama_server as local_server, packaged as local
 from selfinstruct.cli import app
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached, UserError
 from selfinstruct.estimate import estimate_run
-from selfinstruct.teacher.spend import PRICES_PER_M, SpendTracker, count_tokens, price_for
+from selfinstruct.teacher import llama_server as local_server
+from selfinstruct.teacher import packaged as local
 from selfinstruct.teacher.client import Decoding, Teacher
+from selfinstruct.teacher.spend import PRICES_PER_M, SpendTracker, count_tokens, price_for
 from tests.conftest import SEEDS, mock_args
 from tests.mock_teacher import MockTeacher
 from tests.reliability_checks import check_dataset, read_requests

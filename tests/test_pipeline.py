@@ -212,3 +212,17 @@ def test_constrained_answers_are_asked_with_a_schema_and_read_as_json(tmp_path):
     outputs = {c.instruction: [i.output for i in pipeline.state.completed[cid].instances] for cid, c in pipeline.state.kept.items()}
     assert outputs["Classify the movie review as positive or negative."] == ["Positive", "Negative"]
     assert outputs["Suggest three names for a bakery that sells sourdough bread."] == ["Crumb & Crust", "The Rising Loaf"]
+
+
+def test_an_output_first_answer_with_one_label_is_asked_again_input_first(tmp_path):
+    """"What does hello mean in Spanish?" judged a label task came back as the lone label "Greeting"."""
+    teacher = FakeTeacher({
+        "propose": ['1. What is the meaning of the word "hello" in Spanish?'],
+        "classify": ["1. one label from a fixed set"],
+        "instances": ["Class label: Greeting\nInput: <noinput>", "Example 1\nInput: <noinput>\nOutput: Hola."],
+    })  # fmt: skip
+    pipeline, _ = _drive(tmp_path, "self-instruct", teacher, budget=1)
+    (completed,) = pipeline.state.completed.values()
+    assert [i.output for i in completed.instances] == ["Hola."]
+    assert completed.dropped == [{"input": "", "output": "Greeting", "reason": "single_label"}]
+    assert teacher.count("instances") == 2

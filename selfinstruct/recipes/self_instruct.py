@@ -17,7 +17,7 @@
              answers where the endpoint takes a schema. Journals `completed` with the valid
              instances, the dropped ones and why (stages/filters.py: empty, echoed, unfinished,
              copied from a worked example, a label borrowed from one). A classification task whose
-             output-first answer yields nothing gets one input-first try.
+             output-first answer yields nothing, or a single label, gets one input-first try.
 5. rows      alpaca_data.json: one {instruction, input, output} row per valid instance.
 """
 
@@ -134,8 +134,11 @@ async def _instances(driver: Pipeline, cid: str) -> None:
     is_clf = driver.state.classified[cid].is_classification
     kept, dropped, reason, raw = await _ask_instances(driver, cid, is_clf)
     if not kept and is_clf and reason != "conflicting_outputs":
-        # A teacher that cannot follow the output-first format (small models) gets one input-first try.
+        # A teacher that cannot follow the output-first format (small models) gets one input-first try;
+        # what the first try dropped stays in the journal beside the second's.
+        first_dropped = dropped
         kept, dropped, reason, raw = await _ask_instances(driver, cid, False)
+        dropped = first_dropped + dropped
     driver.record(Completed(id=cid, instances=kept[: driver.cfg.max_instances], dropped=dropped, reason=reason, raw=raw))
 
 
@@ -151,6 +154,10 @@ async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tupl
     foreign = foreign_labels(instruction, worked_labels(prompt)) if output_first else set()
     instances = read_instances(completion.text, output_first, completion.truncated)
     kept, dropped, reason = filter_instances(instances, demonstration_text(prompt), foreign)
+    if output_first and kept and len({i.output.lower() for i in kept}) < 2:
+        # One label is no label set: the task was most likely not a classification task after all.
+        dropped += [{"input": i.input, "output": i.output, "reason": "single_label"} for i in kept]
+        kept, reason = [], "single_label"
     if not kept and completion.finish_reason == "content_filter":
         reason = "content_filter"  # the endpoint refused to answer; say so rather than "no valid instances"
     return kept, dropped, reason, (completion.text[:500] if not kept else None)

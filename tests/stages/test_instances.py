@@ -89,7 +89,7 @@ def test_json_answers_are_read_into_instances_and_a_cut_off_one_keeps_its_comple
 def test_worked_labels_name_each_example_task_and_its_labels():
     pairs = worked_labels(build_instances_prompt(Templates(), "Is it spam?", True, 5))
     assert pairs[0] == ("Classify the sentiment of the product review as positive or negative.", ["Positive", "Negative"])
-    assert [labels for _, labels in pairs[1:]] == [["Even", "Odd"], ["Jupiter"]]
+    assert [labels for _, labels in pairs[1:]] == [["Even", "Odd"], ["French", "Spanish", "English"]]
 
 
 def test_an_echo_of_the_task_before_the_examples_is_skipped():

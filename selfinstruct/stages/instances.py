@@ -48,12 +48,16 @@ def worked_labels(messages: list[Message]) -> list[tuple[str, list[str]]]:
     return pairs
 
 
-def read_instances(text: str, is_classification: bool, truncated: bool) -> list[Instance]:
-    """An instance answer as Instance records: a constrained JSON answer, else the text format."""
+def read_instances(text: str, is_classification: bool, truncated: bool, limit: int | None = None) -> list[Instance]:
+    """An instance answer as Instance records: a constrained JSON answer, else the text format.
+
+    `limit` is the number of examples asked for: an "Example N" header past it ends the answer.
+    """
     from_json = parse_json_instances(text, is_classification)
     if from_json is not None:
         return from_json
-    return parse_output_first(text, truncated) if is_classification else parse_input_first(text, truncated)
+    parse = parse_output_first if is_classification else parse_input_first
+    return parse(text, truncated, limit)
 
 
 # --- constrained answers -----------------------------------------------------------------
@@ -138,13 +142,16 @@ def parse_json_instances(text: str, is_classification: bool) -> list[Instance] |
     return instances
 
 
-_EXAMPLE_HEADER = re.compile(r"^\s*[#*_ ]*example\s*\d*\s*[:.]?[*_ ]*$", re.IGNORECASE)
+_EXAMPLE_HEADER = re.compile(r"^\s*[#*_ ]*example\s*(\d*)\s*[:.]?[*_ ]*$", re.IGNORECASE)
 _IO_FIELD = re.compile(r"^\s*[*_]{0,2}(input|output)[*_]{0,2}\s*:[*_]{0,2}\s?", re.IGNORECASE)
 _LABEL_FIELD = re.compile(r"^\s*[*_]{0,2}(class\s*label|label|input)[*_]{0,2}\s*:[*_]{0,2}\s?", re.IGNORECASE)
-_NEXT_TASK = re.compile(r"^\s*task\s*:", re.IGNORECASE)
+# A leaked next task: "Task:", "Task 2", "Task 2:", "### Task", "## Instruction", "Instruction:" on a line of its own.
+_NEXT_TASK = re.compile(
+    r"^\s*(?:#{1,6}\s*(?:task|instruction)\b|task\s*\d*\s*:|task\s+\d+\s*\.?\s*$|instruction\s*\d*\s*:)", re.IGNORECASE
+)
 
 
-def _fields(text: str, pattern: re.Pattern[str], split_on_header: bool) -> list[list[tuple[str, str]]]:
+def _fields(text: str, pattern: re.Pattern[str], split_on_header: bool, limit: int | None = None) -> list[list[tuple[str, str]]]:
     """Split a response into blocks of (field, value) pairs; a repeated field starts a new block."""
     blocks: list[list[tuple[str, str]]] = [[]]
     field: str | None = None
@@ -159,7 +166,10 @@ def _fields(text: str, pattern: re.Pattern[str], split_on_header: bool) -> list[
             if field is not None or any(blocks):
                 break  # the model started inventing the next task of the demonstration
             continue  # an echo of the task before the examples
-        if split_on_header and _EXAMPLE_HEADER.match(line):
+        header = _EXAMPLE_HEADER.match(line)
+        if header and limit is not None and header.group(1) and int(header.group(1)) > limit:
+            break  # "Example 6" after the examples asked for: the model has moved on to something else
+        if split_on_header and header:
             close()
             field, lines = None, []
             blocks.append([])
@@ -177,9 +187,9 @@ def _fields(text: str, pattern: re.Pattern[str], split_on_header: bool) -> list[
     return [b for b in blocks if b]
 
 
-def parse_input_first(text: str, truncated: bool) -> list[Instance]:
+def parse_input_first(text: str, truncated: bool, limit: int | None = None) -> list[Instance]:
     """Read 'Example n / Input: … / Output: …' blocks; a missing input means the task takes none."""
-    blocks = _fields(text, _IO_FIELD, split_on_header=True)
+    blocks = _fields(text, _IO_FIELD, split_on_header=True, limit=limit)
     if truncated and blocks:
         blocks.pop()
     instances = []
@@ -191,13 +201,13 @@ def parse_input_first(text: str, truncated: bool) -> list[Instance]:
     return instances
 
 
-def parse_output_first(text: str, truncated: bool) -> list[Instance]:
+def parse_output_first(text: str, truncated: bool, limit: int | None = None) -> list[Instance]:
     """Read 'Class label: … / Input: …' pairs into instances whose output is the label.
 
     Small models sometimes answer a classification prompt in the input/output format instead;
     when no label pair is found, that reading is used.
     """
-    blocks = _fields(text, _LABEL_FIELD, split_on_header=False)
+    blocks = _fields(text, _LABEL_FIELD, split_on_header=False, limit=limit)
     if truncated and blocks:
         blocks.pop()
     instances = []
@@ -207,4 +217,4 @@ def parse_output_first(text: str, truncated: bool) -> list[Instance]:
         if not label or "input" not in fields:
             continue
         instances.append(Instance(input=normalize_input(fields["input"]), output=label))
-    return instances or parse_input_first(text, truncated)
+    return instances or parse_input_first(text, truncated, limit)

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from selfinstruct.records import Instance
 from selfinstruct.stages.instances import (
     build_instances_prompt,
@@ -103,3 +105,24 @@ def test_output_first_answered_in_input_output_form_is_still_read():
         Instance(input="Win a free cruise now!!!", output="Spam"),
         Instance(input="Lunch at noon?", output="Not spam"),
     ]
+
+
+@pytest.mark.parametrize("leak", ["Task 2", "Task 2:", "### Task", "## Instruction", "Instruction: Convert 5 km to miles.",
+                                  "Task 1\nInput: x\nOutput: y"])  # fmt: skip
+def test_the_parser_stops_at_a_leaked_next_task(leak):
+    """Seen on a real 0.5B run: an output ending in "\\n\\nTask 1" and the start of another task."""
+    text = f"Example 1\nInput: 3 + 4\nOutput: 7\n\n{leak}\nInput: 2 + 2\nOutput: 4"
+    assert parse_input_first(text, False) == [Instance(input="3 + 4", output="7")]
+    labeled = f"Class label: Odd\nInput: 7\nClass label: Even\nInput: 4\n\n{leak}"
+    assert parse_output_first(labeled, False) == [Instance(input="7", output="Odd"), Instance(input="4", output="Even")]
+
+
+def test_the_parser_stops_at_an_example_past_the_ones_asked_for():
+    text = "Example 1\nInput: a\nOutput: b\nExample 2\nInput: c\nOutput: d\nExample 3\nInput: e\nOutput: f"
+    assert read_instances(text, False, False, limit=2) == [Instance(input="a", output="b"), Instance(input="c", output="d")]
+    assert len(read_instances(text, False, False)) == 3
+
+
+def test_task_words_inside_an_answer_are_kept():
+    text = "Example 1\nInput: <noinput>\nOutput: Task lists help.\nTask lists help you plan the week."
+    assert parse_input_first(text, False) == [Instance(input="", output="Task lists help.\nTask lists help you plan the week.")]

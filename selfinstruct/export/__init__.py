@@ -14,9 +14,6 @@ and renamed into place only when complete; an existing OUT needs --force and is 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +22,13 @@ from pydantic import BaseModel
 from selfinstruct import __version__
 from selfinstruct.config import ExportConfig, redact_url
 from selfinstruct.errors import UserError
-from selfinstruct.export.card import CardFacts, dataset_card, endpoint_host, file_sha256, teacher_settings
+from selfinstruct.export.card import CardFacts, dataset_card, endpoint_host, teacher_settings
 from selfinstruct.export.formats import to_alpaca, to_messages, to_sharegpt
+from selfinstruct.model_files import file_sha256
 from selfinstruct.report.flags import DETECTORS, flag_rows
 from selfinstruct.report.funnel import build_funnel
 from selfinstruct.report.source import Source, load_source
+from selfinstruct.safe_files import atomic_dir
 from selfinstruct.templates import default_prompts_dir
 
 FILES = {"alpaca": "alpaca_data.json", "messages": "messages.jsonl", "sharegpt": "sharegpt.json", "sqlite": "dataset.db"}
@@ -128,17 +127,6 @@ def _write_format(cfg: ExportConfig, source: Source, rows: list[Any], flags: lis
     return [name], None, None
 
 
-def _place(tmp: Path, out: Path) -> None:
-    """Rename the finished tmp dir to out; an existing out (allowed by --force) is moved aside first, then deleted."""
-    old = None
-    if out.exists() or out.is_symlink():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
-
-
 def export(cfg: ExportConfig) -> ExportResult:
     """Write cfg.source in cfg.format into the directory cfg.out, with README.md; returns what was written."""
     if cfg.out.exists() and not cfg.force:
@@ -156,15 +144,9 @@ def export(cfg: ExportConfig) -> ExportResult:
         parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
         raise UserError(f"--out {cfg.out}: a parent of it is a file, not a directory") from None
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{cfg.out.name}.tmp-"))
-    try:
+    with atomic_dir(cfg.out) as tmp:
         files, splits, parquet = _write_format(cfg, source, rows, row_flags, tmp)
         facts = _facts(source, cfg, len(rows), len({r.instruction for r in rows}), dropped, counts, files)
         facts.splits, facts.parquet = splits, parquet
         (tmp / "README.md").write_text(dataset_card(facts), encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        _place(tmp, cfg.out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExportResult(out=cfg.out, format=cfg.format, rows=len(rows), dropped_flagged=dropped, files=[*files, "README.md"])

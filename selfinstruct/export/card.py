@@ -11,7 +11,6 @@ inherits the teacher's terms of use).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,6 @@ LICENSE_NOTE = (
     "selfinstruct itself is Apache-2.0; that license does not cover generated data."
 )
 
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class CardFacts(BaseModel):

@@ -23,7 +23,7 @@ from selfinstruct.report.flags import Flags, build_flags
 from selfinstruct.report.funnel import Funnel, build_funnel
 from selfinstruct.report.shape import Shape, build_shape
 from selfinstruct.report.source import Source
-from selfinstruct.run import write_json_atomic
+from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 
 SECTIONS = [("funnel", "Funnel"), ("diversity", "Diversity"), ("shape", "Shape"), ("flags", "Quality flags"), ("cost", "Cost and time")]
 
@@ -133,8 +133,5 @@ def write_report(report: Report, out_dir: Path, stem: str = "report") -> tuple[P
     out_dir.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out_dir / f"{stem}.html", out_dir / f"{stem}.json"
     write_json_atomic(json_path, report.model_dump(mode="json"))
-    html = render_html(report)
-    tmp = html_path.with_name(f".{html_path.name}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(html_path)
+    write_text_atomic(html_path, render_html(report))
     return html_path, json_path

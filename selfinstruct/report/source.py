@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfinstruct.errors import UserError
+from selfinstruct.readers import read_records
 from selfinstruct.records import Candidate, Classified, Completed, Proposed, SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, JOURNAL, REQUESTS, SUMMARY
 
@@ -123,26 +124,7 @@ def read_dataset(path: Path, allow_empty: bool = False) -> list[Row]:
     """Rows of an Alpaca JSON list or JSONL file; extra keys are ignored, a missing input is ""."""
     if path.suffix not in (".json", ".jsonl"):
         raise UserError(f"{path}: not a run directory or a dataset (expected a directory, .json or .jsonl)")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text") from None
-    if path.suffix == ".jsonl":
-        items: list[tuple[str, Any]] = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append((f"{path}:{lineno}", json.loads(line)))
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"{path}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
-        if not isinstance(data, list):
-            raise UserError(f"{path}: expected a JSON list of {{instruction, input, output}} objects, got {type(data).__name__}")
-        items = [(f"{path}: row {i} (counting from 0)", obj) for i, obj in enumerate(data)]
+    items = read_records(path, "dataset", "jsonl" if path.suffix == ".jsonl" else "json").located()
     if not items and not allow_empty:
         raise UserError(f"{path}: no rows (the dataset is empty)")
     return [_row(where, obj) for where, obj in items]

@@ -38,6 +38,7 @@ class AnswerOptions(BaseModel):
     max_new_tokens: int = 256
     batch_size: int = 8
     temperature: float = 0.0
+    precision: str = "auto"  # local transformers models: auto, bf16 or fp32
 
 
 class SideAnswers(BaseModel):
@@ -56,7 +57,8 @@ class SideAnswers(BaseModel):
 def contestant_id(contestant: Contestant, options: AnswerOptions) -> str:
     """Everything that changes a contestant's answers; journaled answers are reused only under the same id."""
     fmt = contestant.prompt_format(options.template)
-    return f"{contestant.source}|prompt={fmt}|max_new_tokens={options.max_new_tokens}|temperature={options.temperature:g}"
+    dtype = f"|precision={options.precision}" if contestant.kind == "transformers" else ""
+    return f"{contestant.source}|prompt={fmt}|max_new_tokens={options.max_new_tokens}|temperature={options.temperature:g}{dtype}"
 
 
 def contestant_settings(contestant: Contestant, options: AnswerOptions, judge: TeacherSettings) -> TeacherSettings:
@@ -122,7 +124,7 @@ def _recorder(cid: str, run: RunDir, state: EvalState, side: SideAnswers) -> Cal
 def _generate_locally(contestant: Contestant, todo: list[EvalTask], options: AnswerOptions, record: Callable[..., None], console: Console) -> str:
     template = contestant.template(options.template)
     console.print(f"loading {contestant.spec} for --{contestant.side}", highlight=False, soft_wrap=True)
-    model, tokenizer = load_contestant(contestant)
+    model, tokenizer = load_contestant(contestant, options.precision)
     prompts = [render_prompt(t, template, tokenizer, contestant.spec) for t in todo]
     done = 0
     started = time.monotonic()

@@ -51,7 +51,8 @@ def load_task_set(cfg: EvalConfig) -> TaskSet:
 
 
 def answer_options(cfg: EvalConfig) -> AnswerOptions:
-    return AnswerOptions(template=cfg.template, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature)
+    return AnswerOptions(template=cfg.template, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size, temperature=cfg.temperature,
+                         precision=cfg.precision)  # fmt: skip
 
 
 def resolve_contestants(cfg: EvalConfig) -> tuple[Contestant, Contestant]:

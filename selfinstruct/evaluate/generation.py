@@ -48,15 +48,19 @@ def render_prompt(task: EvalTask, template: PromptTemplate | None, tokenizer: An
     return tokenizer.apply_chat_template([{"role": "user", "content": user_message(task)}], tokenize=False, add_generation_prompt=True)
 
 
-def load_contestant(contestant: Contestant) -> tuple[Any, Any]:
-    """The contestant's model (eval mode, on the GPU when there is one) and tokenizer; UserError if it cannot load."""
+def load_contestant(contestant: Contestant, precision: str = "auto") -> tuple[Any, Any]:
+    """The contestant's model (eval mode, on the GPU when there is one) and tokenizer; UserError if it cannot load.
+
+    precision "auto" is bf16 where the hardware computes it natively (as finetune decides), else
+    fp32: measured here on a CPU with AVX512-BF16, Gemma 3 270M generated 2-3.6x faster in bf16.
+    """
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError:
         raise UserError(f"--{contestant.side} {contestant.spec}: local generation needs the finetune extra: pip install 'selfinstruct[finetune]'") from None
     try:
-        return _load(contestant)
+        return _load(contestant, precision)
     except SelfInstructError as exc:
         raise UserError(f"--{contestant.side} {contestant.spec}: cannot be loaded: {exc}") from None
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
@@ -64,7 +68,7 @@ def load_contestant(contestant: Contestant) -> tuple[Any, Any]:
         raise UserError(f"--{contestant.side} {contestant.spec}: cannot be loaded: {first}") from None
 
 
-def _load(contestant: Contestant) -> tuple[Any, Any]:
+def _load(contestant: Contestant, precision: str) -> tuple[Any, Any]:
     import torch
 
     from selfinstruct.finetune.base import (
@@ -75,23 +79,24 @@ def _load(contestant: Contestant) -> tuple[Any, Any]:
         quiet_libraries,
         resolve_base_model,
     )
+    from selfinstruct.finetune.train import choose_precision
 
+    dtype = torch.bfloat16 if choose_precision(precision) == "bf16" else torch.float32
     if contestant.finetune_dir:
         from selfinstruct.finetune.ask import load_tuned
 
         assert contestant.path is not None
-        return load_tuned(contestant.path)
+        model, tokenizer = load_tuned(contestant.path)
+        return model.to(dtype), tokenizer
     prefer_offline(contestant.spec)
     quiet_libraries()
     if contestant.path is not None:
         ref = BaseModelRef(spec=contestant.spec, path=str(contestant.path), kind="directory")
     else:
         ref = resolve_base_model(PACKAGED_STUDENT if contestant.spec == PACKAGED_STUDENT else contestant.spec)
-    on_gpu = torch.cuda.is_available()
-    dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float32
     tokenizer = load_tokenizer(ref)
     model = load_model(ref, dtype)
-    if on_gpu:
+    if torch.cuda.is_available():
         model = model.to("cuda")
     model.eval()
     return model, tokenizer

@@ -27,7 +27,7 @@ def loaded(tiny: Path):
     from selfinstruct.evaluate.contestants import parse_contestant
     from selfinstruct.evaluate.generation import load_contestant
 
-    return load_contestant(parse_contestant(str(tiny), "a"))
+    return load_contestant(parse_contestant(str(tiny), "a"), "fp32")
 
 
 def _prompts(tokenizer) -> list[str]:

@@ -31,8 +31,8 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperCommand
 
-from selfinstruct.config import OptionSpec, build_config, option_specs
 from selfinstruct.errors import SelfInstructError, UserError
+from selfinstruct.settings import OptionSpec, build_config, option_specs
 
 err_console = Console(stderr=True)
 T = TypeVar("T")

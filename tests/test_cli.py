@@ -19,18 +19,8 @@ from typer.testing import CliRunner
 import selfinstruct.errors as errors
 from selfinstruct.cli import app
 from selfinstruct.cli_options import settings_command
-from selfinstruct.config import (
-    AskConfig,
-    DedupConfig,
-    FinetuneConfig,
-    GenerateConfig,
-    ModelsConfig,
-    OptionSpec,
-    TeacherSettings,
-    nested,
-    option_specs,
-    setting,
-)
+from selfinstruct.config import AskConfig, DedupConfig, FinetuneConfig, GenerateConfig, ModelsConfig, TeacherSettings
+from selfinstruct.settings import OptionSpec, nested, option_specs, setting
 from tests.conftest import SEEDS
 
 # Every command of the app, with the settings model its options were generated from.

@@ -85,12 +85,7 @@ def collect_answers(
 ) -> SideAnswers:
     """Answers for every task this contestant can answer; generates and journals whatever is not yet known."""
     if contestant.kind == "file":
-        assert contestant.path is not None
-        matched = match_answers(read_answer_rows(contestant.path, contestant.side), tasks)
-        if not matched.answers:
-            raise UserError(f"--{contestant.side} {contestant.spec}: none of its answers matches a task of the task file")
-        return SideAnswers(answers=matched.answers, missing=matched.missing, extra=matched.extra, conflicting=matched.conflicting,
-                           description=f"answers from {contestant.path}")  # fmt: skip
+        return file_answers(contestant, tasks)
     cid = contestant_id(contestant, options)
     known = {t.id: a.response for t in tasks if (a := state.answer_for(cid, t)) is not None}
     todo = [t for t in tasks if t.id not in known]
@@ -107,6 +102,16 @@ def collect_answers(
     side.seconds = time.monotonic() - started
     side.answers = {t.id: side.answers[t.id] for t in tasks if t.id in side.answers}
     return side
+
+
+def file_answers(contestant: Contestant, tasks: list[EvalTask]) -> SideAnswers:
+    """A file contestant's answers matched to the tasks; UserError when it answers none of them."""
+    assert contestant.path is not None
+    matched = match_answers(read_answer_rows(contestant.path, contestant.side), tasks)
+    if not matched.answers:
+        raise UserError(f"--{contestant.side} {contestant.spec}: none of its answers matches a task of the task file")
+    return SideAnswers(answers=matched.answers, missing=matched.missing, extra=matched.extra, conflicting=matched.conflicting,
+                       description=f"answers from {contestant.path}")  # fmt: skip
 
 
 def _recorder(cid: str, run: RunDir, state: EvalState, side: SideAnswers) -> Callable[..., None]:

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from selfinstruct.config import EvalConfig
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.answering import AnswerOptions, SideAnswers, collect_answers, run_all
+from selfinstruct.evaluate.answering import AnswerOptions, SideAnswers, collect_answers, file_answers, run_all
 from selfinstruct.evaluate.contestants import Contestant, check_distinct, parse_contestant
 from selfinstruct.evaluate.estimate import print_estimate
 from selfinstruct.evaluate.journal import EvalState, load_state, prior_usage
@@ -75,12 +75,16 @@ def run_eval(cfg: EvalConfig, console: Console | None = None) -> dict[str, Any]:
     if cfg.dry_run:
         print_estimate(cfg, task_set.tasks, a, b, endpoint, prompts, console)
         return {}
+    # Answer files are read before the eval directory exists, so a bad one leaves nothing behind.
+    files = {c.side: file_answers(c, task_set.tasks) for c in (a, b) if c.kind == "file"}
+    if len(files) == 2 and not set(files["a"].answers) & set(files["b"].answers):
+        raise UserError(f"--a {a.spec} and --b {b.spec} answer no task in common, so there is nothing to judge")
     run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]", soft_wrap=True))
     run.open()
     console.print(f"eval directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False, soft_wrap=True)
     try:
         run.write_json(CONFIG, cfg.public_dump())
-        return _evaluate(cfg, run, task_set, a, b, endpoint, prompts, console)
+        return _evaluate(cfg, run, task_set, a, b, endpoint, prompts, files, console)
     finally:
         run.close()
 
@@ -97,7 +101,7 @@ class _Progress:
 
 
 def _evaluate(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b: Contestant, endpoint: Endpoint,
-              prompts: JudgePrompts, console: Console) -> dict[str, Any]:  # fmt: skip
+              prompts: JudgePrompts, files: dict[str, SideAnswers], console: Console) -> dict[str, Any]:  # fmt: skip
     tasks = task_set.tasks
     state = load_state(run.path)
     previous = run.read_json(SUMMARY) or {}
@@ -106,7 +110,7 @@ def _evaluate(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b:
     options = answer_options(cfg)
     try:
         for contestant in (a, b):
-            side = collect_answers(contestant, tasks, options, cfg.judge, run, state, console)
+            side = files.get(contestant.side) or collect_answers(contestant, tasks, options, cfg.judge, run, state, console)
             progress.sides[contestant.side] = side
             _report_side(contestant, side, tasks, console)
         pairs = [t for t in tasks if t.id in progress.sides["a"].answers and t.id in progress.sides["b"].answers]

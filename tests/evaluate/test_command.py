@@ -210,7 +210,7 @@ def test_bad_contestants_are_one_line_and_exit_2(runner, mock_teacher, eval_file
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert len([line for line in result.output.splitlines() if line.startswith("error:")]) == 1
-    assert not mock_teacher.requests
+    assert not mock_teacher.requests and not (tmp_path / "ev").exists()
 
 
 def test_a_local_model_without_a_known_prompt_needs_template(runner, mock_teacher, eval_files, tmp_path):

@@ -91,3 +91,30 @@ class FakeTeacher:
 
     async def aclose(self) -> None:
         pass
+
+
+def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, **settings: object):  # noqa: ANN201
+    """Run a recipe through the stage driver with an in-process teacher; returns (driver, run directory)."""
+    import asyncio
+
+    from rich.console import Console
+
+    from selfinstruct.config import GenerateConfig
+    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.progress import RunProgress
+    from selfinstruct.recipes import RECIPES
+    from selfinstruct.records import read_seed_tasks
+    from selfinstruct.run import RunDir
+    from selfinstruct.templates import Templates
+
+    cfg = GenerateConfig(seeds=SEEDS, budget=budget, out=tmp_path / "run", recipe=recipe, **settings)
+    module = RECIPES[recipe]
+    run = RunDir(cfg.out)
+    run.open()
+    try:
+        pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES), teacher)
+        with RunProgress(Console(quiet=True), budget, 0, enabled=False) as progress:
+            asyncio.run(pipeline.run(progress))
+    finally:
+        run.close()
+    return pipeline, run

@@ -1,0 +1,35 @@
+"""Recipe alpaca through the stage driver with an in-process fake teacher: complete tasks in, filtered rows out."""
+
+from __future__ import annotations
+
+from selfinstruct.recipes import RECIPES
+from tests.conftest import FakeTeacher, drive
+
+
+def test_alpaca_tasks_arrive_complete_and_need_no_further_requests(tmp_path):
+    answer = """###
+1. Instruction: Convert 100 degrees Fahrenheit to Celsius.
+1. Input:
+<noinput>
+1. Output:
+100 degrees Fahrenheit is about 37.8 degrees Celsius.
+###
+2. Instruction: Give the plural of the word below.
+2. Input:
+mouse
+2. Output:
+mice
+###
+3. Instruction: Repeat the word below exactly as it is.
+3. Input:
+echo
+3. Output:
+echo"""
+    teacher = FakeTeacher({"propose": [answer]})
+    pipeline, run = drive(tmp_path, "alpaca", teacher, budget=2)
+    assert teacher.count("propose") == 1 and len(teacher.asked) == 1
+    assert pipeline.done == 2
+    assert dict(pipeline.state.rejected) == {"no_valid_instances": 1}  # "echo" -> "echo" echoes its input
+    rows = RECIPES["alpaca"].rows(pipeline.state, pipeline.cfg, pipeline.seeds)
+    assert rows[0] == {"instruction": "Convert 100 degrees Fahrenheit to Celsius.", "input": "", "output": "100 degrees Fahrenheit is about 37.8 degrees Celsius."}
+    assert rows[1] == {"instruction": "Give the plural of the word below.", "input": "mouse", "output": "mice"}

@@ -151,7 +151,8 @@ async def _answer_through_teacher(
 ) -> str:  # fmt: skip
     settings = contestant_settings(contestant, options, judge)
     endpoint = resolve_endpoint(settings)
-    endpoint.require_price("--max-usd")
+    if settings.max_usd is not None and endpoint.price is None:
+        raise UserError(f"--max-usd: no built-in price for --{contestant.side} model '{endpoint.model}'; cap the run with --max-total-tokens instead")
     template = contestant.template(options.template) if contestant.kind == "gguf" else None
     decoding = Decoding(temperature=options.temperature, top_p=1.0, max_tokens=options.max_new_tokens)
     log = run.path / f"contestant_{contestant.side}.log"

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -71,7 +70,8 @@ def run_eval(cfg: EvalConfig, console: Console | None = None) -> dict[str, Any]:
     a, b = resolve_contestants(cfg)
     prompts = JudgePrompts.load(cfg.prompts)
     endpoint = resolve_endpoint(cfg.judge)
-    endpoint.require_price("--judge-max-usd")
+    if cfg.judge.max_usd is not None and endpoint.price is None:
+        raise UserError(f"--max-usd: no built-in price for the judge model '{endpoint.model}'; pass --judge-price-input and --judge-price-output (USD per 1M tokens)")
     if cfg.dry_run:
         print_estimate(cfg, task_set.tasks, a, b, endpoint, prompts, console)
         return {}
@@ -97,7 +97,6 @@ class _Progress:
         self.prior_wall = prior_wall
         self.sides: dict[str, SideAnswers] = {}
         self.judging_seconds = 0.0
-        self.requests = 0
 
 
 def _evaluate(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b: Contestant, endpoint: Endpoint,
@@ -263,16 +262,3 @@ def _side_counts(side: SideAnswers | None) -> dict[str, Any]:
     if side is None:
         return {}
     return {"answers": len(side.answers), "generated": side.generated, "reused": side.reused, "extra_rows": side.extra}
-
-
-def default_out_dir() -> Path:
-    """A new folder under outputs/ named by the start time."""
-    from datetime import datetime
-
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = Path("outputs") / f"eval-{stamp}"
-    n = 1
-    while path.exists():
-        n += 1
-        path = Path("outputs") / f"eval-{stamp}-{n}"
-    return path

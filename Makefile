@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 BIN := $(VENV)/bin
 
-.PHONY: install chromium lint test test-fast demo clean
+.PHONY: install llama-server chromium lint test test-fast demo clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,28 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install -e ".[dev,local,finetune,report]"
 	touch $@
 
-install: $(BIN)/.installed
+# The local teacher's server: llama.cpp's own llama-server (MIT), built from the llama.cpp sources
+# vendored in the llama-cpp-python sdist of the version installed above. Built once (about 10
+# CPU-minutes); editing pyproject.toml does not rebuild it, deleting $(BIN)/llama-server does.
+LLAMA_BUILD := $(VENV)/llama-server-build
+JOBS ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+LLAMA_SERVER_FLAGS := -DCMAKE_BUILD_TYPE=Release -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TOOLS=ON \
+	-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+	-DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF
+
+$(BIN)/llama-server: | $(BIN)/.installed
+	rm -rf $(LLAMA_BUILD) && mkdir -p $(LLAMA_BUILD)
+	version=$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("llama-cpp-python"))') && \
+		$(BIN)/pip download -q --no-deps --no-binary :all: -d $(LLAMA_BUILD) "llama-cpp-python==$$version"
+	tar -xzf $(LLAMA_BUILD)/llama_cpp_python-*.tar.gz -C $(LLAMA_BUILD)
+	cmake -S $(LLAMA_BUILD)/llama_cpp_python-*/vendor/llama.cpp -B $(LLAMA_BUILD)/build $(CMAKE_ARGS) $(LLAMA_SERVER_FLAGS)
+	cmake --build $(LLAMA_BUILD)/build --target llama-server -j $(JOBS)
+	install -m 755 $(LLAMA_BUILD)/build/bin/llama-server $@
+	rm -rf $(LLAMA_BUILD)
+
+llama-server: $(BIN)/llama-server
+
+install: $(BIN)/.installed $(BIN)/llama-server
 
 # The report's browser test loads report.html in Debian's chromium; installed only when missing.
 chromium:

@@ -1,195 +1,379 @@
-"""How fast is the embedded teacher on this machine, and what does prefix reuse buy?
+"""The embedded teacher, measured: engines and their slots, recipes, packaged models; contestants interleaved.
 
-    .venv/bin/python bench/local_teacher.py                      # both packaged models
-    .venv/bin/python bench/local_teacher.py --models qwen2.5-coder-0.5b --threads 1
+    .venv/bin/python bench/local_teacher.py                                  # --section engines
+    .venv/bin/python bench/local_teacher.py --section engines --rounds 3 --budget 10
+    .venv/bin/python bench/local_teacher.py --section recipes --budget 20
+    .venv/bin/python bench/local_teacher.py --section models --budget 20
 
-For each packaged model it starts the same llama.cpp server `generate` uses and reports:
-- prompt tokens/s (a ~500-token prompt nothing is cached for) and generation tokens/s (streamed);
-- prefix reuse: ~10 classification-style requests sharing a long fixed prefix, laid out
-  fixed-part-first (llama.cpp reuses the KV cache of the prefix shared with the previous
-  prompt) against varying-part-first (nothing to reuse), side by side, as a ratio;
-- interleaving: the same requests alternating between two different prefixes, which defeats the
-  reuse of the previous prompt alone, with the server's RAM state cache on (our default) and off;
-- concurrency: three requests sent at once, to show whether the server overlaps or queues them.
-Server logs go to bench/_work/. Numbers depend on what else the machine is doing.
+engines   llama-cpp-python's server as it was configured before (RAM state cache, its default
+          logits_all) and bounded (both off), against llama.cpp's llama-server with --parallel 1, 2
+          and 4, on the same GGUF. Per contestant: aggregate generated tokens/s with as many
+          requests in flight as the engine has slots; the wall time of `generate --budget N` on
+          seed_tasks/ with --concurrency set to the slots; peak RSS of the server process tree
+          (the sum of each process's VmHWM, which psutil samples every 0.2 s with the live RSS);
+          and the RSS after each of 50 pipeline-shaped requests (two long fixed prefixes taking
+          turns), flat or growing.
+recipes   `generate --recipe self-instruct` against `--recipe alpaca`: rows, the share of rows a
+          quick check finds well formed, and wall time per well-formed row.
+models    the packaged models: instructions that pass every filter and well-formed instances
+          per CPU-minute (the generate process and its server together).
+
+Contestants run alternately, one round after another (each round in the reverse order of the
+last), so a machine whose load drifts treats them alike; tables show best and median over rounds.
+A server whose RSS passes --ceiling-gb is killed and its row says so. Runs and logs go to
+bench/_work/. "Well formed": output non-empty, not an echo of the input or the instruction, no
+template lines (Instruction:/Input:/Output:) leaked into it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
+import re
+import statistics
+import subprocess
+import sys
 import threading
 import time
-import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
+import psutil
+from pydantic import BaseModel
 
-from selfinstruct.teacher.packaged import PACKAGED_MODELS, resolve_local_model
-from selfinstruct.teacher.llama_server import DEFAULT_N_CTX, LocalEndpoint, default_threads, local_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from selfinstruct.teacher import llama_server  # noqa: E402
+from selfinstruct.teacher.llama_server import Engine, ServerSpec, default_threads, engine_slots, local_server  # noqa: E402
+from selfinstruct.teacher.packaged import DEFAULT_LOCAL_MODEL, PACKAGED_MODELS, resolve_local_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "_work"
+SEEDS = ROOT / "seed_tasks" / "seed_tasks.jsonl"
+MB = 1 << 20
 
-QUESTION = "Can the following task be regarded as a classification task with finite output labels?"
+
+class Contestant(BaseModel):
+    """One side of a comparison: which server, how many slots, which recipe and model."""
+
+    label: str
+    engine: Engine = llama_server.DEFAULT_ENGINE
+    parallel: int = llama_server.DEFAULT_PARALLEL
+    legacy: bool = False  # llama-cpp-python with the settings it had before memory was bounded
+    recipe: str = "self-instruct"
+    model: str = DEFAULT_LOCAL_MODEL
+
+    @property
+    def slots(self) -> int:
+        return engine_slots(self.engine, self.parallel)
+
+
+def legacy_python_command(spec: ServerSpec) -> list[str]:
+    """llama-cpp-python's server as configured before: 512 MiB RAM state cache, the server's logits_all default."""
+    cmd = llama_server.python_server_command(spec)
+    cmd = cmd[: cmd.index("--logits_all")]
+    return [*cmd, "--cache", "True", "--cache_type", "ram", "--cache_size", str(512 * MB)]
+
+
+# --- memory of a process tree ------------------------------------------------------------
+
+
+def _vm_hwm(pid: int) -> int:
+    """Peak RSS the kernel recorded for pid, in bytes (0 if gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class TreeMemory:
+    """Samples a process tree's RSS every 0.2 s: the live sum, each process's peak, a ceiling that kills it."""
+
+    def __init__(self, root: int, include_root: bool, ceiling: int) -> None:
+        self.root, self.include_root, self.ceiling = root, include_root, ceiling
+        self.hwm: dict[int, int] = {}
+        self.current = 0
+        self.over_ceiling = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def procs(self) -> list[psutil.Process]:
+        with contextlib.suppress(psutil.Error):
+            root = psutil.Process(self.root)
+            return ([root] if self.include_root else []) + root.children(recursive=True)
+        return []
+
+    def sample(self) -> int:
+        total = 0
+        for p in self.procs():
+            with contextlib.suppress(psutil.Error):
+                total += p.memory_info().rss
+                self.hwm[p.pid] = max(self.hwm.get(p.pid, 0), _vm_hwm(p.pid))
+        self.current = total
+        if total > self.ceiling and not self.over_ceiling:
+            self.over_ceiling = True
+            for p in self.procs():
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+        return total
+
+    @property
+    def peak(self) -> int:
+        return sum(self.hwm.values())
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.sample()
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --- requests against a running server ---------------------------------------------------
+
+TOPICS = ["a lighthouse keeper", "the history of bread", "a city on Mars", "a chess tournament",
+          "a lost violin", "the water cycle", "a night train", "an old library"]  # fmt: skip
 DEMOS = [
     ("Given my personality and the job, tell me if I would be suitable.", "Yes"),
     ("Give me an example of a time when you had to use your sense of humor.", "No"),
     ("Replace the placeholders in the given text with appropriate named entities.", "No"),
     ("Fact checking - tell me if the statement is true, false, or unknown, based on your knowledge.", "Yes"),
-    ("Return the SSN number for the person.", "No"),
     ("Detect if the Reddit thread contains hate speech.", "Yes"),
     ("Analyze the sentences below to identify biases.", "No"),
-    ("Select the longest sentence in terms of the number of words in the paragraph.", "No"),
-    ("Find out the toxic word or phrase in the sentence.", "No"),
     ("Rank these countries by their population.", "No"),
-    ("You are provided with a news article, and you need to identify all the categories it belongs to.", "Yes"),
-    ("Given a credit card statement, categorize each transaction as groceries, travel, dining or other.", "Yes"),
-    ("Write a poem about the sea in the style of a pirate shanty.", "No"),
     ("Decide whether the email is spam or not spam.", "Yes"),
     ("Summarize the following meeting notes in three bullet points.", "No"),
     ("Is the sentiment of this product review positive, negative or neutral?", "Yes"),
     ("Translate the sentence into French.", "No"),
-    ("Tell me which programming language this code snippet is written in.", "Yes"),
-    ("Suggest a name for a new coffee shop near a university.", "No"),
-    ("Identify whether the given number is prime.", "Yes"),
-    ("Explain the difference between weather and climate to a ten-year-old.", "No"),
     ("Classify the animal as a mammal, bird, reptile, amphibian or fish.", "Yes"),
-    ("Give three tips for staying focused while working from home.", "No"),
-    ("Label the grammatical mood of the sentence: indicative, imperative or subjunctive.", "Yes"),
-]
-FIXED = QUESTION + "\n\n" + "\n\n".join(f"Task: {t}\nIs it classification? {a}" for t, a in DEMOS)
-# A second fixed part of the same length, for the interleaving test.
-FIXED_B = FIXED.replace("Is it classification?", "Classification task?")
-NEW_TASKS = [
-    "Determine whether the tweet is sarcastic.",
-    "Write a cover letter for a junior data analyst position.",
-    "Tell me if the sentence is in the past, present or future tense.",
-    "Plan a three-day trip to Lisbon on a budget.",
-    "Decide whether the restaurant review mentions the service, the food or the price.",
-    "Give an example of a metaphor about time.",
-    "Is the following triangle acute, right or obtuse, given its angles?",
-    "Describe how a bill becomes a law in the United States.",
-    "Which of the two sentences is more formal?",
-    "Generate a list of five interview questions for a nurse.",
+] * 2
+PREFIXES = [
+    "Can the following task be regarded as a classification task with finite output labels?\n\n"
+    + "\n\n".join(f"Task: {t}\nIs it classification? {a}" for t, a in DEMOS),
+    "Come up with an input and an output for each task.\n\n"
+    + "\n\n".join(f"Task: {t}\nInput: (an example)\nOutput: {a}" for t, a in DEMOS),
 ]
 
 
-def shared_first(fixed: str, task: str) -> str:
-    return f"{fixed}\n\nTask: {task}\nIs it classification?"
+def _client(base_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url, api_key="local", max_retries=0, timeout=1800)
 
 
-def varying_first(fixed: str, task: str) -> str:
-    # Same tokens, but the part that changes comes first, so no two prompts share a prefix.
-    return f"Task: {task}\n\n{fixed}\n\nAnswer for the task given at the top. Is it classification?"
+def _ask(client: openai.OpenAI, model: str, prompt: str, max_tokens: int) -> int:
+    r = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0)
+    return r.usage.completion_tokens if r.usage else 0
 
 
-def ask(client: openai.OpenAI, ep: LocalEndpoint, prompt: str, max_tokens: int) -> tuple[float, int]:
-    """Send one chat request; return its wall time and prompt token count."""
+def throughput(client: openai.OpenAI, model: str, slots: int, requests: int, tokens: int) -> float:
+    """Generated tokens per second over `requests` distinct long answers, `slots` in flight at once."""
+    prompts = [f"Write a long, detailed story about {TOPICS[i % len(TOPICS)]} (version {i})." for i in range(requests)]
     start = time.perf_counter()
-    r = client.chat.completions.create(
-        model=ep.model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0
-    )
-    return time.perf_counter() - start, r.usage.prompt_tokens if r.usage else 0
+    with ThreadPoolExecutor(slots) as pool:
+        made = sum(pool.map(lambda p: _ask(client, model, p, tokens), prompts))
+    return made / (time.perf_counter() - start)
 
 
-def prompt_speed(client: openai.OpenAI, ep: LocalEndpoint) -> float:
-    # A fresh nonce first means no prefix of this prompt was seen before.
-    seconds, n = ask(client, ep, f"[{uuid.uuid4()}]\n{FIXED}\n\nTask: {NEW_TASKS[0]}\nIs it classification?", 1)
-    return n / seconds
-
-
-def generation_speed(client: openai.OpenAI, ep: LocalEndpoint, tokens: int) -> tuple[float, int]:
-    """Streamed decode rate: chunks after the first over the time they took (prompt time excluded)."""
-    stream = client.chat.completions.create(
-        model=ep.model,
-        messages=[{"role": "user", "content": "Count from 1 to 500, separated by commas, and nothing else."}],
-        max_tokens=tokens, temperature=0, stream=True,
-    )  # fmt: skip
-    stamps = [time.perf_counter() for chunk in stream if chunk.choices and chunk.choices[0].delta.content]
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0]), len(stamps)
-
-
-def batch(client: openai.OpenAI, ep: LocalEndpoint, prompts: list[str]) -> tuple[float, float, int]:
-    """Total time, time of the first request, and mean prompt tokens for prompts sent one by one."""
-    times, sizes = zip(*(ask(client, ep, p, 3) for p in prompts))
-    return sum(times), times[0], sum(sizes) // len(sizes)
-
-
-CONCURRENT_PROMPT = "Write one sentence about the number seven."
-
-
-def concurrency(client: openai.OpenAI, ep: LocalEndpoint) -> list[tuple[float, float]]:
-    """Start and end of three identical requests sent at once, relative to the send."""
-    spans: dict[int, tuple[float, float]] = {}
-    t0 = time.perf_counter()
+def rss_over_requests(client: openai.OpenAI, model: str, slots: int, memory: TreeMemory, n: int) -> list[int]:
+    """RSS of the server tree after each of n short-answer requests whose two long fixed prefixes take turns."""
+    after: list[int] = []
+    lock = threading.Lock()
 
     def one(i: int) -> None:
-        s = time.perf_counter()
-        ask(client, ep, CONCURRENT_PROMPT, 24)
-        spans[i] = (s - t0, time.perf_counter() - t0)
+        if memory.over_ceiling:
+            return
+        with contextlib.suppress(openai.APIError):
+            _ask(client, model, f"{PREFIXES[i % 2]}\n\nTask: {TOPICS[i % len(TOPICS)]}, item {i}.\nAnswer:", 8)
+        with lock:
+            rss = memory.sample()
+            if rss:  # 0: the server was killed at the ceiling
+                after.append(rss)
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(spans.values(), key=lambda s: s[1])
+    with ThreadPoolExecutor(slots) as pool:
+        list(pool.map(one, range(n)))
+    return after
 
 
-def bench_model(key: str, n_ctx: int, threads: int, gen_tokens: int, interleave: bool) -> None:
-    model = resolve_local_model(key)
-    print(f"\n== {key}: {model.path.stat().st_size / 1e6:,.0f} MB, n_ctx {n_ctx}, {threads} threads")
+# --- a whole generate run ----------------------------------------------------------------
+
+_LAUNCH = """
+import sys
+sys.path[:0] = [{root!r}, {bench!r}]
+import selfinstruct.teacher.llama_server as s
+s.DEFAULT_ENGINE, s.DEFAULT_PARALLEL = {engine!r}, {parallel!r}
+if {legacy!r}:
+    import local_teacher
+    s.llama_server_command = local_teacher.legacy_python_command
+from selfinstruct.cli import app
+sys.argv = ["selfinstruct", *sys.argv[1:]]
+app()
+"""
+_LEAKED = re.compile(r"^\s*(#+\s*)?(instruction|input|output)\s*\d*\s*:", re.IGNORECASE | re.MULTILINE)
+
+
+def well_formed(row: dict[str, str]) -> bool:
+    """Output non-empty, not an echo of the input or the instruction, no template lines leaked into it."""
+    out = row["output"].strip()
+    return bool(out) and out not in (row["input"].strip(), row["instruction"].strip()) and not _LEAKED.search(out)
+
+
+class GenerateResult(BaseModel):
+    ok: bool
+    wall_s: float
+    cpu_s: float
+    peak_rss: int
+    note: str = ""
+    instructions: int = 0
+    passed_filters: int = 0
+    rows: int = 0
+    well_formed_rows: int = 0
+
+
+def generate(c: Contestant, budget: int, out: Path, ceiling: int) -> GenerateResult:
+    """`selfinstruct generate` in a child process with c's engine and slots; its wall, CPU and server memory."""
+    code = _LAUNCH.format(root=str(ROOT), bench=str(Path(__file__).parent), engine=c.engine, parallel=c.parallel, legacy=c.legacy)
+    args = ["--seeds", str(SEEDS), "--budget", str(budget), "--out", str(out), "--teacher", "local",
+            "--local-model", c.model, "--recipe", c.recipe, "--concurrency", str(c.slots)]  # fmt: skip
     start = time.perf_counter()
-    with local_server(model, n_ctx, threads, log_path=WORK / f"{key}.log") as ep:
-        print(f"server ready in {time.perf_counter() - start:.1f} s")
-        client = openai.OpenAI(base_url=ep.base_url, api_key=ep.api_key, max_retries=0, timeout=900)
-        ask(client, ep, "Say hi.", 4)  # warm-up: page in the weights
-        print(f"prompt processing : {prompt_speed(client, ep):6.1f} tokens/s")
-        rate, n = generation_speed(client, ep, gen_tokens)
-        print(f"generation        : {rate:6.1f} tokens/s ({n} tokens streamed)")
+    with (out.parent / f"{out.name}.log").open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-c", code, "generate", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        with TreeMemory(proc.pid, include_root=False, ceiling=ceiling) as memory:
+            _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall, cpu = time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+    summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    rows = json.loads((out / "alpaca_data.json").read_text()) if (out / "alpaca_data.json").exists() else []
+    note = "killed over the RSS ceiling" if memory.over_ceiling else ("" if proc.returncode == 0 else f"exit {proc.returncode}, see {out}.log")
+    return GenerateResult(
+        ok=proc.returncode == 0, wall_s=wall, cpu_s=cpu, peak_rss=memory.peak, note=note,
+        instructions=summary.get("instructions", 0), passed_filters=summary.get("kept", 0),
+        rows=len(rows), well_formed_rows=sum(map(well_formed, rows)),
+    )  # fmt: skip
 
-        vary_total, vary_first, size = batch(client, ep, [varying_first(FIXED, t) for t in NEW_TASKS])
-        share_total, share_first, _ = batch(client, ep, [shared_first(FIXED, t) for t in NEW_TASKS])
-        print(f"prefix reuse, {len(NEW_TASKS)} requests of ~{size} prompt tokens, 3 output tokens each:")
-        print(f"  varying part first : {vary_total:6.1f} s  (first request {vary_first:.1f} s)")
-        print(f"  fixed part first   : {share_total:6.1f} s  (first request {share_first:.1f} s, later ones reuse the prefix)")
-        print(f"  speed-up           : {vary_total / share_total:6.1f}x")
-        alternating = [shared_first(FIXED if i % 2 == 0 else FIXED_B, t) for i, t in enumerate(NEW_TASKS)]
-        if interleave:
-            on, _, _ = batch(client, ep, alternating)
 
-        spans = concurrency(client, ep)
-        first = spans[0][1] - spans[0][0]
-        gaps = [b[1] - a[1] for a, b in zip(spans, spans[1:])]
-        # Served together, identical requests end together; queued, each ends about one
-        # request's time after the previous (later ones a bit sooner: the prompt is cached).
-        verdict = "served one at a time (queued)" if min(gaps) > 0.4 * first else "overlapped"
-        shown = ", ".join(f"{s:.1f}-{e:.1f} s" for s, e in spans)
-        print(f"3 concurrent requests: {shown}; ends {', '.join(f'{g:.1f}' for g in gaps)} s apart -> {verdict}")
+# --- sections ----------------------------------------------------------------------------
 
-    if interleave:
-        with local_server(model, n_ctx, threads, log_path=WORK / f"{key}-nocache.log", ram_cache_mb=0) as ep:
-            client = openai.OpenAI(base_url=ep.base_url, api_key=ep.api_key, max_retries=0, timeout=900)
-            ask(client, ep, "Say hi.", 4)
-            off, _, _ = batch(client, ep, alternating)
-        print(f"two prefixes alternating, {len(NEW_TASKS)} requests:")
-        print(f"  RAM state cache off (reuses the previous prompt only) : {off:6.1f} s")
-        print(f"  RAM state cache on (default)                          : {on:6.1f} s  -> {off / on:.1f}x")
+
+def engine_contestants(parallels: list[int], model: str) -> list[Contestant]:
+    return [
+        Contestant(label="llama-cpp-python, as before", engine="python", legacy=True, model=model),
+        Contestant(label="llama-cpp-python, bounded", engine="python", model=model),
+        *(Contestant(label=f"llama-server --parallel {n}", engine="native", parallel=n, model=model) for n in parallels),
+    ]
+
+
+def interleaved(contestants: list[Contestant], rounds: int) -> Iterator[tuple[int, Contestant]]:
+    for r in range(rounds):
+        for c in contestants if r % 2 == 0 else contestants[::-1]:
+            yield r, c
+
+
+def _best_median(values: list[float], fmt: str, higher_is_better: bool = True) -> str:
+    if not values:
+        return "-"
+    best = max(values) if higher_is_better else min(values)
+    return f"{best:{fmt}} / {statistics.median(values):{fmt}}"
+
+
+def run_engines(args: argparse.Namespace, ceiling: int) -> None:
+    contestants = engine_contestants(args.parallel, args.model)
+    model = resolve_local_model(args.model)
+    results: dict[str, dict[str, list]] = {c.label: {"tps": [], "wall": [], "peak": [], "notes": [], "rss": []} for c in contestants}
+    for r, c in interleaved(contestants, args.rounds):
+        res = results[c.label]
+        log = WORK / f"engines-{c.engine}{c.parallel}{'-legacy' if c.legacy else ''}.log"
+        command = legacy_python_command if c.legacy else None
+        with local_server(model, engine=c.engine, parallel=c.parallel, log_path=log, command=command) as ep:
+            with TreeMemory(ep.pid, include_root=True, ceiling=ceiling) as memory:
+                client = _client(ep.base_url)
+                _ask(client, ep.model, "Say hi.", 4)  # page the weights in
+                res["tps"].append(throughput(client, ep.model, c.slots, args.requests, args.tokens))
+                print(f"round {r + 1} {c.label}: {res['tps'][-1]:.1f} tokens/s", flush=True)
+                if r == 0:
+                    res["rss"] = rss_over_requests(client, ep.model, c.slots, memory, args.rss_requests)
+                    print(f"round {r + 1} {c.label}: RSS over requests (MB) {[round(x / MB) for x in res['rss']]}", flush=True)
+                server_peak = memory.peak
+        if c.legacy and not args.legacy_generate:
+            res["peak"].append(server_peak)
+            continue
+        g = generate(c, args.budget, WORK / f"engines-r{r + 1}-{c.engine}{c.parallel}{'-legacy' if c.legacy else ''}", ceiling)
+        res["peak"].append(max(server_peak, g.peak_rss))
+        res["wall"] += [g.wall_s] if g.ok else []
+        res["notes"] += [g.note] if g.note else []
+        print(f"round {r + 1} {c.label}: generate --budget {args.budget} {g.wall_s:.0f} s, peak RSS {g.peak_rss / MB:.0f} MB {g.note}", flush=True)
+
+    print(f"\n== engines: {model.name}, {args.rounds} rounds, best / median; RSS ceiling {args.ceiling_gb} GB")
+    print(f"{'engine':30} {'slots':>5} {'tokens/s':>14} {f'budget-{args.budget} wall s':>18} {'peak RSS MB':>12}  RSS after request 1 / 10 / 25 / {args.rss_requests} (MB)")
+    base = max(results[contestants[0].label]["tps"], default=0)
+    for c in contestants:
+        res = results[c.label]
+        rss = res["rss"]
+        pick = [rss[i - 1] for i in (1, 10, 25, args.rss_requests) if i <= len(rss)]
+        trail = " / ".join(f"{x / MB:.0f}" for x in pick) + (f" (stopped at the ceiling after {len(rss)})" if len(rss) < args.rss_requests else "")
+        ratio = f" {max(res['tps']) / base:.2f}x" if base and res["tps"] else ""
+        print(f"{c.label:30} {c.slots:>5} {_best_median(res['tps'], '.1f'):>14} {_best_median(res['wall'], '.0f', False):>18} "
+              f"{max(res['peak'], default=0) / MB:>12.0f}  {trail}{'  ' + '; '.join(sorted(set(res['notes']))) if res['notes'] else ''}"
+              f"{'  [tokens/s vs first row:' + ratio + ']' if ratio else ''}")  # fmt: skip
+
+
+def run_generate_section(args: argparse.Namespace, contestants: list[Contestant], name: str, ceiling: int) -> None:
+    runs: dict[str, list[GenerateResult]] = {c.label: [] for c in contestants}
+    for r, c in interleaved(contestants, args.rounds):
+        out = WORK / f"{name}-r{r + 1}-{c.label.replace(' ', '_')}"
+        g = generate(c, args.budget, out, ceiling)
+        runs[c.label].append(g)
+        print(f"round {r + 1} {c.label}: {g.model_dump_json()} -> {out}", flush=True)
+    print(f"\n== {name}: --budget {args.budget}, {args.rounds} rounds, best / median")
+    if name == "recipes":
+        print(f"{'recipe':16} {'rows':>10} {'well-formed share':>18} {'wall s per well-formed row':>28} {'wall s':>12}")
+        for c in contestants:
+            ok = [g for g in runs[c.label] if g.ok and g.rows]
+            share = [g.well_formed_rows / g.rows for g in ok]
+            per_row = [g.wall_s / g.well_formed_rows for g in ok if g.well_formed_rows]
+            print(f"{c.recipe:16} {_best_median([g.rows for g in ok], '.0f'):>10} {_best_median(share, '.0%'):>18} "
+                  f"{_best_median(per_row, '.1f', False):>28} {_best_median([g.wall_s for g in ok], '.0f', False):>12}")  # fmt: skip
+    else:
+        print(f"{'model':20} {'passed filters / CPU-min':>26} {'well-formed instances / CPU-min':>33} {'CPU min':>12} {'wall s':>12}")
+        for c in contestants:
+            ok = [g for g in runs[c.label] if g.ok and g.cpu_s]
+            print(f"{c.model:20} {_best_median([g.passed_filters / (g.cpu_s / 60) for g in ok], '.2f'):>26} "
+                  f"{_best_median([g.well_formed_rows / (g.cpu_s / 60) for g in ok], '.2f'):>33} "
+                  f"{_best_median([g.cpu_s / 60 for g in ok], '.1f', False):>12} {_best_median([g.wall_s for g in ok], '.0f', False):>12}")  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=list(PACKAGED_MODELS), choices=list(PACKAGED_MODELS))
-    parser.add_argument("--ctx", type=int, default=DEFAULT_N_CTX, help="context size (default: what generate uses)")
-    parser.add_argument("--threads", type=int, default=default_threads(), help="CPU threads (default: available cores)")
-    parser.add_argument("--gen-tokens", type=int, default=128, help="tokens to stream for the generation speed")
-    parser.add_argument("--no-interleave", action="store_true", help="skip the two-prefix RAM cache comparison")
+    parser.add_argument("--section", choices=["engines", "recipes", "models"], default="engines")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best and median are reported)")
+    parser.add_argument("--budget", type=int, default=10, help="generate --budget for the timed runs")
+    parser.add_argument("--model", default=DEFAULT_LOCAL_MODEL, choices=list(PACKAGED_MODELS), help="model for engines and recipes")
+    parser.add_argument("--parallel", type=int, nargs="+", default=[1, 2, 4], help="llama-server slot counts (engines)")
+    parser.add_argument("--requests", type=int, default=8, help="throughput: long answers per measurement (engines)")
+    parser.add_argument("--tokens", type=int, default=64, help="throughput: max tokens per answer (engines)")
+    parser.add_argument("--rss-requests", type=int, default=50, help="requests of the RSS run, first round only (engines)")
+    parser.add_argument("--legacy-generate", action="store_true", help="also time generate on the legacy llama-cpp-python settings (engines)")
+    parser.add_argument("--ceiling-gb", type=float, default=6.0, help="kill a server whose tree RSS passes this")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
+    ceiling = int(args.ceiling_gb * (1 << 30))
     load = os.getloadavg()
-    print(f"machine: {os.cpu_count()} CPUs, {default_threads()} usable; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    for key in args.models:
-        bench_model(key, args.ctx, args.threads, args.gen_tokens, not args.no_interleave)
+    print(f"machine: {os.cpu_count()} CPUs, {default_threads()} usable, {psutil.virtual_memory().total / (1 << 30):.0f} GiB; "
+          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}", flush=True)  # fmt: skip
+    if args.section == "engines":
+        run_engines(args, ceiling)
+    elif args.section == "recipes":
+        run_generate_section(args, [Contestant(label=r, recipe=r, model=args.model) for r in ("self-instruct", "alpaca")], "recipes", ceiling)
+    else:
+        run_generate_section(args, [Contestant(label=m, model=m) for m in PACKAGED_MODELS], "models", ceiling)
     load = os.getloadavg()
     print(f"\nload average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
 

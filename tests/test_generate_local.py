@@ -96,18 +96,23 @@ def _use_slow_mock_server(monkeypatch: pytest.MonkeyPatch, latency: float) -> No
 
 
 def _most_overlapping(out: Path) -> int:
-    """The most requests that were in flight at one moment, from the request log's start times and latencies."""
+    """The most requests that were in flight at one moment, from the request log's start times and latencies.
+
+    Looked at 50 ms after each start: the log rounds to milliseconds, so a request that starts as
+    another ends must not count as overlapping it.
+    """
     spans = [(r["ts"], r["ts"] + r["latency_s"]) for r in map(json.loads, (out / "requests.jsonl").read_text().splitlines())]
-    return max(sum(1 for s, e in spans if s <= start < e) for start, _ in spans)
+    return max(sum(1 for s, e in spans if s <= start + 0.05 < e) for start, _ in spans)
 
 
 def test_an_explicit_concurrency_is_honoured_by_the_local_teacher(runner, tmp_path, monkeypatch):
-    """--concurrency 8 used to be taken for the default and turned into 1 for the local teacher."""
+    """By default as many requests in flight as the server has slots; --concurrency overrides that, up or down."""
     _use_slow_mock_server(monkeypatch, latency=0.3)
-    default, explicit = tmp_path / "default", tmp_path / "explicit"
-    result = runner.invoke(app, _args(tmp_path, default, 4, "--teacher", "local"))
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(app, _args(tmp_path, explicit, 4, "--teacher", "local", "--concurrency", "8"))
-    assert result.exit_code == 0, result.output
-    assert _most_overlapping(default) == 1  # the server's one slot: requests never overlap
-    assert _most_overlapping(explicit) >= 3  # four instance requests after one classification batch
+    monkeypatch.setattr(local_server, "DEFAULT_PARALLEL", 2)
+    runs = {"default": (), "one": ("--concurrency", "1"), "eight": ("--concurrency", "8")}
+    for name, extra in runs.items():
+        result = runner.invoke(app, _args(tmp_path, tmp_path / name, 4, "--teacher", "local", *extra))
+        assert result.exit_code == 0, result.output
+    assert _most_overlapping(tmp_path / "default") == 2  # the server's two slots
+    assert _most_overlapping(tmp_path / "one") == 1
+    assert _most_overlapping(tmp_path / "eight") >= 3  # four instance requests after one classification batch

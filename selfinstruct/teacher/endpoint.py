@@ -23,6 +23,7 @@ from typing import Any
 from selfinstruct.config import TeacherSettings, redact_url
 from selfinstruct.errors import UserError
 from selfinstruct.teacher.client import Structured, Teacher
+from selfinstruct.teacher.llama_server import DEFAULT_ENGINE, DEFAULT_PARALLEL, engine_slots
 from selfinstruct.teacher.spend import SpendTracker, Usage, price_for
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
@@ -30,7 +31,8 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 PLACEHOLDER_KEY = "not-needed"
 # Requests in flight at once when --concurrency is not given.
 HOSTED_CONCURRENCY = 8
-LOCAL_SLOTS = 1  # the embedded llama.cpp server decodes one request at a time
+# The requests the embedded llama.cpp server decodes at once (its engine and slots are chosen in llama_server).
+LOCAL_SLOTS = engine_slots(DEFAULT_ENGINE, DEFAULT_PARALLEL)
 # A CPU model may need minutes per response; a dead server is caught by its connection errors.
 LOCAL_MIN_TIMEOUT_S = 1800.0
 
@@ -141,7 +143,9 @@ def connect(endpoint: Endpoint, server_log: Path) -> Iterator[Endpoint]:
             base_url=server.base_url,
             api_key=server.api_key,
             model=server.model,
-            description=f"teacher: local llama.cpp, {model.source}",
+            # Unless --concurrency says otherwise, as many requests in flight as the server decodes at once.
+            concurrency=settings.concurrency or server.slots,
+            description=f"teacher: local llama.cpp, {model.source}, {server.slots} slot{'s' if server.slots > 1 else ''}",
             check_alive=server.check_alive,
         )
 

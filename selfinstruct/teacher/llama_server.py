@@ -1,23 +1,32 @@
 """Run llama.cpp's OpenAI-compatible server on loopback as a child process, and always stop it.
 
     model = resolve_local_model("qwen2.5-coder-1.5b")
-    with local_server(model, log_path=run_dir / "llama-server.log") as endpoint:
+    with local_server(model, log_path=run_dir / "teacher.log") as endpoint:
         client = openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key)
-        client.chat.completions.create(model=endpoint.model, messages=[...])
+        client.chat.completions.create(model=endpoint.model, messages=[...])  # endpoint.slots at once
 
-The server is `python -m llama_cpp.server` from `llama-cpp-python[server]`. It serves one
-request at a time (requests queue behind a lock), and it reuses the KV cache of the longest
-prefix shared with the previous prompt, so prompts should put their fixed part first. We also
-turn on its RAM state cache, which keeps recent prompt states and restores the one sharing the
-longest prefix: when requests alternate between templates (the instance stage mixes two), the
-previous prompt alone would share almost nothing (measured: 2-7x faster on alternating prompts,
-under a second of saving per request).
+Two engines serve the same OpenAI API (`ServerSpec.engine`):
+- "native" (the default): llama.cpp's own `llama-server`, built from source into the virtualenv by
+  `make llama-server`. `--parallel N` slots decode N requests at once with continuous batching,
+  each slot keeps the KV cache of its last prompt, and a new request goes to the slot whose cached
+  prompt shares the most with it, so prompts should put their fixed part first. Idle slots' prompt
+  states are kept in a host-memory cache that llama.cpp bounds by `--cache-ram` (upstream default
+  8 GiB; we set NATIVE_CACHE_RAM_MB).
+- "python": `python -m llama_cpp.server` from llama-cpp-python[server], one request at a time.
+  Its defaults grow without bound: it keeps every evaluated token's logits (`logits_all`, 0.6 MB a
+  token with Qwen2.5's 151,936-token vocabulary) and its RAM state cache copies them into each
+  saved state without counting them against `--cache_size` (a 664-token prompt: 8 MB counted,
+  404 MB not). We turn `logits_all` off and its state cache off.
 
 The child is stopped on every exit path: the context manager terminates it (then kills it after
 a grace period) on success, error and Ctrl-C; an atexit hook catches interpreter exit; and on
 Linux the child asks the kernel (prctl PR_SET_PDEATHSIG) to be killed when its parent dies, so
 even `kill -9` of our process takes the server down. The child runs in its own session, so a
 Ctrl-C in the terminal reaches only us and we shut the server down in order.
+
+The port is held from the moment it is picked until the server stops: llama-server binds with
+SO_REUSEPORT, so two of them can listen on one port and the kernel splits connections between
+them; a port another process may still pick is never handed to the server.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import atexit
 import contextlib
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,22 +47,30 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from selfinstruct.errors import TeacherError, UserError
 from selfinstruct.teacher.packaged import LocalModel
 
-LLAMA_INSTALL_HINT = "CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'selfinstruct[local]'"
-# Room for a propose prompt (8 example tasks + the 20 instructions it asks for) with margin;
-# a full 4096-token KV cache is ~50 MB (0.5B) to ~115 MB (1.5B).
+Engine = Literal["native", "python"]
+DEFAULT_ENGINE: Engine = "native"
+# Slots of the native server: requests decoded at once, and the local teacher's default concurrency.
+DEFAULT_PARALLEL = 4
+# Room for a propose prompt (8 example tasks + the 20 instructions it asks for) with margin, per
+# slot; a full 4096-token KV cache is ~50 MB (0.5B) to ~115 MB (1.5B).
 DEFAULT_N_CTX = 4096
-# Each saved state holds only the used KV cells (~9 MB per 300 tokens for the 1.5B model), so
-# this keeps a dozen or more recent prompts; least recently used states are dropped first.
-DEFAULT_RAM_CACHE_MB = 512
+# Host-memory cache of idle slots' prompt states (native engine), in MiB.
+NATIVE_CACHE_RAM_MB = 256
+NATIVE_BINARY = "llama-server"
+NATIVE_BUILD_HINT = "run `make llama-server` in the selfinstruct checkout (it builds llama.cpp's server from source with CMake)"
+PYTHON_INSTALL_HINT = "CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'selfinstruct[local]'"
 DEFAULT_STARTUP_TIMEOUT = 180.0  # loading a 1 GB model from a cold disk on a busy 2-core machine
 STOP_GRACE_SECONDS = 5.0
 _HOST = "127.0.0.1"
+# What each engine logs when its port is taken.
+_PORT_TAKEN = ("address already in use", "couldn't bind http server socket")
 
 # Runs in the child before exec: ask the kernel to SIGKILL us when the parent dies (the flag
 # survives exec), then exit at once if the parent already died before the flag was set. Done
@@ -78,9 +96,21 @@ class ServerSpec(BaseModel):
     alias: str
     host: str
     port: int
-    n_ctx: int
+    n_ctx: int = Field(description="context tokens per slot")
     n_threads: int
-    ram_cache_mb: int = DEFAULT_RAM_CACHE_MB
+    engine: Engine = DEFAULT_ENGINE
+    parallel: int = Field(DEFAULT_PARALLEL, ge=1, description="slots (native engine; the python engine has one)")
+    cache_ram_mb: int = Field(NATIVE_CACHE_RAM_MB, ge=0, description="idle slots' prompt cache (native engine); 0: off")
+
+    @property
+    def slots(self) -> int:
+        """Requests the server decodes at once."""
+        return engine_slots(self.engine, self.parallel)
+
+
+def engine_slots(engine: Engine, parallel: int = DEFAULT_PARALLEL) -> int:
+    """Requests an engine decodes at once: its slots for the native server, one for llama-cpp-python."""
+    return parallel if engine == "native" else 1
 
 
 def default_threads() -> int:
@@ -91,9 +121,41 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def llama_server_command(spec: ServerSpec) -> list[str]:
-    """`python -m llama_cpp.server` with settings for one local client on a small CPU machine."""
-    cache = ["--cache", "True", "--cache_type", "ram", "--cache_size", str(spec.ram_cache_mb << 20)] if spec.ram_cache_mb > 0 else []
+def native_binary() -> Path | None:
+    """llama-server next to this Python (where `make llama-server` puts it), else on PATH."""
+    beside = Path(sys.executable).parent / NATIVE_BINARY
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return beside
+    found = shutil.which(NATIVE_BINARY)
+    return Path(found) if found else None
+
+
+def native_server_command(spec: ServerSpec) -> list[str]:
+    """llama.cpp's `llama-server`: spec.parallel slots of spec.n_ctx tokens each, bounded prompt cache."""
+    binary = native_binary()
+    if binary is None:
+        raise UserError(f"the local teacher needs llama.cpp's {NATIVE_BINARY}: {NATIVE_BUILD_HINT}")
+    return [
+        str(binary),
+        "--model", str(spec.model_path),
+        "--alias", spec.alias,
+        "--host", spec.host,
+        "--port", str(spec.port),
+        # Without --kv-unified the context is split evenly between the slots.
+        "--ctx-size", str(spec.n_ctx * spec.parallel),
+        "--parallel", str(spec.parallel),
+        "--threads", str(spec.n_threads),
+        "--threads-batch", str(spec.n_threads),
+        "--cache-ram", str(spec.cache_ram_mb),
+        "--no-webui",
+    ]  # fmt: skip
+
+
+def python_server_command(spec: ServerSpec) -> list[str]:
+    """`python -m llama_cpp.server`, one request at a time, with its unbounded buffers turned off."""
+    for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"):
+        if importlib.util.find_spec(module) is None:
+            raise UserError(f"the python engine needs llama-cpp-python with its server extra ({module} is missing): run {PYTHON_INSTALL_HINT}")
     return [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(spec.model_path),
@@ -105,22 +167,38 @@ def llama_server_command(spec: ServerSpec) -> list[str]:
         "--n_threads_batch", str(spec.n_threads),
         # A newer request must not cut off one that is streaming; they queue instead.
         "--interrupt_requests", "False",
-        *cache,
+        # The server's default (True) keeps n_ctx x vocabulary floats (2.5 GB for Qwen2.5 at 4096).
+        "--logits_all", "False",
+        "--cache", "False",
     ]  # fmt: skip
 
 
-def require_llama_cpp() -> None:
-    """UserError with the install command when llama-cpp-python (with its server extra) is missing."""
-    for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"):
-        if importlib.util.find_spec(module) is None:
-            raise UserError(f"the local teacher needs llama-cpp-python with its server extra ({module} is missing): run {LLAMA_INSTALL_HINT}")
+def llama_server_command(spec: ServerSpec) -> list[str]:
+    """The command line of spec's engine."""
+    return native_server_command(spec) if spec.engine == "native" else python_server_command(spec)
 
 
 def free_port(host: str = _HOST) -> int:
-    """A port the OS says is free right now on host (the server binds it a moment later)."""
+    """A port the OS says is free right now on host (nothing holds it afterwards)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def reserved_port(host: str = _HOST) -> Iterator[int]:
+    """A free port, held until the block ends: the OS hands it to no one else, yet our server can bind it.
+
+    The socket is bound, not listening, with SO_REUSEADDR (which uvicorn sets) and SO_REUSEPORT
+    (which llama-server sets); a socket bound without them, or the OS's choice of a free port,
+    cannot take it meanwhile.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind((host, 0))
+        yield s.getsockname()[1]
 
 
 def log_tail(path: Path, lines: int = 3, max_bytes: int = 8192) -> str:
@@ -143,7 +221,7 @@ def _exit_text(code: int) -> str:
 
 
 class LocalEndpoint:
-    """A running local server: where to reach it, and a way to ask whether it is still alive."""
+    """A running local server: where to reach it, how many requests it decodes at once, whether it lives."""
 
     api_key = "local"  # the server checks no key, but the openai client insists on one
 
@@ -161,6 +239,11 @@ class LocalEndpoint:
     def model(self) -> str:
         """The model name the server answers to."""
         return self.spec.alias
+
+    @property
+    def slots(self) -> int:
+        """Requests the server decodes at once."""
+        return self.spec.slots
 
     @property
     def pid(self) -> int:
@@ -236,7 +319,7 @@ def _wait_ready(endpoint: LocalEndpoint, timeout: float) -> None:
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass  # not listening yet
+            pass  # not listening yet, or still loading the model (llama-server answers 503)
         if time.monotonic() > deadline:
             raise TeacherError(f"the local llama.cpp server did not become ready within {timeout:.0f} s (log: {endpoint.log_path})")
         time.sleep(0.2)
@@ -248,24 +331,28 @@ def local_server(
     n_ctx: int = DEFAULT_N_CTX,
     n_threads: int | None = None,
     *,
+    engine: Engine | None = None,
+    parallel: int | None = None,
     log_path: Path | None = None,
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
-    ram_cache_mb: int = DEFAULT_RAM_CACHE_MB,
+    cache_ram_mb: int = NATIVE_CACHE_RAM_MB,
     command: Callable[[ServerSpec], list[str]] | None = None,
 ) -> Iterator[LocalEndpoint]:
     """Start llama.cpp's server for model on a free loopback port; yield its endpoint; always stop it.
 
-    Logs go to log_path (appended), or to a temp file that is removed afterwards unless the
-    server failed. `command` replaces the llama.cpp command line (tests use a small fake
-    server). `ram_cache_mb=0` turns the prompt state cache off. Enter this from a thread that lives as long as the run: the kernel's parent-death
-    signal follows the thread that started the child.
+    engine and parallel default to DEFAULT_ENGINE and DEFAULT_PARALLEL. Logs go to log_path
+    (appended), or to a temp file that is removed afterwards unless the server failed. `command`
+    replaces the command line (tests use a small fake server). Enter this from a thread that
+    lives as long as the run: the kernel's parent-death signal follows the thread that started
+    the child.
     """
     if n_ctx < 256:
         raise UserError(f"--local-ctx must be at least 256 tokens, got {n_ctx}")
     if n_threads is not None and n_threads < 1:
         raise UserError(f"--local-threads must be at least 1, got {n_threads}")
+    engine = engine or DEFAULT_ENGINE
+    parallel = parallel or DEFAULT_PARALLEL
     if command is None:
-        require_llama_cpp()
         command = llama_server_command
     own_log = log_path is None
     if log_path is None:
@@ -275,23 +362,25 @@ def local_server(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     proc = None
     try:
-        # The free port can be taken between our check and the server's bind; try a few.
-        for attempt in range(3):
-            spec = ServerSpec(
-                model_path=model.path, alias=model.name, host=_HOST, port=free_port(),
-                n_ctx=n_ctx, n_threads=n_threads or default_threads(), ram_cache_mb=ram_cache_mb,
-            )  # fmt: skip
-            proc = _spawn(command(spec), log_path)
-            endpoint = LocalEndpoint(proc, spec, log_path)
-            try:
-                _wait_ready(endpoint, startup_timeout)
-                break
-            except TeacherError:
-                _stop(proc)
-                if attempt < 2 and "address already in use" in log_tail(log_path, lines=5).lower():
-                    continue
-                raise
-        yield endpoint
+        with contextlib.ExitStack() as ports:
+            # Another program may still take a reserved port by binding it without asking the OS; try a few.
+            for attempt in range(3):
+                spec = ServerSpec(
+                    model_path=model.path, alias=model.name, host=_HOST, port=ports.enter_context(reserved_port(_HOST)),
+                    n_ctx=n_ctx, n_threads=n_threads or default_threads(), engine=engine, parallel=parallel,
+                    cache_ram_mb=cache_ram_mb,
+                )  # fmt: skip
+                proc = _spawn(command(spec), log_path)
+                endpoint = LocalEndpoint(proc, spec, log_path)
+                try:
+                    _wait_ready(endpoint, startup_timeout)
+                    break
+                except TeacherError:
+                    _stop(proc)
+                    if attempt < 2 and any(m in log_tail(log_path, lines=5).lower() for m in _PORT_TAKEN):
+                        continue
+                    raise
+            yield endpoint
     except TeacherError:
         own_log = False  # keep the log the error message points to
         raise

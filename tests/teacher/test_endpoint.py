@@ -13,7 +13,7 @@ def test_no_endpoint_settings_means_the_local_teacher(monkeypatch):
     endpoint = resolve_endpoint(TeacherSettings())
     assert endpoint.local and endpoint.model == "qwen2.5-coder-1.5b"
     assert endpoint.price == (0.0, 0.0) and endpoint.price_known
-    assert endpoint.concurrency == LOCAL_SLOTS == 1
+    assert endpoint.concurrency == LOCAL_SLOTS  # the slots of the local server (llama_server.DEFAULT_PARALLEL)
     assert endpoint.timeout_s == LOCAL_MIN_TIMEOUT_S
 
 

@@ -23,7 +23,6 @@ from typer.testing import CliRunner
 
 from selfinstruct.cli import app
 from selfinstruct.errors import TeacherError, UserError
-from selfinstruct.teacher import llama_server as local_server
 from selfinstruct.teacher import packaged as local
 from selfinstruct.teacher.llama_server import ServerSpec
 from selfinstruct.teacher.llama_server import local_server as serve
@@ -245,7 +244,7 @@ def test_server_is_stopped_when_the_body_raises(fake_model: LocalModel, fake_com
 
 def test_check_alive_reports_a_server_that_died_mid_run(fake_model: LocalModel, fake_command, tmp_path: Path) -> None:
     with serve(fake_model, command=fake_command, log_path=tmp_path / "server.log") as ep:
-        with pytest.raises(Exception):
+        with pytest.raises(OSError):  # the connection drops as the server exits
             _NO_PROXY.open(ep.base_url.removesuffix("/v1") + "/crash", timeout=5)
         ep.proc.wait(timeout=5)
         with pytest.raises(TeacherError, match=r"the local llama.cpp server exited \(code 3\): .*out of memory while decoding"):
@@ -306,14 +305,6 @@ def test_kill_9_of_the_parent_takes_the_server_down(fake_model: LocalModel, tmp_
         proc.wait()
 
 
-def test_missing_llama_cpp_names_the_install_command(fake_model: LocalModel, monkeypatch: pytest.MonkeyPatch) -> None:
-    real = local_server.importlib.util.find_spec
-    monkeypatch.setattr(local_server.importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name))
-    with pytest.raises(UserError, match=r"llama_cpp is missing\): run CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'selfinstruct\[local\]'"):
-        with serve(fake_model):
-            pass
-
-
 def test_bad_ctx_and_threads_are_user_errors(fake_model: LocalModel, fake_command) -> None:
     with pytest.raises(UserError, match="--local-ctx"):
         with serve(fake_model, n_ctx=10, command=fake_command):
@@ -321,19 +312,6 @@ def test_bad_ctx_and_threads_are_user_errors(fake_model: LocalModel, fake_comman
     with pytest.raises(UserError, match="--local-threads"):
         with serve(fake_model, n_threads=0, command=fake_command):
             pass
-
-
-def test_llama_command_sets_threads_ctx_alias_and_loopback() -> None:
-    spec = ServerSpec(model_path=Path("/m.gguf"), alias="a", host="127.0.0.1", port=1234, n_ctx=4096, n_threads=2)
-    cmd = local_server.llama_server_command(spec)
-    flags = dict(zip(cmd[3::2], cmd[4::2]))
-    assert cmd[1:3] == ["-m", "llama_cpp.server"]
-    assert flags["--host"] == "127.0.0.1" and flags["--port"] == "1234" and flags["--model_alias"] == "a"
-    assert flags["--n_ctx"] == "4096" and flags["--n_threads"] == "2" and flags["--n_threads_batch"] == "2"
-    assert flags["--interrupt_requests"] == "False"
-    assert flags["--cache"] == "True" and flags["--cache_type"] == "ram" and flags["--cache_size"] == str(512 << 20)
-    no_cache = local_server.llama_server_command(spec.model_copy(update={"ram_cache_mb": 0}))
-    assert "--cache" not in no_cache
 
 
 # --- the real thing --------------------------------------------------------------------

@@ -156,7 +156,7 @@ DEMOS = [
     ("Is the sentiment of this product review positive, negative or neutral?", "Yes"),
     ("Translate the sentence into French.", "No"),
     ("Classify the animal as a mammal, bird, reptile, amphibian or fish.", "Yes"),
-] * 2
+]
 PREFIXES = [
     "Can the following task be regarded as a classification task with finite output labels?\n\n"
     + "\n\n".join(f"Task: {t}\nIs it classification? {a}" for t, a in DEMOS),

@@ -1,0 +1,321 @@
+"""The local server's engines: command lines, ports, and the real llama-server's lifecycle and slots.
+
+Fast tests check the command lines and the port handling with stdlib servers. The slow tests run
+llama.cpp's own llama-server (built by `make llama-server`) on the packaged 0.5B model: start,
+ready, stop, a server killed mid-run, kill -9 of its parent, a port another process holds, and
+requests that overlap in time when the server has more than one slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from selfinstruct.config import TeacherSettings
+from selfinstruct.errors import TeacherError, UserError
+from selfinstruct.teacher import endpoint as endpoint_module
+from selfinstruct.teacher import llama_server
+from selfinstruct.teacher.endpoint import LOCAL_SLOTS, connect, resolve_endpoint
+from selfinstruct.teacher.llama_server import ServerSpec, engine_slots, local_server, reserved_port
+from selfinstruct.teacher.packaged import LocalModel, resolve_local_model
+
+SPEC = ServerSpec(model_path=Path("/m.gguf"), alias="a", host="127.0.0.1", port=1234, n_ctx=4096, n_threads=2)
+
+
+def _flags(cmd: list[str]) -> dict[str, str]:
+    return {flag: value for flag, value in zip(cmd, cmd[1:]) if flag.startswith("--") and not value.startswith("--")}
+
+
+def test_native_command_gives_each_slot_the_context_and_bounds_the_prompt_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(llama_server, "native_binary", lambda: Path("/venv/bin/llama-server"))
+    cmd = llama_server.llama_server_command(SPEC.model_copy(update={"parallel": 3, "cache_ram_mb": 128}))
+    flags = _flags(cmd)
+    assert cmd[0] == "/venv/bin/llama-server"
+    assert flags["--host"] == "127.0.0.1" and flags["--port"] == "1234" and flags["--alias"] == "a"
+    assert flags["--parallel"] == "3" and flags["--ctx-size"] == str(3 * 4096)
+    assert flags["--threads"] == "2" and flags["--threads-batch"] == "2"
+    assert flags["--cache-ram"] == "128"  # llama.cpp's own default is 8 GiB
+
+
+def test_python_command_turns_off_the_buffers_that_grow(monkeypatch: pytest.MonkeyPatch) -> None:
+    cmd = llama_server.llama_server_command(SPEC.model_copy(update={"engine": "python"}))
+    flags = _flags(cmd)
+    assert cmd[1:3] == ["-m", "llama_cpp.server"]
+    assert flags["--model_alias"] == "a" and flags["--n_ctx"] == "4096" and flags["--n_threads"] == "2"
+    assert flags["--logits_all"] == "False" and flags["--cache"] == "False"
+    assert flags["--interrupt_requests"] == "False"
+
+
+def test_slots_follow_the_engine() -> None:
+    assert SPEC.model_copy(update={"parallel": 3}).slots == 3
+    assert SPEC.model_copy(update={"engine": "python", "parallel": 3}).slots == 1
+    assert LOCAL_SLOTS == engine_slots(llama_server.DEFAULT_ENGINE, llama_server.DEFAULT_PARALLEL)
+    assert resolve_endpoint(TeacherSettings()).concurrency == LOCAL_SLOTS
+    assert resolve_endpoint(TeacherSettings(concurrency=7)).concurrency == 7
+
+
+def test_missing_native_binary_names_the_build_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(llama_server, "native_binary", lambda: None)
+    model = LocalModel(name="m", path=tmp_path / "m.gguf", source="test")
+    with pytest.raises(UserError, match=r"needs llama.cpp's llama-server: run `make llama-server`"):
+        with local_server(model, engine="native"):
+            pass
+
+
+def test_missing_llama_cpp_python_names_the_install_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = llama_server.importlib.util.find_spec
+    monkeypatch.setattr(llama_server.importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name))
+    model = LocalModel(name="m", path=tmp_path / "m.gguf", source="test")
+    with pytest.raises(UserError, match=r"llama_cpp is missing\): run CMAKE_ARGS=\"-DGGML_NATIVE=OFF\" pip install 'selfinstruct\[local\]'"):
+        with local_server(model, engine="python"):
+            pass
+
+
+def test_native_binary_is_found_next_to_python_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    binary = tmp_path / "bin" / "llama-server"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\n")
+    binary.chmod(0o755)
+    monkeypatch.setattr(llama_server.sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setenv("PATH", "")
+    assert llama_server.native_binary() == binary
+    binary.unlink()
+    assert llama_server.native_binary() is None
+
+
+# --- ports -------------------------------------------------------------------------------
+
+
+def _bind(port: int, *, reuseaddr: bool = False, reuseport: bool = False) -> socket.socket | None:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reuseaddr:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        return s
+    except OSError:
+        s.close()
+        return None
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT is Linux/BSD")
+def test_a_reserved_port_is_bound_by_our_servers_and_by_no_one_else() -> None:
+    with reserved_port() as port:
+        assert port not in {llama_server.free_port() for _ in range(200)}  # the OS hands it to no one
+        assert _bind(port) is None  # nor can a program that asks for it by number
+        for flags in ({"reuseport": True}, {"reuseaddr": True}):  # llama-server, llama-cpp-python's uvicorn
+            ours = _bind(port, **flags)
+            assert ours is not None, flags
+            ours.close()
+
+
+@contextlib.contextmanager
+def _first_port(taken: int):
+    """Patch for reserved_port: `taken` first, then real reservations."""
+    real, first = llama_server.reserved_port, [taken]
+
+    @contextlib.contextmanager
+    def reserve(host: str):
+        if first:
+            yield first.pop()
+        else:
+            with real(host) as port:
+                yield port
+
+    yield reserve
+
+
+def test_a_port_taken_before_the_server_binds_it_is_retried(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another program holds the first port: the server fails to bind, says so, and the next port is tried."""
+    blocker = _bind(0)
+    assert blocker is not None
+    taken = blocker.getsockname()[1]
+    script = tmp_path / "server.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, sys
+            from http.server import BaseHTTPRequestHandler, HTTPServer
+            class H(BaseHTTPRequestHandler):
+                def do_GET(self):
+                    body = json.dumps({"data": [{"id": "m"}]}).encode()
+                    self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+                    self.wfile.write(body)
+            try:
+                server = HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+            except OSError:
+                print("couldn't bind HTTP server socket, hostname: 127.0.0.1, port:", sys.argv[1], flush=True)
+                sys.exit(1)
+            server.serve_forever()
+            """
+        )
+    )
+    model = LocalModel(name="m", path=tmp_path / "m.gguf", source="test")
+    log = tmp_path / "server.log"
+    try:
+        with _first_port(taken) as reserve:
+            monkeypatch.setattr(llama_server, "reserved_port", reserve)
+            with local_server(model, log_path=log, command=lambda spec: [sys.executable, str(script), str(spec.port)]) as ep:
+                assert ep.spec.port != taken
+                ep.check_alive()
+    finally:
+        blocker.close()
+    assert f"port: {taken}" in log.read_text()
+
+
+# --- the real llama-server ---------------------------------------------------------------
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+def _wait_gone(pid: int, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _gone(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="module")
+def small_model() -> LocalModel:
+    if llama_server.native_binary() is None:
+        pytest.fail(f"llama-server is not built: {llama_server.NATIVE_BUILD_HINT}")
+    return resolve_local_model("qwen2.5-coder-0.5b", console=Console(stderr=True))
+
+
+@pytest.mark.slow
+def test_native_server_starts_answers_and_stops(small_model: LocalModel, tmp_path: Path) -> None:
+    import openai
+
+    log = tmp_path / "teacher.log"
+    with local_server(small_model, n_ctx=1024, engine="native", parallel=2, log_path=log) as ep:
+        assert ep.slots == 2
+        client = openai.OpenAI(base_url=ep.base_url, api_key=ep.api_key, max_retries=0, timeout=300)
+        assert [m.id for m in client.models.list().data] == ["qwen2.5-coder-0.5b"]
+        reply = client.chat.completions.create(
+            model=ep.model, messages=[{"role": "user", "content": "Name three primary colors, comma-separated."}], max_tokens=16, temperature=0
+        )
+        pid = ep.pid
+        assert not _gone(pid)
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(ep.base_url.removesuffix("/v1") + "/slots", timeout=10) as resp:
+            slots = json.load(resp)
+    assert (reply.choices[0].message.content or "").strip() and reply.usage and reply.usage.completion_tokens > 0
+    assert [s["n_ctx"] for s in slots] == [1024, 1024]  # two slots, each with the whole context asked for
+    assert _wait_gone(pid)
+
+
+@pytest.mark.slow
+def test_native_server_killed_mid_run_is_reported_with_its_exit(small_model: LocalModel, tmp_path: Path) -> None:
+    with local_server(small_model, n_ctx=512, engine="native", parallel=1, log_path=tmp_path / "teacher.log") as ep:
+        os.kill(ep.pid, signal.SIGKILL)
+        ep.proc.wait(timeout=10)
+        with pytest.raises(TeacherError, match=r"the local llama.cpp server exited \(code -9, SIGKILL\)"):
+            ep.check_alive()
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_parent_takes_the_native_server_down(small_model: LocalModel, tmp_path: Path) -> None:
+    parent = tmp_path / "parent.py"
+    parent.write_text(
+        textwrap.dedent(
+            f"""
+            import time
+            from pathlib import Path
+            from selfinstruct.teacher.packaged import LocalModel
+            from selfinstruct.teacher.llama_server import local_server
+            model = LocalModel(name="m", path=Path({str(small_model.path)!r}), source="test")
+            with local_server(model, n_ctx=512, engine="native", parallel=1, log_path=Path({str(tmp_path / "teacher.log")!r})) as ep:
+                print(ep.pid, flush=True)
+                time.sleep(600)
+            """
+        )
+    )
+    proc = subprocess.Popen([sys.executable, str(parent)], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(proc.stdout.readline())
+        assert not _gone(child)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert _wait_gone(child), f"llama-server {child} outlived its killed parent"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.slow
+def test_native_server_on_a_port_another_program_holds_moves_to_another(small_model: LocalModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = _bind(0)
+    assert blocker is not None
+    taken = blocker.getsockname()[1]
+    log = tmp_path / "teacher.log"
+    try:
+        with _first_port(taken) as reserve:
+            monkeypatch.setattr(llama_server, "reserved_port", reserve)
+            with local_server(small_model, n_ctx=512, engine="native", parallel=1, log_path=log) as ep:
+                assert ep.spec.port != taken
+                ep.check_alive()
+    finally:
+        blocker.close()
+    assert "couldn't bind HTTP server socket" in log.read_text()
+
+
+@pytest.mark.slow
+def test_concurrent_requests_to_the_local_teacher_are_decoded_together(small_model: LocalModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As many requests as the server has slots, sent at once: the server's decoding of each overlaps the others'.
+
+    llama-server reports each answer's prompt and generation time; ending at `end`, a request was
+    decoded during [end - prompt_ms - predicted_ms, end]. Queued requests give back-to-back intervals.
+    """
+    import openai
+
+    slots = max(2, LOCAL_SLOTS)
+    monkeypatch.setattr(llama_server, "DEFAULT_PARALLEL", slots)
+    monkeypatch.setattr(endpoint_module, "LOCAL_SLOTS", slots)
+    endpoint = resolve_endpoint(TeacherSettings(teacher="local", local_model=str(small_model.path), local_ctx=1024))
+
+    async def one(client: openai.AsyncOpenAI, model: str, i: int) -> tuple[float, float]:
+        r = await client.chat.completions.create(
+            model=model, messages=[{"role": "user", "content": f"Write a short story about the number {i}."}], max_tokens=48, temperature=0
+        )
+        end = time.monotonic()
+        timings = (r.model_extra or {})["timings"]
+        return end - (timings["prompt_ms"] + timings["predicted_ms"]) / 1000, end
+
+    async def all_at_once(live) -> list[tuple[float, float]]:
+        client = openai.AsyncOpenAI(base_url=live.base_url, api_key=live.api_key, max_retries=0, timeout=600)
+        try:
+            return await asyncio.gather(*(one(client, live.model, i) for i in range(live.concurrency)))
+        finally:
+            await client.close()
+
+    with connect(endpoint, tmp_path / "teacher.log") as live:
+        assert live.concurrency == slots
+        spans = asyncio.run(all_at_once(live))
+    # Measured with one slot: the second decode starts as the first ends (0.01 s of overlap, the
+    # client's own latency); with two slots, most of each decode overlaps the other's.
+    together = min(e for _, e in spans) - max(s for s, _ in spans)
+    shortest = min(e - s for s, e in spans)
+    assert together > 0.5 * shortest, f"decoding did not overlap: {spans}"

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from selfinstruct.teacher import llama_server  # noqa: E402
 from selfinstruct.teacher.llama_server import Engine, ServerSpec, default_threads, engine_slots, local_server  # noqa: E402
-from selfinstruct.teacher.packaged import DEFAULT_LOCAL_MODEL, PACKAGED_MODELS, resolve_local_model  # noqa: E402
+from selfinstruct.teacher.packaged import DEFAULT_LOCAL_MODEL, PACKAGED_MODELS, LocalModel, resolve_local_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).parent / "_work"
@@ -240,7 +240,7 @@ class GenerateResult(BaseModel):
 
 def generate(c: Contestant, budget: int, out: Path, ceiling: int) -> GenerateResult:
     """`selfinstruct generate` in a child process with c's engine and slots; its wall, CPU and server memory."""
-    code = _LAUNCH.format(root=str(ROOT), bench=str(Path(__file__).parent), engine=c.engine, parallel=c.parallel, legacy=c.legacy)
+    code = _LAUNCH.format(root=str(ROOT), bench=str(Path(__file__).resolve().parent), engine=c.engine, parallel=c.parallel, legacy=c.legacy)
     args = ["--seeds", str(SEEDS), "--budget", str(budget), "--out", str(out), "--teacher", "local",
             "--local-model", c.model, "--recipe", c.recipe, "--concurrency", str(c.slots)]  # fmt: skip
     start = time.perf_counter()
@@ -284,32 +284,50 @@ def _best_median(values: list[float], fmt: str, higher_is_better: bool = True) -
     return f"{best:{fmt}} / {statistics.median(values):{fmt}}"
 
 
+def measure_engine(c: Contestant, r: int, args: argparse.Namespace, model: LocalModel, ceiling: int) -> dict:
+    """One round of one engine contestant: throughput, RSS over requests (first round), a generate run."""
+    rec: dict = {"round": r, "label": c.label}
+    log = WORK / f"engines-{c.engine}{c.parallel}{'-legacy' if c.legacy else ''}.log"
+    command = legacy_python_command if c.legacy else None
+    with local_server(model, engine=c.engine, parallel=c.parallel, log_path=log, command=command) as ep:
+        with TreeMemory(ep.pid, include_root=True, ceiling=ceiling) as memory:
+            client = _client(ep.base_url)
+            _ask(client, ep.model, "Say hi.", 4)  # page the weights in
+            rec["tps"] = throughput(client, ep.model, c.slots, args.requests, args.tokens)
+            print(f"round {r + 1} {c.label}: {rec['tps']:.1f} tokens/s", flush=True)
+            if r == 0:
+                rec["rss"] = rss_over_requests(client, ep.model, c.slots, memory, args.rss_requests)
+                print(f"round {r + 1} {c.label}: RSS over requests (MB) {[round(x / MB) for x in rec['rss']]}", flush=True)
+            rec["peak"] = memory.peak
+    if c.legacy and not args.legacy_generate:
+        return rec
+    g = generate(c, args.budget, WORK / f"engines-r{r + 1}-{c.engine}{c.parallel}{'-legacy' if c.legacy else ''}", ceiling)
+    rec.update(peak=max(rec["peak"], g.peak_rss), wall=g.wall_s if g.ok else None, note=g.note)
+    print(f"round {r + 1} {c.label}: generate --budget {args.budget} {g.wall_s:.0f} s, peak RSS {g.peak_rss / MB:.0f} MB {g.note}", flush=True)
+    return rec
+
+
 def run_engines(args: argparse.Namespace, ceiling: int) -> None:
     contestants = engine_contestants(args.parallel, args.model)
     model = resolve_local_model(args.model)
+    # Each finished measurement is journaled, so --resume continues a run that was stopped.
+    journal = WORK / f"engines-{args.model}-budget{args.budget}.jsonl"
+    done = {(rec["round"], rec["label"]): rec for rec in map(json.loads, journal.read_text().splitlines())} if args.resume and journal.exists() else {}
+    if not args.resume:
+        journal.unlink(missing_ok=True)
     results: dict[str, dict[str, list]] = {c.label: {"tps": [], "wall": [], "peak": [], "notes": [], "rss": []} for c in contestants}
     for r, c in interleaved(contestants, args.rounds):
+        rec = done.get((r, c.label))
+        if rec is None:
+            rec = measure_engine(c, r, args, model, ceiling)
+            with journal.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
         res = results[c.label]
-        log = WORK / f"engines-{c.engine}{c.parallel}{'-legacy' if c.legacy else ''}.log"
-        command = legacy_python_command if c.legacy else None
-        with local_server(model, engine=c.engine, parallel=c.parallel, log_path=log, command=command) as ep:
-            with TreeMemory(ep.pid, include_root=True, ceiling=ceiling) as memory:
-                client = _client(ep.base_url)
-                _ask(client, ep.model, "Say hi.", 4)  # page the weights in
-                res["tps"].append(throughput(client, ep.model, c.slots, args.requests, args.tokens))
-                print(f"round {r + 1} {c.label}: {res['tps'][-1]:.1f} tokens/s", flush=True)
-                if r == 0:
-                    res["rss"] = rss_over_requests(client, ep.model, c.slots, memory, args.rss_requests)
-                    print(f"round {r + 1} {c.label}: RSS over requests (MB) {[round(x / MB) for x in res['rss']]}", flush=True)
-                server_peak = memory.peak
-        if c.legacy and not args.legacy_generate:
-            res["peak"].append(server_peak)
-            continue
-        g = generate(c, args.budget, WORK / f"engines-r{r + 1}-{c.engine}{c.parallel}{'-legacy' if c.legacy else ''}", ceiling)
-        res["peak"].append(max(server_peak, g.peak_rss))
-        res["wall"] += [g.wall_s] if g.ok else []
-        res["notes"] += [g.note] if g.note else []
-        print(f"round {r + 1} {c.label}: generate --budget {args.budget} {g.wall_s:.0f} s, peak RSS {g.peak_rss / MB:.0f} MB {g.note}", flush=True)
+        res["tps"].append(rec["tps"])
+        res["peak"].append(rec["peak"])
+        res["rss"] = rec.get("rss", res["rss"])
+        res["wall"] += [rec["wall"]] if rec.get("wall") else []
+        res["notes"] += [rec["note"]] if rec.get("note") else []
 
     print(f"\n== engines: {model.name}, {args.rounds} rounds, best / median; RSS ceiling {args.ceiling_gb} GB")
     print(f"{'engine':30} {'slots':>5} {'tokens/s':>14} {f'budget-{args.budget} wall s':>18} {'peak RSS MB':>12}  RSS after request 1 / 10 / 25 / {args.rss_requests} (MB)")
@@ -362,6 +380,7 @@ def main() -> None:
     parser.add_argument("--rss-requests", type=int, default=50, help="requests of the RSS run, first round only (engines)")
     parser.add_argument("--legacy-generate", action="store_true", help="also time generate on the legacy llama-cpp-python settings (engines)")
     parser.add_argument("--ceiling-gb", type=float, default=6.0, help="kill a server whose tree RSS passes this")
+    parser.add_argument("--resume", action="store_true", help="reuse the measurements a stopped engines run journaled in bench/_work/")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     ceiling = int(args.ceiling_gb * (1 << 30))

@@ -88,12 +88,18 @@ def dedup_command(cfg: DedupConfig) -> None:
 @settings_command(app, "finetune", FinetuneConfig, no_args_is_help=True)
 def finetune_command(cfg: FinetuneConfig) -> None:
     """Fine-tune a student on alpaca_data.json (LoRA or full; TRL SFTTrainer); multi-GPU via accelerate launch / torchrun."""
+    from selfinstruct.evaluate.loop import check_eval_tasks, evaluate_finetune
     from selfinstruct.finetune.train import finetune
 
+    check_eval_tasks(cfg)
     summary = finetune(cfg, console=err_console)
     if summary:
         out = Path(summary["out"])
         typer.echo(f"saved {summary['weights']} to {out}; try it: selfinstruct ask {out} \"...\"")
+        if cfg.eval:
+            result = evaluate_finetune(summary, cfg, console=err_console)["eval"]
+            rate = "n/a" if result["win_rate"] is None else f"{result['win_rate']:.1%} (95% CI {result['ci_low']:.1%} - {result['ci_high']:.1%})"
+            typer.echo(f"eval against {cfg.base_model}: win rate {rate} over {result['n']} tasks; details in {result['out']}")
 
 
 @settings_command(app, "ask", AskConfig, no_args_is_help=True)

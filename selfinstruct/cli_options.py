@@ -155,7 +155,10 @@ def _parameter(spec: OptionSpec) -> inspect.Parameter:
     if spec.argument:
         param = typer.Argument(default, **common)
     else:
-        param = typer.Option(default, spec.flag, rich_help_panel=spec.panel, **common)
+        flag = spec.flag
+        if _cli_annotation(info.annotation) == Optional[bool] and "/" not in flag:  # noqa: UP045
+            flag = f"{flag}/--no-{flag[2:]}"  # typer pairs a plain bool by itself, but not an optional one
+        param = typer.Option(default, flag, rich_help_panel=spec.panel, **common)
     return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=param, annotation=_cli_annotation(info.annotation))
 
 

@@ -43,7 +43,7 @@ class TeacherSettings(_Config):
         "auto", "Ask for answers constrained to a JSON schema where the endpoint supports it. auto: llama.cpp's schema grammar for the local teacher, OpenAI's structured outputs for api.openai.com, text formats for other servers. json-schema: OpenAI's form. json-object: llama.cpp's form. off: text formats everywhere.", panel=TEACHER)
     # None, not 8: the endpoint picks the default, so an explicit --concurrency 8 is kept for a local teacher too.
     concurrency: int | None = setting(
-        None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (1).", panel=TEACHER, ge=1, le=256)
+        None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (4).", panel=TEACHER, ge=1, le=256)
     requests_per_minute: float | None = setting(None, "Pace request starts to at most this many per minute.", panel=TEACHER, flag="--rpm", gt=0)
     timeout: float = setting(120.0, "Seconds before a request counts as timed out and is retried (local: at least 1800).", panel=TEACHER, gt=0)
     max_attempts: int = setting(
@@ -63,6 +63,7 @@ class TeacherSettings(_Config):
 # --- generate -------------------------------------------------------------------------
 
 RECIPE = "Recipe"
+QUALITY = "Quality gate"
 
 def fresh_run_dir() -> Path:
     """A new folder under outputs/ named by the start time; never reuses an existing one."""
@@ -111,6 +112,11 @@ class GenerateConfig(_Config):
         "rouge", "rouge: exactly rouge_score's tokens ([a-z0-9] runs; non-Latin text never counts as a duplicate). unicode: words of any script, for non-English runs (not rouge_score-compatible).", panel=RECIPE)
     allow_non_ascii: bool = setting(False, "Keep instructions that start with a non-ASCII character (for non-English runs).", panel=RECIPE)
     include_seeds: bool = setting(False, "Also write the seed tasks' instances into alpaca_data.json.", panel=RECIPE)
+    quality_judge: bool | None = setting(
+        None, "Score each finished instruction's instances 1-5 with the judge (correctness, relevance to the instruction, completeness) and drop those under --min-quality. Default: on for the embedded local teacher, off for a hosted one.", panel=QUALITY)
+    min_quality: int = setting(3, "Lowest quality score (1-5) an instance needs to be kept while the quality judge is on.", panel=QUALITY, ge=1, le=5)
+    # Left at its defaults, the judge is the teacher itself: the same endpoint, spend and caps.
+    judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=QUALITY)
     max_proposals: int | None = setting(
         None, "Attempt cap: most proposal requests for the whole run. Default: enough for a 20% keep rate, at least 10.", panel=LIMITS, ge=1)
     # A mode of the command, not a setting of the run: never written to config.json.
@@ -159,7 +165,13 @@ class GenerateConfig(_Config):
         for key, value in self.model_dump(mode="json").items():
             data.update(value if key == "teacher" else {key: value})
         data["base_url"] = redact_url(self.teacher.base_url)
+        data["judge"]["base_url"] = redact_url(self.judge.base_url)  # type: ignore[index]
         return data
+
+    @property
+    def judge_is_teacher(self) -> bool:
+        """No judge setting was given: the quality judge is the teacher's own endpoint."""
+        return self.judge == TeacherSettings()
 
 
 def redact_url(url: str | None) -> str | None:
@@ -203,6 +215,7 @@ class DedupConfig(_Config):
 # --- finetune / ask -------------------------------------------------------------------
 
 LORA = "LoRA"
+EVALUATION = "Evaluation (--eval)"
 TRAIN = "Training"
 # Alpaca used 2e-5 for full fine-tuning; LoRA adapters start at zero and need ~10x more.
 DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
@@ -236,6 +249,13 @@ class FinetuneConfig(_Config):
     batching: Literal["auto", "grouped", "padding-free", "padded"] = setting(
         "auto", "auto: padding-free on CPU, grouped on GPU. grouped: batches of similar length, padded to their longest. padding-free: samples concatenated, no pad tokens. padded: every batch padded to --max-length.", panel=TRAIN)
     precision: Literal["auto", "bf16", "fp32"] = setting("auto", "auto: bf16 where the GPU or CPU computes it natively, else fp32. Or bf16, fp32.", panel=TRAIN)
+    eval: bool = setting(
+        False, "After training, judge the tuned model against its base (`selfinstruct eval`, both answer orders); the win rate and its 95% CI go into training_summary.json and the model card.", panel=EVALUATION)
+    eval_tasks: Path | None = setting(
+        None, "Tasks for --eval: Self-Instruct evaluation JSONL or Alpaca JSON/JSONL. Default: the shipped eval_tasks/eval_tasks.jsonl (never trained on).", panel=EVALUATION, metavar="FILE")
+    eval_limit: int | None = setting(None, "--eval on only the first N tasks.", panel=EVALUATION, ge=1)
+    eval_max_new_tokens: int = setting(256, "--eval: most tokens in each model's answer.", panel=EVALUATION, ge=1)
+    judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=EVALUATION)
 
     @property
     def learning_rate(self) -> float:

@@ -28,7 +28,8 @@ from rich.console import Console
 from rich.table import Table
 
 from selfinstruct.config import GenerateConfig
-from selfinstruct.records import read_seed_tasks
+from selfinstruct.records import SeedTask, read_seed_tasks
+from selfinstruct.stages.quality_gate import quality_gate_on
 from selfinstruct.teacher.client import Message, prompt_tokens_estimate
 from selfinstruct.teacher.endpoint import resolve_endpoint
 from selfinstruct.templates import Templates
@@ -39,6 +40,7 @@ TOKENS_PER_PROPOSED_INSTRUCTION = 18  # "12. Explain ... for ... in ..." is one 
 TOKENS_PER_ALPACA_TASK = 80  # instruction, input and a short output
 TOKENS_PER_VERDICT = 4  # "3. Yes"
 TOKENS_PER_INSTANCE = 30
+TOKENS_PER_QUALITY_VERDICT = 30  # "Reason: ..." and "Score: 4"
 INSTANCES_PER_INSTRUCTION = 3
 # Proposal prompts differ by their sampled examples: average a few to smooth that out.
 PROMPT_SAMPLES = 8
@@ -64,6 +66,7 @@ class Estimate(BaseModel):
     recipe: str
     stages: list[StageEstimate]
     price_per_m: tuple[float, float] | None
+    judge: str | None = None  # a quality judge on another endpoint, whose price is not counted here
 
     @property
     def proposal_cap_hit(self) -> bool:
@@ -132,10 +135,30 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
     seeds = read_seed_tasks(cfg.seeds)
     templates = Templates(cfg.prompts, recipe.TEMPLATES)
     endpoint = resolve_endpoint(cfg.teacher)
+    stages = recipe.estimate(cfg, templates, seeds, endpoint.structured is not None)
+    if quality_gate_on(cfg, endpoint):
+        stages.append(quality_stage(cfg, seeds))
     return Estimate(
-        model=endpoint.model, local=endpoint.local, budget=cfg.budget, recipe=cfg.recipe,
-        stages=recipe.estimate(cfg, templates, seeds, endpoint.structured is not None), price_per_m=endpoint.price,
+        model=endpoint.model, local=endpoint.local, budget=cfg.budget, recipe=cfg.recipe, stages=stages, price_per_m=endpoint.price,
+        judge=None if cfg.judge_is_teacher or not quality_gate_on(cfg, endpoint) else resolve_endpoint(cfg.judge).model,
     )  # fmt: skip
+
+
+def quality_stage(cfg: GenerateConfig, seeds: list[SeedTask]) -> StageEstimate:
+    """One judge request per emitted instance (--quality-judge), its prompt rendered with seed instances."""
+    from selfinstruct.evaluate.quality import QualityJudge
+
+    judge = QualityJudge(None, cfg.prompts)  # type: ignore[arg-type]  # only renders prompts here
+    probe = [(s.instruction, i) for s in seeds[:PROMPT_SAMPLES] for i in s.instances[:1]]
+    size = mean(prompt_tokens(judge.prompt(t, i.input, i.output), cfg) for t, i in probe) if probe else 200
+    requests = cfg.budget * min(INSTANCES_PER_INSTRUCTION, cfg.max_instances) if cfg.recipe != "alpaca" else cfg.budget
+    return StageEstimate(
+        stage="quality",
+        requests=requests,
+        prompt_tokens=round(requests * size),
+        completion_tokens=requests * TOKENS_PER_QUALITY_VERDICT,
+        worst_completion_tokens=requests * judge.decoding.max_tokens,
+    )
 
 
 def _usd(value: float | None) -> str:
@@ -174,6 +197,8 @@ def print_estimate(est: Estimate, cfg: GenerateConfig | None = None, console: Co
         f"instances, and answers of typical length; retries are not counted. Nothing was sent.",
         highlight=False,
     )
+    if est.judge is not None:
+        console.print(f"the quality stage's requests go to the judge {est.judge}, whose cost is not in the total above", highlight=False)
     if est.proposal_cap_hit:
         console.print("[yellow]warning:[/yellow] the proposal cap (--max-proposals) is below what this budget is likely to need")
     if cfg is not None:

@@ -11,6 +11,7 @@ summary.json always).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -21,11 +22,13 @@ from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import UserError
+from selfinstruct.evaluate.quality import QualityJudge
 from selfinstruct.pipeline import Pipeline
 from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.recipes import RECIPES
 from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
+from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
 from selfinstruct.teacher.spend import Usage
@@ -45,6 +48,7 @@ class _Session:
     console: Console
     prior_usage: Usage
     prior_wall: float
+    judge_usage: Usage = field(default_factory=Usage)  # a separate quality judge's earlier spend
     started: float = field(default_factory=time.monotonic)
 
 
@@ -64,22 +68,40 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
         _check_resumable(run, cfg)
         state = run.load_state()
         run.write_json(CONFIG, cfg.public_dump())
-        usage, wall = _prior_usage(run)
-        session = _Session(cfg, endpoint, recipe, run, state, seeds, console, usage, wall)
+        usage, judge_usage, wall = _prior_usage(run, separate_judge=not cfg.judge_is_teacher)
+        session = _Session(cfg, endpoint, recipe, run, state, seeds, console, usage, wall, judge_usage)
         if len(state.done_ids()) >= cfg.budget:
             return _complete(session, None)
-        with open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage) as teacher:
+        with contextlib.ExitStack() as stack:
+            teacher = stack.enter_context(open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage))
             console.print(teacher.description, highlight=False)
+            judge = _open_quality_judge(session, teacher, stack)
             if state.candidates:
                 console.print(f"resuming: {len(state.done_ids())} of {cfg.budget} instructions already finished", highlight=False)
-            return asyncio.run(_drive(session, templates, teacher))
+            return asyncio.run(_drive(session, templates, teacher, judge))
     finally:
         run.close()
 
 
-async def _drive(session: _Session, templates: Templates, teacher: Teacher) -> dict[str, Any]:
+def _open_quality_judge(session: _Session, teacher: Teacher, stack: contextlib.ExitStack) -> QualityJudge | None:
+    """The gate's judge: the teacher itself unless --judge-* settings name another endpoint, opened on `stack`."""
     cfg = session.cfg
-    pipeline = Pipeline(cfg, session.recipe, session.run, session.state, session.seeds, templates, teacher)
+    if not quality_gate_on(cfg, session.endpoint):
+        return None
+    if cfg.judge_is_teacher:
+        return QualityJudge(teacher, cfg.prompts)
+    endpoint = resolve_endpoint(cfg.judge)
+    endpoint.require_price("--judge-max-usd")
+    judge = stack.enter_context(
+        open_teacher(endpoint, server_log=session.run.path / "judge.log", log=session.run.log_request, spent=session.judge_usage)
+    )
+    session.console.print(judge.description.replace("teacher:", "quality judge:", 1), highlight=False)
+    return QualityJudge(judge, cfg.prompts)
+
+
+async def _drive(session: _Session, templates: Templates, teacher: Teacher, judge: QualityJudge | None) -> dict[str, Any]:
+    cfg = session.cfg
+    pipeline = Pipeline(cfg, session.recipe, session.run, session.state, session.seeds, templates, teacher, judge)
     try:
         with RunProgress(session.console, cfg.budget, pipeline.done, enabled=session.console.is_terminal) as progress:
             await pipeline.run(progress)
@@ -88,11 +110,13 @@ async def _drive(session: _Session, templates: Templates, teacher: Teacher) -> d
             status = "stopped: interrupted"  # Ctrl-C reaches us as the main task's cancellation
         else:
             status = "stopped: " + (str(exc).split(";")[0] if str(exc) else type(exc).__name__)
-        _write_summary(session, teacher, status)
+        _write_summary(session, teacher, status, judge)
         raise
     finally:
         await teacher.aclose()
-    return _complete(session, teacher)
+        if judge is not None and judge.teacher is not teacher:
+            await judge.teacher.aclose()
+    return _complete(session, teacher, judge)
 
 
 def _check_resumable(run: RunDir, cfg: GenerateConfig) -> None:
@@ -106,9 +130,10 @@ def _check_resumable(run: RunDir, cfg: GenerateConfig) -> None:
             )
 
 
-def _prior_usage(run: RunDir) -> tuple[Usage, float]:
-    """Tokens and dollars already spent in this directory, so caps and totals cover the whole run."""
-    usage = Usage()
+def _prior_usage(run: RunDir, separate_judge: bool) -> tuple[Usage, Usage, float]:
+    """Tokens and dollars already spent in this directory (the teacher's, and a separate judge's), so
+    caps and totals cover the whole run, and the wall time of earlier sessions."""
+    usage, judge = Usage(), Usage()
     path = run.path / REQUESTS
     if path.exists():
         with path.open(encoding="utf-8") as fh:
@@ -117,17 +142,18 @@ def _prior_usage(run: RunDir) -> tuple[Usage, float]:
                     rec = json.loads(line)
                 except ValueError:
                     continue
-                usage.prompt_tokens += rec.get("prompt_tokens", 0) or 0
-                usage.completion_tokens += rec.get("completion_tokens", 0) or 0
-                usage.usd += rec.get("usd", 0.0) or 0.0
+                into = judge if separate_judge and rec.get("stage") == QUALITY_STAGE else usage
+                into.prompt_tokens += rec.get("prompt_tokens", 0) or 0
+                into.completion_tokens += rec.get("completion_tokens", 0) or 0
+                into.usd += rec.get("usd", 0.0) or 0.0
     previous = run.read_json(SUMMARY) or {}
-    return usage, float(previous.get("total_wall_seconds", 0.0))
+    return usage, judge, float(previous.get("total_wall_seconds", 0.0))
 
 
 # --- what a run leaves behind ----------------------------------------------------------
 
 
-def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int, status: str) -> dict[str, Any]:
+def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int, status: str, judge: QualityJudge | None) -> dict[str, Any]:
     cfg, state = session.cfg, session.state
     instructions = min(len(state.done_ids()), cfg.budget)
     wall = time.monotonic() - session.started
@@ -156,21 +182,38 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
         "usd_per_instruction": round(spent.usd / instructions, 6) if rows and instructions else None,
         "wall_seconds": round(wall, 2),
         "total_wall_seconds": round(session.prior_wall + wall, 2),
+        "quality_gate": _gate_summary(session, judge),
     }
 
 
-def _write_summary(session: _Session, teacher: Teacher | None, status: str) -> dict[str, Any]:
+def _gate_summary(session: _Session, judge: QualityJudge | None) -> dict[str, Any]:
+    """Whether the quality gate ran, with which judge, and what it kept and dropped over the whole run."""
+    cfg = session.cfg
+    on = quality_gate_on(cfg, session.endpoint)
+    summary: dict[str, Any] = {"on": on}
+    if on:
+        summary["min_quality"] = cfg.min_quality
+        summary["judge"] = judge.teacher.model if judge else (session.endpoint.model if cfg.judge_is_teacher else resolve_endpoint(cfg.judge).model)
+        summary.update(gate_counts(session.state))
+        if judge is not None and not cfg.judge_is_teacher:
+            judged = judge.teacher.spend.spent
+            summary["judge_tokens"] = {"prompt": judged.prompt_tokens, "completion": judged.completion_tokens}
+            summary["judge_usd"] = round(judged.usd, 6)
+    return summary
+
+
+def _write_summary(session: _Session, teacher: Teacher | None, status: str, judge: QualityJudge | None = None) -> dict[str, Any]:
     done = len(session.state.done_ids()) >= session.cfg.budget
     rows = len(session.recipe.rows(session.state, session.cfg, session.seeds)) if done else 0
     spent = teacher.spend.spent if teacher else session.prior_usage
-    summary = _summary(session, spent, teacher, rows, status)
+    summary = _summary(session, spent, teacher, rows, status, judge)
     session.run.write_json(SUMMARY, summary)
     return summary
 
 
-def _complete(session: _Session, teacher: Teacher | None) -> dict[str, Any]:
+def _complete(session: _Session, teacher: Teacher | None, judge: QualityJudge | None = None) -> dict[str, Any]:
     """Write the product and the summary of a run that met its budget (teacher is None if nothing was sent)."""
     session.run.write_json(DATA, session.recipe.rows(session.state, session.cfg, session.seeds))
-    summary = _write_summary(session, teacher, "complete")
+    summary = _write_summary(session, teacher, "complete", judge)
     Console().print(summary_table(summary))
     return summary

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
@@ -23,6 +25,9 @@ from selfinstruct.run import RunDir, RunState
 from selfinstruct.stages.filters import Verdict
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.templates import Templates
+
+if TYPE_CHECKING:
+    from selfinstruct.evaluate.quality import QualityJudge
 
 # Consecutive proposal requests that keep nothing before we conclude the teacher is stuck.
 EMPTY_STREAK_LIMIT = 10
@@ -40,6 +45,7 @@ class Pipeline:
         seeds: list[SeedTask],
         templates: Templates,
         teacher: Teacher,
+        quality: QualityJudge | None = None,
     ) -> None:
         self.cfg, self.recipe, self.rundir, self.state, self.seeds, self.templates, self.teacher = (
             cfg, recipe, run, state, seeds, templates, teacher,
@@ -52,6 +58,10 @@ class Pipeline:
         self.machine = [c.instruction for c in state.kept.values()]
         self.in_progress = 0
         self._finishing: set[str] = set()
+        # The quality judge, when generate --quality-judge is on (stages/quality_gate.py).
+        self.quality = quality
+        # Queued instructions a recipe has started work on ahead of their turn, and that work.
+        self.early: dict[str, asyncio.Future[None]] = {}
         recipe.prepare(self)
         self.queue: deque[str] = deque(state.pending_ids())
         self.proposals_in_flight = 0
@@ -89,6 +99,10 @@ class Pipeline:
             if enqueue:
                 self.queue.append(cand.id)
         return cand.id
+
+    def lookahead(self, n: int, wanted: Callable[[str], bool]) -> list[str]:
+        """Up to n queued (not yet launched) instructions that `wanted` accepts, left in the queue."""
+        return [cid for cid in self.queue if wanted(cid)][: max(0, n)]
 
     # --- scheduling ------------------------------------------------------------------
 

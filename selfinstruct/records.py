@@ -91,6 +91,13 @@ class Classified(BaseModel):
     answer: str
 
 
+class QualityNote(BaseModel):
+    """The quality judge's verdict on one kept instance: its 1-5 score (None: unreadable) and one line why."""
+
+    score: int | None
+    reason: str
+
+
 class Completed(BaseModel):
     """The instance stage's outcome for a kept instruction: valid instances, or why there are none."""
 
@@ -101,6 +108,8 @@ class Completed(BaseModel):
     reason: str | None = None
     # The start of the teacher's answer when nothing usable came of it, so the journal shows why.
     raw: str | None = None
+    # With generate --quality-judge: one note per kept instance, in the same order.
+    quality: list[QualityNote] = Field(default_factory=list)
 
 
 class Proposed(BaseModel):

@@ -93,8 +93,9 @@ class FakeTeacher:
         pass
 
 
-def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, **settings: object):  # noqa: ANN201
-    """Run a recipe through the stage driver with an in-process teacher; returns (driver, run directory)."""
+def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, quality: bool = False, **settings: object):  # noqa: ANN201
+    """Run a recipe through the stage driver with an in-process teacher (also the quality judge when
+    `quality`); returns (driver, run directory)."""
     import asyncio
 
     from rich.console import Console
@@ -112,7 +113,10 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, **sett
     run = RunDir(cfg.out)
     run.open()
     try:
-        pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES), teacher)
+        from selfinstruct.evaluate.quality import QualityJudge
+
+        judge = QualityJudge(teacher) if quality else None  # type: ignore[arg-type]
+        pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES), teacher, judge)
         with RunProgress(Console(quiet=True), budget, 0, enabled=False) as progress:
             asyncio.run(pipeline.run(progress))
     finally:

@@ -272,6 +272,8 @@ class _Handler(BaseHTTPRequestHandler):
         # The whole conversation tells which of our templates asked (worked examples come as earlier turns).
         context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
         stage = "classify" if _is_classify(context) else "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
+        if "Score the output from 1 to 5" in context:
+            stage = "quality"  # the quality gate's prompt, or its follow-up
         record = {"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body,
                   "auth": self.headers.get("Authorization", "")}
         with mock.lock:

@@ -52,7 +52,8 @@ def shown_default(spec: OptionSpec) -> str:
 
 def option_row(spec: OptionSpec) -> str:
     """A help row as the user reads it: the flag (or argument name), its metavar, the field's own help, its default."""
-    return re.escape(spec.flag) + r" \S+ " + re.escape(f"{spec.info.description}{shown_default(spec)}")
+    # An on/off setting whose default is "decided for you" (None) shows both of its flags.
+    return re.escape(spec.flag) + r"(?: --no-\S+)? \S+ " + re.escape(f"{spec.info.description}{shown_default(spec)}")
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
@@ -79,7 +80,7 @@ def test_concurrency_is_unset_by_default_and_an_explicit_value_is_kept() -> None
     assert TeacherSettings().concurrency is None
     cfg = GenerateConfig(seeds=SEEDS, budget=1, out=Path("o"), concurrency=8)
     assert cfg.teacher.concurrency == 8
-    assert "Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (1)." in wide_help(app, "generate")
+    assert "Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (4)." in wide_help(app, "generate")
 
 
 # --- config.json stays flat, so run directories written before still resume ----------------
@@ -89,7 +90,7 @@ FLAT_KEYS = {
     "prompts", "num_instructions_per_request", "num_seed_examples", "num_machine_examples", "max_instances", "classify_batch",
     "temperature", "top_p", "presence_penalty", "max_tokens", "max_proposals", "timeout", "max_attempts", "retry_wait",
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",
-    "price_output", "local_model", "local_ctx", "local_threads",
+    "price_output", "local_model", "local_ctx", "local_threads", "quality_judge", "min_quality", "judge",
 }  # fmt: skip
 
 
@@ -101,6 +102,9 @@ def test_public_dump_is_the_flat_config_json_without_secrets() -> None:
     assert dumped["model"] == "m" and dumped["max_usd"] == 2.5 and dumped["teacher"] == "auto"
     assert dumped["base_url"] == "https://***@example.com/v1?api_key=***"
     assert "sk-secret-123456" not in json.dumps(dumped)
+    judged = GenerateConfig(seeds=SEEDS, budget=3, judge={"base_url": "https://u:pw@judge.example/v1", "api_key": "sk-judge-654321"})
+    assert judged.public_dump()["judge"]["base_url"] == "https://***@judge.example/v1"
+    assert "sk-judge-654321" not in json.dumps(judged.public_dump()) and not judged.judge_is_teacher
     # read back, as a resumed run or an older run directory's config.json is
     again = GenerateConfig.model_validate(json.loads(json.dumps(dumped)))
     assert again.teacher.model == "m" and again.teacher.max_usd == 2.5 and again.identity() == cfg.identity()

@@ -3,6 +3,7 @@
     outcome = eval_tuned(Path("outputs/run/model"), "gemma-3-270m", judge=TeacherSettings())
     outcome.win_rate, outcome.ci_low, outcome.ci_high     # into training_summary.json
     card_section(outcome)                                 # into the model card (README.md)
+    summary = evaluate_finetune(summary, cfg, console)     # `finetune --eval`: both of the above
 
 Both sides answer the same tasks (the shipped eval set unless `tasks` is given) with the prompt the
 student was trained on: the student's own prompt_template.json, and the Alpaca template for the
@@ -13,11 +14,12 @@ base, so the comparison measures the fine-tuning and not the prompt. The run liv
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
 
-from selfinstruct.config import EvalConfig, TeacherSettings
+from selfinstruct.config import EvalConfig, FinetuneConfig, TeacherSettings
 
 
 class EvalOutcome(BaseModel):
@@ -81,3 +83,27 @@ twice with the answers' positions swapped (disagreement counts as a tie). Judge:
 - judge position consistency: {pct(outcome.position_consistency)} (below about 60%, the judge is mostly noise)
 - verdicts and both models' answers: `{outcome.out}`
 """
+
+
+def check_eval_tasks(cfg: FinetuneConfig) -> None:
+    """`finetune --eval`: a bad --eval-tasks file is reported before training starts, not after."""
+    from selfinstruct.evaluate.tasks import default_tasks_path, read_tasks
+
+    if cfg.eval:
+        read_tasks(cfg.eval_tasks or default_tasks_path())
+
+
+def evaluate_finetune(summary: dict[str, Any], cfg: FinetuneConfig, console: Console | None = None) -> dict[str, Any]:
+    """`finetune --eval`: judge the saved model against its base; add the outcome to training_summary.json and the card."""
+    from selfinstruct.finetune.output import model_card
+    from selfinstruct.safe_files import write_json_atomic, write_text_atomic
+
+    out = Path(summary["out"])
+    outcome = eval_tuned(
+        out, cfg.base_model, tasks=cfg.eval_tasks, judge=cfg.judge, limit=cfg.eval_limit,
+        max_new_tokens=cfg.eval_max_new_tokens, console=console,
+    )  # fmt: skip
+    summary = {**summary, "eval": outcome.model_dump()}
+    write_json_atomic(out / "training_summary.json", summary)
+    write_text_atomic(out / "README.md", model_card(summary) + "\n" + card_section(outcome))
+    return summary

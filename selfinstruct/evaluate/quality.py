@@ -29,6 +29,7 @@ from selfinstruct.templates import default_prompts_dir
 TEMPLATE = "judge_quality.txt"
 PLACEHOLDERS = ("instruction", "input", "output")
 DEFAULT_MIN_QUALITY = 3
+STAGE = "quality"  # the requests log's stage name for the gate's requests
 SCHEMA = {
     "type": "object",
     "properties": {"reason": {"type": "string"}, "score": {"type": "integer", "minimum": 1, "maximum": 5}},
@@ -99,12 +100,12 @@ class QualityJudge:
 
     async def score(self, instruction: str, input: str, output: str) -> QualityScore:
         prompt = self.prompt(instruction, input, output)
-        done = await self.teacher.complete(prompt, self.decoding, stage="quality")
+        done = await self.teacher.complete(prompt, self.decoding, stage=STAGE)
         score = parse_score(done.text)
         if score is not None:
             return QualityScore(score=score, reason=parse_reason(done.text), raw=done.text)
         turns = [Message(role="user", content=prompt), Message(role="assistant", content=done.text), Message(role="user", content=FOLLOW_UP)]
-        again = await self.teacher.complete(turns, Decoding(temperature=0.0, top_p=1.0, max_tokens=12), stage="quality")
+        again = await self.teacher.complete(turns, Decoding(temperature=0.0, top_p=1.0, max_tokens=12), stage=STAGE)
         score = parse_score(again.text)
         reason = parse_reason(done.text) if score is not None else "unreadable: kept without a score"
         return QualityScore(score=score, reason=reason, raw=done.text)

@@ -120,7 +120,7 @@ def build_summary(trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, stats: D
         "data": {"path": str(cfg.data), "sha256": file_sha256(cfg.data), **stats.model_dump(exclude={"truncated_rows"}),
                  "truncated_rows": stats.truncated_rows[:100]},
         "prompt_template": "prompt_template.json",
-        "settings": {**cfg.model_dump(mode="json"), "lr": cfg.learning_rate},
+        "settings": {**cfg.model_dump(mode="json"), "lr": cfg.learning_rate, "judge": _public_judge(cfg)},
         "steps": trainer.state.global_step,
         "epochs": round(trainer.state.epoch or 0.0, 3),
         "train_loss_first": train_losses[0][1] if train_losses else None,
@@ -143,6 +143,13 @@ def build_summary(trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, stats: D
         "eos_token": trainer.processing_class.eos_token,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__, "peft": peft.__version__},
     }
+
+
+def _public_judge(cfg: FinetuneConfig) -> dict[str, Any]:
+    """The --eval judge's settings as written to disk: never the key, no credentials in the URL."""
+    from selfinstruct.config import redact_url
+
+    return {**cfg.judge.model_dump(mode="json"), "base_url": redact_url(cfg.judge.base_url)}
 
 
 def model_card(summary: dict[str, Any]) -> str:

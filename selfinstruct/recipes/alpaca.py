@@ -8,6 +8,8 @@
              then the instruction filters of stages/filters.py, ROUGE-L last. Journals one
              `candidate` per task (with its instance) and one `proposed` per request; a kept task
              is finished at once with a `completed` line: there is no classify or instance stage.
+   quality   with --quality-judge (default for the local teacher), a kept task waits in the queue
+             until stages/quality_gate.py has scored its instance; under --min-quality it is dropped.
 3. rows      alpaca_data.json: one {instruction, input, output} row per kept task.
 """
 
@@ -20,6 +22,7 @@ from selfinstruct.records import Completed, Instance, Proposed, SeedTask
 from selfinstruct.stages.emit import alpaca_rows
 from selfinstruct.stages.filters import Verdict, cheap_reason, filter_instances, filter_instruction
 from selfinstruct.stages.propose import build_alpaca_prompt, examples_per_request, parse_alpaca_tasks, proposal_decoding
+from selfinstruct.stages.quality_gate import LOW_QUALITY, gate
 
 if TYPE_CHECKING:
     from selfinstruct.config import GenerateConfig
@@ -35,9 +38,11 @@ TOKENS_PER_ITEM = 150  # room per complete task (instruction, input, output) in 
 
 def prepare(driver: Pipeline) -> None:
     """A task brings its instance along: a crash between its two journal lines leaves it kept but not
-    completed, and it is finished from its own instance, with no request."""
-    for cid in driver.state.pending_ids():
-        driver.record(Completed(id=cid, instances=driver.state.kept[cid].instances))
+    completed, and it is finished from its own instance, with no request. With the quality judge on,
+    kept tasks stay queued for `finish`, which scores them first."""
+    if driver.quality is None:
+        for cid in driver.state.pending_ids():
+            driver.record(Completed(id=cid, instances=driver.state.kept[cid].instances))
 
 
 # --- 1 + 2: propose and filter ---------------------------------------------------------
@@ -69,8 +74,9 @@ def _filter(driver: Pipeline, request: int, j: int, instruction: str, instance: 
         driver.record_candidate(request, j, instruction, Verdict(reason), instances=[instance], enqueue=False)
         return
     verdict = filter_instruction(instruction, driver.pool, driver.cfg.allow_non_ascii)
-    cid = driver.record_candidate(request, j, instruction, verdict, instances=kept, enqueue=False)
-    if verdict.reason is None:
+    gated = driver.quality is not None
+    cid = driver.record_candidate(request, j, instruction, verdict, instances=kept, enqueue=gated)
+    if verdict.reason is None and not gated:
         driver.record(Completed(id=cid, instances=kept, dropped=dropped))
 
 
@@ -82,7 +88,14 @@ def finish_batch(cfg: GenerateConfig) -> int:
 
 
 async def finish(driver: Pipeline, ids: list[str]) -> None:
-    prepare(driver)
+    """Only with the quality judge on: score each kept task's instance, then complete it (or not)."""
+    if driver.quality is None:
+        prepare(driver)
+        return
+    for cid in ids:
+        task = driver.state.kept[cid]
+        kept, dropped, notes = await gate(driver.quality, task.instruction, task.instances, driver.cfg.min_quality)
+        driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=None if kept else LOW_QUALITY, quality=notes))
 
 
 # --- 3: the product ---------------------------------------------------------------------

@@ -8,7 +8,8 @@
              `proposed` per request.
 2. filter    stages/filters.py: length, keywords, "Write a program", punctuation, non-ASCII start,
              then ROUGE-L > 0.7 against seeds and everything kept (kept ones join the pool at once).
-3. classify  prompts/classify.txt, several instructions per request at temperature 0, after three
+3. classify  prompts/classify.txt, --classify-batch instructions per request (topped up from the
+             queue, so the last batches are full too) at temperature 0, after three
              worked rounds given as chat turns; the answer is a JSON object with one Yes/No per task
              where the endpoint takes a schema. Journals `classified`. An unreadable verdict is asked
              again alone, then defaults to "no".
@@ -18,6 +19,8 @@
              instances, the dropped ones and why (stages/filters.py: empty, echoed, unfinished,
              copied from a worked example, a label borrowed from one). A classification task whose
              output-first answer yields nothing, or a single label, gets one input-first try.
+   quality   with --quality-judge (default for the local teacher): stages/quality_gate.py scores each
+             kept instance 1-5 and drops those under --min-quality, journaling score and reason.
 5. rows      alpaca_data.json: one {instruction, input, output} row per valid instance.
 """
 
@@ -47,6 +50,7 @@ from selfinstruct.stages.propose import (
     proposal_decoding,
     sample_examples,
 )
+from selfinstruct.stages.quality_gate import LOW_QUALITY, gate
 from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
@@ -102,9 +106,22 @@ def finish_batch(cfg: GenerateConfig) -> int:
 
 
 async def finish(driver: Pipeline, ids: list[str]) -> None:
-    todo = [i for i in ids if i not in driver.state.classified]
+    classified, early = driver.state.classified, driver.early
+    todo = [i for i in ids if i not in classified and i not in early]
     if todo:
-        await _classify(driver, todo)
+        # Fill the request up to --classify-batch with instructions still queued, so the last batches
+        # of a run (smaller than the budget gap) do not cost a request each; those are classified early.
+        ahead = driver.lookahead(finish_batch(driver.cfg) - len(todo), lambda i: i not in classified and i not in early)
+        batch = todo + ahead
+        request = asyncio.ensure_future(_classify(driver, batch))
+        early.update(dict.fromkeys(batch, request))
+        try:
+            await request
+        finally:
+            for cid in batch:
+                early.pop(cid, None)
+    # Instructions of ours that another batch's request is classifying right now.
+    await asyncio.gather(*{early[i] for i in ids if i in early})
     await asyncio.gather(*(_instances(driver, cid) for cid in ids))
 
 
@@ -139,7 +156,13 @@ async def _instances(driver: Pipeline, cid: str) -> None:
         first_dropped = dropped
         kept, dropped, reason, raw = await _ask_instances(driver, cid, False)
         dropped = first_dropped + dropped
-    driver.record(Completed(id=cid, instances=kept[: driver.cfg.max_instances], dropped=dropped, reason=reason, raw=raw))
+    kept, notes = kept[: driver.cfg.max_instances], []
+    if kept and driver.quality is not None:
+        # The judge scores what the filters let through; an instruction it empties is replaced like any other.
+        kept, low, notes = await gate(driver.quality, driver.state.kept[cid].instruction, kept, driver.cfg.min_quality)
+        dropped += low
+        reason, raw = (LOW_QUALITY, None) if not kept else (reason, raw)
+    driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=reason, raw=raw, quality=notes))
 
 
 async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:

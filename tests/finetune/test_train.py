@@ -194,3 +194,26 @@ def test_cli_import_stays_light() -> None:
 
     code = "import sys, selfinstruct.cli; print(any(m in sys.modules for m in ('torch', 'transformers', 'trl', 'peft')))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+@slow
+def test_eval_judges_the_tuned_model_against_its_base(tiny: Path, data: Path, tmp_path: Path, mock_teacher) -> None:
+    """finetune --eval: train, then both models answer the tasks and the judge (the mock over HTTP) compares them."""
+    out = tmp_path / "lora"
+    judge = ["--judge-base-url", mock_teacher.url, "--judge-api-key", "sk-judge-secret-1", "--judge-model", "mock-judge"]
+    result = run(*train_args(data, tiny, out, "--max-steps", "2", "--eval", "--eval-limit", "3", "--eval-max-new-tokens", "4", *judge))
+    assert result.exit_code == 0, result.output
+    assert "eval against" in result.output and "win rate" in result.output
+    s = summary(out)
+    assert s["eval"]["n"] == 3 and s["eval"]["out"] == str(out / "eval")
+    assert s["eval"]["ci_low"] <= s["eval"]["win_rate"] <= s["eval"]["ci_high"]
+    assert "## Evaluation against the base model" in (out / "README.md").read_text()
+    assert "sk-judge-secret-1" not in (out / "training_summary.json").read_text()
+
+
+def test_a_bad_eval_tasks_file_stops_before_training(tiny: Path, data: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "tasks.jsonl"
+    bad.write_text('{"id": "t1", "instruction": "Say hi."}\nnot json\n')
+    result = run(*train_args(data, tiny, tmp_path / "out", "--eval", "--eval-tasks", str(bad)))
+    assert result.exit_code == 2 and "tasks.jsonl:2" in result.output
+    assert not (tmp_path / "out").exists()

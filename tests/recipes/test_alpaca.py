@@ -33,3 +33,29 @@ echo"""
     rows = RECIPES["alpaca"].rows(pipeline.state, pipeline.cfg, pipeline.seeds)
     assert rows[0] == {"instruction": "Convert 100 degrees Fahrenheit to Celsius.", "input": "", "output": "100 degrees Fahrenheit is about 37.8 degrees Celsius."}
     assert rows[1] == {"instruction": "Give the plural of the word below.", "input": "mouse", "output": "mice"}
+
+
+def test_with_the_quality_judge_a_kept_task_is_scored_before_it_is_complete(tmp_path):
+    answer = """###
+1. Instruction: Name the first president of the United States.
+1. Input:
+<noinput>
+1. Output:
+Abraham Lincoln
+###
+2. Instruction: Give the plural of the word below.
+2. Input:
+mouse
+2. Output:
+mice"""
+    teacher = FakeTeacher({
+        "propose": [answer],
+        "quality": ["Reason: wrong, it was George Washington.\nScore: 1", "Reason: correct plural.\nScore: 5"],
+    })  # fmt: skip
+    pipeline, _ = drive(tmp_path, "alpaca", teacher, budget=1, quality=True)
+    state = pipeline.state
+    assert pipeline.done == 1 and teacher.count("quality") == 2
+    president, plural = (state.completed[cid] for cid in state.kept)
+    assert president.instances == [] and president.reason == "low_quality" and president.dropped[0]["score"] == 1
+    rows = RECIPES["alpaca"].rows(state, pipeline.cfg, pipeline.seeds)
+    assert rows == [{"instruction": "Give the plural of the word below.", "input": "mouse", "output": "mice"}]

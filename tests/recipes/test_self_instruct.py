@@ -127,3 +127,67 @@ def test_an_output_first_answer_with_one_label_is_asked_again_input_first(tmp_pa
     assert [i.output for i in completed.instances] == ["Hola."]
     assert completed.dropped == [{"input": "", "output": "Greeting", "reason": "single_label"}]
     assert teacher.count("instances") == 2
+
+
+def test_the_quality_judge_drops_weak_instances_and_journals_every_score(tmp_path):
+    """A sentiment label for "explain ..." scores 1 and goes; the instruction it empties is replaced by the next one."""
+    teacher = FakeTeacher({
+        "propose": ["1. Explain how a bicycle gear system works to a new rider.\n2. Suggest three names for a bakery that sells sourdough bread."],
+        "classify": ["1. No\n2. No"],
+        "instances": [
+            "Example 1\nInput: <noinput>\nOutput: Neutral\nExample 2\nInput: A steep hill.\nOutput: Positive",
+            NAMES,
+        ],
+        "quality": ["Reason: a bare label explains nothing.\nScore: 1", "Reason: a label again.\nScore: 2", "Reason: three good names.\nScore: 5"],
+    })  # fmt: skip
+    pipeline, run = drive(tmp_path, "self-instruct", teacher, budget=1, quality=True, min_quality=3)
+    state = pipeline.state
+    assert pipeline.done == 1 and teacher.count("quality") == 3
+    gears, names = (state.completed[cid] for cid in state.kept)
+    assert gears.instances == [] and gears.reason == "low_quality"
+    assert [(d["output"], d["reason"], d["score"], d["judge_reason"]) for d in gears.dropped] == [
+        ("Neutral", "low_quality", 1, "a bare label explains nothing."),
+        ("Positive", "low_quality", 2, "a label again."),
+    ]
+    assert [i.output for i in names.instances] == ["Crumb & Crust, The Rising Loaf, Wild Yeast Bakery"]
+    assert [(n.score, n.reason) for n in names.quality] == [(5, "three good names.")]
+    # The journal holds the same, so a resumed run and `report` see every score.
+    journal = (run.path / "journal.jsonl").read_text()
+    assert journal.count('"low_quality"') == 3 and '"three good names."' in journal
+    from selfinstruct.stages.quality_gate import gate_counts
+
+    assert gate_counts(state) == {"scored": 3, "kept": 1, "dropped": 2, "unreadable_kept": 0, "instructions_emptied": 1}
+
+
+def test_an_unreadable_quality_verdict_keeps_the_instance(tmp_path):
+    teacher = FakeTeacher({
+        "propose": ["1. Suggest three names for a bakery that sells sourdough bread."],
+        "classify": ["1. No"],
+        "instances": [NAMES],
+        "quality": ["I like it a lot.", "Hmm."],
+    })  # fmt: skip
+    pipeline, _ = drive(tmp_path, "self-instruct", teacher, budget=1, quality=True)
+    (completed,) = pipeline.state.completed.values()
+    assert len(completed.instances) == 1 and completed.quality[0].score is None
+    assert completed.quality[0].reason.startswith("unreadable")
+
+
+def test_classification_requests_are_topped_up_from_the_queue(tmp_path):
+    """With the budget gap at 1, a request still judges --classify-batch instructions, so replacements need none."""
+    proposal = "\n".join(f"{i}. {t}" for i, t in enumerate([
+        "Explain how a bicycle gear system works to a new rider.",
+        "Suggest three names for a bakery that sells sourdough bread.",
+        "Write a short thank-you note to a neighbour who watered the plants.",
+        "List four ways to keep a kitchen sponge from smelling.",
+        "Describe the water cycle for a ten-year-old.",
+    ], 1))  # fmt: skip
+    teacher = FakeTeacher({
+        "propose": [proposal],
+        "classify": ["1. No\n2. No\n3. No\n4. No\n5. No"],
+        # The first two come back unusable (an echo of the prompt's own wording), the third is fine.
+        "instances": ["Example 1\nInput: <noinput>\nOutput:", "Example 1\nInput: <noinput>\nOutput:", NAMES],
+    })  # fmt: skip
+    pipeline, _ = drive(tmp_path, "self-instruct", teacher, budget=1, classify_batch=5)
+    assert pipeline.done == 1
+    assert teacher.count("classify") == 1 and len(pipeline.state.classified) == 5
+    assert teacher.count("instances") == 3

@@ -1,0 +1,62 @@
+"""The quality gate stage: the judge scores a finished instruction's instances, the weak ones are dropped.
+
+    kept, dropped, notes = await gate(driver.quality, instruction, instances, cfg.min_quality)
+
+Runs after the instance filters (`generate --quality-judge`, on by default for the embedded local
+teacher) and before anything is emitted. Each instance gets one judge request (evaluate/quality.py:
+1-5 for correctness, relevance and completeness, with a one-line reason). Kept instances carry their
+note into the journal's `completed` line; dropped ones go to its `dropped` list with reason
+`low_quality`, the score and the judge's reason, so `report` and a reader of the journal see why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from selfinstruct.evaluate.quality import STAGE as QUALITY_STAGE
+from selfinstruct.evaluate.quality import keep
+from selfinstruct.records import Instance, QualityNote
+
+if TYPE_CHECKING:
+    from selfinstruct.config import GenerateConfig
+    from selfinstruct.evaluate.quality import QualityJudge
+    from selfinstruct.run import RunState
+    from selfinstruct.teacher.endpoint import Endpoint
+
+LOW_QUALITY = "low_quality"
+__all__ = ["LOW_QUALITY", "QUALITY_STAGE", "gate", "gate_counts", "quality_gate_on"]
+
+
+def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint) -> bool:
+    """--quality-judge as given, else on for the embedded local teacher (whose data needs it most), off for hosted ones."""
+    return cfg.quality_judge if cfg.quality_judge is not None else endpoint.local
+
+
+async def gate(judge: QualityJudge, instruction: str, instances: list[Instance], min_quality: int) -> tuple[list[Instance], list[dict], list[QualityNote]]:
+    """(instances kept, dropped ones with score and reason, a note per kept one), all scored at once."""
+    scores = await asyncio.gather(*(judge.score(instruction, i.input, i.output) for i in instances))
+    kept: list[Instance] = []
+    dropped: list[dict] = []
+    notes: list[QualityNote] = []
+    for instance, scored in zip(instances, scores):
+        if keep(scored, min_quality):
+            kept.append(instance)
+            notes.append(QualityNote(score=scored.score, reason=scored.reason))
+        else:
+            dropped.append({"input": instance.input, "output": instance.output, "reason": LOW_QUALITY, "score": scored.score, "judge_reason": scored.reason})
+    return kept, dropped, notes
+
+
+def gate_counts(state: RunState) -> dict[str, int]:
+    """What the gate did over a whole run, for summary.json: instances scored, kept, dropped, unreadable."""
+    notes = [n for c in state.completed.values() for n in c.quality]
+    dropped = sum(1 for c in state.completed.values() for d in c.dropped if d.get("reason") == LOW_QUALITY)
+    emptied = sum(1 for c in state.completed.values() if c.reason == LOW_QUALITY)
+    return {
+        "scored": len(notes) + dropped,
+        "kept": len(notes),
+        "dropped": dropped,
+        "unreadable_kept": sum(1 for n in notes if n.score is None),
+        "instructions_emptied": emptied,
+    }

@@ -1,0 +1,84 @@
+"""`generate --quality-judge` end to end: the gate's judge over real HTTP (the mock teacher's quality mode)."""
+
+import json
+from pathlib import Path
+
+from selfinstruct.cli import app
+from selfinstruct.config import GenerateConfig
+from selfinstruct.stages.quality_gate import quality_gate_on
+from selfinstruct.teacher.endpoint import resolve_endpoint
+from tests.conftest import SEEDS, mock_args
+from tests.mock_teacher import MockTeacher
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _low_for_every_third(instruction: str, given: str, output: str) -> int:
+    """A deterministic judge that finds about a third of the outputs weak."""
+    return 2 if sum(map(ord, output)) % 3 == 0 else 4
+
+
+def test_the_gate_drops_low_scores_before_they_are_emitted(runner, mock_teacher, tmp_path):
+    mock_teacher.quality_score = _low_for_every_third
+    out = tmp_path / "run"
+    result = runner.invoke(app, mock_args(mock_teacher, out, 12, "--quality-judge", "--concurrency", "4"))
+    assert result.exit_code == 0, result.output
+    rows = json.loads((out / "alpaca_data.json").read_text())
+    assert len({r["instruction"] for r in rows}) == 12
+    assert all(_low_for_every_third(r["instruction"], r["input"], r["output"]) >= 3 for r in rows)
+    completed = [r for r in _jsonl(out / "journal.jsonl") if r["kind"] == "completed"]
+    low = [d for c in completed for d in c["dropped"] if d["reason"] == "low_quality"]
+    assert low and all(d["score"] == 2 and d["judge_reason"] for d in low)
+    assert all(len(c["quality"]) == len(c["instances"]) for c in completed)
+    gate = json.loads((out / "summary.json").read_text())["quality_gate"]
+    assert gate["on"] is True and gate["min_quality"] == 3 and gate["judge"] == "mock-teacher"
+    assert gate["dropped"] == len(low) and gate["scored"] == gate["kept"] + gate["dropped"]
+    # Each scored instance cost one request, logged under its own stage with the rest of the run's spend.
+    quality_requests = [r for r in _jsonl(out / "requests.jsonl") if r["stage"] == "quality"]
+    assert len(quality_requests) == gate["scored"]
+
+
+def test_a_hosted_teacher_has_no_gate_unless_asked(runner, mock_teacher, tmp_path):
+    out = tmp_path / "run"
+    assert runner.invoke(app, mock_args(mock_teacher, out, 3)).exit_code == 0
+    assert json.loads((out / "summary.json").read_text())["quality_gate"] == {"on": False}
+    assert not [r for r in _jsonl(out / "requests.jsonl") if r["stage"] == "quality"]
+
+
+def test_the_embedded_teacher_has_the_gate_by_default():
+    local = GenerateConfig(seeds=SEEDS, budget=1, teacher="local")
+    hosted = GenerateConfig(seeds=SEEDS, budget=1, base_url="http://127.0.0.1:9/v1")
+    assert quality_gate_on(local, resolve_endpoint(local.teacher))
+    assert not quality_gate_on(hosted, resolve_endpoint(hosted.teacher))
+    assert not quality_gate_on(local.model_copy(update={"quality_judge": False}), resolve_endpoint(local.teacher))
+
+
+def test_judge_settings_send_the_gate_to_another_endpoint(runner, mock_teacher, tmp_path):
+    judge = MockTeacher().start()
+    try:
+        judge.quality_score = _low_for_every_third
+        out = tmp_path / "run"
+        args = mock_args(mock_teacher, out, 4, "--quality-judge", "--judge-base-url", judge.url, "--judge-model", "mock-judge", "--judge-api-key", "sk-judge")
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "quality judge: mock-judge" in result.output
+        assert mock_teacher.count("quality") == 0 and judge.count("quality") > 0
+        assert judge.count() == judge.count("quality")
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["quality_gate"]["judge"] == "mock-judge" and summary["quality_gate"]["scored"] == judge.count("quality")
+        # The key given for the judge is never written anywhere.
+        assert "sk-judge" not in "".join(p.read_text() for p in out.iterdir() if p.is_file())
+    finally:
+        judge.stop()
+
+
+def test_min_quality_is_checked_and_the_dry_run_counts_the_gate(runner, tmp_path):
+    bad = runner.invoke(app, ["generate", "--seeds", str(SEEDS), "--budget", "3", "--min-quality", "6"])
+    assert bad.exit_code == 2 and "--min-quality" in bad.output
+    result = runner.invoke(app, ["generate", "--seeds", str(SEEDS), "--budget", "10", "--dry-run", "--teacher", "local"])
+    assert result.exit_code == 0, result.output
+    assert "quality" in result.output
+    off = runner.invoke(app, ["generate", "--seeds", str(SEEDS), "--budget", "10", "--dry-run", "--teacher", "local", "--no-quality-judge"])
+    assert "quality" not in off.output.split("total")[0].split("stage")[-1]

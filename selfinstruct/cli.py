@@ -23,6 +23,7 @@ from selfinstruct.config import (
     DedupConfig,
     EvalConfig,
     ExportConfig,
+    ExportModelConfig,
     FinetuneConfig,
     GenerateConfig,
     ModelsConfig,
@@ -94,6 +95,18 @@ def finetune_command(cfg: FinetuneConfig) -> None:
     if summary:
         out = Path(summary["out"])
         typer.echo(f"saved {summary['weights']} to {out}; try it: selfinstruct ask {out} \"...\"")
+        if summary.get("gguf"):
+            typer.echo(f"exported {summary['gguf']['file']} ({summary['gguf']['quant']}, verified with llama.cpp)")
+
+
+@settings_command(app, "export-model", ExportModelConfig, no_args_is_help=True)
+def export_model_command(cfg: ExportModelConfig) -> None:
+    """Export a tuned student as a GGUF for llama.cpp (LoRA merged, quantized by llama.cpp, checked against transformers)."""
+    from selfinstruct.finetune.export_gguf import export_gguf
+
+    result = export_gguf(cfg, console=err_console)
+    typer.echo(f"wrote {result.path} ({result.quant}, {result.size_bytes / 1e6:.1f} MB, sha256 {result.sha256[:16]}...); "
+               f"try it: selfinstruct ask {result.path} \"...\"")  # fmt: skip
 
 
 @settings_command(app, "ask", AskConfig, no_args_is_help=True)

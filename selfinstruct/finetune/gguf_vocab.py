@@ -40,14 +40,19 @@ _KNOWN_SPLITS = {
 }
 
 
-def alpaca_chat_template(template: PromptTemplate) -> str:
-    """A Jinja chat template that renders the last user message as the instruction of the training prompt."""
+def alpaca_chat_template(template: PromptTemplate, add_bos: bool) -> str:
+    """A Jinja chat template that renders the last user message as the instruction of the training prompt.
+
+    It starts with BOS when the tokenizer adds one, as Hugging Face chat templates do: chat servers
+    tokenize a rendered chat without adding special tokens themselves (or drop a doubled BOS).
+    """
     before, _, after = template.no_input.partition("{instruction}")
     return (
-        "{%- set ns = namespace(instruction='') -%}"
+        ("{{ bos_token }}" if add_bos else "")
+        + "{%- set ns = namespace(instruction='') -%}"
         "{%- for message in messages -%}{%- if message['role'] == 'user' -%}{%- set ns.instruction = message['content'] -%}"
         "{%- endif -%}{%- endfor -%}"
-        f"{{{{ {json.dumps(before)} }}}}{{{{ ns.instruction }}}}{{{{ {json.dumps(after)} }}}}"
+        f"{{{{ {json.dumps(before, ensure_ascii=False)} }}}}{{{{ ns.instruction }}}}{{{{ {json.dumps(after, ensure_ascii=False)} }}}}"
     )
 
 
@@ -92,9 +97,10 @@ class VocabMetadata:
             if token_id is not None:
                 getattr(writer, f"add_{name}_token_id")(int(token_id))
         ids = tok("a", add_special_tokens=True)["input_ids"]
-        writer.add_add_bos_token(bool(ids) and tok.bos_token_id is not None and ids[0] == tok.bos_token_id)
+        add_bos = bool(ids) and tok.bos_token_id is not None and ids[0] == tok.bos_token_id
+        writer.add_add_bos_token(add_bos)
         writer.add_add_eos_token(bool(ids) and tok.eos_token_id is not None and ids[-1] == tok.eos_token_id)
-        writer.add_chat_template(alpaca_chat_template(prompt_template))
+        writer.add_chat_template(alpaca_chat_template(prompt_template, add_bos))
         writer.add_string(PROMPT_TEMPLATE_KEY, prompt_template.model_dump_json())
 
 

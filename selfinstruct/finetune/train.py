@@ -102,7 +102,7 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
         from selfinstruct.finetune.export_gguf import check_gguf_target
 
         # A rerun with --resume is asked to write the file again; a fresh run never replaces one.
-        check_gguf_target(cfg.gguf, force=cfg.resume)
+        check_gguf_target(cfg.gguf, force=cfg.resume, taken="remove it or choose another --gguf")
 
     import torch
     from accelerate import PartialState

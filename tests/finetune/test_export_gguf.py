@@ -80,6 +80,22 @@ def test_f16_export_of_a_model_directory_passes_verification(fixture: str, reque
     assert "## GGUF" in card and row["sha256"] in card and "verify F16" in card
 
 
+@pytest.mark.parametrize("add_bos", [True, False])
+def test_the_chat_template_renders_the_training_prompt(add_bos: bool) -> None:
+    """As llama-cpp-python's server renders it (and HF's apply_chat_template): the last user message is the instruction."""
+    import jinja2
+
+    from selfinstruct.finetune.data import PromptTemplate
+    from selfinstruct.finetune.gguf_vocab import alpaca_chat_template
+
+    template = PromptTemplate.load()
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Old question"},
+                {"role": "assistant", "content": "Old answer"}, {"role": "user", "content": 'Name a "primary" color.'}]  # fmt: skip
+    for env in (jinja2.Environment(), jinja2.Environment(trim_blocks=True, lstrip_blocks=True)):
+        text = env.from_string(alpaca_chat_template(template, add_bos)).render(messages=messages, bos_token="<bos>", add_generation_prompt=True)
+        assert text == ("<bos>" if add_bos else "") + template.render('Name a "primary" color.')
+
+
 def test_figures_are_computed_not_assumed(tiny_llama: Path, tmp_path: Path) -> None:
     """llama.cpp on the exported file vs transformers, compared directly: the same figures the command reports."""
     from selfinstruct.finetune.data import PromptTemplate
@@ -164,6 +180,16 @@ def test_bad_targets_fail_before_loading(tiny_llama: Path, tmp_path: Path, targe
     assert result.exit_code == 2 and message in result.output
 
 
+def test_finetune_gguf_target_is_checked_before_training(tiny_llama: Path, tmp_path: Path) -> None:
+    data = write_data(tmp_path / "alpaca_data.json", repetitive_rows(6))
+    (tmp_path / "taken.gguf").write_bytes(b"GGUF")
+    for target, message in (("taken.gguf", "exists; remove it or choose another --gguf"), ("student.bin", "must end in .gguf")):
+        result = CliRunner().invoke(app, ["finetune", "--data", str(data), "--base-model", str(tiny_llama), "--out", str(tmp_path / "out"),
+                                          "--gguf", str(tmp_path / target)])  # fmt: skip
+        assert result.exit_code == 2 and message in result.output
+        assert not (tmp_path / "out").exists()
+
+
 def test_not_a_model_dir(tmp_path: Path) -> None:
     result = export(str(tmp_path), "--gguf", str(tmp_path / "x.gguf"))
     assert result.exit_code == 2 and "not a fine-tuned model" in result.output
@@ -176,9 +202,9 @@ ROWS = repetitive_rows(6)
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two LoRA steps on a tiny Llama (an adapter, not merged)."""
+    """Two LoRA steps on a tiny Llama (an adapter, not merged); 4096 positions, as llama-server holds a slot to them."""
     root = tmp_path_factory.mktemp("tuned")
-    base = build_model(root / "base", init_std=0.2)
+    base = build_model(root / "base", init_std=0.2, max_positions=4096)
     data = write_data(root / "alpaca_data.json", ROWS)
     out = root / "out"
     result = CliRunner().invoke(app, [
@@ -293,3 +319,45 @@ def _chat_through_llama_cpp_server(model: Path, log: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@slow
+def test_eval_answers_with_the_exported_gguf_through_llama_cpp(tuned: Path, tmp_path: Path, mock_teacher: object) -> None:
+    """eval --a student.gguf: the student answers in the embedded llama.cpp server, prompted with its training template."""
+    from tests.evaluate.conftest import answers, jsonl, judge_args, make_tasks, write_jsonl
+
+    student = tmp_path / "student.gguf"
+    assert export(str(tuned), "--gguf", str(student), "--quant", "F16").exit_code == 0
+    tasks = make_tasks(2)
+    files = {"tasks": write_jsonl(tmp_path / "tasks.jsonl", tasks), "good": write_jsonl(tmp_path / "good.jsonl", answers(tasks))}
+    out = tmp_path / "ev"
+    result = CliRunner().invoke(app, ["eval", "--tasks", str(files["tasks"]), "--a", str(student), "--b", str(files["good"]),
+                                      "--out", str(out), "--max-new-tokens", "12", *judge_args(mock_teacher)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "local llama.cpp" in result.output
+    rows = jsonl(out / "answers_a.jsonl")
+    assert len(rows) == 2 and all(isinstance(r["response"], str) for r in rows)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["result"]["n"] == 2
+
+
+@slow
+def test_generate_runs_an_exported_student_as_its_local_teacher(tuned: Path, tmp_path: Path) -> None:
+    """generate --local-model PATH.gguf: llama-server serves the student and its answers reach the pipeline.
+
+    A two-step tiny student cannot write usable tasks, so the run ends at its proposal cap; what is
+    checked is that every request was answered by the student, in its chat template, through llama.cpp.
+    """
+    seeds = Path(__file__).resolve().parents[2] / "seed_tasks" / "seed_tasks.jsonl"
+    student = tmp_path / "student.gguf"
+    assert export(str(tuned), "--gguf", str(student), "--quant", "Q8_0").exit_code == 0
+    out = tmp_path / "run"
+    result = CliRunner().invoke(app, [
+        "generate", "--seeds", str(seeds), "--budget", "1", "--out", str(out), "--teacher", "local",
+        "--local-model", str(student), "--max-proposals", "1", "--max-tokens", "48", "--local-ctx", "2048",
+    ])  # fmt: skip
+    assert result.exit_code in (0, 4), result.output
+    assert "Traceback" not in result.output
+    requests = [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines()]
+    answered = [r for r in requests if r.get("completion_tokens")]
+    assert answered and all(r["model"] == "student" for r in answered)

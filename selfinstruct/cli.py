@@ -23,6 +23,7 @@ from selfinstruct.config import (
     DedupConfig,
     EvalConfig,
     ExportConfig,
+    ExportModelConfig,
     FinetuneConfig,
     GenerateConfig,
     ModelsConfig,
@@ -100,6 +101,18 @@ def finetune_command(cfg: FinetuneConfig) -> None:
             result = evaluate_finetune(summary, cfg, console=err_console)["eval"]
             rate = "n/a" if result["win_rate"] is None else f"{result['win_rate']:.1%} (95% CI {result['ci_low']:.1%} - {result['ci_high']:.1%})"
             typer.echo(f"eval against {cfg.base_model}: win rate {rate} over {result['n']} tasks; details in {result['out']}")
+        if summary.get("gguf"):
+            typer.echo(f"exported {summary['gguf']['file']} ({summary['gguf']['quant']}, verified with llama.cpp)")
+
+
+@settings_command(app, "export-model", ExportModelConfig, no_args_is_help=True)
+def export_model_command(cfg: ExportModelConfig) -> None:
+    """Export a tuned student as a GGUF for llama.cpp (LoRA merged, quantized by llama.cpp, checked against transformers)."""
+    from selfinstruct.finetune.export_gguf import export_gguf
+
+    result = export_gguf(cfg, console=err_console)
+    typer.echo(f"wrote {result.path} ({result.quant}, {result.size_bytes / 1e6:.1f} MB, sha256 {result.sha256[:16]}...); "
+               f"try it: selfinstruct ask {result.path} \"...\"")  # fmt: skip
 
 
 @settings_command(app, "ask", AskConfig, no_args_is_help=True)

@@ -217,6 +217,8 @@ class DedupConfig(_Config):
 LORA = "LoRA"
 EVALUATION = "Evaluation (--eval)"
 TRAIN = "Training"
+GGUF_PANEL = "GGUF export"
+GgufQuant = Literal["Q4_K_M", "Q8_0", "F16"]
 # Alpaca used 2e-5 for full fine-tuning; LoRA adapters start at zero and need ~10x more.
 DEFAULT_LR = {"lora": 2e-4, "full": 2e-5}
 
@@ -256,6 +258,9 @@ class FinetuneConfig(_Config):
     eval_limit: int | None = setting(None, "--eval on only the first N tasks.", panel=EVALUATION, ge=1)
     eval_max_new_tokens: int = setting(256, "--eval: most tokens in each model's answer.", panel=EVALUATION, ge=1)
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=EVALUATION)
+    gguf: Path | None = setting(
+        None, "After training, also export the model as this .gguf file for llama.cpp, quantized with --quant and verified (see export-model).", panel=GGUF_PANEL, metavar="FILE")
+    quant: GgufQuant = setting("Q4_K_M", "With --gguf: Q4_K_M (4-bit, smallest), Q8_0 (near-lossless) or F16 (no quantization).", panel=GGUF_PANEL)
 
     @property
     def learning_rate(self) -> float:
@@ -267,11 +272,24 @@ class AskConfig(_Config):
 
     model_config = ConfigDict(json_schema_extra={"config_example": "max_new_tokens: 64"})
 
-    model_dir: Path = setting(help="Output directory of finetune (LoRA adapter, or full / merged model).", argument=True, metavar="DIR")
+    model_dir: Path = setting(
+        help="Output directory of finetune (LoRA adapter, or full / merged model), or a .gguf exported from one (answered by the embedded llama.cpp server).", argument=True, metavar="MODEL")
     instruction: str = setting(help="The instruction, as in alpaca_data.json.", argument=True, metavar="INSTRUCTION", min_length=1)
     input: str = setting("", "Optional input for the instruction (the Alpaca 'input' field).")
     max_new_tokens: int = setting(256, "Most tokens to generate; generation also stops at EOS.", ge=1, le=32768)
     temperature: float = setting(0.0, "Sampling temperature; 0 means greedy decoding (deterministic).", ge=0, le=5)
+
+
+class ExportModelConfig(_Config):
+    """Settings of one `export-model` call: which tuned model, which GGUF file, which quantization."""
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "quant: Q8_0"})
+
+    model_dir: Path = setting(help="Output directory of finetune (LoRA adapter, merged or full model).", argument=True, metavar="MODEL_DIR")
+    gguf: Path = setting(help="The .gguf file to write; it appears only once llama.cpp's logits have been checked against the model's.", metavar="OUT.gguf")
+    quant: GgufQuant = setting("Q4_K_M", "Q4_K_M (4-bit, smallest), Q8_0 (near-lossless) or F16 (no quantization). Quantized by llama.cpp itself.")
+    force: bool = setting(False, "Replace OUT.gguf if it exists.")
+    threads: int | None = setting(None, "CPU threads for quantizing and verifying. Default: the cores this process may use.", ge=1)
 
 
 # --- models ---------------------------------------------------------------------------

@@ -11,8 +11,9 @@ with its code; anything else is a bug, and SELFINSTRUCT_DEBUG=1 shows its traceb
     │                                        request, the local llama.cpp server died or never started
     ├── CapReached                 exit 4    --max-usd, --max-total-tokens or the proposal cap stopped
     │                                        the run before its budget; work so far is on disk
-    ├── BrokenOutput               exit 1    a saved model failed its read-back check (finetune);
-    │                                        the checkpoints are kept
+    ├── BrokenOutput               exit 1    a saved model failed its read-back check (finetune), or an
+    │                                        exported GGUF disagrees with the model (export-model);
+    │                                        the checkpoints, or the failing file, are kept
     └── TrainingInterrupted        exit 130  Ctrl-C during finetune; --resume continues
 
 Mapped by the CLI without a class of ours:
@@ -48,7 +49,7 @@ class CapReached(SelfInstructError):
 
 
 class BrokenOutput(SelfInstructError):
-    """A saved model failed its read-back check; the run's checkpoints are still there."""
+    """A saved model failed its read-back check, or an exported GGUF its comparison with the model."""
 
     exit_code = 1
 

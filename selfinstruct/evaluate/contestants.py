@@ -14,7 +14,8 @@ A SPEC is one of:
   generated locally with transformers (generation.py).
 
 Local models are prompted the way they were trained: `prompt_template.json` when the directory
-(or the .gguf file's directory) has one; otherwise the `--template` choice, `alpaca` (the Alpaca
+has one, for a .gguf the template `export-model` stored in its metadata (or a prompt_template.json
+beside it); otherwise the `--template` choice, `alpaca` (the Alpaca
 prompt finetune trains with) or `chat` (the model's own chat template). There is no silent
 default, since the wrong prompt makes a fair model look bad.
 """
@@ -139,11 +140,14 @@ def parse_contestant(spec: str, side: Literal["a", "b"]) -> Contestant:
 def _file_contestant(spec: str, path: Path, side: Literal["a", "b"]) -> Contestant:
     resolved = path.resolve()
     if path.suffix == ".gguf":
+        from selfinstruct.finetune.gguf_vocab import read_prompt_template
         from selfinstruct.teacher.packaged import check_gguf
 
         check_gguf(path)
+        # A GGUF from export-model carries its training prompt; any other may have a prompt_template.json beside it.
+        template = read_prompt_template(resolved) or _trained_template(resolved.parent, side)
         return Contestant(side=side, spec=spec, kind="gguf", path=resolved, source=f"gguf:{resolved}",
-                          trained_template=_trained_template(resolved.parent, side))  # fmt: skip
+                          trained_template=template)  # fmt: skip
     if path.suffix in (".json", ".jsonl"):
         return Contestant(side=side, spec=spec, kind="file", path=resolved, source=f"file:{resolved}")
     raise UserError(f"--{side} {spec}: a file contestant must be answers (.json / .jsonl) or a model (.gguf)")

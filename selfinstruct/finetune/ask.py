@@ -7,7 +7,8 @@
 
 Loads a LoRA output (its base model plus the adapter) or a full / merged model, renders the
 prompt from the output's own prompt_template.json, and decodes (greedily at temperature 0)
-until EOS or max_new_tokens.
+until EOS or max_new_tokens. A `.gguf` exported by `export-model` is served by the embedded
+llama.cpp server instead and prompted with the template stored in its metadata.
 """
 
 from __future__ import annotations
@@ -109,8 +110,37 @@ def answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, tempera
     return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
 
 
+def ask_gguf(cfg: AskConfig) -> str:
+    """Answer with an exported .gguf through the embedded llama.cpp server, prompted with the template stored in it."""
+    import asyncio
+    import tempfile
+
+    from selfinstruct.config import TeacherSettings
+    from selfinstruct.finetune.gguf_vocab import read_prompt_template
+    from selfinstruct.teacher.client import Decoding
+    from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
+    from selfinstruct.teacher.packaged import check_gguf
+
+    check_gguf(cfg.model_dir)
+    template = read_prompt_template(cfg.model_dir) or PromptTemplate.load()
+    prompt = template.render(cfg.instruction, cfg.input)
+    endpoint = resolve_endpoint(TeacherSettings(teacher="local", local_model=str(cfg.model_dir), api="completions", concurrency=1))
+    decoding = Decoding(temperature=cfg.temperature, top_p=1.0, max_tokens=cfg.max_new_tokens)
+
+    async def complete(teacher: Any) -> str:
+        try:
+            return (await teacher.complete(prompt, decoding, stage="ask")).text.strip()
+        finally:
+            await teacher.aclose()
+
+    with tempfile.TemporaryDirectory(prefix="selfinstruct-ask-") as tmp, open_teacher(endpoint, server_log=Path(tmp) / "llama.log") as teacher:
+        return asyncio.run(complete(teacher))
+
+
 def ask(cfg: AskConfig) -> str:
-    """Answer one instruction (and optional input) with a fine-tuned model."""
+    """Answer one instruction (and optional input) with a fine-tuned model, or with a GGUF exported from one."""
+    if cfg.model_dir.suffix == ".gguf" and not cfg.model_dir.is_dir():
+        return ask_gguf(cfg)
     model, tokenizer = load_tuned(cfg.model_dir)
     prompt = PromptTemplate.from_model_dir(cfg.model_dir).render(cfg.instruction, cfg.input)
     return answer(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature)

@@ -98,6 +98,11 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
         raise UserError("--merge applies to --method lora only; a full fine-tune is already a complete model")
     base_model_kind(cfg.base_model)
     resume_from = check_out_dir(out, cfg.resume)
+    if cfg.gguf is not None:
+        from selfinstruct.finetune.export_gguf import check_gguf_target
+
+        # A rerun with --resume is asked to write the file again; a fresh run never replaces one.
+        check_gguf_target(cfg.gguf, force=cfg.resume, taken="remove it or choose another --gguf")
 
     import torch
     from accelerate import PartialState
@@ -139,6 +144,20 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
                "processes": state.num_processes, "wall_time_s": round(time.time() - started, 1)},
     )  # fmt: skip
     state.wait_for_everyone()
+    if cfg.gguf is not None and main:
+        summary = export_after_training(cfg, out, summary, console)
+    return summary
+
+
+def export_after_training(cfg: FinetuneConfig, out: Path, summary: dict[str, Any], console: Console) -> dict[str, Any]:
+    """finetune --gguf: export the saved model as export-model would, and note the file in the training summary."""
+    from selfinstruct.config import ExportModelConfig
+    from selfinstruct.finetune.export_gguf import export_gguf
+    from selfinstruct.safe_files import write_json_atomic
+
+    result = export_gguf(ExportModelConfig(model_dir=out, gguf=cfg.gguf, quant=cfg.quant, force=True), console)
+    summary = {**summary, "gguf": {"file": result.file, "path": result.path, "quant": result.quant, "sha256": result.sha256}}
+    write_json_atomic(out / "training_summary.json", summary)
     return summary
 
 

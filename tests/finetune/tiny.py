@@ -55,7 +55,9 @@ def build_tokenizer(directory: Path, pad: str | None = "<pad>", unk: str | None 
     return fast
 
 
-def build_model(directory: Path, pad: str | None = "<pad>", unk: str | None = "<unk>", seed: int = 0, init_std: float = 0.02) -> Path:
+def build_model(
+    directory: Path, pad: str | None = "<pad>", unk: str | None = "<unk>", seed: int = 0, init_std: float = 0.02, max_positions: int = 512
+) -> Path:
     """A 2-layer, 64-wide Llama with its tokenizer, saved as a local model directory.
 
     LoRA leaves the final norm and the LM head frozen, so with the usual init (std 0.02) the logits
@@ -69,7 +71,7 @@ def build_model(directory: Path, pad: str | None = "<pad>", unk: str | None = "<
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
+        num_key_value_heads=2, max_position_embeddings=max_positions, bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, tie_word_embeddings=False, initializer_range=init_std,
     )  # fmt: skip
     LlamaForCausalLM(config).save_pretrained(str(directory))

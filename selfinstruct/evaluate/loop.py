@@ -21,7 +21,6 @@ from rich.console import Console
 
 from selfinstruct.config import EvalConfig, FinetuneConfig, TeacherSettings
 
-
 CARD_START, CARD_END = "<!-- selfinstruct eval -->", "<!-- /selfinstruct eval -->"
 
 

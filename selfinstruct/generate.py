@@ -54,7 +54,7 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
     templates = Templates(cfg.prompts, recipe.TEMPLATES)
-    endpoint = resolve_endpoint(cfg.teacher)
+    endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     endpoint.require_price()
     run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))
     run.open()
@@ -68,7 +68,7 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
         session = _Session(cfg, endpoint, recipe, run, state, seeds, console, usage, wall)
         if len(state.done_ids()) >= cfg.budget:
             return _complete(session, None)
-        with open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage) as teacher:
+        with open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage, run_dir=run.path) as teacher:
             console.print(teacher.description, highlight=False)
             if state.candidates:
                 console.print(f"resuming: {len(state.done_ids())} of {cfg.budget} instructions already finished", highlight=False)
@@ -156,6 +156,8 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
         "usd_per_instruction": round(spent.usd / instructions, 6) if rows and instructions else None,
         "wall_seconds": round(wall, 2),
         "total_wall_seconds": round(session.prior_wall + wall, 2),
+        # How the teacher worked: batch prices and batches, or the adaptive concurrency's trace and 429s.
+        **(teacher.report() if teacher is not None and hasattr(teacher, "report") else {}),
     }
 
 

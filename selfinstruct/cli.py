@@ -28,6 +28,7 @@ from selfinstruct.config import (
     GenerateConfig,
     ModelsConfig,
     ReportConfig,
+    StatusConfig,
 )
 
 app = typer.Typer(
@@ -121,6 +122,14 @@ def ask_command(cfg: AskConfig) -> None:
     from selfinstruct.finetune.ask import ask
 
     typer.echo(ask(cfg))
+
+
+@settings_command(app, "status", StatusConfig, no_args_is_help=True)
+def status_command(cfg: StatusConfig) -> None:
+    """Show where a generate run stands: instructions, spend, and each Batch API batch's state, counts and time waiting."""
+    from selfinstruct.status import print_status
+
+    print_status(cfg)
 
 
 # --- report / export ---------------------------------------------------------------------

@@ -44,6 +44,8 @@ class TeacherSettings(_Config):
     # None, not 8: the endpoint picks the default, so an explicit --concurrency 8 is kept for a local teacher too.
     concurrency: int | None = setting(
         None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (4).", panel=TEACHER, ge=1, le=256)
+    concurrency_fixed: bool = setting(
+        False, "Keep --concurrency requests in flight from the start. Default: start low and adapt (AIMD) up to --concurrency: grow while requests succeed, halve on a 429 or a timeout, pace from x-ratelimit-remaining-* headers, stop growing when latency rises with load.", panel=TEACHER)
     requests_per_minute: float | None = setting(None, "Pace request starts to at most this many per minute.", panel=TEACHER, flag="--rpm", gt=0)
     timeout: float = setting(120.0, "Seconds before a request counts as timed out and is retried (local: at least 1800).", panel=TEACHER, gt=0)
     max_attempts: int = setting(
@@ -64,6 +66,22 @@ class TeacherSettings(_Config):
 
 RECIPE = "Recipe"
 QUALITY = "Quality gate"
+BATCH = "Batch API"
+
+
+class BatchSettings(_Config):
+    """`generate --batch`: requests go through the provider's Batch API (/v1/files + /v1/batches) at half price."""
+
+    batch: bool = setting(
+        False, "Send each stage's requests through the OpenAI Batch API (or any server with /v1/files and /v1/batches): half the price, results within 24 h. Batches are journaled; rerun to resume polling.", panel=BATCH)
+    batch_poll: float | None = setting(
+        None, "Seconds between polls of submitted batches. Default: back off from 30 s up to 5 min.", panel=BATCH, gt=0)
+    batch_min_requests: int = setting(
+        1000, "Requests of a stage that make a batch worth sending while other batches are still out; a stage with nothing left in flight sends what it has.", panel=BATCH, ge=1)
+    batch_max_requests: int = setting(50_000, "Most requests in one batch (the provider's limit); a larger stage is split. Files are also split at 200 MB.", panel=BATCH, ge=1, le=50_000)
+    batch_price_input: float | None = setting(None, "Batch USD per 1M prompt tokens. Default: half the online price.", panel=BATCH, ge=0)
+    batch_price_output: float | None = setting(None, "Batch USD per 1M completion tokens. Default: half the online price.", panel=BATCH, ge=0)
+
 
 def fresh_run_dir() -> Path:
     """A new folder under outputs/ named by the start time; never reuses an existing one."""
@@ -93,6 +111,7 @@ class GenerateConfig(_Config):
     recipe: str = setting(
         "self-instruct", "self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out.", panel=RECIPE)
     teacher: TeacherSettings = nested(TeacherSettings)
+    batch_api: BatchSettings = nested(BatchSettings)
     seed: int = setting(42, "Random seed for sampling example tasks; the same seed gives the same prompts.", panel=RECIPE)
     prompts: Path | None = setting(None, "Directory of prompt templates overriding the shipped ones (same file names and placeholders).", panel=RECIPE)
     num_instructions_per_request: int = setting(20, "Instructions the teacher is asked for in each proposal request.", panel=RECIPE, ge=1, le=100)
@@ -136,9 +155,15 @@ class GenerateConfig(_Config):
     @model_validator(mode="before")
     @classmethod
     def _accept_flat_teacher(cls, data: Any) -> Any:
-        """Take teacher settings flat as well (`model=...`, a config.json), as before they were nested."""
+        """Take teacher and batch settings flat as well (`model=...`, `batch=...`, a config.json), as before they were nested."""
         if not isinstance(data, dict):
             return data
+        batch = {k: data[k] for k in BatchSettings.model_fields if k in data}
+        if batch:  # --batch and friends, flat in config.json like the teacher's settings
+            inner_batch = data.get("batch_api", {})
+            if isinstance(inner_batch, BatchSettings):
+                inner_batch = {k: getattr(inner_batch, k) for k in inner_batch.model_fields_set}
+            data = {**{k: v for k, v in data.items() if k not in batch}, "batch_api": {**inner_batch, **batch}}
         flat = {k: data[k] for k in TeacherSettings.model_fields if k in data and not (k == "teacher" and not isinstance(data[k], str))}
         if not flat:
             return data
@@ -163,7 +188,7 @@ class GenerateConfig(_Config):
         """The config as written to disk, flat: no API key, and credentials stripped from the base URL."""
         data: dict[str, object] = {}
         for key, value in self.model_dump(mode="json").items():
-            data.update(value if key == "teacher" else {key: value})
+            data.update(value if key in ("teacher", "batch_api") else {key: value})
         data["base_url"] = redact_url(self.teacher.base_url)
         data["judge"]["base_url"] = redact_url(self.judge.base_url)  # type: ignore[index]
         return data
@@ -187,6 +212,14 @@ def redact_url(url: str | None) -> str | None:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class StatusConfig(_Config):
+    """Settings of `status`: which run directory to describe."""
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "run_dir: outputs/run-1"})
+
+    run_dir: Path = setting(help="A generate run directory (--out of generate).", argument=True, metavar="RUN_DIR")
 
 
 # --- dedup ----------------------------------------------------------------------------

@@ -134,7 +134,7 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
     templates = Templates(cfg.prompts, recipe.TEMPLATES)
-    endpoint = resolve_endpoint(cfg.teacher)
+    endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     stages = recipe.estimate(cfg, templates, seeds, endpoint.structured is not None)
     if quality_gate_on(cfg, endpoint):
         stages.append(quality_stage(cfg, seeds))
@@ -187,8 +187,9 @@ def print_estimate(est: Estimate, cfg: GenerateConfig | None = None, console: Co
         )
     else:
         pin, pout = est.price_per_m
+        batch = " (Batch API price)" if cfg is not None and cfg.batch_api.batch else ""
         console.print(
-            f"model: {est.model} at ${pin:g} in / ${pout:g} out per 1M tokens: estimated cost {_usd(est.usd)}, "
+            f"model: {est.model} at ${pin:g} in / ${pout:g} out per 1M tokens{batch}: estimated cost {_usd(est.usd)}, "
             f"worst case {_usd(est.worst_usd)}",
             highlight=False,
         )

@@ -58,7 +58,7 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
     templates = Templates(cfg.prompts, recipe.TEMPLATES)
-    endpoint = resolve_endpoint(cfg.teacher)
+    endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     endpoint.require_price()
     run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))
     run.open()
@@ -73,7 +73,7 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
         if len(state.done_ids()) >= cfg.budget:
             return _complete(session, None)
         with contextlib.ExitStack() as stack:
-            teacher = stack.enter_context(open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage))
+            teacher = stack.enter_context(open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage, run_dir=run.path))
             console.print(teacher.description, highlight=False)
             judge = _open_quality_judge(session, teacher, stack)
             if state.candidates:
@@ -183,6 +183,8 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
         "wall_seconds": round(wall, 2),
         "total_wall_seconds": round(session.prior_wall + wall, 2),
         "quality_gate": _gate_summary(session, judge),
+        # How the teacher worked: batch prices and batches, or the adaptive concurrency's trace and 429s.
+        **(teacher.report() if teacher is not None and hasattr(teacher, "report") else {}),
     }
 
 

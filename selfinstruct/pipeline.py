@@ -23,7 +23,7 @@ from selfinstruct.records import Candidate, Classified, Completed, Instance, Pro
 from selfinstruct.rouge import RougeIndex
 from selfinstruct.run import RunDir, RunState
 from selfinstruct.stages.filters import Verdict
-from selfinstruct.teacher.client import Teacher
+from selfinstruct.teacher.client import Teacher, current_record
 from selfinstruct.templates import Templates
 
 if TYPE_CHECKING:
@@ -183,6 +183,7 @@ class Pipeline:
 
 
     async def _propose(self, request: int) -> None:
+        current_record.set(f"r{request:05d}")  # this task's requests belong to proposal `request` (batch mode's custom_id)
         try:
             before = len(self.state.kept)
             await self.recipe.propose(self, request)

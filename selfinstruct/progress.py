@@ -42,7 +42,7 @@ class RunProgress:
 def _cost(summary: dict[str, Any]) -> str:
     if not summary.get("price_known", True):
         return "unknown: no price for this model (pass --price-input/--price-output)"
-    text = f"${summary['usd']:.4f}"
+    text = f"${summary['usd']:.4f}" + (" at Batch API prices" if summary.get("pricing") == "batch" else "")
     if summary["examples"] and summary.get("usd_per_instruction") is not None:
         text += f"  (${summary['usd_per_instruction']:.5f} per kept instruction, ${summary['usd_per_example']:.5f} per example)"
     return text

@@ -8,6 +8,7 @@ a few candidates each filter should reject.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -19,6 +20,9 @@ from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from tests.mock_batches import BatchService
+from tests.mock_rate import RateLimits
 
 VERBS = ["Explain", "Describe", "Summarize", "Compare", "Suggest", "Outline", "List", "Propose", "Evaluate", "Recommend",
          "Sketch out", "Argue", "Identify", "Plan", "Estimate", "Critique", "Brainstorm", "Justify", "Predict", "Rewrite"]
@@ -77,6 +81,12 @@ class MockTeacher:
         self.schedule: list[str | None] = []     # explicit faults for the next requests, in order
         self.fault_rng = random.Random(0)
         self.timeout_sleep = 2.0
+        self.name = "mock"                       # names this endpoint in `requests` when several run at once
+        self.dead = False                        # every request's connection closes unanswered, like a crashed server
+        self.latency_fn: Callable[[dict[str, Any]], float] | None = None  # per-request latency, overrides `latency`
+        self.slots: Any = contextlib.nullcontext()  # set_slots(n): decode n at a time, queue the rest (llama.cpp, vLLM)
+        self.limits = RateLimits()               # requests/tokens per window, enforced with 429s and x-ratelimit headers
+        self.batches = BatchService(self)        # /v1/files and /v1/batches (tests/mock_batches.py)
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.faults: Counter[str] = Counter()
@@ -98,6 +108,13 @@ class MockTeacher:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+
+    def set_slots(self, n: int) -> None:
+        """Answer at most n requests at a time, queueing the rest, as a self-hosted server does."""
+        self.slots = threading.BoundedSemaphore(n)
+
+    def latency_for(self, body: dict[str, Any]) -> float:
+        return self.latency_fn(body) if self.latency_fn else self.latency
 
     def count(self, stage: str | None = None) -> int:
         return sum(1 for r in self.requests if stage is None or r["stage"] == stage)
@@ -222,6 +239,39 @@ def _usage(prompt: str, text: str) -> dict[str, int]:
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
+def completion_payload(mock: MockTeacher, chat: bool, body: dict[str, Any], fault: str | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body of a chat or completions answer to `body` (online or as a batch line); recorded when `extra` is given."""
+    prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
+    context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
+    stage = request_stage(chat, body)
+    if extra is not None:
+        with mock.lock:
+            mock.requests.append({"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body, **extra})
+    text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024), context)
+    if body.get("response_format") and stage != "propose":
+        text = _as_json(text, stage)  # a schema-constrained answer, as llama.cpp's grammar or OpenAI give it
+    if fault == "length":
+        text, finish = text[: max(1, len(text) * 2 // 3)], "length"
+    if fault == "content-filter":
+        text, finish = "", "content_filter"
+    usage = _usage(context, text)  # a real server counts the whole conversation
+    if chat:
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+    else:
+        choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
+    return {"id": "mock-1", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+            "model": body.get("model"), "choices": [choice], "usage": usage}
+
+
+def request_stage(chat: bool, body: dict[str, Any]) -> str:
+    """Which of our stages a request body comes from, by its templates' fixed text."""
+    prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
+    context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
+    if "Score the output from 1 to 5" in context:
+        return "quality"  # the quality gate's prompt, or its follow-up
+    return "classify" if _is_classify(context) else "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
+
+
 class _QuietServer(ThreadingHTTPServer):
     """A client that gave up (timeout, cancelled run) leaves a broken pipe behind: expected, not news."""
 
@@ -250,7 +300,20 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps({"error": {"message": message, "type": "mock", "code": status}}).encode(), headers)
 
+    def _batch_api(self, method: str, raw: bytes) -> bool:
+        """Serve /files and /batches (tests/mock_batches.py); False for any other path."""
+        if not re.search(r"/(files|batches)(/|$|\?)", self.path):
+            return False
+        if self.mock.dead:
+            self.close_connection = True
+            return True
+        status, payload = self.mock.batches.handle(method, self.path, self.headers, raw)
+        self._send(status, payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+        return True
+
     def do_GET(self) -> None:  # noqa: N802
+        if self._batch_api("GET", b""):
+            return
         if self.path.rstrip("/").endswith("/models"):
             names = sorted(self.mock.models or {"mock-teacher"})
             self._send(200, json.dumps({"object": "list", "data": [{"id": n, "object": "model"} for n in names]}).encode())
@@ -264,17 +327,18 @@ class _Handler(BaseHTTPRequestHandler):
         if len(raw) < length:  # the client hung up mid-request (a cancelled run): nothing to answer
             self.close_connection = True
             return
+        if self._batch_api("POST", raw):
+            return
+        if mock.dead:  # a server that died: the connection closes with no answer
+            self.close_connection = True
+            return
         body = json.loads(raw or b"{}")
         chat = self.path.endswith("/chat/completions")
         if not chat and not self.path.endswith("/completions"):
             return self._error(404, f"unknown path {self.path}")
-        prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
         # The whole conversation tells which of our templates asked (worked examples come as earlier turns).
-        context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
-        stage = "classify" if _is_classify(context) else "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
-        if "Score the output from 1 to 5" in context:
-            stage = "quality"  # the quality gate's prompt, or its follow-up
-        record = {"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body,
+        stage = request_stage(chat, body)
+        record = {"endpoint": mock.name, "stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body,
                   "auth": self.headers.get("Authorization", "")}
         with mock.lock:
             mock.requests.append(record)
@@ -286,13 +350,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, f"Incorrect API key provided: {presented}.")
         if mock.models is not None and body.get("model") not in mock.models:
             return self._error(404, f"The model `{body.get('model')}` does not exist.")
+        throttled = mock.limits.admit(body)
+        if throttled is not None:
+            record["fault"] = "rate-limit"
+            return self._error(429, "Rate limit reached for requests.", throttled)
         fault = mock.next_fault()
         record["fault"] = fault
-        if mock.latency:
-            time.sleep(mock.latency)
-        text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024), context)
-        if body.get("response_format") and stage != "propose":
-            text = _as_json(text, stage)  # a schema-constrained answer, as llama.cpp's grammar or OpenAI give it
+        with mock.slots:  # a self-hosted server decodes this many at a time; the rest queue
+            if mock.latency or mock.latency_fn:
+                time.sleep(mock.latency_for(body))
+        payload = completion_payload(mock, chat, body, fault=fault)
         if fault == "429":
             return self._error(429, "Rate limit reached.")
         if fault == "429-retry-after":
@@ -301,29 +368,18 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(int(fault), "The server had an error.")
         if fault == "timeout":
             time.sleep(mock.timeout_sleep)
-        if fault == "length":
-            text, finish = text[: max(1, len(text) * 2 // 3)], "length"
-        if fault == "content-filter":
-            text, finish = "", "content_filter"
-        usage = _usage(context, text)  # a real server counts the whole conversation
-        if chat:
-            choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
-        else:
-            choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
-        payload = {"id": "mock-1", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
-                   "model": body.get("model"), "choices": [choice], "usage": usage}
         if fault == "empty-choices":
             payload["choices"] = []
         data = json.dumps(payload).encode()
         if fault == "bad-json":
             data = data[: len(data) // 2]
-            return self._send(200, data)
+            return self._send(200, data, mock.limits.headers())
         if fault == "drop":
             # Promise a longer body than we send, then hang up mid-body.
             self._send(200, data[: len(data) // 3], length=len(data))
             self.close_connection = True
             return
-        self._send(200, data)
+        self._send(200, data, mock.limits.headers())
 
 
 # --- eval: the judge mode and contestant answers ---------------------------------------

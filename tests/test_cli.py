@@ -90,7 +90,8 @@ FLAT_KEYS = {
     "prompts", "num_instructions_per_request", "num_seed_examples", "num_machine_examples", "max_instances", "classify_batch",
     "temperature", "top_p", "presence_penalty", "max_tokens", "max_proposals", "timeout", "max_attempts", "retry_wait",
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",
-    "price_output", "local_model", "local_ctx", "local_threads", "quality_judge", "min_quality", "judge",
+    "price_output", "local_model", "local_ctx", "local_threads", "quality_judge", "min_quality", "judge", "concurrency_fixed",
+    "batch", "batch_poll", "batch_min_requests", "batch_max_requests", "batch_price_input", "batch_price_output",
 }  # fmt: skip
 
 

@@ -18,6 +18,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any, Literal
 
 import openai
@@ -83,6 +84,28 @@ def response_format(schema: dict[str, Any], dialect: Structured) -> dict[str, An
     if dialect == "json_schema":
         return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
     return {"type": "json_object", "schema": schema}
+
+
+def request_body(model: str, api: str, prompt: list[Message] | str, decoding: Decoding, structured: Structured | None) -> dict[str, Any]:
+    """The JSON body of one chat or completions request, as sent online or written into a batch file."""
+    body: dict[str, Any] = {"model": model}
+    if api == "chat":
+        body["messages"] = as_chat(prompt)
+    else:
+        body["prompt"] = as_text(prompt)
+    body.update(temperature=decoding.temperature, top_p=decoding.top_p, max_tokens=decoding.max_tokens)
+    if decoding.presence_penalty:
+        body["presence_penalty"] = decoding.presence_penalty
+    if decoding.stop:
+        body["stop"] = decoding.stop
+    if decoding.json_schema is not None and structured:
+        body["response_format"] = response_format(decoding.json_schema, structured)
+    return body
+
+
+# The record a request belongs to (a proposal's "r00012"), set by the stage driver for the task that asks;
+# batch mode writes it into each line's custom_id and matches a rerun's requests to journaled lines by it.
+current_record: ContextVar[str | None] = ContextVar("current_record", default=None)
 
 
 class Completion(BaseModel):
@@ -282,25 +305,14 @@ class Teacher:
         return completion
 
     async def _send(self, prompt: list[Message] | str, decoding: Decoding, started: float) -> Completion:
-        options: dict[str, Any] = {
-            "model": self.model,
-            "temperature": decoding.temperature,
-            "top_p": decoding.top_p,
-            "max_tokens": decoding.max_tokens,
-        }
-        if decoding.presence_penalty:
-            options["presence_penalty"] = decoding.presence_penalty
-        if decoding.stop:
-            options["stop"] = decoding.stop
-        if decoding.json_schema is not None and self.structured:
-            options["response_format"] = response_format(decoding.json_schema, self.structured)
+        options = request_body(self.model, self.api, prompt, decoding, self.structured)
         try:
             if self.api == "chat":
-                response = await self._client.chat.completions.create(messages=as_chat(prompt), **options)
+                response = await self._client.chat.completions.create(**options)
                 choices = response.choices or []
                 text = (choices[0].message.content or "") if choices else None
             else:
-                response = await self._client.completions.create(prompt=as_text(prompt), **options)
+                response = await self._client.completions.create(**options)
                 choices = response.choices or []
                 text = (choices[0].text or "") if choices else None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

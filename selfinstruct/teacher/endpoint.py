@@ -20,11 +20,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from selfinstruct.config import TeacherSettings, redact_url
+from selfinstruct.config import BatchSettings, TeacherSettings, redact_url
 from selfinstruct.errors import UserError
 from selfinstruct.teacher.client import Structured, Teacher
 from selfinstruct.teacher.llama_server import DEFAULT_ENGINE, DEFAULT_PARALLEL, engine_slots
-from selfinstruct.teacher.spend import SpendTracker, Usage, price_for
+from selfinstruct.teacher.spend import SpendTracker, Usage, batch_price, price_for
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 # llama.cpp and most self-hosted servers accept any key, but the client insists on one.
@@ -52,6 +52,7 @@ class Endpoint:
     structured: Structured | None = None  # how to ask for schema-constrained JSON; None: text formats
     api_key: str | None = None  # resolved when the teacher is opened; never written anywhere
     check_alive: Callable[[], None] | None = None
+    batch: BatchSettings | None = None  # set for `generate --batch`: the Batch API, priced at batch prices
 
     @property
     def price_known(self) -> bool:
@@ -73,8 +74,21 @@ def wants_local(settings: TeacherSettings) -> bool:
     return not configured
 
 
-def resolve_endpoint(settings: TeacherSettings) -> Endpoint:
-    """Resolve teacher settings into one Endpoint; contacts nothing and starts nothing."""
+def resolve_endpoint(settings: TeacherSettings, batch: BatchSettings | None = None) -> Endpoint:
+    """Resolve teacher settings into one Endpoint; contacts nothing and starts nothing.
+
+    With `batch.batch` the endpoint is the provider's Batch API, and its price the batch price.
+    """
+    if batch is not None and batch.batch:
+        if wants_local(settings):
+            raise UserError("--batch needs a Batch API endpoint: set OPENAI_API_KEY, or --base-url for a server with /v1/files and /v1/batches")
+        online = resolve_endpoint(settings)
+        return replace(
+            online,
+            price=batch_price(online.price, batch.batch_price_input, batch.batch_price_output),
+            description=online.description + " (Batch API, batch prices)",
+            batch=batch,
+        )
     if wants_local(settings):
         return Endpoint(
             settings=settings,
@@ -152,15 +166,32 @@ def connect(endpoint: Endpoint, server_log: Path) -> Iterator[Endpoint]:
 
 @contextlib.contextmanager
 def open_teacher(
-    endpoint: Endpoint, *, server_log: Path, log: Callable[[dict[str, Any]], None] = lambda record: None, spent: Usage | None = None
+    endpoint: Endpoint, *, server_log: Path, log: Callable[[dict[str, Any]], None] = lambda record: None, spent: Usage | None = None,
+    run_dir: Path | None = None,
 ) -> Iterator[Teacher]:
     """A Teacher on the connected endpoint, its spend caps counting what was `spent` before.
 
-    The caller closes the teacher's HTTP client (`await teacher.aclose()`) inside its event loop.
+    A batch endpoint gives a BatchTeacher journaling into `run_dir`. The caller closes the
+    teacher's HTTP client (`await teacher.aclose()`) inside its event loop.
     """
     settings = endpoint.settings
+    if run_dir is not None and endpoint.batch is None:
+        from selfinstruct.teacher.batch_journal import BatchJournal
+
+        if BatchJournal(run_dir).outstanding():
+            raise UserError(f"{run_dir} has batches still out at the provider; rerun with --batch to collect them (or use another --out)")
     with connect(endpoint, server_log) as live:
         spend = SpendTracker(live.price, settings.max_usd, settings.max_total_tokens, spent=spent or Usage())
+        if endpoint.batch is not None:
+            from selfinstruct.teacher.batch import BatchTeacher
+
+            assert run_dir is not None, "batch mode journals into a run directory"
+            yield BatchTeacher(  # type: ignore[misc]
+                model=live.model, base_url=live.base_url, api_key=live.api_key or PLACEHOLDER_KEY, api=settings.api,
+                timeout_s=live.timeout_s, max_attempts=settings.max_attempts, spend=spend, log=log,
+                description=live.description, structured=live.structured, settings=endpoint.batch, run_dir=run_dir,
+            )  # fmt: skip
+            return
         yield Teacher(
             model=live.model,
             base_url=live.base_url,

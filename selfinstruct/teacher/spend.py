@@ -50,6 +50,17 @@ def count_tokens(text: str) -> int:
     return len(enc.encode(text, disallowed_special=()))
 
 
+# The Batch API's discount on every major provider: half the online price.
+BATCH_DISCOUNT = 0.5
+
+
+def batch_price(online: tuple[float, float] | None, price_input: float | None, price_output: float | None) -> tuple[float, float] | None:
+    """Batch USD per 1M (input, output): each explicit batch price wins, else half the online price; None if unknown."""
+    inp = price_input if price_input is not None else (online[0] * BATCH_DISCOUNT if online else None)
+    out = price_output if price_output is not None else (online[1] * BATCH_DISCOUNT if online else None)
+    return None if inp is None or out is None else (inp, out)
+
+
 def price_for(model: str, price_input: float | None, price_output: float | None) -> tuple[float, float] | None:
     """USD per 1M (input, output) tokens: each explicit price wins, the table (longest prefix) fills in, else None.
 
@@ -126,6 +137,12 @@ class SpendTracker:
         if not reserved:
             return ""
         return f" (+ up to ${reserved:.4f} reserved by requests in flight)" if usd else f" (+ up to {int(reserved):,} reserved by requests in flight)"
+
+    def hold(self, tokens: int, usd: float) -> None:
+        """Count work already sent (a batch still out when the run restarted) as reserved, whatever the caps say."""
+        with self._lock:
+            self._reserved_tokens += tokens
+            self._reserved_usd += usd
 
     def release(self, reservation: tuple[int, float]) -> None:
         with self._lock:

@@ -1,0 +1,415 @@
+"""`generate --batch`: the teacher seam over the OpenAI Batch API, at half the online price.
+
+    teacher = BatchTeacher(..., settings=cfg.batch_api, run_dir=run.path)
+    done = await teacher.complete(prompt, decoding, stage="propose")   # resolves when its batch is done
+
+Recipes and the stage driver are unchanged: each `complete` call joins a pending list, and the
+list goes out as a batch (input JSONL uploaded with purpose "batch", then a batch on
+/v1/chat/completions or /v1/completions with a 24 h window, through the official `openai` client)
+once it holds --batch-min-requests, or once nothing else is out that could add to it, so stage
+N+1's batch leaves as soon as stage N's results fill it and a run never waits on a finished stage.
+A list over 50,000 requests (--batch-max-requests) or 200 MB is split.
+
+Every file and batch id is journaled the moment it exists (batch_journal.py). A rerun polls the
+batches it has and matches the requests the driver asks again to their lines (a proposal by its
+request number, anything else by its body), so nothing is submitted twice. Errored lines and the
+unanswered requests of an expired or failed batch go out again, up to --max-attempts; a batch
+cancelled at the provider stops the run, and a rerun resubmits what it had not answered.
+
+Spend: each request's worst case is reserved at batch prices before its batch is created, so a
+cap can never be crossed by results that arrive later; each answered line is logged to
+requests.jsonl once (with its batch and custom_id) and settles at its actual usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import openai
+
+from selfinstruct.config import BatchSettings
+from selfinstruct.errors import CapReached, SelfInstructError, TeacherError
+from selfinstruct.run import REQUESTS
+from selfinstruct.safe_files import write_text_atomic
+from selfinstruct.teacher.batch_journal import BatchEntry, BatchJournal, LineKey, custom_id, digest, parse_custom_id
+from selfinstruct.teacher.client import (
+    Completion,
+    Decoding,
+    Message,
+    Structured,
+    current_record,
+    prompt_tokens_estimate,
+    request_body,
+)
+from selfinstruct.teacher.spend import SpendTracker, count_tokens
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+# Requests arriving closer together than this are one burst: the burst is sent as one batch.
+QUIET_S = 0.2
+POLL_START_S, POLL_MAX_S, POLL_GROWTH = 30.0, 300.0, 1.5
+ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
+
+
+@dataclass
+class _Request:
+    """One `complete` call waiting for its line."""
+
+    key: LineKey
+    body: dict[str, Any]
+    estimate: int  # prompt tokens expected, for the reservation
+    future: asyncio.Future[Completion]
+    attempt: int = 1
+    reservation: tuple[int, float] = (0, 0.0)
+    custom_id: str = ""
+
+
+@dataclass
+class _Result:
+    """A line of a result file: an answer, or why there is none."""
+
+    completion: Completion | None = None
+    error: str | None = None
+    usage: tuple[int, int] = (0, 0)
+    lines: list[str] = field(default_factory=list)
+
+
+class BatchTeacher:
+    """The Teacher interface (`complete`, `spend`, `in_flight`, ...) served by the Batch API."""
+
+    def __init__(
+        self, *, model: str, base_url: str | None, api_key: str, api: Literal["chat", "completions"], timeout_s: float,
+        max_attempts: int, spend: SpendTracker, log: Any, description: str, structured: Structured | None,
+        settings: BatchSettings, run_dir: Path,
+    ) -> None:  # fmt: skip
+        self.model, self.api, self.max_attempts, self.spend, self.log = model, api, max_attempts, spend, log
+        self.structured = structured if api == "chat" else None
+        self.description = description
+        self.settings = settings
+        self.run_dir = run_dir
+        # The driver keeps up to concurrency // 2 proposals out: a whole batch of them.
+        self.concurrency = 2 * settings.batch_max_requests
+        self.requests = 0
+        self.retries = 0
+        self.journal = BatchJournal(run_dir)
+        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=max(timeout_s, 300.0), max_retries=4)
+        self._pending: list[_Request] = []
+        self._live: dict[str, dict[str, _Request]] = {}  # batch id -> custom_id -> the request awaiting it
+        self._results: dict[tuple[str, str], list[Completion]] = {}  # answers no request has taken yet
+        self._attempts: dict[tuple[str, str], int] = {}  # attempts already made for a request not yet answered
+        self._out_lines: dict[tuple[str, str], tuple[str, str]] = {}  # lines of batches still out: match -> (batch, custom_id)
+        self._logged: set[tuple[str, str]] = set()
+        self._arrivals = 0
+        self._kick = asyncio.Event()
+        self._new_batch = asyncio.Event()
+        self._broken: BaseException | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._polls = 0
+        self._resume()
+
+    # --- the seam ------------------------------------------------------------------------
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending) + sum(len(v) for v in self._live.values())
+
+    async def complete(self, prompt: list[Message] | str, decoding: Decoding, stage: str) -> Completion:
+        """Wait for this request's answer from a batch: one already journaled, or a new one."""
+        if self._broken is not None:
+            raise self._broken
+        self._start()
+        body = request_body(self.model, self.api, prompt, decoding, self.structured)
+        key = LineKey(stage, current_record.get() if stage == "propose" else None, digest(body))
+        self.requests += 1
+        if self._results.get(key.match):
+            return self._results[key.match].pop(0)
+        loop = asyncio.get_running_loop()
+        request = _Request(key, body, prompt_tokens_estimate(prompt, self.api), loop.create_future())
+        out = self._out_lines.pop(key.match, None)
+        if out is not None:
+            request.custom_id = out[1]
+            self._live.setdefault(out[0], {})[out[1]] = request
+        else:
+            request.attempt = self._attempts.get(key.match, 0) + 1
+            self._enqueue(request)
+        return await request.future
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        for request in self._pending:
+            self.spend.release(request.reservation)
+        self.journal.close()
+        await self._client.close()
+
+    def report(self) -> dict[str, Any]:
+        """What the summary shows about batch mode: the prices paid and each batch's state."""
+        return {
+            "pricing": "batch",
+            "price_per_m": list(self.spend.price),
+            "batches": [
+                {"id": e.batch_id, "status": e.status, "requests": e.requests, "counts": e.counts, "waiting_s": round(e.waiting_s(), 1)}
+                for e in self.journal.entries.values()
+            ],
+        }
+
+    # --- resuming ------------------------------------------------------------------------
+
+    def _resume(self) -> None:
+        """Replay batches.jsonl: results on disk become answers, lines of batches still out await their requests."""
+        path = self.run_dir / REQUESTS
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("batch") and rec.get("custom_id"):
+                    self._logged.add((rec["batch"], rec["custom_id"]))
+        for entry in self.journal.entries.values():
+            if not entry.settled:
+                # Already submitted: its worst case counts against the caps until its results are logged.
+                self.spend.hold(entry.reserved_tokens, entry.reserved_usd)
+                for line in self.journal.input_lines(entry):
+                    parsed = parse_custom_id(line["custom_id"])
+                    if parsed:
+                        self._out_lines[parsed[0].match] = (entry.batch_id, line["custom_id"])
+                        self._attempts[parsed[0].match] = parsed[1]
+            else:
+                self._absorb(entry, self._read_results(entry), waiting={})
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.ensure_future(self._flush_loop()), asyncio.ensure_future(self._poll_loop())]
+            if self._out_lines or self.journal.outstanding():
+                self._kick.set()
+
+    def _enqueue(self, request: _Request) -> None:
+        self._pending.append(request)
+        self._arrivals += 1
+        self._kick.set()
+
+    async def _flush_loop(self) -> None:
+        try:
+            while True:
+                await self._kick.wait()
+                self._kick.clear()
+                while True:  # wait for the burst of requests to end
+                    seen = self._arrivals
+                    await asyncio.sleep(QUIET_S)
+                    if self._arrivals == seen:
+                        break
+                limit = self.settings.batch_max_requests
+                while len(self._pending) >= limit:
+                    await self._submit(self._take(limit))
+                nothing_out = not any(self._live.values()) and not self._out_lines
+                if self._pending and (len(self._pending) >= self.settings.batch_min_requests or nothing_out):
+                    await self._submit(self._take(len(self._pending)))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+            self._fail_all(exc)
+
+    def _take(self, n: int) -> list[_Request]:
+        taken, self._pending = self._pending[:n], self._pending[n:]
+        return taken
+
+    async def _submit(self, requests: list[_Request]) -> None:
+        """Reserve, write, upload and create: one batch per 200 MB / --batch-max-requests part."""
+        fitting: list[_Request] = []
+        for i, request in enumerate(requests):
+            try:
+                request.reservation = self.spend.reserve(request.estimate, int(request.body.get("max_tokens") or 0))
+            except CapReached as exc:
+                for rest in requests[i:]:
+                    if not rest.future.done():
+                        rest.future.set_exception(exc)
+                break
+            fitting.append(request)
+        part: list[_Request] = []
+        size = 0
+        for request in fitting:
+            request.custom_id = custom_id(request.key, request.attempt)
+            line = json.dumps({"custom_id": request.custom_id, "method": "POST", "url": ENDPOINTS[self.api], "body": request.body}) + "\n"
+            if part and size + len(line.encode()) > MAX_FILE_BYTES:
+                await self._create(part)
+                part, size = [], 0
+            part.append(request)
+            size += len(line.encode())
+        if part:
+            await self._create(part)
+
+    async def _create(self, requests: list[_Request]) -> None:
+        lines = [{"custom_id": r.custom_id, "method": "POST", "url": ENDPOINTS[self.api], "body": r.body} for r in requests]
+        seq, path = self.journal.write_input(lines)
+        try:
+            uploaded = await self._client.files.create(file=(path.name, path.read_bytes()), purpose="batch")
+            self.journal.file_uploaded(seq, uploaded.id, path)
+            batch = await self._client.batches.create(
+                input_file_id=uploaded.id, endpoint=ENDPOINTS[self.api], completion_window="24h",  # type: ignore[arg-type]
+                metadata={"selfinstruct_run": self.run_dir.name[:500], "part": str(seq)},
+            )  # fmt: skip
+        except openai.APIError as exc:
+            for r in requests:
+                self.spend.release(r.reservation)
+            raise TeacherError(f"the Batch API refused the batch ({_describe(exc)}); rerun to resume") from None
+        entry = BatchEntry(
+            batch_id=batch.id, file_id=uploaded.id, input_path=str(path.relative_to(self.run_dir)), requests=len(requests),
+            reserved_tokens=sum(r.reservation[0] for r in requests), reserved_usd=sum(r.reservation[1] for r in requests),
+            submitted_at=time.time(),
+        )  # fmt: skip
+        self.journal.batch_created(entry)
+        self._live[batch.id] = {r.custom_id: r for r in requests}
+        self._polls = 0
+        self._new_batch.set()
+
+    # --- polling and results ---------------------------------------------------------------
+
+    def _poll_interval(self) -> float:
+        if self.settings.batch_poll is not None:
+            return self.settings.batch_poll
+        return min(POLL_MAX_S, POLL_START_S * POLL_GROWTH**self._polls)
+
+    async def _poll_loop(self) -> None:
+        try:
+            while True:
+                if not self.journal.outstanding():
+                    self._new_batch.clear()
+                    await self._new_batch.wait()
+                await asyncio.sleep(self._poll_interval())
+                self._polls += 1
+                for entry in self.journal.outstanding():
+                    batch = await self._client.batches.retrieve(entry.batch_id)
+                    counts = batch.request_counts.model_dump() if batch.request_counts else {}
+                    errors = "; ".join(f"{e.code}: {e.message}" for e in (batch.errors.data or [])) if batch.errors else None
+                    self.journal.status(entry, batch.status, counts, batch.output_file_id, batch.error_file_id, errors)
+                    if entry.terminal:
+                        await self._download(entry)
+                        self._collect(entry)
+                        self._kick.set()  # what is pending may go out now
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
+            self._fail_all(TeacherError(f"polling the Batch API failed ({_describe(exc)}); rerun to resume"))
+
+    async def _download(self, entry: BatchEntry) -> None:
+        for kind, file_id in (("output", entry.output_file_id), ("errors", entry.error_file_id)):
+            path = self.journal.result_path(entry, kind)
+            if file_id and not path.exists():
+                content = await self._client.files.content(file_id)
+                write_text_atomic(path, content.text)
+
+    def _read_results(self, entry: BatchEntry) -> dict[str, _Result]:
+        results: dict[str, _Result] = {}
+        for kind in ("output", "errors"):
+            path = self.journal.result_path(entry, kind)
+            if not path.exists():
+                continue
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    results[row.get("custom_id", "")] = self._parse_line(row)
+        return results
+
+    def _parse_line(self, row: dict[str, Any]) -> _Result:
+        response = row.get("response") or {}
+        body = response.get("body") or {}
+        if row.get("error") or response.get("status_code") != 200:
+            error = row.get("error") or body.get("error") or {}
+            return _Result(error=f"{error.get('code') or response.get('status_code')}: {error.get('message', 'no answer')}"[:200])
+        choices = body.get("choices") or []
+        if not choices:
+            return _Result(error="response has no choices")
+        choice = choices[0]
+        text = (choice.get("message") or {}).get("content") if self.api == "chat" else choice.get("text")
+        usage = body.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or count_tokens(text or ""))
+        done = Completion(text=text or "", finish_reason=choice.get("finish_reason"), prompt_tokens=prompt_tokens,
+                          completion_tokens=completion_tokens, latency_s=0.0)  # fmt: skip
+        return _Result(completion=done, usage=(prompt_tokens, completion_tokens))
+
+    def _collect(self, entry: BatchEntry) -> None:
+        """A finished batch: log and settle every line, answer its requests, resend what went unanswered."""
+        waiting = self._live.pop(entry.batch_id, {})
+        for cid in [c for c in list(self._out_lines.items()) if c[1][0] == entry.batch_id]:
+            del self._out_lines[cid[0]]
+        self._absorb(entry, self._read_results(entry), waiting)
+        self.spend.release((entry.reserved_tokens, entry.reserved_usd))
+        self.journal.settled(entry)
+
+    def _absorb(self, entry: BatchEntry, results: dict[str, _Result], waiting: dict[str, _Request]) -> None:
+        latency = entry.waiting_s()
+        cancelled: list[_Request] = []
+        for line in self.journal.input_lines(entry):
+            cid = line["custom_id"]
+            parsed = parse_custom_id(cid)
+            if parsed is None:
+                continue
+            key, attempt = parsed
+            result = results.get(cid) or _Result(error=f"no answer: batch {entry.status}" + (f" ({entry.errors})" if entry.errors else ""))
+            self._log(entry, cid, key, attempt, result, latency)
+            request = waiting.get(cid)
+            if result.completion is not None:
+                result.completion.latency_s = latency
+                if request is not None and not request.future.done():
+                    request.future.set_result(result.completion)
+                else:
+                    self._results.setdefault(key.match, []).append(result.completion)
+                self._attempts.pop(key.match, None)
+                continue
+            self._attempts[key.match] = max(attempt, self._attempts.get(key.match, 0))
+            if request is None or request.future.done():
+                continue
+            if entry.status == "cancelled":
+                cancelled.append(request)
+            elif attempt >= self.max_attempts:
+                request.future.set_exception(TeacherError(
+                    f"batch request {cid} failed {attempt} times, giving up; last error: {result.error or entry.errors}"))
+            else:
+                self.retries += 1
+                request.attempt = attempt + 1
+                self._enqueue(request)
+        for request in cancelled:
+            request.future.set_exception(TeacherError(
+                f"batch {entry.batch_id} was cancelled at the provider; its {entry.counts.get('completed', 0)} answers are saved, rerun to resume"))
+
+    def _log(self, entry: BatchEntry, cid: str, key: LineKey, attempt: int, result: _Result, latency: float) -> None:
+        """requests.jsonl gets each line once, with its cost at batch prices, however often the run resumes."""
+        if (entry.batch_id, cid) in self._logged:
+            return
+        self._logged.add((entry.batch_id, cid))
+        record: dict[str, Any] = {
+            "ts": round(time.time(), 3), "stage": key.stage, "model": self.model, "api": self.api, "request": cid, "attempt": attempt,
+            "batch": entry.batch_id, "custom_id": cid, "latency_s": round(latency, 3),
+        }  # fmt: skip
+        if result.completion is None:
+            record.update(ok=False, error=result.error)
+        else:
+            usd = self.spend.record(*result.usage)
+            record.update(ok=True, prompt_tokens=result.usage[0], completion_tokens=result.usage[1], usd=round(usd, 6),
+                          finish_reason=result.completion.finish_reason)  # fmt: skip
+        self.log(record)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        self._broken = exc
+        for request in self._pending + [r for reqs in self._live.values() for r in reqs.values()]:
+            if not request.future.done():
+                request.future.set_exception(exc)
+        self._pending = []
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SelfInstructError):
+        return str(exc)
+    from selfinstruct.teacher.client import _describe as describe
+
+    return describe(exc)

@@ -90,7 +90,8 @@ class GenerateConfig(_Config):
         help="Run directory. Default: a fresh folder under outputs/. Rerun with the same --out to resume.", default_factory=fresh_run_dir)
     # Checked against recipes.RECIPES, so a new recipe module needs no change here beyond this help line.
     recipe: str = setting(
-        "self-instruct", "self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out.", panel=RECIPE)
+        "self-instruct", "self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out. "
+        "conversation: multi-turn chats, the teacher as assistant and as user simulator, from the seeds' (and --from's) instructions, then proposed ones; writes conversations.json (ShareGPT) and messages.jsonl; --budget counts conversations.", panel=RECIPE)
     teacher: TeacherSettings = nested(TeacherSettings)
     seed: int = setting(42, "Random seed for sampling example tasks; the same seed gives the same prompts.", panel=RECIPE)
     prompts: Path | None = setting(None, "Directory of prompt templates overriding the shipped ones (same file names and placeholders).", panel=RECIPE)
@@ -98,6 +99,10 @@ class GenerateConfig(_Config):
     num_seed_examples: int | None = setting(None, "Seed tasks shown per proposal request. Default: 6 (self-instruct), 3 (alpaca).", panel=RECIPE, ge=0)
     num_machine_examples: int | None = setting(
         None, "Already generated tasks shown per proposal request, once any exist. Default: 2 (self-instruct), 0 (alpaca).", panel=RECIPE, ge=0)
+    turns: int = setting(
+        3, "conversation: user turns per conversation, each answered by the assistant; the simulator may end one earlier with its stop marker.", panel=RECIPE, ge=1, le=10)
+    openers_from: Path | None = setting(
+        None, "conversation: also open conversations with the instructions an earlier run kept: its run directory or an alpaca_data.json (JSON or JSONL).", panel=RECIPE, flag="--from", metavar="PATH")
     max_instances: int = setting(5, "Most input/output instances kept per instruction.", panel=RECIPE, ge=1, le=20)
     classify_batch: int = setting(5, "Instructions judged per classification request.", panel=RECIPE, ge=1, le=50)
     temperature: float | None = setting(None, "Proposal temperature. Default: 0.7 (self-instruct), 1.0 (alpaca).", panel=RECIPE, ge=0, le=2)
@@ -110,6 +115,9 @@ class GenerateConfig(_Config):
     rouge_tokenizer: Literal["rouge", "unicode"] = setting(
         "rouge", "rouge: exactly rouge_score's tokens ([a-z0-9] runs; non-Latin text never counts as a duplicate). unicode: words of any script, for non-English runs (not rouge_score-compatible).", panel=RECIPE)
     allow_non_ascii: bool = setting(False, "Keep instructions that start with a non-ASCII character (for non-English runs).", panel=RECIPE)
+    language: str = setting(
+        "English", "Language of the data: every prompt tells the teacher to write tasks, inputs and outputs in it (e.g. German, Japanese). "
+        "Any other than English also keeps instructions that start with a non-ASCII character and switches the near-duplicate check to the unicode tokenizer.", panel=RECIPE, min_length=1)
     include_seeds: bool = setting(False, "Also write the seed tasks' instances into alpaca_data.json.", panel=RECIPE)
     max_proposals: int | None = setting(
         None, "Attempt cap: most proposal requests for the whole run. Default: enough for a 20% keep rate, at least 10.", panel=LIMITS, ge=1)
@@ -141,6 +149,19 @@ class GenerateConfig(_Config):
         if isinstance(inner, TeacherSettings):
             inner = {k: getattr(inner, k) for k in inner.model_fields_set}
         return {**rest, "teacher": {**inner, **flat}}
+
+    @model_validator(mode="after")
+    def _language_defaults(self) -> GenerateConfig:
+        """A non-English run: no ASCII-first-character filter, and words of any script for ROUGE-L (unless set)."""
+        if self.foreign_language:
+            object.__setattr__(self, "allow_non_ascii", True)
+            if "rouge_tokenizer" not in self.model_fields_set:
+                object.__setattr__(self, "rouge_tokenizer", "unicode")
+        return self
+
+    @property
+    def foreign_language(self) -> bool:
+        return self.language.strip().casefold() != "english"
 
     @property
     def proposal_cap(self) -> int:

@@ -130,7 +130,7 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
 
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
-    templates = Templates(cfg.prompts, recipe.TEMPLATES)
+    templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
     endpoint = resolve_endpoint(cfg.teacher)
     return Estimate(
         model=endpoint.model, local=endpoint.local, budget=cfg.budget, recipe=cfg.recipe,

@@ -102,7 +102,7 @@ class Pipeline:
             return max(1.0, self.cfg.num_instructions_per_request / 2)
         kept_rate = len(self.state.kept) / self.state.proposals
         finished = [c for c in self.state.completed.values()]
-        success = sum(1 for c in finished if c.instances) / len(finished) if finished else 1.0
+        success = sum(1 for c in finished if c.finished) / len(finished) if finished else 1.0
         return max(0.5, kept_rate * success)
 
     def _launch(self, tasks: set[asyncio.Task[None]]) -> None:

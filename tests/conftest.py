@@ -112,7 +112,7 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, **sett
     run = RunDir(cfg.out)
     run.open()
     try:
-        pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES), teacher)
+        pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES, cfg.language), teacher)
         with RunProgress(Console(quiet=True), budget, 0, enabled=False) as progress:
             asyncio.run(pipeline.run(progress))
     finally:

@@ -77,6 +77,11 @@ class MockTeacher:
         self.schedule: list[str | None] = []     # explicit faults for the next requests, in order
         self.fault_rng = random.Random(0)
         self.timeout_sleep = 2.0
+        # Conversations (recipe conversation): the simulator ends a chat with the stop marker once it holds
+        # this many user turns; `refuse(user_message)` / `restate` make the assistant refuse / the simulator repeat.
+        self.stop_after_turns: int | None = None
+        self.refuse: Callable[[str], bool] | None = None
+        self.restate = False
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.faults: Counter[str] = Counter()
@@ -124,6 +129,10 @@ class MockTeacher:
         if evaluated is not None:
             return evaluated
         context = context or prompt
+        if ASSISTANT_MARK in context:
+            return self._assistant(prompt)
+        if SIMULATOR_MARK in context:
+            return self._simulator(prompt)
         if _is_classify(context):
             return self._classify(prompt), "stop"
         if ("Class label:" in context and "classification task" in context) or "worked examples for a classification task" in context:
@@ -171,6 +180,33 @@ class MockTeacher:
             blocks.append(f"###\n{i}. Instruction: {inst}\n{i}. Input:\n{inp}\n{i}. Output:\n{out}")
         return "\n".join(blocks)
 
+    def _assistant(self, prompt: str) -> tuple[str, str]:
+        """An answer to the user's last message, a little different for each message."""
+        if self.refuse is not None and self.refuse(prompt):
+            return "I'm sorry, but I can't help with that request.", "stop"
+        rng = _rng("assistant", prompt)
+        topic, audience = rng.choice(TOPICS), rng.choice(AUDIENCES)
+        return (f"Here is what matters about '{' '.join(prompt.split()[:8])}': start from {topic}, explain it for {audience}, "
+                f"and finish with one practical step.", "stop")
+
+    def _simulator(self, prompt: str) -> tuple[str, str]:
+        """The user's next message: a clarification, a deeper question, a constraint or a correction; or the stop marker."""
+        transcript = prompt.split("The conversation so far:", 1)[-1]
+        users = re.findall(r"^User: (.*)$", transcript, re.MULTILINE)
+        if self.stop_after_turns is not None and len(users) >= self.stop_after_turns:
+            return "[[END]]", "stop"
+        if self.restate and users:
+            return users[-1], "stop"
+        rng = _rng("simulator", transcript)
+        topic = rng.choice(TOPICS)
+        follow_ups = [
+            f"Could you clarify the part about {topic}? I did not follow it.",
+            f"Interesting. How does this connect to {topic}, and why does that matter?",
+            f"Please redo it in under {rng.randint(30, 90)} words and add an example about {topic}.",
+            f"I think you got the point about {topic} wrong; can you check it and correct your answer?",
+        ]
+        return f"User: {follow_ups[len(users) % len(follow_ups)]}", "stop"
+
     def _classify(self, prompt: str) -> str:
         tail = prompt.rsplit("\n\n", 1)[-1]  # the numbered tasks to judge: the last turn
         tasks = re.findall(r"^(\d+)\.\s+(.+)$", tail, re.MULTILINE)
@@ -200,6 +236,22 @@ class MockTeacher:
         labels = [match.group(1), match.group(2)] if match else ["Yes", "No"]
         rng = _rng("labels", task)
         return "\n".join(f"Class label: {label.capitalize()}\nInput: A {rng.choice(CLASSIFY_SUBJECTS)} about {rng.choice(TOPICS)} that is clearly {label}." for label in labels)
+
+
+# Fixed text of the two conversation templates (prompts/conversation_assistant.txt, conversation_user.txt).
+ASSISTANT_MARK = "You are a helpful, knowledgeable and honest assistant in a conversation"
+SIMULATOR_MARK = "You play the user in a conversation with an AI assistant"
+
+
+def _stage(context: str, prompt: str) -> str:
+    """Which of our templates a request came from, as the tests count requests."""
+    if ASSISTANT_MARK in context:
+        return "assistant"
+    if SIMULATOR_MARK in context:
+        return "simulator"
+    if _is_classify(context):
+        return "classify"
+    return "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
 
 
 def _is_classify(context: str) -> bool:
@@ -271,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
         prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
         # The whole conversation tells which of our templates asked (worked examples come as earlier turns).
         context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
-        stage = "classify" if _is_classify(context) else "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
+        stage = _stage(context, prompt)
         record = {"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body,
                   "auth": self.headers.get("Authorization", "")}
         with mock.lock:
@@ -289,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
         if mock.latency:
             time.sleep(mock.latency)
         text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024), context)
-        if body.get("response_format") and stage != "propose":
+        if body.get("response_format") and stage in ("classify", "instances"):
             text = _as_json(text, stage)  # a schema-constrained answer, as llama.cpp's grammar or OpenAI give it
         if fault == "429":
             return self._error(429, "Rate limit reached.")

@@ -89,7 +89,7 @@ FLAT_KEYS = {
     "prompts", "num_instructions_per_request", "num_seed_examples", "num_machine_examples", "max_instances", "classify_batch",
     "temperature", "top_p", "presence_penalty", "max_tokens", "max_proposals", "timeout", "max_attempts", "retry_wait",
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",
-    "price_output", "local_model", "local_ctx", "local_threads",
+    "price_output", "local_model", "local_ctx", "local_threads", "turns", "openers_from", "language",
 }  # fmt: skip
 
 
@@ -183,7 +183,7 @@ def test_required_options_may_come_from_the_config_file(runner: CliRunner, tmp_p
     [
         (["generate", "--budget", "3"], "error: --seeds is required (on the command line or in --config)"),
         (["generate", "--seeds", str(SEEDS), "--budget", "many"], "error: --budget: input should be a valid integer"),
-        (["generate", "--seeds", str(SEEDS), "--budget", "3", "--recipe", "bogus"], "error: --recipe: 'bogus' is not one of 'self-instruct', 'alpaca'."),
+        (["generate", "--seeds", str(SEEDS), "--budget", "3", "--recipe", "bogus"], "error: --recipe: 'bogus' is not one of 'self-instruct', 'alpaca', 'conversation'."),
         (["dedup", "--out", "x.json"], "error: INPUT is required (on the command line or in --config)"),
         (["finetune", "--method", "lora"], "error: --data is required (on the command line or in --config)"),
         (["ask", "dir", ""], "error: INSTRUCTION: string should have at least 1 character"),

@@ -234,14 +234,23 @@ class FinetuneConfig(_Config):
 
     model_config = ConfigDict(json_schema_extra={"config_example": "lora_r: 8"})
 
-    data: Path = setting(help="alpaca_data.json to train on: a JSON list of {instruction, input, output} (required here or in --config).")
+    data: list[str] = setting(
+        help="Data to train on, repeatable to mix: FILE or FILE:WEIGHT. Alpaca JSON/JSONL ({instruction, input, output}), ShareGPT JSON/JSONL "
+        "({conversations: [{from, value}]}) or messages JSONL ({messages: [{role, content}]}). A weight below 1 samples that share of the rows "
+        "(with --seed), above 1 repeats them (2.5: twice, plus half again). Any conversation data trains with a chat template (required here or in --config).",
+        metavar="FILE[:WEIGHT]", min_length=1)
+    format: Literal["auto", "alpaca", "sharegpt", "messages"] = setting(
+        "auto", "Format of every --data file: auto detects it from the first record; alpaca, sharegpt or messages forces it.")
+    mix_dedup: bool = setting(
+        False, "Before training, drop rows whose first user turn is a near-duplicate (ROUGE-L F > 0.7) of an earlier row's, across all --data files.")
     base_model: str = setting("gemma-3-270m", "gemma-3-270m (packaged, works offline), a local model directory, a .gguf file, or a Hugging Face model id.")
     method: Literal["lora", "full"] = setting("lora", "lora: train a small adapter (PEFT). full: update every weight.")
     out: Path | None = setting(None, "Output directory. Default: outputs/<run>/model/ for a run's alpaca_data.json, else a new folder under outputs/.")
     epochs: float = setting(3.0, "Passes over the training split.", panel=TRAIN, gt=0)
     lr: float | None = setting(None, "Peak learning rate (cosine schedule, 3% warmup). Default: 2e-4 for lora, 2e-5 for full.", panel=TRAIN, gt=0, lt=1)
     max_length: int = setting(
-        512, "Longest sample in tokens; a longer one keeps its prompt and loses the end of its response (counted in the summary).", panel=TRAIN, ge=8, le=131072)
+        512, "Longest sample in tokens. An over-long row's input is shortened from the middle so the response keeps a quarter of it "
+        "(a row is dropped only when its instruction alone does not fit); a conversation is split at turn boundaries. All counted in the summary.", panel=TRAIN, ge=8, le=131072)
     batch_size: int = setting(8, "Samples per step on each device.", panel=TRAIN, ge=1)
     grad_accum: int = setting(1, "Steps whose gradients are summed before each optimizer update.", panel=TRAIN, ge=1)
     lora_r: int = setting(16, "LoRA rank.", panel=LORA, ge=1)
@@ -258,6 +267,21 @@ class FinetuneConfig(_Config):
         "auto", "auto: padding-free on CPU, grouped on GPU. grouped: batches of similar length, padded to their longest. padding-free: samples concatenated, no pad tokens. padded: every batch padded to --max-length.", panel=TRAIN)
     precision: Literal["auto", "bf16", "fp32"] = setting("auto", "auto: bf16 where the GPU or CPU computes it natively, else fp32. Or bf16, fp32.", panel=TRAIN)
 
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        """One file (a --config value, or a Path in code) is a list of one."""
+        if isinstance(value, (str, Path)):
+            return [str(value)]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    @property
+    def sources(self) -> list[tuple[Path, float]]:
+        """(path, weight) of each --data value."""
+        from selfinstruct.finetune.sources import parse_data_spec
+
+        return [parse_data_spec(spec) for spec in self.data]
+
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.method]
@@ -269,8 +293,14 @@ class AskConfig(_Config):
     model_config = ConfigDict(json_schema_extra={"config_example": "max_new_tokens: 64"})
 
     model_dir: Path = setting(help="Output directory of finetune (LoRA adapter, or full / merged model).", argument=True, metavar="DIR")
-    instruction: str = setting(help="The instruction, as in alpaca_data.json.", argument=True, metavar="INSTRUCTION", min_length=1)
+    instruction: str | None = setting(
+        None, "The instruction, as in alpaca_data.json; '-' reads user turns from stdin, one a line, for a model trained on conversations.",
+        argument=True, metavar="INSTRUCTION", min_length=1)
     input: str = setting("", "Optional input for the instruction (the Alpaca 'input' field).")
+    user: list[str] = setting(
+        [], "A user turn; repeat it for a conversation: each is answered in turn with the history before it, through the model's chat template.",
+        metavar="TEXT")
+    system: str | None = setting(None, "A system message at the start of the conversation (chat-trained models).", metavar="TEXT")
     max_new_tokens: int = setting(256, "Most tokens to generate; generation also stops at EOS.", ge=1, le=32768)
     temperature: float = setting(0.0, "Sampling temperature; 0 means greedy decoding (deterministic).", ge=0, le=5)
 

@@ -128,7 +128,7 @@ CONFIG_CASES: dict[str, tuple[str, Any, str, list[str], dict[str, Any]]] = {
     "dedup": ("selfinstruct.dedup.dedup", None, "input: a.json\nout: b.json\nagainst: [c.jsonl, d.json]\nthreshold: 0.5\n",
               ["--threshold", "0.9"], {"input": Path("a.json"), "against": [Path("c.jsonl"), Path("d.json")], "threshold": 0.9}),
     "finetune": ("selfinstruct.finetune.train.finetune", None, "data: d.json\nlora_r: 8\nlora-alpha: 4\nmethod: full\n",
-                 ["--lora-r", "2"], {"data": Path("d.json"), "lora_r": 2, "lora_alpha": 4.0, "method": "full"}),
+                 ["--lora-r", "2"], {"data": ["d.json"], "lora_r": 2, "lora_alpha": 4.0, "method": "full"}),
     "ask": ("selfinstruct.finetune.ask.ask", "answer", "model_dir: m\ninstruction: Say hi.\nmax_new_tokens: 5\n",
             ["--temperature", "0.5"], {"model_dir": Path("m"), "instruction": "Say hi.", "max_new_tokens": 5, "temperature": 0.5}),
     "models": ("selfinstruct.teacher.packaged.print_model_status", None, "verify: true\n", [], {"verify": True}),

@@ -112,12 +112,16 @@ class GenerateConfig(_Config):
         None, "Token limit per response. Default: sized to the request (about 50 per proposed instruction).", panel=RECIPE, ge=16)
     rouge_threshold: float = setting(
         0.7, "Drop a candidate whose ROUGE-L F against any seed or kept instruction is above this.", panel=RECIPE, ge=0, le=1)
-    rouge_tokenizer: Literal["rouge", "unicode"] = setting(
-        "rouge", "rouge: exactly rouge_score's tokens ([a-z0-9] runs; non-Latin text never counts as a duplicate). unicode: words of any script, for non-English runs (not rouge_score-compatible).", panel=RECIPE)
+    # None until validated: rouge for English, unicode for any other --language (a given value is kept).
+    rouge_tokenizer: Literal["rouge", "unicode"] | None = setting(
+        None, "rouge: exactly rouge_score's tokens ([a-z0-9] runs; non-Latin text never counts as a duplicate). unicode: words of any script, for non-English runs (not rouge_score-compatible). Default: rouge; unicode with a --language other than English.", panel=RECIPE)
     allow_non_ascii: bool = setting(False, "Keep instructions that start with a non-ASCII character (for non-English runs).", panel=RECIPE)
     language: str = setting(
         "English", "Language of the data: every prompt tells the teacher to write tasks, inputs and outputs in it (e.g. German, Japanese). "
         "Any other than English also keeps instructions that start with a non-ASCII character and switches the near-duplicate check to the unicode tokenizer.", panel=RECIPE, min_length=1)
+    keywords: Path | None = setting(
+        None, "File of keywords (one a line) that reject an instruction holding one as a whole word, instead of the built-in English list (image, graph, draw, ...); for non-English runs.",
+        panel=RECIPE, metavar="FILE")
     include_seeds: bool = setting(False, "Also write the seed tasks' instances into alpaca_data.json.", panel=RECIPE)
     max_proposals: int | None = setting(
         None, "Attempt cap: most proposal requests for the whole run. Default: enough for a 20% keep rate, at least 10.", panel=LIMITS, ge=1)
@@ -155,8 +159,8 @@ class GenerateConfig(_Config):
         """A non-English run: no ASCII-first-character filter, and words of any script for ROUGE-L (unless set)."""
         if self.foreign_language:
             object.__setattr__(self, "allow_non_ascii", True)
-            if "rouge_tokenizer" not in self.model_fields_set:
-                object.__setattr__(self, "rouge_tokenizer", "unicode")
+        if self.rouge_tokenizer is None:
+            object.__setattr__(self, "rouge_tokenizer", "unicode" if self.foreign_language else "rouge")
         return self
 
     @property

@@ -26,6 +26,7 @@ from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.recipes import RECIPES
 from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
+from selfinstruct.stages.filters import read_keywords
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
 from selfinstruct.teacher.spend import Usage
@@ -54,6 +55,8 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
     templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
+    if cfg.keywords is not None:
+        read_keywords(cfg.keywords)  # a bad --keywords file fails before anything is created or sent
     endpoint = resolve_endpoint(cfg.teacher)
     endpoint.require_price()
     run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))

@@ -20,7 +20,7 @@ from selfinstruct.progress import RunProgress
 from selfinstruct.records import Candidate, Classified, Completed, Instance, Proposed, SeedTask
 from selfinstruct.rouge import RougeIndex
 from selfinstruct.run import RunDir, RunState
-from selfinstruct.stages.filters import Verdict
+from selfinstruct.stages.filters import Verdict, read_keywords
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.templates import Templates
 
@@ -45,6 +45,8 @@ class Pipeline:
             cfg, recipe, run, state, seeds, templates, teacher,
         )  # fmt: skip
         self.pool = RougeIndex(threshold=cfg.rouge_threshold, tokenizer=cfg.rouge_tokenizer)
+        # --keywords FILE replaces the built-in English keyword filter (None: the built-in list).
+        self.banned_words = read_keywords(cfg.keywords) if cfg.keywords else None
         for seed in seeds:
             self.pool.add(seed.instruction)
         for cand in state.kept.values():

@@ -56,6 +56,20 @@ def make_instruction(rng: random.Random) -> str:
     return f"{rng.choice(VERBS)} {rng.choice(TOPICS)} for {rng.choice(AUDIENCES)} {rng.choice(STYLES)}."
 
 
+# Proposal answers for `generate --language German|Japanese`: (verbs, topics, audiences, ending, a near-duplicate edit).
+FOREIGN = {
+    "German": (["Erkläre", "Beschreibe", "Übersetze", "Vergleiche", "Bewerte", "Fasse zusammen:"],
+               ["die Photosynthese", "den Zinseszins", "die Gezeitentümpel", "das Sauerteigbrot", "die Windkraft", "den Vogelzug",
+                "die Schacheröffnungen", "die Mülltrennung", "das Bienenhalten in der Stadt", "die Steuerklassen"],
+               ["für Schüler", "für Rentner", "für neue Mitarbeiter", "für Touristen", "für Eltern"],
+               "in drei kurzen Sätzen.", ("kurzen", "knappen")),
+    "Japanese": (["わかりやすく説明してください。", "三つの例を挙げて説明してください。", "短くまとめてください。", "長所と短所を比べてください。"],
+                 ["光合成", "複利", "潮だまり", "サワードウ", "風力発電", "渡り鳥", "チェスの定跡", "ごみの分別", "都市養蜂", "税率区分"],
+                 ["中学生向けに", "高齢者向けに", "新入社員向けに", "観光客向けに", "保護者向けに"],
+                 "", ("ください", "下さい")),
+}  # fmt: skip
+
+
 def _examples_from(prompt: str) -> list[str]:
     """The example instructions our proposal prompt lists, so the mock can 'copy' one like real models do."""
     block = prompt.split("Here are some example tasks:", 1)[-1]
@@ -150,6 +164,9 @@ class MockTeacher:
         return "I am a mock teacher.", "stop"
 
     def _propose(self, prompt: str, n: int) -> str:
+        language = re.search(r"Write each instruction in (\w+)", prompt)
+        if language and language.group(1) in FOREIGN:
+            return self._propose_foreign(prompt, n, language.group(1))
         if self.repeat:
             items = ["Explain how tides work to a child in two sentences."] * n
         else:
@@ -163,6 +180,17 @@ class MockTeacher:
                 items[7] = "Write a program that sorts numbers."        # write_a_program
         lines = [f"{i}. {text}" for i, text in enumerate(items, 1)]
         return "Here are the new tasks:\n\n" + "\n".join(lines) + "\n\nI hope these help!"
+
+    def _propose_foreign(self, prompt: str, n: int, language: str) -> str:
+        """A list in German or Japanese, with near-duplicates (one word or two characters changed) at items 3, 6 and 9."""
+        rng = _rng("propose", language, prompt)
+        verbs, topics, audiences, tail, swap = FOREIGN[language]
+        items = [(f"{rng.choice(verbs)} {rng.choice(topics)} {rng.choice(audiences)} {tail}" if language == "German" else
+                  f"{rng.choice(topics)}について{rng.choice(audiences)}{rng.choice(verbs)}{tail}") for _ in range(n)]  # fmt: skip
+        for i in (2, 5, 8):
+            if i < n:
+                items[i] = items[i - 1].replace(*swap)
+        return "\n".join(f"{i}. {text}" for i, text in enumerate(items, 1))
 
     def _alpaca(self, prompt: str, n: int) -> str:
         rng = _rng("alpaca", prompt)

@@ -89,7 +89,7 @@ FLAT_KEYS = {
     "prompts", "num_instructions_per_request", "num_seed_examples", "num_machine_examples", "max_instances", "classify_batch",
     "temperature", "top_p", "presence_penalty", "max_tokens", "max_proposals", "timeout", "max_attempts", "retry_wait",
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",
-    "price_output", "local_model", "local_ctx", "local_threads", "turns", "openers_from", "language",
+    "price_output", "local_model", "local_ctx", "local_threads", "turns", "openers_from", "language", "keywords",
 }  # fmt: skip
 
 

@@ -86,7 +86,7 @@ def prepare(driver: Pipeline) -> None:
             cid = f"{FROM_PREFIX}{i:05d}"
             if cid in state.candidate_ids:
                 continue
-            verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii)
+            verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii, driver.banned_words)
             driver.record(Candidate(
                 id=cid, instruction=instruction, status="kept" if verdict.reason is None else "rejected",
                 reason=verdict.reason, most_similar=verdict.most_similar, score=verdict.score, request=-1,

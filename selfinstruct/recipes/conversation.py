@@ -36,6 +36,7 @@ from selfinstruct.stages.converse import (
     ASSISTANT_TEMPLATE,
     SIMULATOR_TEMPLATE,
     assistant_prompt,
+    clean_assistant_turn,
     clean_user_turn,
     is_stop,
     opener_of,
@@ -143,7 +144,7 @@ async def _converse(driver: Pipeline, cid: str) -> None:
         else:
             prompt, decoding = simulator_prompt(driver.templates, history), _decoding(cfg, SIMULATOR_DECODING)
         completion = await driver.teacher.complete(prompt, decoding, stage=role if role == "assistant" else "simulator")
-        text = completion.text.strip() if role == "assistant" else clean_user_turn(completion.text)
+        text = clean_assistant_turn(completion.text) if role == "assistant" else clean_user_turn(completion.text)
         turn = Turn(id=cid, n=len(history), role=role, content=text, finish_reason=completion.finish_reason)
         if role == "user" and is_stop(completion.text):
             turn.status, turn.reason = "stop", "stop_marker"

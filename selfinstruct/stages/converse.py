@@ -44,6 +44,8 @@ _REFUSAL = re.compile(
 _REFUSAL_BODY = re.compile(
     r"\b(?:can'?t|cannot|can\s+not|unable|won'?t|will\s+not|not\s+able|not\s+comfortable|not\s+appropriate)\b", re.IGNORECASE
 )
+_ASSISTANT_LABEL = re.compile(r"^\s*(?:\*\*)?(?:assistant|ai)(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
+_ASSISTANT_PART = re.compile(r"\n\s*(?:\*\*)?(?:assistant|ai)(?:\*\*)?\s*:", re.IGNORECASE)
 _ROLE_LABEL = re.compile(r"^\s*(?:\*\*)?(?:user|human|you)(?:\*\*)?\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
 
 
@@ -79,11 +81,18 @@ def is_stop(text: str) -> bool:
 
 
 def clean_user_turn(text: str) -> str:
-    """The simulator's reply as a user message: a leading "User:" label and wrapping quotes removed."""
+    """The simulator's reply as a user message: a leading "User:" label, wrapping quotes and any
+    assistant reply it went on to write (small models play both sides) removed."""
+    text = _ASSISTANT_PART.split(text.strip(), maxsplit=1)[0]
     text = _ROLE_LABEL.sub("", text.strip()).strip()
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
         text = text[1:-1].strip()
     return text
+
+
+def clean_assistant_turn(text: str) -> str:
+    """The assistant's reply without a leading "Assistant:" label."""
+    return _ASSISTANT_LABEL.sub("", text.strip()).strip()
 
 
 def is_refusal(text: str) -> bool:

@@ -17,7 +17,15 @@ from typer.testing import CliRunner
 
 from selfinstruct.cli import app
 from selfinstruct.recipes import RECIPES
-from selfinstruct.stages.converse import STOP_MARKER, is_refusal, is_stop, opener_text, turn_problem
+from selfinstruct.stages.converse import (
+    STOP_MARKER,
+    clean_assistant_turn,
+    clean_user_turn,
+    is_refusal,
+    is_stop,
+    opener_text,
+    turn_problem,
+)
 from tests.conftest import ROOT, SEEDS, FakeTeacher, drive, mock_args
 from tests.mock_teacher import MockTeacher
 from tests.reliability_checks import cli_command, read_journal, run_cli, subprocess_env
@@ -165,6 +173,10 @@ def test_turn_problem_rules():
     assert reason == "restatement" and score == 1.0
     assert turn_problem("How do tides work near the coast, then?", "stop", "user", history) == (None, None)
     assert is_stop(STOP_MARKER) and is_stop(" [[ end ]] ") and not is_stop("The end.")
+    # Small models label the turn, or go on to write the assistant's reply too.
+    assert clean_user_turn('User: "Why is the sky blue?"\n\nAssistant: Because of Rayleigh scattering.') == "Why is the sky blue?"
+    assert clean_user_turn("**User:** And at night?") == "And at night?"
+    assert clean_assistant_turn("Assistant: It is blue because...") == "It is blue because..."
 
 
 def test_new_openers_come_from_proposals_when_the_budget_needs_more(mock_teacher, runner, tmp_path):

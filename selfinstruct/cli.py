@@ -76,7 +76,11 @@ def generate_command(cfg: GenerateConfig) -> None:
     from selfinstruct.generate import generate
 
     summary = generate(cfg, console=err_console)
-    typer.echo(f"wrote {summary['examples']} examples for {summary['instructions']} instructions to {Path(summary['run_dir']) / 'alpaca_data.json'}")
+    run_dir = Path(summary["run_dir"])
+    if "conversations" in summary:
+        typer.echo(f"wrote {summary['conversations']} conversations to {run_dir / 'conversations.json'} and {run_dir / 'messages.jsonl'}")
+        return
+    typer.echo(f"wrote {summary['examples']} examples for {summary['instructions']} instructions to {run_dir / 'alpaca_data.json'}")
 
 
 @settings_command(app, "dedup", DedupConfig, no_args_is_help=True)
@@ -118,9 +122,12 @@ def export_model_command(cfg: ExportModelConfig) -> None:
 
 @settings_command(app, "ask", AskConfig, no_args_is_help=True)
 def ask_command(cfg: AskConfig) -> None:
-    """Try a fine-tuned student: format the instruction with its training prompt and print the answer."""
+    """Try a fine-tuned student: format the instruction (or each --user turn, with the history) with its training prompt and print the answer."""
     from selfinstruct.finetune.ask import ask
 
+    if cfg.user or cfg.instruction == "-":
+        ask(cfg, emit=lambda turn, reply: typer.echo(f"user: {turn}\nassistant: {reply}\n"))
+        return
     typer.echo(ask(cfg))
 
 

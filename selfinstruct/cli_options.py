@@ -167,6 +167,8 @@ def _config_parameter(settings: type[BaseModel], specs: list[OptionSpec]) -> ins
     extra = settings.model_config.get("json_schema_extra")
     example = extra.get("config_example", "key: value") if isinstance(extra, dict) else "key: value"
     names = {alias: spec.name for spec in specs for alias in spec.aliases}
+    # A repeatable option (finetune --data) given one value in YAML is a list of one.
+    repeatable = {spec.name for spec in specs if get_origin(spec.info.annotation) is list}
 
     def load(ctx: typer.Context, value: Path | None) -> Path | None:
         if value is None or ctx.resilient_parsing:
@@ -175,7 +177,7 @@ def _config_parameter(settings: type[BaseModel], specs: list[OptionSpec]) -> ins
         for key, setting_value in read_yaml_settings(value).items():
             if key not in names:
                 raise UserError(f"{value}: unknown setting {key!r} (keys are the option names, e.g. {example.split(':')[0]})")
-            defaults[names[key]] = setting_value
+            defaults[names[key]] = [setting_value] if names[key] in repeatable and not isinstance(setting_value, list) else setting_value
         ctx.default_map = {**(ctx.default_map or {}), **defaults}
         return value
 

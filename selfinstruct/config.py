@@ -109,7 +109,8 @@ class GenerateConfig(_Config):
         help="Run directory. Default: a fresh folder under outputs/. Rerun with the same --out to resume.", default_factory=fresh_run_dir)
     # Checked against recipes.RECIPES, so a new recipe module needs no change here beyond this help line.
     recipe: str = setting(
-        "self-instruct", "self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out.", panel=RECIPE)
+        "self-instruct", "self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out. "
+        "conversation: multi-turn chats, the teacher as assistant and as user simulator, from the seeds' (and --from's) instructions, then proposed ones; writes conversations.json (ShareGPT) and messages.jsonl; --budget counts conversations.", panel=RECIPE)
     teacher: TeacherSettings = nested(TeacherSettings)
     batch_api: BatchSettings = nested(BatchSettings)
     seed: int = setting(42, "Random seed for sampling example tasks; the same seed gives the same prompts.", panel=RECIPE)
@@ -118,6 +119,10 @@ class GenerateConfig(_Config):
     num_seed_examples: int | None = setting(None, "Seed tasks shown per proposal request. Default: 6 (self-instruct), 3 (alpaca).", panel=RECIPE, ge=0)
     num_machine_examples: int | None = setting(
         None, "Already generated tasks shown per proposal request, once any exist. Default: 2 (self-instruct), 0 (alpaca).", panel=RECIPE, ge=0)
+    turns: int = setting(
+        3, "conversation: user turns per conversation, each answered by the assistant; the simulator may end one earlier with its stop marker.", panel=RECIPE, ge=1, le=10)
+    openers_from: Path | None = setting(
+        None, "conversation: also open conversations with the instructions an earlier run kept: its run directory or an alpaca_data.json (JSON or JSONL).", panel=RECIPE, flag="--from", metavar="PATH")
     max_instances: int = setting(5, "Most input/output instances kept per instruction.", panel=RECIPE, ge=1, le=20)
     classify_batch: int = setting(5, "Instructions judged per classification request.", panel=RECIPE, ge=1, le=50)
     temperature: float | None = setting(None, "Proposal temperature. Default: 0.7 (self-instruct), 1.0 (alpaca).", panel=RECIPE, ge=0, le=2)
@@ -127,9 +132,16 @@ class GenerateConfig(_Config):
         None, "Token limit per response. Default: sized to the request (about 50 per proposed instruction).", panel=RECIPE, ge=16)
     rouge_threshold: float = setting(
         0.7, "Drop a candidate whose ROUGE-L F against any seed or kept instruction is above this.", panel=RECIPE, ge=0, le=1)
-    rouge_tokenizer: Literal["rouge", "unicode"] = setting(
-        "rouge", "rouge: exactly rouge_score's tokens ([a-z0-9] runs; non-Latin text never counts as a duplicate). unicode: words of any script, for non-English runs (not rouge_score-compatible).", panel=RECIPE)
+    # None until validated: rouge for English, unicode for any other --language (a given value is kept).
+    rouge_tokenizer: Literal["rouge", "unicode"] | None = setting(
+        None, "rouge: exactly rouge_score's tokens ([a-z0-9] runs; non-Latin text never counts as a duplicate). unicode: words of any script, for non-English runs (not rouge_score-compatible). Default: rouge; unicode with a --language other than English.", panel=RECIPE)
     allow_non_ascii: bool = setting(False, "Keep instructions that start with a non-ASCII character (for non-English runs).", panel=RECIPE)
+    language: str = setting(
+        "English", "Language of the data: every prompt tells the teacher to write tasks, inputs and outputs in it (e.g. German, Japanese). "
+        "Any other than English also keeps instructions that start with a non-ASCII character and switches the near-duplicate check to the unicode tokenizer.", panel=RECIPE, min_length=1)
+    keywords: Path | None = setting(
+        None, "File of keywords (one a line) that reject an instruction holding one as a whole word, instead of the built-in English list (image, graph, draw, ...); for non-English runs.",
+        panel=RECIPE, metavar="FILE")
     include_seeds: bool = setting(False, "Also write the seed tasks' instances into alpaca_data.json.", panel=RECIPE)
     quality_judge: bool | None = setting(
         None, "Score each finished instruction's instances 1-5 with the judge (correctness, relevance to the instruction, completeness) and drop those under --min-quality. Default: on for the embedded local teacher, off for a hosted one.", panel=QUALITY)
@@ -172,6 +184,19 @@ class GenerateConfig(_Config):
         if isinstance(inner, TeacherSettings):
             inner = {k: getattr(inner, k) for k in inner.model_fields_set}
         return {**rest, "teacher": {**inner, **flat}}
+
+    @model_validator(mode="after")
+    def _language_defaults(self) -> GenerateConfig:
+        """A non-English run: no ASCII-first-character filter, and words of any script for ROUGE-L (unless set)."""
+        if self.foreign_language:
+            object.__setattr__(self, "allow_non_ascii", True)
+        if self.rouge_tokenizer is None:
+            object.__setattr__(self, "rouge_tokenizer", "unicode" if self.foreign_language else "rouge")
+        return self
+
+    @property
+    def foreign_language(self) -> bool:
+        return self.language.strip().casefold() != "english"
 
     @property
     def proposal_cap(self) -> int:
@@ -261,14 +286,23 @@ class FinetuneConfig(_Config):
 
     model_config = ConfigDict(json_schema_extra={"config_example": "lora_r: 8"})
 
-    data: Path = setting(help="alpaca_data.json to train on: a JSON list of {instruction, input, output} (required here or in --config).")
+    data: list[str] = setting(
+        help="Data to train on, repeatable to mix: FILE or FILE:WEIGHT. Alpaca JSON/JSONL ({instruction, input, output}), ShareGPT JSON/JSONL "
+        "({conversations: [{from, value}]}) or messages JSONL ({messages: [{role, content}]}). A weight below 1 samples that share of the rows "
+        "(with --seed), above 1 repeats them (2.5: twice, plus half again). Any conversation data trains with a chat template (required here or in --config).",
+        metavar="FILE[:WEIGHT]", min_length=1)
+    format: Literal["auto", "alpaca", "sharegpt", "messages"] = setting(
+        "auto", "Format of every --data file: auto detects it from the first record; alpaca, sharegpt or messages forces it.")
+    mix_dedup: bool = setting(
+        False, "Before training, drop rows whose first user turn is a near-duplicate (ROUGE-L F > 0.7) of an earlier row's, across all --data files.")
     base_model: str = setting("gemma-3-270m", "gemma-3-270m (packaged, works offline), a local model directory, a .gguf file, or a Hugging Face model id.")
     method: Literal["lora", "full"] = setting("lora", "lora: train a small adapter (PEFT). full: update every weight.")
     out: Path | None = setting(None, "Output directory. Default: outputs/<run>/model/ for a run's alpaca_data.json, else a new folder under outputs/.")
     epochs: float = setting(3.0, "Passes over the training split.", panel=TRAIN, gt=0)
     lr: float | None = setting(None, "Peak learning rate (cosine schedule, 3% warmup). Default: 2e-4 for lora, 2e-5 for full.", panel=TRAIN, gt=0, lt=1)
     max_length: int = setting(
-        512, "Longest sample in tokens; a longer one keeps its prompt and loses the end of its response (counted in the summary).", panel=TRAIN, ge=8, le=131072)
+        512, "Longest sample in tokens. An over-long row's input is shortened from the middle so the response keeps a quarter of it "
+        "(a row is dropped only when its instruction alone does not fit); a conversation is split at turn boundaries. All counted in the summary.", panel=TRAIN, ge=8, le=131072)
     batch_size: int = setting(8, "Samples per step on each device.", panel=TRAIN, ge=1)
     grad_accum: int = setting(1, "Steps whose gradients are summed before each optimizer update.", panel=TRAIN, ge=1)
     lora_r: int = setting(16, "LoRA rank.", panel=LORA, ge=1)
@@ -295,6 +329,21 @@ class FinetuneConfig(_Config):
         None, "After training, also export the model as this .gguf file for llama.cpp, quantized with --quant and verified (see export-model).", panel=GGUF_PANEL, metavar="FILE")
     quant: GgufQuant = setting("Q4_K_M", "With --gguf: Q4_K_M (4-bit, smallest), Q8_0 (near-lossless) or F16 (no quantization).", panel=GGUF_PANEL)
 
+    @field_validator("data", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: Any) -> Any:
+        """One file (a --config value, or a Path in code) is a list of one."""
+        if isinstance(value, (str, Path)):
+            return [str(value)]
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+    @property
+    def sources(self) -> list[tuple[Path, float]]:
+        """(path, weight) of each --data value."""
+        from selfinstruct.finetune.sources import parse_data_spec
+
+        return [parse_data_spec(spec) for spec in self.data]
+
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.method]
@@ -307,8 +356,14 @@ class AskConfig(_Config):
 
     model_dir: Path = setting(
         help="Output directory of finetune (LoRA adapter, or full / merged model), or a .gguf exported from one (answered by the embedded llama.cpp server).", argument=True, metavar="MODEL")
-    instruction: str = setting(help="The instruction, as in alpaca_data.json.", argument=True, metavar="INSTRUCTION", min_length=1)
+    instruction: str | None = setting(
+        None, "The instruction, as in alpaca_data.json; '-' reads user turns from stdin, one a line, for a model trained on conversations.",
+        argument=True, metavar="INSTRUCTION", min_length=1)
     input: str = setting("", "Optional input for the instruction (the Alpaca 'input' field).")
+    user: list[str] = setting(
+        [], "A user turn; repeat it for a conversation: each is answered in turn with the history before it, through the model's chat template.",
+        metavar="TEXT")
+    system: str | None = setting(None, "A system message at the start of the conversation (chat-trained models).", metavar="TEXT")
     max_new_tokens: int = setting(256, "Most tokens to generate; generation also stops at EOS.", ge=1, le=32768)
     temperature: float = setting(0.0, "Sampling temperature; 0 means greedy decoding (deterministic).", ge=0, le=5)
 

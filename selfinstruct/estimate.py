@@ -133,7 +133,7 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
 
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
-    templates = Templates(cfg.prompts, recipe.TEMPLATES)
+    templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     stages = recipe.estimate(cfg, templates, seeds, endpoint.structured is not None)
     if quality_gate_on(cfg, endpoint):

@@ -28,6 +28,7 @@ from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.recipes import RECIPES
 from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
+from selfinstruct.stages.filters import read_keywords
 from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
@@ -57,13 +58,22 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
     console = console or Console(stderr=True)
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds)
-    templates = Templates(cfg.prompts, recipe.TEMPLATES)
+    templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
+    if cfg.keywords is not None:
+        read_keywords(cfg.keywords)  # a bad --keywords file fails before anything is created or sent
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     endpoint.require_price()
     run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]"))
     run.open()
     # Only once the inputs are known good, so a bad input is reported as one line and nothing else.
     console.print(f"run directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False, soft_wrap=True)
+    if cfg.foreign_language:
+        console.print(
+            f"language {cfg.language}: near-duplicates are found with the {cfg.rouge_tokenizer} tokenizer"
+            + (" (words of any script; not rouge_score-compatible)" if cfg.rouge_tokenizer == "unicode" else "")
+            + "; instructions may start with any character",
+            highlight=False, soft_wrap=True,
+        )  # fmt: skip
     try:
         _check_resumable(run, cfg)
         state = run.load_state()
@@ -209,13 +219,21 @@ def _write_summary(session: _Session, teacher: Teacher | None, status: str, judg
     rows = len(session.recipe.rows(session.state, session.cfg, session.seeds)) if done else 0
     spent = teacher.spend.spent if teacher else session.prior_usage
     summary = _summary(session, spent, teacher, rows, status, judge)
+    extra = getattr(session.recipe, "summary", None)
+    if extra is not None:
+        summary.update(extra(session.state, session.cfg))
     session.run.write_json(SUMMARY, summary)
     return summary
 
 
 def _complete(session: _Session, teacher: Teacher | None, judge: QualityJudge | None = None) -> dict[str, Any]:
     """Write the product and the summary of a run that met its budget (teacher is None if nothing was sent)."""
-    session.run.write_json(DATA, session.recipe.rows(session.state, session.cfg, session.seeds))
+    rows = session.recipe.rows(session.state, session.cfg, session.seeds)
+    write_product = getattr(session.recipe, "write_product", None)
+    if write_product is not None:
+        write_product(session.run, rows)  # a recipe whose product is not alpaca_data.json
+    else:
+        session.run.write_json(DATA, rows)
     summary = _write_summary(session, teacher, "complete", judge)
     Console().print(summary_table(summary))
     return summary

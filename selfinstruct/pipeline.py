@@ -22,7 +22,7 @@ from selfinstruct.progress import RunProgress
 from selfinstruct.records import Candidate, Classified, Completed, Instance, Proposed, SeedTask
 from selfinstruct.rouge import RougeIndex
 from selfinstruct.run import RunDir, RunState
-from selfinstruct.stages.filters import Verdict
+from selfinstruct.stages.filters import Verdict, read_keywords
 from selfinstruct.teacher.client import Teacher, current_record
 from selfinstruct.templates import Templates
 
@@ -51,6 +51,8 @@ class Pipeline:
             cfg, recipe, run, state, seeds, templates, teacher,
         )  # fmt: skip
         self.pool = RougeIndex(threshold=cfg.rouge_threshold, tokenizer=cfg.rouge_tokenizer)
+        # --keywords FILE replaces the built-in English keyword filter (None: the built-in list).
+        self.banned_words = read_keywords(cfg.keywords) if cfg.keywords else None
         for seed in seeds:
             self.pool.add(seed.instruction)
         for cand in state.kept.values():
@@ -116,7 +118,7 @@ class Pipeline:
             return max(1.0, self.cfg.num_instructions_per_request / 2)
         kept_rate = len(self.state.kept) / self.state.proposals
         finished = [c for c in self.state.completed.values()]
-        success = sum(1 for c in finished if c.instances) / len(finished) if finished else 1.0
+        success = sum(1 for c in finished if c.finished) / len(finished) if finished else 1.0
         return max(0.5, kept_rate * success)
 
     def _launch(self, tasks: set[asyncio.Task[None]]) -> None:

@@ -66,6 +66,13 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("cost", _cost(summary)),
         ("wall time", f"{summary['wall_seconds']:.1f} s this session, {summary['total_wall_seconds']:.1f} s in all"),
     ]
+    if "conversations" in summary:  # recipe conversation: its product and turn counts
+        per = ", ".join(f"{k}: {v}" for k, v in summary["turns_per_conversation"].items()) or "none"
+        rows[1:3] = [
+            ("conversations (budget)", f"{summary['conversations']} / {summary['budget']}"),
+            ("user turns per conversation", f"{per} (mean {summary['mean_turns']})"),
+        ]
+        rows[5:6] = [("turns dropped", ", ".join(f"{k} {v}" for k, v in summary["dropped_turns"].items()) or "none")]
     for key, value in rows:
         table.add_row(key, value)
     for reason, count in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):

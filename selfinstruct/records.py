@@ -98,8 +98,19 @@ class QualityNote(BaseModel):
     reason: str
 
 
+class ChatMessage(BaseModel):
+    """One message of a generated conversation (recipe conversation)."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
 class Completed(BaseModel):
-    """The instance stage's outcome for a kept instruction: valid instances, or why there are none."""
+    """The instance stage's outcome for a kept instruction: valid instances, or why there are none.
+
+    Recipe conversation: the finished conversation (opener first, ending with an assistant turn)
+    instead of instances, or an empty one with the reason it was dropped.
+    """
 
     kind: Literal["completed"] = "completed"
     id: str
@@ -110,6 +121,32 @@ class Completed(BaseModel):
     raw: str | None = None
     # With generate --quality-judge: one note per kept instance, in the same order.
     quality: list[QualityNote] = Field(default_factory=list)
+    conversation: list[ChatMessage] | None = None
+    # Why a kept conversation ended: turn_limit, stop_marker, or dropped_turn:<reason>.
+    ended: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Whether this item counts towards the budget: it has instances, or a conversation."""
+        return bool(self.instances or self.conversation)
+
+
+class Turn(BaseModel):
+    """One turn of a conversation as it arrived from the teacher, journaled at once (recipe conversation).
+
+    `n` counts the messages after the opener (1: the first answer, 2: the next user message, ...).
+    A dropped turn, or the simulator's stop marker, ends its conversation.
+    """
+
+    kind: Literal["turn"] = "turn"
+    id: str
+    n: int
+    role: Literal["user", "assistant"]
+    content: str
+    status: Literal["kept", "dropped", "stop"] = "kept"
+    reason: str | None = None
+    score: float | None = None
+    finish_reason: str | None = None
 
 
 class Proposed(BaseModel):

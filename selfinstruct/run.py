@@ -2,7 +2,7 @@
 
     outputs/<run>/
       alpaca_data.json   the product (written when the budget is met)
-      journal.jsonl      append-only: every candidate and its fate, classifications, instances
+      journal.jsonl      append-only: every candidate and its fate, classifications, instances, turns
       requests.jsonl     one line per request attempt: stage, model, tokens, latency, finish reason
       config.json        the resolved settings (no secrets)
       summary.json       counts, rejection reasons, tokens, cost, time
@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from selfinstruct.errors import UserError
-from selfinstruct.records import Candidate, Classified, Completed, Proposed
+from selfinstruct.records import Candidate, Classified, Completed, Proposed, Turn
 from selfinstruct.safe_files import JsonlAppender, write_json_atomic
 
 JOURNAL = "journal.jsonl"
@@ -48,6 +48,7 @@ _RECORDS: dict[str, type[BaseModel]] = {
     "classified": Classified,
     "completed": Completed,
     "proposed": Proposed,
+    "turn": Turn,
 }
 
 
@@ -59,12 +60,16 @@ class RunState:
     classified: dict[str, Classified] = field(default_factory=dict)
     completed: dict[str, Completed] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
+    # Recipe conversation: every turn journaled so far, per conversation id, in order.
+    turns: dict[str, list[Turn]] = field(default_factory=dict)
+    candidate_ids: set[str] = field(default_factory=set)
     candidates: int = 0
     proposals: int = 0
 
     def apply(self, record: BaseModel) -> None:
         if isinstance(record, Candidate):
             self.candidates += 1
+            self.candidate_ids.add(record.id)
             # A crash can land between a request's candidates and its "proposed" line: count the request as
             # made anyway, so a resumed run never reuses its number (and so its candidate ids).
             self.proposals = max(self.proposals, record.request + 1)
@@ -80,10 +85,12 @@ class RunState:
                 self.rejected[record.reason] += 1
         elif isinstance(record, Proposed):
             self.proposals = max(self.proposals, record.request + 1)
+        elif isinstance(record, Turn):
+            self.turns.setdefault(record.id, []).append(record)
 
     def done_ids(self) -> list[str]:
-        """Kept instructions that have valid instances, in the order they were kept."""
-        return [i for i in self.kept if i in self.completed and self.completed[i].instances]
+        """Kept instructions that have valid instances (or a conversation), in the order they were kept."""
+        return [i for i in self.kept if i in self.completed and self.completed[i].finished]
 
     def pending_ids(self) -> list[str]:
         """Kept instructions whose instance stage has not finished, in keep order."""

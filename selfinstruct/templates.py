@@ -11,6 +11,11 @@ constrain the answer to a JSON schema. A file without markers is one user turn, 
 
 Templates put their fixed text first and the varying text last, so llama.cpp and hosted APIs can
 reuse the cached prefix. Only the named placeholders are substituted; other braces stay literal.
+
+A run in another language (`generate --language German`) fills the optional `{language}`
+placeholder where a template has one, and a template without one gets LANGUAGE_NOTE added to
+its system turn (or above a single-turn prompt). In English nothing is added and the prompts are
+exactly the files' text.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 from selfinstruct.errors import UserError
 from selfinstruct.teacher.client import Message
 
+DEFAULT_LANGUAGE = "English"
+LANGUAGE_NOTE = "Write everything you write, tasks, inputs, outputs and messages alike, in {language}."
 _MARKER = re.compile(r"^=== (system|user|assistant|text format) ===[ \t]*$", re.MULTILINE)
 
 
@@ -45,9 +52,13 @@ def default_prompts_dir() -> Path:
 class Templates:
     """The set of templates a run uses, validated up front so a bad --prompts dir fails before spending."""
 
-    def __init__(self, directory: Path | None = None, required: dict[str, tuple[str, ...]] | None = None) -> None:
+    def __init__(
+        self, directory: Path | None = None, required: dict[str, tuple[str, ...]] | None = None, language: str = DEFAULT_LANGUAGE
+    ) -> None:
         """Load and check `required` (template name -> placeholders; default: every recipe's templates)."""
         self.required = required if required is not None else all_templates()
+        self.language = language.strip() or DEFAULT_LANGUAGE
+        self.foreign = self.language.casefold() != DEFAULT_LANGUAGE.casefold()
         self.directory = directory or default_prompts_dir()
         if not self.directory.is_dir():
             raise UserError(f"{self.directory}: prompts directory not found")
@@ -67,9 +78,9 @@ class Templates:
 
     def messages(self, name: str, *, text_format: bool = True, **values: object) -> list[Message]:
         """The template's chat turns with placeholders filled; `text_format` keeps its answer-layout part."""
-        parts = _MARKER.split(self.render(name, **values))
+        parts = _MARKER.split(self._fill(name, values))
         if len(parts) == 1:
-            return [Message(role="user", content=parts[0].strip())]
+            return [Message(role="user", content=self._note(name, parts[0].strip()))]
         turns: list[Message] = []
         layout = ""
         for role, content in zip(parts[1::2], parts[2::2]):
@@ -82,11 +93,31 @@ class Templates:
                 turns[0] = Message(role="system", content=f"{turns[0].content}\n\n{layout}")
             else:
                 turns.insert(0, Message(role="system", content=layout))
+        if self._needs_note(name):
+            if turns and turns[0].role == "system":
+                turns[0] = Message(role="system", content=f"{turns[0].content}\n\n{self._language_note()}")
+            else:
+                turns.insert(0, Message(role="system", content=self._language_note()))
         return turns
 
     def render(self, name: str, **values: object) -> str:
         """Fill a template's placeholders; trailing whitespace is trimmed so completions start cleanly."""
+        return self._note(name, self._fill(name, values))
+
+    def _fill(self, name: str, values: dict[str, object]) -> str:
+        values = {**values, "language": self.language}
+        keys = (*self.required[name], "language")
         # One pass, so a value that happens to contain "{instruction}" is never substituted again.
-        pattern = re.compile("|".join(re.escape("{" + key + "}") for key in self.required[name]))
+        pattern = re.compile("|".join(re.escape("{" + key + "}") for key in keys))
         text = pattern.sub(lambda m: str(values[m.group(0)[1:-1]]), self.text[name])
         return text.rstrip() + "\n"
+
+    def _needs_note(self, name: str) -> bool:
+        return self.foreign and "{language}" not in self.text[name]
+
+    def _language_note(self) -> str:
+        return LANGUAGE_NOTE.format(language=self.language)
+
+    def _note(self, name: str, text: str) -> str:
+        """A single-turn prompt of a run in another language, with the language note above it."""
+        return f"{self._language_note()}\n\n{text}" if self._needs_note(name) else text

@@ -116,7 +116,7 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, qualit
         from selfinstruct.evaluate.quality import QualityJudge
 
         judge = QualityJudge(teacher) if quality else None  # type: ignore[arg-type]
-        pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES), teacher, judge)
+        pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES, cfg.language), teacher, judge)
         with RunProgress(Console(quiet=True), budget, 0, enabled=False) as progress:
             asyncio.run(pipeline.run(progress))
     finally:

@@ -60,6 +60,20 @@ def make_instruction(rng: random.Random) -> str:
     return f"{rng.choice(VERBS)} {rng.choice(TOPICS)} for {rng.choice(AUDIENCES)} {rng.choice(STYLES)}."
 
 
+# Proposal answers for `generate --language German|Japanese`: (verbs, topics, audiences, ending, a near-duplicate edit).
+FOREIGN = {
+    "German": (["Erkläre", "Beschreibe", "Übersetze", "Vergleiche", "Bewerte", "Fasse zusammen:"],
+               ["die Photosynthese", "den Zinseszins", "die Gezeitentümpel", "das Sauerteigbrot", "die Windkraft", "den Vogelzug",
+                "die Schacheröffnungen", "die Mülltrennung", "das Bienenhalten in der Stadt", "die Steuerklassen"],
+               ["für Schüler", "für Rentner", "für neue Mitarbeiter", "für Touristen", "für Eltern"],
+               "in drei kurzen Sätzen.", ("kurzen", "knappen")),
+    "Japanese": (["わかりやすく説明してください。", "三つの例を挙げて説明してください。", "短くまとめてください。", "長所と短所を比べてください。"],
+                 ["光合成", "複利", "潮だまり", "サワードウ", "風力発電", "渡り鳥", "チェスの定跡", "ごみの分別", "都市養蜂", "税率区分"],
+                 ["中学生向けに", "高齢者向けに", "新入社員向けに", "観光客向けに", "保護者向けに"],
+                 "", ("ください", "下さい")),
+}  # fmt: skip
+
+
 def _examples_from(prompt: str) -> list[str]:
     """The example instructions our proposal prompt lists, so the mock can 'copy' one like real models do."""
     block = prompt.split("Here are some example tasks:", 1)[-1]
@@ -87,6 +101,11 @@ class MockTeacher:
         self.slots: Any = contextlib.nullcontext()  # set_slots(n): decode n at a time, queue the rest (llama.cpp, vLLM)
         self.limits = RateLimits()               # requests/tokens per window, enforced with 429s and x-ratelimit headers
         self.batches = BatchService(self)        # /v1/files and /v1/batches (tests/mock_batches.py)
+        # Conversations (recipe conversation): the simulator ends a chat with the stop marker once it holds
+        # this many user turns; `refuse(user_message)` / `restate` make the assistant refuse / the simulator repeat.
+        self.stop_after_turns: int | None = None
+        self.refuse: Callable[[str], bool] | None = None
+        self.restate = False
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.faults: Counter[str] = Counter()
@@ -141,6 +160,10 @@ class MockTeacher:
         if evaluated is not None:
             return evaluated
         context = context or prompt
+        if ASSISTANT_MARK in context:
+            return self._assistant(prompt)
+        if SIMULATOR_MARK in context:
+            return self._simulator(prompt)
         if _is_classify(context):
             return self._classify(prompt), "stop"
         if ("Class label:" in context and "classification task" in context) or "worked examples for a classification task" in context:
@@ -158,6 +181,9 @@ class MockTeacher:
         return "I am a mock teacher.", "stop"
 
     def _propose(self, prompt: str, n: int) -> str:
+        language = re.search(r"Write each instruction in (\w+)", prompt)
+        if language and language.group(1) in FOREIGN:
+            return self._propose_foreign(prompt, n, language.group(1))
         if self.repeat:
             items = ["Explain how tides work to a child in two sentences."] * n
         else:
@@ -171,6 +197,17 @@ class MockTeacher:
                 items[7] = "Write a program that sorts numbers."        # write_a_program
         lines = [f"{i}. {text}" for i, text in enumerate(items, 1)]
         return "Here are the new tasks:\n\n" + "\n".join(lines) + "\n\nI hope these help!"
+
+    def _propose_foreign(self, prompt: str, n: int, language: str) -> str:
+        """A list in German or Japanese, with near-duplicates (one word or two characters changed) at items 3, 6 and 9."""
+        rng = _rng("propose", language, prompt)
+        verbs, topics, audiences, tail, swap = FOREIGN[language]
+        items = [(f"{rng.choice(verbs)} {rng.choice(topics)} {rng.choice(audiences)} {tail}" if language == "German" else
+                  f"{rng.choice(topics)}について{rng.choice(audiences)}{rng.choice(verbs)}{tail}") for _ in range(n)]  # fmt: skip
+        for i in (2, 5, 8):
+            if i < n:
+                items[i] = items[i - 1].replace(*swap)
+        return "\n".join(f"{i}. {text}" for i, text in enumerate(items, 1))
 
     def _alpaca(self, prompt: str, n: int) -> str:
         rng = _rng("alpaca", prompt)
@@ -187,6 +224,33 @@ class MockTeacher:
                              8: ("Write a program that sorts numbers.", out), 6: (inst, "The answer is as follows:")}[i]
             blocks.append(f"###\n{i}. Instruction: {inst}\n{i}. Input:\n{inp}\n{i}. Output:\n{out}")
         return "\n".join(blocks)
+
+    def _assistant(self, prompt: str) -> tuple[str, str]:
+        """An answer to the user's last message, a little different for each message."""
+        if self.refuse is not None and self.refuse(prompt):
+            return "I'm sorry, but I can't help with that request.", "stop"
+        rng = _rng("assistant", prompt)
+        topic, audience = rng.choice(TOPICS), rng.choice(AUDIENCES)
+        return (f"Here is what matters about '{' '.join(prompt.split()[:8])}': start from {topic}, explain it for {audience}, "
+                f"and finish with one practical step.", "stop")
+
+    def _simulator(self, prompt: str) -> tuple[str, str]:
+        """The user's next message: a clarification, a deeper question, a constraint or a correction; or the stop marker."""
+        transcript = prompt.split("The conversation so far:", 1)[-1]
+        users = re.findall(r"^User: (.*)$", transcript, re.MULTILINE)
+        if self.stop_after_turns is not None and len(users) >= self.stop_after_turns:
+            return "[[END]]", "stop"
+        if self.restate and users:
+            return users[-1], "stop"
+        rng = _rng("simulator", transcript)
+        topic = rng.choice(TOPICS)
+        follow_ups = [
+            f"Could you clarify the part about {topic}? I did not follow it.",
+            f"Interesting. How does this connect to {topic}, and why does that matter?",
+            f"Please redo it in under {rng.randint(30, 90)} words and add an example about {topic}.",
+            f"I think you got the point about {topic} wrong; can you check it and correct your answer?",
+        ]
+        return f"User: {follow_ups[len(users) % len(follow_ups)]}", "stop"
 
     def _classify(self, prompt: str) -> str:
         tail = prompt.rsplit("\n\n", 1)[-1]  # the numbered tasks to judge: the last turn
@@ -219,6 +283,22 @@ class MockTeacher:
         return "\n".join(f"Class label: {label.capitalize()}\nInput: A {rng.choice(CLASSIFY_SUBJECTS)} about {rng.choice(TOPICS)} that is clearly {label}." for label in labels)
 
 
+# Fixed text of the two conversation templates (prompts/conversation_assistant.txt, conversation_user.txt).
+ASSISTANT_MARK = "You are a helpful, knowledgeable and honest assistant in a conversation"
+SIMULATOR_MARK = "You play the user in a conversation with an AI assistant"
+
+
+def _stage(context: str, prompt: str) -> str:
+    """Which of our templates a request came from, as the tests count requests."""
+    if ASSISTANT_MARK in context:
+        return "assistant"
+    if SIMULATOR_MARK in context:
+        return "simulator"
+    if _is_classify(context):
+        return "classify"
+    return "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
+
+
 def _is_classify(context: str) -> bool:
     return "Is it classification?" in context or "sort tasks by the kind of answer" in context
 
@@ -248,7 +328,7 @@ def completion_payload(mock: MockTeacher, chat: bool, body: dict[str, Any], faul
         with mock.lock:
             mock.requests.append({"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body, **extra})
     text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024), context)
-    if body.get("response_format") and stage != "propose":
+    if body.get("response_format") and stage in ("classify", "instances"):
         text = _as_json(text, stage)  # a schema-constrained answer, as llama.cpp's grammar or OpenAI give it
     if fault == "length":
         text, finish = text[: max(1, len(text) * 2 // 3)], "length"
@@ -269,7 +349,7 @@ def request_stage(chat: bool, body: dict[str, Any]) -> str:
     context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
     if "Score the output from 1 to 5" in context:
         return "quality"  # the quality gate's prompt, or its follow-up
-    return "classify" if _is_classify(context) else "instances" if "Task:" in prompt.rsplit("\n\n", 1)[-1] else "propose"
+    return _stage(context, prompt)
 
 
 class _QuietServer(ThreadingHTTPServer):

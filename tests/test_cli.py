@@ -91,7 +91,7 @@ FLAT_KEYS = {
     "temperature", "top_p", "presence_penalty", "max_tokens", "max_proposals", "timeout", "max_attempts", "retry_wait",
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",
     "price_output", "local_model", "local_ctx", "local_threads", "quality_judge", "min_quality", "judge", "concurrency_fixed",
-    "batch", "batch_poll", "batch_min_requests", "batch_max_requests", "batch_price_input", "batch_price_output",
+    "batch", "batch_poll", "batch_min_requests", "batch_max_requests", "batch_price_input", "batch_price_output", "turns", "openers_from", "language", "keywords",
 }  # fmt: skip
 
 
@@ -133,7 +133,7 @@ CONFIG_CASES: dict[str, tuple[str, Any, str, list[str], dict[str, Any]]] = {
     "dedup": ("selfinstruct.dedup.dedup", None, "input: a.json\nout: b.json\nagainst: [c.jsonl, d.json]\nthreshold: 0.5\n",
               ["--threshold", "0.9"], {"input": Path("a.json"), "against": [Path("c.jsonl"), Path("d.json")], "threshold": 0.9}),
     "finetune": ("selfinstruct.finetune.train.finetune", None, "data: d.json\nlora_r: 8\nlora-alpha: 4\nmethod: full\n",
-                 ["--lora-r", "2"], {"data": Path("d.json"), "lora_r": 2, "lora_alpha": 4.0, "method": "full"}),
+                 ["--lora-r", "2"], {"data": ["d.json"], "lora_r": 2, "lora_alpha": 4.0, "method": "full"}),
     "ask": ("selfinstruct.finetune.ask.ask", "answer", "model_dir: m\ninstruction: Say hi.\nmax_new_tokens: 5\n",
             ["--temperature", "0.5"], {"model_dir": Path("m"), "instruction": "Say hi.", "max_new_tokens": 5, "temperature": 0.5}),
     "models": ("selfinstruct.teacher.packaged.print_model_status", None, "verify: true\n", [], {"verify": True}),
@@ -188,7 +188,7 @@ def test_required_options_may_come_from_the_config_file(runner: CliRunner, tmp_p
     [
         (["generate", "--budget", "3"], "error: --seeds is required (on the command line or in --config)"),
         (["generate", "--seeds", str(SEEDS), "--budget", "many"], "error: --budget: input should be a valid integer"),
-        (["generate", "--seeds", str(SEEDS), "--budget", "3", "--recipe", "bogus"], "error: --recipe: 'bogus' is not one of 'self-instruct', 'alpaca'."),
+        (["generate", "--seeds", str(SEEDS), "--budget", "3", "--recipe", "bogus"], "error: --recipe: 'bogus' is not one of 'self-instruct', 'alpaca', 'conversation'."),
         (["dedup", "--out", "x.json"], "error: INPUT is required (on the command line or in --config)"),
         (["finetune", "--method", "lora"], "error: --data is required (on the command line or in --config)"),
         (["ask", "dir", ""], "error: INSTRUCTION: string should have at least 1 character"),

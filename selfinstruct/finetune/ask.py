@@ -1,6 +1,11 @@
-"""`selfinstruct ask`: try a fine-tuned student on one instruction, with the prompt it was trained on.
+"""`selfinstruct ask`: try a fine-tuned student on one instruction, or a conversation, with the prompt it was trained on.
 
     text = ask(AskConfig(model_dir=Path("outputs/run/model"), instruction="Name three primary colors."))
+    text = ask(AskConfig(model_dir=..., user=["Name a colour.", "And another?"]), emit=print)   # chat-trained models
+
+A model trained on conversations (no prompt_template.json; the chat template in its tokenizer) is
+prompted through that chat template, with the history of the conversation; generation stops at
+EOS or the template's end-of-turn token.
 
     model, tokenizer = load_tuned(model_dir)                  # or, step by step
     text = answer(model, tokenizer, PromptTemplate.from_model_dir(model_dir).render(instruction), 256, 0.0)
@@ -14,6 +19,8 @@ llama.cpp server instead and prompted with the template stored in its metadata.
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +92,20 @@ def load_tuned(model_dir: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, temperature: float) -> str:
-    """The model's answer to a rendered prompt: new tokens only, up to EOS, special tokens dropped."""
+def answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, temperature: float, chat: bool = False, stop: list[int] | None = None) -> str:
+    """The model's answer to a rendered prompt: new tokens only, up to EOS (or `stop`), special tokens dropped.
+
+    A chat-template prompt (`chat`) already holds its special tokens, so none are added or split.
+    """
     import torch
     from transformers import GenerationConfig
 
-    enc = tokenizer(prompt, add_special_tokens=True, split_special_tokens=True, return_tensors="pt")
+    if chat:
+        enc = tokenizer(prompt, add_special_tokens=False, return_tensors="pt")
+    else:
+        enc = tokenizer(prompt, add_special_tokens=True, split_special_tokens=True, return_tensors="pt")
     ids = enc["input_ids"]
-    if ids[0, -1].item() == tokenizer.eos_token_id:
+    if not chat and ids[0, -1].item() == tokenizer.eos_token_id:
         # Some tokenizers append EOS to every text; training stripped it from the prompt too.
         ids = ids[:, :-1]
     ids = ids.to(model.device)
@@ -102,7 +115,7 @@ def answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, tempera
         temperature=temperature if temperature > 0 else None,
         top_p=None,
         top_k=None,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=stop or tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     with torch.no_grad():
@@ -137,10 +150,77 @@ def ask_gguf(cfg: AskConfig) -> str:
         return asyncio.run(complete(teacher))
 
 
-def ask(cfg: AskConfig) -> str:
-    """Answer one instruction (and optional input) with a fine-tuned model, or with a GGUF exported from one."""
+def trained_on_chat(model_dir: Path, tokenizer: Any) -> bool:
+    """A model finetune trained on conversations: no prompt_template.json beside it, a chat template in its tokenizer."""
+    has_alpaca = (model_dir / "prompt_template.json").is_file() or (model_dir.parent / "prompt_template.json").is_file()
+    return not has_alpaca and bool(getattr(tokenizer, "chat_template", None))
+
+
+def stop_tokens(tokenizer: Any) -> list[int]:
+    """EOS and the chat template's end-of-turn token (Gemma's <end_of_turn>, ChatML's <|im_end|>), where it is one token."""
+    from selfinstruct.finetune.chat import ChatEncoder
+    from selfinstruct.records import ChatMessage
+
+    stops = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    probe = [ChatMessage(role="user", content="Hi."), ChatMessage(role="assistant", content="Hello.")]
+    try:
+        text, spans = ChatEncoder(tokenizer, tokenizer.chat_template).trained_spans(probe)
+    except UserError:
+        return stops
+    marker = text[spans[-1][0] : spans[-1][1]].removeprefix("Hello.").strip()
+    ids = tokenizer(marker, add_special_tokens=False)["input_ids"]
+    if len(ids) == 1 and ids[0] not in stops:
+        stops.append(ids[0])
+    return stops
+
+
+def ask(cfg: AskConfig, emit: Callable[[str, str], None] | None = None) -> str:
+    """Answer one instruction (and optional input), or hold a conversation of several --user turns.
+
+    Each (user turn, answer) of a conversation goes to `emit` as it is made (and the answers are returned joined).
+    """
+    conversation = bool(cfg.user) or cfg.instruction == "-"
+    if cfg.instruction is None and not cfg.user:
+        raise UserError("give an INSTRUCTION, or one or more --user turns (or '-' to read them from stdin)")
+    if cfg.user and cfg.instruction is not None:
+        raise UserError("give an INSTRUCTION or --user turns, not both")
     if cfg.model_dir.suffix == ".gguf" and not cfg.model_dir.is_dir():
+        if conversation:
+            raise UserError(f"{cfg.model_dir}: a .gguf answers one INSTRUCTION here; --user turns need the finetune output directory")
         return ask_gguf(cfg)
     model, tokenizer = load_tuned(cfg.model_dir)
-    prompt = PromptTemplate.from_model_dir(cfg.model_dir).render(cfg.instruction, cfg.input)
-    return answer(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature)
+    chat = trained_on_chat(cfg.model_dir, tokenizer)
+    if not conversation:
+        if chat:
+            from selfinstruct.stages.converse import opener_text
+
+            return _chat_turns(model, tokenizer, cfg, [opener_text(cfg.instruction or "", cfg.input)], None)
+        prompt = PromptTemplate.from_model_dir(cfg.model_dir).render(cfg.instruction or "", cfg.input)
+        return answer(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature)
+    if not chat:
+        raise UserError(
+            f"{cfg.model_dir} was trained on single-turn Alpaca prompts (it has a prompt_template.json, or no chat template); "
+            "ask it one INSTRUCTION, or train on conversation data for --user turns"
+        )
+    turns: Iterable[str] = cfg.user if cfg.user else (line.strip() for line in sys.stdin if line.strip())
+    return _chat_turns(model, tokenizer, cfg, turns, emit)
+
+
+def _chat_turns(model: Any, tokenizer: Any, cfg: AskConfig, turns: Iterable[str], emit: Callable[[str, str], None] | None) -> str:
+    """Answer each user turn with the conversation so far, rendered with the tokenizer's chat template."""
+    from selfinstruct.finetune.chat import ChatEncoder
+    from selfinstruct.records import ChatMessage
+
+    encoder = ChatEncoder(tokenizer, tokenizer.chat_template)
+    history = [ChatMessage(role="system", content=cfg.system)] if cfg.system else []
+    stops = stop_tokens(tokenizer)
+    answers = []
+    for turn in turns:
+        history.append(ChatMessage(role="user", content=turn))
+        prompt = encoder.render(history, add_generation_prompt=True)
+        reply = answer(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature, chat=True, stop=stops)
+        history.append(ChatMessage(role="assistant", content=reply or "..."))
+        answers.append(reply)
+        if emit is not None:
+            emit(turn, reply)
+    return "\n\n".join(answers)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,15 @@ class DataStats(BaseModel):
     trained_tokens: int
     longest_sample: int
     mean_sample: float
+    # Over-long rows (fit.py): inputs shortened from the middle, and rows dropped because the instruction alone fills max_length.
+    truncated_inputs: int = 0
+    dropped_rows: list[str] = []
+    # Chat data (chat.py): the format, samples made, conversations split at turn boundaries, turns cut or dropped.
+    format: str = "alpaca"
+    samples: int | None = None
+    split_conversations: int = 0
+    cut_turns: int = 0
+    dropped_turns: int = 0
 
 
 class PreparedData(BaseModel):
@@ -185,30 +195,56 @@ def prepare_data(
     max_length: int,
     val_size: float,
     seed: int,
+    warn: Callable[[str], None] = lambda message: None,
 ) -> PreparedData:
-    """Render, tokenize and split every example; fail on rows with no trainable token."""
+    """Render, tokenize and split every example; fail on rows with no trainable token.
+
+    An over-long row's input is shortened from the middle so its response keeps room (fit.py);
+    a row whose instruction alone does not fit is dropped. Both are warned about and counted.
+    """
+    from selfinstruct.finetune.fit import fit_input
+
     if not getattr(tokenizer, "is_fast", False):
         raise UserError("the base model's tokenizer has no fast (Rust) version, which response masking needs for offsets")
-    encoded, untrainable, truncated_rows = [], [], []
+    encoded, untrainable, truncated_rows, dropped_rows = [], [], [], []
+    truncated_inputs = 0
+    truncated_samples: set[int] = set()
     prompt_tokens = response_tokens = trained = 0
     for row, example in enumerate(examples):
-        prompt = template.render(example.instruction, example.input)
+
+        def prompt_length(inp: str, example: AlpacaExample = example) -> int:
+            return len(tokenizer(template.render(example.instruction, inp), add_special_tokens=True, split_special_tokens=True)["input_ids"])
+
+        inp, shortened = fit_input(tokenizer, example, prompt_length, max_length)
+        if inp is None:
+            warn(f"warning: row {row} (counting from 0): its instruction alone does not fit --max-length {max_length}; dropped")
+            dropped_rows.append(f"row {row}")
+            continue
+        if shortened:
+            warn(f"warning: row {row} (counting from 0): input shortened from the middle to fit --max-length {max_length}")
+            truncated_inputs += 1
+        prompt = template.render(example.instruction, inp)
         sample, truncated = encode_example(tokenizer, prompt, example.output, max_length)
         n_trained = sum(label != IGNORE_INDEX for label in sample["labels"])
         if n_trained == 0:
             untrainable.append(row)
         if truncated:
             truncated_rows.append(row)
+            truncated_samples.add(len(encoded))
         trained += n_trained
         prompt_tokens += len(sample["labels"]) - n_trained
         response_tokens += n_trained
         encoded.append(sample)
+    if not encoded or untrainable and len(untrainable) == len(encoded):
+        _raise_untrainable(list(range(len(examples))), len(examples), max_length, tokenizer, examples, template)
     if untrainable:
         _raise_untrainable(untrainable, len(examples), max_length, tokenizer, examples, template)
-    train_idx, val_idx = split_indices(len(examples), val_size, seed)
-    truncated = set(truncated_rows)
+    train_idx, val_idx = split_indices(len(encoded), val_size, seed)
+    truncated = truncated_samples
     lengths = [len(s["input_ids"]) for s in encoded]
     stats = DataStats(
+        truncated_inputs=truncated_inputs,
+        dropped_rows=dropped_rows,
         rows=len(examples),
         train=len(train_idx),
         validation=len(val_idx),
@@ -227,7 +263,7 @@ def prepare_data(
 
 def _raise_untrainable(rows: list[int], total: int, max_length: int, tokenizer: Any, examples: list[AlpacaExample], template: PromptTemplate) -> None:
     if len(rows) == total:
-        shortest = min(len(tokenizer(template.render(e.instruction, e.input))["input_ids"]) for e in examples)
+        shortest = min(len(tokenizer(template.render(e.instruction, ""))["input_ids"]) for e in examples)
         raise UserError(
             f"--max-length {max_length} is too small for any response: every prompt fills it "
             f"(the shortest prompt is {shortest} tokens); raise --max-length"

@@ -25,7 +25,7 @@ from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 
 
 def save_outputs(
-    trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, template: PromptTemplate, stats: DataStats, out: Path, extra: dict[str, Any]
+    trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, template: PromptTemplate | None, stats: DataStats, out: Path, extra: dict[str, Any]
 ) -> dict[str, Any]:
     """Save weights and tokenizer (every process takes part, for sharded setups); the main process checks and documents."""
     from peft import PeftModel, get_peft_model_state_dict
@@ -46,7 +46,8 @@ def save_outputs(
         trainer.processing_class.save_pretrained(str(out))
     if not is_lora or cfg.merge:
         check_full_model(out)
-    for directory in {out, adapter_dir}:
+    # A chat-trained model has no prompt_template.json: its chat template is in the tokenizer files.
+    for directory in {out, adapter_dir} if template is not None else ():
         write_text_atomic(directory / "prompt_template.json", template.model_dump_json(indent=2) + "\n")
     summary = {"out": str(out), **build_summary(trainer, cfg, ref, stats, extra, is_lora)}
     write_json_atomic(out / "training_summary.json", summary)
@@ -117,9 +118,11 @@ def build_summary(trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, stats: D
         "method": cfg.method,
         "merged": cfg.merge,
         "weights": "adapter/ + merged model" if cfg.merge else ("adapter" if is_lora else "full model"),
-        "data": {"path": str(cfg.data), "sha256": file_sha256(cfg.data), **stats.model_dump(exclude={"truncated_rows"}),
-                 "truncated_rows": stats.truncated_rows[:100]},
-        "prompt_template": "prompt_template.json",
+        "data": {"path": str(cfg.sources[0][0]), "sha256": file_sha256(cfg.sources[0][0]), **stats.model_dump(exclude={"truncated_rows", "dropped_rows"}),
+                 "truncated_rows": stats.truncated_rows[:100], "dropped_rows": stats.dropped_rows[:100], "dropped": len(stats.dropped_rows),
+                 "sources": extra.get("sources") or [], "mix_dedup_dropped": extra.get("mix_dedup_dropped")},
+        "prompt_template": "chat template in the tokenizer" if extra.get("chat_template") else "prompt_template.json",
+        "chat_template": extra.get("chat_template"),
         "settings": {**cfg.model_dump(mode="json"), "lr": cfg.learning_rate, "judge": _public_judge(cfg)},
         "steps": trainer.state.global_step,
         "epochs": round(trainer.state.epoch or 0.0, 3),
@@ -160,17 +163,28 @@ def model_card(summary: dict[str, Any]) -> str:
     def loss(value: float | None) -> str:
         return "n/a" if value is None else f"{value:.4f}"
 
+    chat = s.get("chat_template")
+    kind = "conversations (and instructions) through a chat template" if chat else "an Alpaca-format dataset"
+    prompt = "the chat template in the tokenizer files" if chat else "`prompt_template.json`"
+    template = {"model": "the base model's own chat template", "vicuna": "the Vicuna v1.1 template (`prompts/chat_template_vicuna.jinja`)"}.get(chat or "", "")
+    loss_note = (f"loss on assistant turns only (system, user and role markers masked), each ending with its end-of-turn token; {template}"
+            if chat else f"loss on the response only; EOS (`{s['eos_token']}`) appended and trained")
+    sources = "".join(
+        f"\n  - `{src['path']}` ({src['format']}, sha256 `{src['sha256'][:16]}…`): {src['rows_read']} rows read, {src['rows_used']} used, weight {src['weight']:g}"
+        for src in d.get("sources", [])
+    )
+    split = f"; {d['split_conversations']} conversations split at turn boundaries, {d['cut_turns']} turns cut, {d['dropped_turns']} dropped" if chat else ""
     return f"""# Instruction-tuned {s['base_model']}
 
-Fine-tuned from **{s['base_model']}** with `selfinstruct finetune` on an Alpaca-format dataset,
-using {method}. Contents: {s['weights']}, tokenizer, `prompt_template.json`, `training_summary.json`.
+Fine-tuned from **{s['base_model']}** with `selfinstruct finetune` on {kind},
+using {method}. Contents: {s['weights']}, tokenizer, {prompt}, `training_summary.json`.
 
 ## Data
 
-- file: `{d['path']}` (sha256 `{d['sha256'][:16]}…`)
-- {d['rows']} examples: {d['train']} train, {d['validation']} validation (seed {cfg['seed']})
-- {d['truncated_train'] + d['truncated_validation']} truncated to {d['max_length']} tokens; mean sample {d['mean_sample']} tokens
-- loss on the response only; EOS (`{s['eos_token']}`) appended and trained; pad token {s['pad_token']}
+- sources:{sources or f" `{d['path']}` (sha256 `{d['sha256'][:16]}…`)"}
+- {d['rows']} rows: {d['train']} train, {d['validation']} validation samples (seed {cfg['seed']})
+- {d['truncated_train'] + d['truncated_validation']} samples truncated to {d['max_length']} tokens; {d.get('truncated_inputs', 0)} inputs shortened from the middle; {d.get('dropped', 0)} rows dropped (instruction alone too long){split}; mean sample {d['mean_sample']} tokens
+- {loss_note}; pad token {s['pad_token']}
 
 ## Training
 
@@ -181,6 +195,6 @@ using {method}. Contents: {s['weights']}, tokenizer, `prompt_template.json`, `tr
 ## Try it
 
 ```
-selfinstruct ask <this directory> "Give three tips for staying healthy."
+{'selfinstruct ask <this directory> --user "Give three tips for staying healthy." --user "Which one matters most?"' if chat else 'selfinstruct ask <this directory> "Give three tips for staying healthy."'}
 ```
 """

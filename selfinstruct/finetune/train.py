@@ -1,6 +1,11 @@
-"""`selfinstruct finetune`: train a student on alpaca_data.json with TRL's SFTTrainer, LoRA (PEFT) or full.
+"""`selfinstruct finetune`: train a student on alpaca_data.json or conversations with TRL's SFTTrainer, LoRA (PEFT) or full.
 
-    summary = finetune(FinetuneConfig(data=Path("outputs/run/alpaca_data.json")), console)
+    summary = finetune(FinetuneConfig(data=["outputs/run/alpaca_data.json"]), console)
+    summary = finetune(FinetuneConfig(data=["outputs/chat/conversations.json", "alpaca_data.json:0.5"]), console)
+
+Alpaca data alone trains with the Alpaca prompt (data.py); once any --data file holds conversations
+(ShareGPT or messages), every row trains through a chat template with the loss on assistant turns
+(chat.py, chat_data.py). Several --data files are mixed by weight (sources.py).
 
 One function, top to bottom: read and check the data (before any heavy import, so bad input fails
 fast), resolve the base model, tokenize with response-only labels (data.py), build the
@@ -30,8 +35,11 @@ from selfinstruct.finetune.base import (
     quiet_libraries,
     resolve_base_model,
 )
-from selfinstruct.finetune.data import PromptTemplate, prepare_data, read_alpaca_data
+from selfinstruct.finetune.chat import ChatEncoder, chat_template_for
+from selfinstruct.finetune.chat_data import prepare_chat_data
+from selfinstruct.finetune.data import PromptTemplate, prepare_data
 from selfinstruct.finetune.output import save_outputs
+from selfinstruct.finetune.sources import dedup_first_turns, mix, read_source
 from selfinstruct.model_files import file_sha256
 
 CHECKPOINTS = "checkpoints"
@@ -91,9 +99,19 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
     """Train, save and check one student; returns the training summary that is also written to disk."""
     started = time.time()
     prefer_offline(cfg.base_model)
-    examples = read_alpaca_data(cfg.data)
-    template = PromptTemplate.load()
-    out = cfg.out or default_out_dir(cfg.data, cfg.method)
+    fmt = None if cfg.format == "auto" else cfg.format
+    sources = [read_source(path, weight, fmt, i) for i, (path, weight) in enumerate(cfg.sources)]
+    rows = mix(sources, cfg.seed)
+    mix_dropped = 0
+    if cfg.mix_dedup:
+        rows, mix_dropped = dedup_first_turns(rows, sources)
+    if not rows:
+        raise UserError("no rows left to train on after mixing (check the --data weights)")
+    # Alpaca rows alone keep the Alpaca prompt; any conversation data trains everything with a chat template.
+    chat = any(source.format != "alpaca" for source in sources)
+    template = None if chat else PromptTemplate.load()
+    first_data = cfg.sources[0][0]
+    out = cfg.out or default_out_dir(first_data, cfg.method)
     if cfg.merge and cfg.method != "lora":
         raise UserError("--merge applies to --method lora only; a full fine-tune is already a complete model")
     base_model_kind(cfg.base_model)
@@ -121,13 +139,29 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
     load_dtype = torch.bfloat16 if precision == "bf16" and cfg.method == "lora" else torch.float32
     model = load_model(ref, load_dtype)
     pad_choice = ensure_pad_token(tokenizer, model)
-    data = prepare_data(examples, template, tokenizer, cfg.max_length, cfg.val_size, cfg.seed)
+    warn = (lambda message: console.print(f"[yellow]{message}[/yellow]", highlight=False, soft_wrap=True)) if main else (lambda message: None)
+    chat_origin = None
+    if template is None:
+        chat_template, chat_origin = chat_template_for(tokenizer)
+        # Saved with the tokenizer, so `ask` and `eval --template chat` prompt the model as it was trained.
+        tokenizer.chat_template = chat_template
+        described = "the base model's own" if chat_origin == "model" else "Vicuna v1.1 (prompts/chat_template_vicuna.jinja)"
+        say(f"chat template: {described}; loss on assistant turns only", highlight=False)
+        data = prepare_chat_data(rows, ChatEncoder(tokenizer, chat_template), tokenizer, cfg.max_length, cfg.val_size, cfg.seed, warn)
+    else:
+        data = prepare_data([row.alpaca for row in rows if row.alpaca], template, tokenizer, cfg.max_length, cfg.val_size, cfg.seed, warn)
     stats = data.stats
+    if len(sources) > 1 or sources[0].weight != 1 or cfg.mix_dedup:
+        for source in sources:
+            say(f"source {source.path} ({source.format}, weight {source.weight:g}): {len(source.rows)} rows read, {source.used} used", highlight=False)
+        if cfg.mix_dedup:
+            say(f"--mix-dedup: {mix_dropped} rows dropped as near-duplicates of an earlier row's first user turn")
     say(
-        f"data: {stats.rows} rows -> {stats.train} train / {stats.validation} validation; "
+        f"data: {stats.rows} rows -> {stats.train} train / {stats.validation} validation samples; "
         f"{stats.truncated_train + stats.truncated_validation} truncated to {cfg.max_length} tokens; "
-        f"mean sample {stats.mean_sample} tokens"
-    )
+        f"{stats.truncated_inputs} inputs shortened, {len(stats.dropped_rows)} rows dropped; "
+        f"mean sample {stats.mean_sample} tokens", highlight=False,
+    )  # fmt: skip
     batching = resolve_batching(cfg.batching, torch.cuda.is_available())
     trainer = _build_trainer(cfg, model, tokenizer, data, out, precision, batching, say)
     val_before = None
@@ -141,7 +175,9 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
     summary = save_outputs(
         trainer, cfg, ref, template, stats, out,
         extra={"precision": precision, "batching": batching, "pad_token": pad_choice, "val_loss_before": val_before,
-               "processes": state.num_processes, "wall_time_s": round(time.time() - started, 1)},
+               "processes": state.num_processes, "wall_time_s": round(time.time() - started, 1),
+               "sources": [source.describe() for source in sources], "mix_dedup_dropped": mix_dropped if cfg.mix_dedup else None,
+               "chat_template": chat_origin},
     )  # fmt: skip
     state.wait_for_everyone()
     if cfg.gguf is not None and main:

@@ -2,6 +2,7 @@
 
     self_instruct.py  propose -> filter -> classify -> instances (the default; Self-Instruct)
     alpaca.py         one pass: complete tasks (instruction, input, output) -> filter (Stanford Alpaca)
+    conversation.py   openers -> assistant and user-simulator turns -> ShareGPT / messages (UltraChat, Vicuna)
 
 Every recipe module provides the same names, which the driver (pipeline.py), the dry-run
 estimator (estimate.py) and `generate` call without knowing which recipe they hold:
@@ -15,6 +16,11 @@ estimator (estimate.py) and `generate` call without knowing which recipe they ho
     rows(state, cfg, seeds)          the product: alpaca_data.json rows
     estimate(cfg, templates, seeds)  the dry run's per-stage requests and tokens
 
+and, optionally (a recipe whose product is not alpaca_data.json):
+
+    write_product(run, rows)         write the product files instead of alpaca_data.json
+    summary(state, cfg)              extra counts for summary.json
+
 Adding a recipe is a new module here, its tests, and one line in RECIPES.
 """
 
@@ -22,9 +28,10 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from selfinstruct.recipes import alpaca, self_instruct
+from selfinstruct.recipes import alpaca, conversation, self_instruct
 
 RECIPES: dict[str, ModuleType] = {
     "self-instruct": self_instruct,
     "alpaca": alpaca,
+    "conversation": conversation,
 }

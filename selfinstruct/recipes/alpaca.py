@@ -67,13 +67,13 @@ async def propose(driver: Pipeline, request: int) -> None:
 
 def _filter(driver: Pipeline, request: int, j: int, instruction: str, instance: Instance) -> None:
     """The instance must pass before the instruction is compared with (and joins) the ROUGE-L pool."""
-    reason = cheap_reason(instruction, driver.cfg.allow_non_ascii)
+    reason = cheap_reason(instruction, driver.cfg.allow_non_ascii, driver.banned_words)
     kept, dropped, bad = filter_instances([instance]) if not reason else ([], [], None)
     reason = reason or bad
     if reason:
         driver.record_candidate(request, j, instruction, Verdict(reason), instances=[instance], enqueue=False)
         return
-    verdict = filter_instruction(instruction, driver.pool, driver.cfg.allow_non_ascii)
+    verdict = filter_instruction(instruction, driver.pool, driver.cfg.allow_non_ascii, driver.banned_words)
     gated = driver.quality is not None
     cid = driver.record_candidate(request, j, instruction, verdict, instances=kept, enqueue=gated)
     if verdict.reason is None and not gated:

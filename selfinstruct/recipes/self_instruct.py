@@ -92,7 +92,7 @@ async def propose(driver: Pipeline, request: int) -> None:
     completion = await driver.teacher.complete(prompt, proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM), stage="propose")
     items = parse_numbered_list(completion.text, completion.truncated)
     for j, instruction in enumerate(items):
-        verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii)
+        verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii, driver.banned_words)
         driver.record_candidate(request, j, instruction, verdict)
     driver.record(Proposed(request=request, parsed=len(items), finish_reason=completion.finish_reason))
 

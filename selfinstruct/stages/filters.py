@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import re
 import string
+from pathlib import Path
 from typing import NamedTuple
 
+import regex
+
+from selfinstruct.errors import UserError
 from selfinstruct.records import Instance
-from selfinstruct.rouge import RougeIndex
+from selfinstruct.rouge import RougeIndex, unicode_tokens
 
 # Things a text-only model cannot honour (Self-Instruct's list), matched as whole words.
 BANNED_KEYWORDS = (
     "image", "images", "graph", "graphs", "picture", "pictures", "file", "files",
     "map", "maps", "draw", "plot", "go to", "video", "audio", "music", "flowchart", "diagram",
 )  # fmt: skip
+_UNSPACED = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}]")
 _BANNED = re.compile(r"\b(" + "|".join(re.escape(k) for k in BANNED_KEYWORDS) + r")\b", re.IGNORECASE)
 
 
@@ -30,14 +35,38 @@ class Verdict(NamedTuple):
     score: float | None = None
 
 
-def cheap_reason(instruction: str, allow_non_ascii: bool = False) -> str | None:
-    """The first cheap rule the instruction breaks, as a short reason code, or None."""
+def keyword_pattern(keywords: list[str]) -> re.Pattern[str]:
+    """Whole-word, case-insensitive matcher for a keyword list (generate --keywords FILE)."""
+    return re.compile(r"\b(" + "|".join(re.escape(k) for k in keywords) + r")\b", re.IGNORECASE)
+
+
+def read_keywords(path: Path) -> re.Pattern[str]:
+    """The --keywords file: one keyword or phrase a line; blank lines and lines starting with # are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"--keywords {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    keywords = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not keywords:
+        raise UserError(f"--keywords {path}: no keywords in it (one a line)")
+    return keyword_pattern(keywords)
+
+
+def cheap_reason(instruction: str, allow_non_ascii: bool = False, banned_words: re.Pattern[str] | None = None) -> str | None:
+    """The first cheap rule the instruction breaks, as a short reason code, or None.
+
+    `banned_words` replaces the built-in English keyword list (generate --keywords FILE). With
+    `allow_non_ascii` (non-English runs), text in a script written without spaces (Japanese, Chinese,
+    Thai) counts each of its characters as a word, as the unicode ROUGE-L tokenizer does.
+    """
     words = len(instruction.split())
+    if allow_non_ascii and _UNSPACED.search(instruction):
+        words = len(unicode_tokens(instruction))
     if words <= 3:
         return "too_short"
     if words > 150:
         return "too_long"
-    banned = _BANNED.search(instruction)
+    banned = (banned_words or _BANNED).search(instruction)
     if banned:
         return f"keyword:{banned.group(1).lower()}"
     if instruction.lower().startswith("write a program"):
@@ -49,9 +78,9 @@ def cheap_reason(instruction: str, allow_non_ascii: bool = False) -> str | None:
     return None
 
 
-def filter_instruction(instruction: str, pool: RougeIndex, allow_non_ascii: bool = False) -> Verdict:
+def filter_instruction(instruction: str, pool: RougeIndex, allow_non_ascii: bool = False, banned_words: re.Pattern[str] | None = None) -> Verdict:
     """Apply every instruction filter in order; a kept instruction is added to the pool."""
-    reason = cheap_reason(instruction, allow_non_ascii)
+    reason = cheap_reason(instruction, allow_non_ascii, banned_words)
     if reason:
         return Verdict(reason)
     check = pool.check_and_add(instruction)

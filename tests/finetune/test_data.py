@@ -17,7 +17,7 @@ from selfinstruct.finetune.data import (
     split_indices,
 )
 from selfinstruct.records import AlpacaExample
-from tests.finetune.tiny import build_tokenizer, repetitive_rows
+from tests.finetune.tiny import ANIMALS, COLORS, build_tokenizer, repetitive_rows
 
 
 @pytest.fixture(scope="module")
@@ -197,13 +197,40 @@ def test_prepare_counts_truncations_and_splits(tokenizer, template: PromptTempla
     assert data.stats.trained_tokens == sum(label != IGNORE_INDEX for s in data.train + data.validation for label in s["labels"])
 
 
-def test_rows_with_no_trainable_token_are_listed(tokenizer, template: PromptTemplate) -> None:
+def test_a_row_whose_instruction_alone_does_not_fit_is_dropped_with_a_warning(tokenizer, template: PromptTemplate) -> None:
     rows = [AlpacaExample(**r) for r in repetitive_rows(12)]
     long_prompt = "Explain this carefully. " * 30
     rows[3] = AlpacaExample(instruction=long_prompt, input="", output="ok")
     rows[7] = AlpacaExample(instruction=long_prompt, input="", output="ok")
-    with pytest.raises(UserError, match=r"2 of 12 samples have no trainable token .*rows 3, 7"):
-        prepare_data(rows, template, tokenizer, max_length=120, val_size=0.1, seed=0)
+    warnings: list[str] = []
+    data = prepare_data(rows, template, tokenizer, max_length=120, val_size=0.1, seed=0, warn=warnings.append)
+    assert data.stats.dropped_rows == ["row 3", "row 7"] and data.stats.rows == 12
+    assert data.stats.train + data.stats.validation == 10
+    assert [w.split(":")[0] for w in warnings] == ["warning", "warning"] and "row 3 " in warnings[0] and "row 7 " in warnings[1]
+    assert all("instruction alone does not fit --max-length 120" in w for w in warnings)
+
+
+def test_an_over_long_input_is_shortened_from_the_middle_so_the_response_keeps_a_quarter(tokenizer, template: PromptTemplate) -> None:
+    from selfinstruct.finetune.fit import INPUT_CUT
+
+    rows = [AlpacaExample(**r) for r in repetitive_rows(12)]
+    words = " ".join(f"{c} {a}" for c, a in zip(COLORS * 20, ANIMALS * 30))
+    rows[2] = AlpacaExample(instruction="Repeat the word three times.", input=f"START {words} END", output="red red red " * 40)
+    warnings: list[str] = []
+    max_length = 200
+    data = prepare_data(rows, template, tokenizer, max_length=max_length, val_size=0.0, seed=0, warn=warnings.append)
+    assert data.stats.truncated_inputs == 1 and data.stats.dropped_rows == []
+    assert len(warnings) == 1 and "row 2 " in warnings[0] and "input shortened" in warnings[0]
+    sample = data.train[2]
+    assert len(sample["input_ids"]) <= max_length
+    trained = sum(label != IGNORE_INDEX for label in sample["labels"])
+    assert trained >= max_length // 4  # the response keeps at least a quarter of --max-length
+    text = tokenizer.decode(sample["input_ids"])
+    assert INPUT_CUT.strip() in text and "START" in text and "END" in text  # both ends of the input survive
+    # A short response keeps all of its room: it is trained in full, EOS included.
+    rows[2] = AlpacaExample(instruction="Repeat the word three times.", input=f"START {words} END", output="red red red")
+    data = prepare_data(rows, template, tokenizer, max_length=max_length, val_size=0.0, seed=0)
+    assert data.train[2]["labels"][-1] == tokenizer.eos_token_id and data.stats.truncated_rows == []
 
 
 def test_max_length_too_small_for_any_response(tokenizer, template: PromptTemplate) -> None:

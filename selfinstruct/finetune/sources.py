@@ -1,0 +1,197 @@
+"""The data `finetune` reads: one or more files in Alpaca, ShareGPT or messages format, mixed with weights.
+
+    sources = [read_source(Path("conversations.json"), 1.0), read_source(Path("alpaca_data.json"), 0.5)]
+    rows = mix(sources, seed=42)              # rows of every source, sampled or repeated by its weight
+    rows, dropped = dedup_first_turns(rows)   # --mix-dedup: near-duplicate opening user turns go
+
+Formats (detected from the first record, or forced with --format):
+    alpaca    a JSON list (or JSONL) of {"instruction", "input", "output"}
+    sharegpt  {"id", "conversations": [{"from": "system"|"human"|"gpt", "value"}]}, JSON list or JSONL
+    messages  {"messages": [{"role": "system"|"user"|"assistant", "content"}]}, JSONL or JSON list
+
+Every row becomes a Row: its chat messages (an optional system message, then user and assistant
+turns alternating, ending with the assistant) and, for an Alpaca row, the row itself, so an
+all-Alpaca run keeps the Alpaca prompt. A trailing user turn has no answer to learn and is left
+out; anything else malformed is a UserError naming the file, the line and the turn.
+
+Mixing (Koala): a weight below 1 keeps that share of a source's rows, sampled with the seed; a
+weight above 1 repeats every row int(weight) times and samples the fractional part on top. Row
+counts round half up: 5 rows at 0.5 give 3.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from selfinstruct.errors import UserError
+from selfinstruct.model_files import file_sha256
+from selfinstruct.readers import detect_format, read_records
+from selfinstruct.records import AlpacaExample, ChatMessage
+
+DataFormat = Literal["alpaca", "sharegpt", "messages"]
+SHAREGPT_ROLES = {
+    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
+    "bard": "assistant", "bing": "assistant", "model": "assistant", "system": "system",
+}  # fmt: skip
+
+
+class Row(BaseModel):
+    """One training row: its chat messages, the Alpaca row it came from (if it did), and where it is."""
+
+    messages: list[ChatMessage]
+    alpaca: AlpacaExample | None = None
+    where: str
+    key: tuple[int, int] = (0, 0)  # (source, row): repeats of a row share it, so a split never divides them
+
+
+@dataclass
+class Source:
+    """One --data file: what it held and how much of it the mix used."""
+
+    path: Path
+    weight: float
+    format: DataFormat
+    sha256: str
+    rows: list[Row]
+    used: int = 0
+    dropped_as_duplicates: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"path": str(self.path), "sha256": self.sha256, "format": self.format, "rows_read": len(self.rows),
+                "rows_used": self.used, "weight": self.weight, "dropped_as_duplicates": self.dropped_as_duplicates}  # fmt: skip
+
+
+def parse_data_spec(spec: str) -> tuple[Path, float]:
+    """FILE or FILE:WEIGHT -> (path, weight); a path that itself ends in ":<number>" can be written FILE:1."""
+    head, sep, tail = spec.rpartition(":")
+    if sep and head:
+        try:
+            weight = float(tail)
+        except ValueError:
+            return Path(spec), 1.0
+        if not math.isfinite(weight) or weight <= 0:
+            raise UserError(f"--data {spec}: the weight must be a number above 0 (0.5 samples half the rows, 2 repeats them)")
+        return Path(head), weight
+    return Path(spec), 1.0
+
+
+def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, index: int = 0) -> Source:
+    """Read and check one data file; the format is detected from its first record unless given."""
+    data = read_records(path, "data file", fmt="jsonl" if detect_format(path) == "jsonl" else "json")
+    if not data.values:
+        raise UserError(f"{path}: no examples (the {'list' if data.format == 'json' else 'file'} is empty)")
+    fmt = fmt or detect_row_format(data.values[0], data.where(0))
+    rows = []
+    for i, value in enumerate(data.values):
+        where = data.where(i)
+        row = _read_row(value, fmt, where)
+        row.key = (index, i)
+        rows.append(row)
+    return Source(path=path, weight=weight, format=fmt, sha256=file_sha256(path), rows=rows)
+
+
+def detect_row_format(value: Any, where: str) -> DataFormat:
+    if isinstance(value, dict):
+        if "conversations" in value:
+            return "sharegpt"
+        if "messages" in value:
+            return "messages"
+        if "instruction" in value:
+            return "alpaca"
+    raise UserError(
+        f"{where}: cannot tell the data format: expected instruction/input/output (alpaca), "
+        "conversations (ShareGPT) or messages; or pass --format"
+    )
+
+
+def _read_row(value: Any, fmt: DataFormat, where: str) -> Row:
+    from selfinstruct.finetune.data import _row_problem
+    from selfinstruct.stages.converse import opener_text
+
+    if fmt == "alpaca":
+        problem = _row_problem(value)
+        if problem:
+            raise UserError(f"{where}: {problem}")
+        row = AlpacaExample(instruction=value["instruction"], input=value.get("input") or "", output=value["output"])
+        messages = [ChatMessage(role="user", content=opener_text(row.instruction, row.input)), ChatMessage(role="assistant", content=row.output)]
+        return Row(messages=messages, alpaca=row, where=where)
+    key, role_key, text_key = ("conversations", "from", "value") if fmt == "sharegpt" else ("messages", "role", "content")
+    if not isinstance(value, dict) or not isinstance(value.get(key), list):
+        raise UserError(f"{where}: expected an object with a list {key!r} ({fmt} format)")
+    messages = []
+    for t, turn in enumerate(value[key]):
+        if not isinstance(turn, dict):
+            raise UserError(f"{where}: turn {t} is not an object")
+        raw_role, text = turn.get(role_key), turn.get(text_key)
+        role = SHAREGPT_ROLES.get(str(raw_role).lower()) if fmt == "sharegpt" else raw_role
+        if role not in ("system", "user", "assistant"):
+            raise UserError(f"{where}: turn {t} has {role_key} {raw_role!r}; expected system, user or assistant")
+        if not isinstance(text, str):
+            raise UserError(f"{where}: turn {t}: {text_key!r} must be a string")
+        messages.append(ChatMessage(role=role, content=text))
+    return Row(messages=check_conversation(messages, where), where=where)
+
+
+def check_conversation(messages: list[ChatMessage], where: str) -> list[ChatMessage]:
+    """An optional system message, then user/assistant alternating; a trailing user turn is left out."""
+    body = messages[1:] if messages and messages[0].role == "system" else messages
+    for t, message in enumerate(body):
+        expected = "user" if t % 2 == 0 else "assistant"
+        if message.role != expected:
+            offset = len(messages) - len(body)
+            raise UserError(f"{where}: turn {t + offset} is {message.role!r} where {expected!r} was expected (turns must alternate, user first)")
+        if not message.content.strip():
+            raise UserError(f"{where}: turn {t + len(messages) - len(body)} ({message.role}) is empty")
+    if body and body[-1].role == "user":
+        messages = messages[:-1]
+        body = body[:-1]
+    if not body:
+        raise UserError(f"{where}: no assistant turn, so nothing to learn")
+    return messages
+
+
+def mix(sources: list[Source], seed: int) -> list[Row]:
+    """Every source's rows, sampled (weight < 1) or repeated (weight > 1) with the seed; sets each source's `used`."""
+    mixed: list[Row] = []
+    for i, source in enumerate(sources):
+        rng = random.Random(f"{seed}:{i}")
+        rows = source.rows
+        whole, fraction = divmod(source.weight, 1.0)
+        picked = rows * int(whole)
+        extra = int(len(rows) * fraction + 0.5)
+        if extra:
+            chosen = sorted(rng.sample(range(len(rows)), min(extra, len(rows))))
+            picked += [rows[j] for j in chosen]
+        source.used = len(picked)
+        mixed += picked
+    return mixed
+
+
+def dedup_first_turns(rows: list[Row], sources: list[Source], threshold: float = 0.7) -> tuple[list[Row], int]:
+    """Drop rows whose first user turn is a near-duplicate (ROUGE-L F > threshold, the exact engine) of an earlier row's.
+
+    Repeats of one row (a weight above 1) are the same row, not duplicates of each other.
+    """
+    from selfinstruct.rouge import RougeIndex
+
+    index = RougeIndex(threshold=threshold)
+    kept: list[Row] = []
+    verdicts: dict[tuple[int, int], bool] = {}
+    for row in rows:
+        if row.key not in verdicts:
+            first = next(m.content for m in row.messages if m.role == "user")
+            verdicts[row.key] = not index.check_and_add(first).is_duplicate
+            if not verdicts[row.key]:
+                sources[row.key[0]].dropped_as_duplicates += 1
+        if verdicts[row.key]:
+            kept.append(row)
+        else:
+            sources[row.key[0]].used -= 1
+    return kept, len(rows) - len(kept)

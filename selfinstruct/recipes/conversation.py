@@ -1,0 +1,254 @@
+"""Recipe `conversation`: multi-turn chat data, a user simulator and an assistant taking turns (UltraChat's form).
+
+    selfinstruct generate --seeds seed_tasks/seed_tasks.jsonl --budget 200 --recipe conversation --turns 3
+    selfinstruct generate ... --recipe conversation --from outputs/run-1/     # openers from an earlier run too
+
+1. openers   the seed tasks' instructions (with their first input, in the same message), then, with
+             --from, each distinct instruction of an earlier run's alpaca_data.json (instruction
+             filters and ROUGE-L against seeds and other openers). Journaled as `candidate` lines.
+2. propose   when the budget is larger than the openers, new ones come from the self-instruct
+             proposal stage and its filters (recipes/self_instruct.py), journaled like any candidate.
+3. turns     per opener: the teacher answers as the assistant (prompts/conversation_assistant.txt,
+             the conversation as chat turns under a system prompt), then as the user simulator
+             (prompts/conversation_user.txt, the conversation as a transcript) writes a follow-up,
+             until --turns user turns are answered or the simulator answers with the stop marker.
+             Each turn is journaled (`turn`) when it arrives, so a resumed run asks for no turn twice.
+             A dropped turn (stages/converse.py: empty, cut off, refusal, restatement) ends the
+             conversation at its last good assistant turn; one without a complete user/assistant
+             pair is dropped with the reason. Journals `completed` with the conversation.
+4. product   conversations.json (ShareGPT: {"id", "conversations": [{"from": "human"|"gpt", "value"}]})
+             and messages.jsonl (OpenAI / TRL: {"messages": [{"role", "content"}]}).
+
+The budget counts conversations.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from selfinstruct.recipes import self_instruct
+from selfinstruct.records import Candidate, ChatMessage, Completed, Instance, SeedTask, Turn
+from selfinstruct.safe_files import write_json_atomic, write_text_atomic
+from selfinstruct.stages.converse import (
+    ASSISTANT_TEMPLATE,
+    SIMULATOR_TEMPLATE,
+    assistant_prompt,
+    clean_assistant_turn,
+    clean_user_turn,
+    is_stop,
+    opener_of,
+    read_openers,
+    simulator_prompt,
+    turn_problem,
+)
+from selfinstruct.stages.filters import filter_instruction
+from selfinstruct.stages.propose import proposal_decoding
+from selfinstruct.teacher.client import Decoding
+
+if TYPE_CHECKING:
+    from selfinstruct.config import GenerateConfig
+    from selfinstruct.estimate import StageEstimate
+    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.run import RunDir, RunState
+    from selfinstruct.templates import Templates
+
+TEMPLATES: dict[str, tuple[str, ...]] = {
+    "propose_instructions": self_instruct.TEMPLATES["propose_instructions"],
+    ASSISTANT_TEMPLATE: (),
+    SIMULATOR_TEMPLATE: ("stop_marker", "transcript"),
+}
+# New openers come from the self-instruct proposal stage, with its settings.
+DECODING, EXAMPLES, TOKENS_PER_ITEM = self_instruct.DECODING, self_instruct.EXAMPLES, self_instruct.TOKENS_PER_ITEM
+ASSISTANT_DECODING = {"temperature": 0.7, "top_p": 1.0, "max_tokens": 1024}
+SIMULATOR_DECODING = {"temperature": 0.9, "top_p": 1.0, "max_tokens": 256}
+CONVERSATIONS, MESSAGES = "conversations.json", "messages.jsonl"
+SHAREGPT_ROLE = {"user": "human", "assistant": "gpt", "system": "system"}
+
+# Candidate ids of openers that come from files, not proposal requests: s = seed file, f = --from.
+SEED_PREFIX, FROM_PREFIX = "s", "f"
+
+
+# --- 1: openers from the seed file and --from ---------------------------------------------
+
+
+def prepare(driver: Pipeline) -> None:
+    """Journal the openers the seed file and --from give (once: a resumed run finds them in the journal)."""
+    cfg, state = driver.cfg, driver.state
+    for i, seed in enumerate(driver.seeds):
+        cid = f"{SEED_PREFIX}{i:05d}"
+        if cid not in state.candidate_ids:
+            # Hand-written and already in the ROUGE-L pool: kept as they are.
+            driver.record(Candidate(id=cid, instruction=seed.instruction, status="kept", request=-1, instances=_input_of(seed)))
+    if cfg.openers_from is not None:
+        for i, (instruction, input) in enumerate(read_openers(cfg.openers_from)):
+            cid = f"{FROM_PREFIX}{i:05d}"
+            if cid in state.candidate_ids:
+                continue
+            verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii, driver.banned_words)
+            driver.record(Candidate(
+                id=cid, instruction=instruction, status="kept" if verdict.reason is None else "rejected",
+                reason=verdict.reason, most_similar=verdict.most_similar, score=verdict.score, request=-1,
+                instances=[Instance(input=input, output="")] if input else [],
+            ))  # fmt: skip
+    # Proposal requests show machine-written instructions as examples: seeds are not that.
+    driver.machine = [c.instruction for cid, c in state.kept.items() if not cid.startswith(SEED_PREFIX)]
+
+
+def _input_of(seed: SeedTask) -> list[Instance]:
+    inp = seed.instances[0].input if seed.instances else ""
+    return [Instance(input=inp, output="")] if inp.strip() else []
+
+
+# --- 2: more openers, when the budget needs them ---------------------------------------------
+
+propose = self_instruct.propose
+
+
+# --- 3: the turns ------------------------------------------------------------------------------
+
+
+def finish_batch(cfg: GenerateConfig) -> int:
+    return 1
+
+
+async def finish(driver: Pipeline, ids: list[str]) -> None:
+    for cid in ids:
+        await _converse(driver, cid)
+
+
+def _history(driver: Pipeline, cid: str) -> tuple[list[ChatMessage], Turn | None]:
+    """The conversation so far (opener first) from the journal, and the turn that ended it, if one did."""
+    cand = driver.state.kept[cid]
+    history = [ChatMessage(role="user", content=opener_of(cand.instruction, cand.instances))]
+    for turn in driver.state.turns.get(cid, []):
+        if turn.status != "kept":
+            return history, turn
+        history.append(ChatMessage(role=turn.role, content=turn.content))
+    return history, None
+
+
+async def _converse(driver: Pipeline, cid: str) -> None:
+    """Alternate assistant and simulator turns from wherever the journal left this conversation."""
+    cfg = driver.cfg
+    history, ended = _history(driver, cid)
+    while ended is None:
+        users = sum(m.role == "user" for m in history)
+        if history[-1].role == "assistant" and users >= cfg.turns:
+            break
+        role = "assistant" if history[-1].role == "user" else "user"
+        if role == "assistant":
+            prompt, decoding = assistant_prompt(driver.templates, history), _decoding(cfg, ASSISTANT_DECODING)
+        else:
+            prompt, decoding = simulator_prompt(driver.templates, history), _decoding(cfg, SIMULATOR_DECODING)
+        completion = await driver.teacher.complete(prompt, decoding, stage=role if role == "assistant" else "simulator")
+        text = clean_assistant_turn(completion.text) if role == "assistant" else clean_user_turn(completion.text)
+        turn = Turn(id=cid, n=len(history), role=role, content=text, finish_reason=completion.finish_reason)
+        if role == "user" and is_stop(completion.text):
+            turn.status, turn.reason = "stop", "stop_marker"
+        else:
+            reason, score = turn_problem(text, completion.finish_reason, role, history, cfg.rouge_tokenizer)
+            if reason:
+                turn.status, turn.reason, turn.score = "dropped", reason, score
+        driver.record(turn)
+        if turn.status != "kept":
+            ended = turn
+        else:
+            history.append(ChatMessage(role=role, content=text))
+    driver.record(_completed(cid, history, ended))
+
+
+def _completed(cid: str, history: list[ChatMessage], ended: Turn | None) -> Completed:
+    """The conversation up to its last good assistant turn, or why there is none."""
+    while history and history[-1].role != "assistant":
+        history = history[:-1]
+    why = "turn_limit" if ended is None else "stop_marker" if ended.status == "stop" else f"dropped_turn:{ended.reason}"
+    dropped = [{"n": ended.n, "role": ended.role, "content": ended.content[:500], "reason": ended.reason}] if ended else []
+    if not history:
+        return Completed(id=cid, instances=[], dropped=dropped, reason=f"no_complete_pair:{ended.reason if ended else 'none'}")
+    return Completed(id=cid, instances=[], dropped=dropped, conversation=history, ended=why)
+
+
+def _decoding(cfg: GenerateConfig, defaults: dict[str, float]) -> Decoding:
+    return Decoding(
+        temperature=defaults["temperature"], top_p=defaults["top_p"], max_tokens=cfg.max_tokens or int(defaults["max_tokens"])
+    )
+
+
+# --- 4: the product -------------------------------------------------------------------------------
+
+
+def rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, Any]]:
+    """The first `budget` finished conversations, in ShareGPT form."""
+    out = []
+    for cid in state.done_ids()[: cfg.budget]:
+        conversation = state.completed[cid].conversation or []
+        out.append({"id": cid, "conversations": [{"from": SHAREGPT_ROLE[m.role], "value": m.content} for m in conversation]})
+    return out
+
+
+def write_product(run: RunDir, rows: list[dict[str, Any]]) -> None:
+    """conversations.json (ShareGPT) and messages.jsonl (OpenAI / TRL messages), both written whole."""
+    role = {v: k for k, v in SHAREGPT_ROLE.items()}
+    write_json_atomic(run.path / CONVERSATIONS, rows)
+    lines = [
+        json.dumps({"messages": [{"role": role[t["from"]], "content": t["value"]} for t in row["conversations"]]}, ensure_ascii=False)
+        for row in rows
+    ]
+    write_text_atomic(run.path / MESSAGES, "".join(line + "\n" for line in lines))
+
+
+def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
+    """Conversation counts for summary.json: user turns per conversation, why they ended, turns dropped."""
+    done = state.done_ids()[: cfg.budget]
+    per = Counter(sum(m.role == "user" for m in state.completed[cid].conversation or []) for cid in done)
+    dropped = Counter(t.reason for turns in state.turns.values() for t in turns if t.status == "dropped")
+    return {
+        "conversations": len(done),
+        "turns_per_conversation": {str(k): per[k] for k in sorted(per)},
+        "mean_turns": round(sum(k * v for k, v in per.items()) / len(done), 2) if done else 0.0,
+        "ended": dict(Counter(state.completed[cid].ended for cid in done)),
+        "dropped_turns": dict(dropped),
+    }
+
+
+# --- the dry run ------------------------------------------------------------------------------------
+
+TOKENS_PER_ANSWER = 300
+TOKENS_PER_QUESTION = 40
+
+
+def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
+    """Proposals for the openers the files do not give, then every user turn answered and all but the last followed up."""
+    from selfinstruct import estimate as est
+
+    stages = []
+    openers = len(seeds) + (len(read_openers(cfg.openers_from)) if cfg.openers_from else 0)
+    needed = max(0, math.ceil(cfg.budget / est.FINISH_RATE) - openers)
+    if needed:
+        decoding = proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM)
+        stages.append(est.proposal_stage(
+            cfg, needed, est.TOKENS_PER_PROPOSED_INSTRUCTION, decoding.max_tokens,
+            lambda i: self_instruct.proposal_prompt(cfg, templates, seeds, [], i),
+        ))  # fmt: skip
+    n, turns = cfg.budget, cfg.turns
+    system = est.prompt_tokens(assistant_prompt(templates, []), cfg)
+    simulator = est.prompt_tokens(simulator_prompt(templates, []), cfg)
+    opener = 30
+    # Turn k's prompt holds the opener and k-1 earlier exchanges.
+    exchange = TOKENS_PER_ANSWER + TOKENS_PER_QUESTION
+    assistant_in = sum(system + opener + k * exchange for k in range(turns))
+    simulator_in = sum(simulator + opener + TOKENS_PER_ANSWER + k * exchange for k in range(turns - 1))
+    stages.append(est.StageEstimate(
+        stage="assistant", requests=n * turns, prompt_tokens=n * assistant_in, completion_tokens=n * turns * TOKENS_PER_ANSWER,
+        worst_completion_tokens=n * turns * (cfg.max_tokens or int(ASSISTANT_DECODING["max_tokens"])),
+    ))  # fmt: skip
+    if turns > 1:
+        stages.append(est.StageEstimate(
+            stage="simulator", requests=n * (turns - 1), prompt_tokens=n * simulator_in,
+            completion_tokens=n * (turns - 1) * TOKENS_PER_QUESTION,
+            worst_completion_tokens=n * (turns - 1) * (cfg.max_tokens or int(SIMULATOR_DECODING["max_tokens"])),
+        ))  # fmt: skip
+    return stages

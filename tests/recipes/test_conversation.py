@@ -1,0 +1,288 @@
+"""Recipe conversation: openers, alternating assistant and simulator turns, the stop marker, turn filters, resume.
+
+Most tests run the real CLI against the mock teacher over HTTP; the turn filters are also checked
+with the in-process fake teacher, where each answer is chosen by the test.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from selfinstruct.cli import app
+from selfinstruct.recipes import RECIPES
+from selfinstruct.stages.converse import (
+    STOP_MARKER,
+    clean_assistant_turn,
+    clean_user_turn,
+    is_refusal,
+    is_stop,
+    opener_text,
+    turn_problem,
+)
+from tests.conftest import ROOT, SEEDS, FakeTeacher, drive, mock_args
+from tests.mock_teacher import MockTeacher
+from tests.reliability_checks import cli_command, read_journal, run_cli, subprocess_env
+
+
+def _generate(runner: CliRunner, mock: MockTeacher, out: Path, budget: int, *extra: str):  # noqa: ANN202
+    result = runner.invoke(app, mock_args(mock, out, budget, "--recipe", "conversation", *extra))
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def _conversations(out: Path) -> list[dict]:
+    return json.loads((out / "conversations.json").read_text(encoding="utf-8"))
+
+
+def _check_schema(out: Path, budget: int) -> list[dict]:
+    """conversations.json is ShareGPT and messages.jsonl holds the same chats as OpenAI/TRL messages."""
+    convs = _conversations(out)
+    assert len(convs) == budget
+    assert len({c["id"] for c in convs}) == budget
+    messages = [json.loads(line) for line in (out / "messages.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(messages) == budget
+    for conv, msg in zip(convs, messages):
+        assert set(conv) == {"id", "conversations"}
+        turns = conv["conversations"]
+        assert all(set(t) == {"from", "value"} and isinstance(t["value"], str) and t["value"].strip() for t in turns)
+        # Starts with a human turn, alternates, ends with the assistant's answer.
+        assert [t["from"] for t in turns] == ["human", "gpt"] * (len(turns) // 2) and len(turns) % 2 == 0
+        assert set(msg) == {"messages"}
+        assert msg["messages"] == [{"role": {"human": "user", "gpt": "assistant"}[t["from"]], "content": t["value"]} for t in turns]
+    assert not (out / "alpaca_data.json").exists()
+    return convs
+
+
+def test_conversations_alternate_for_the_requested_turns_and_a_rerun_asks_nothing(mock_teacher, runner, tmp_path):
+    out = tmp_path / "run"
+    _generate(runner, mock_teacher, out, 4, "--turns", "3")
+    convs = _check_schema(out, 4)
+    assert all(len(c["conversations"]) == 6 for c in convs)
+    seeds = [json.loads(line) for line in SEEDS.read_text(encoding="utf-8").splitlines()]
+    # Openers are the seed tasks, in file order; one with an input holds both in one message.
+    for conv, seed in zip(convs, seeds):
+        inp = seed["instances"][0]["input"]
+        assert conv["conversations"][0]["value"] == opener_text(seed["instruction"], inp)
+    # The simulator's "User:" label is not part of the message.
+    assert not any(t["value"].startswith("User:") for c in convs for t in c["conversations"])
+    assert mock_teacher.count("assistant") == 12 and mock_teacher.count("simulator") == 8
+    assert mock_teacher.count("propose") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["conversations"] == 4 and summary["turns_per_conversation"] == {"3": 4}
+    assert summary["ended"] == {"turn_limit": 4} and summary["mean_turns"] == 3.0
+    # The assistant saw the whole conversation as chat turns under its system prompt.
+    last = [r for r in mock_teacher.requests if r["stage"] == "assistant"][-1]["body"]["messages"]
+    assert [m["role"] for m in last] == ["system", "user", "assistant", "user", "assistant", "user"]
+    before = len(mock_teacher.requests)
+    _generate(runner, mock_teacher, out, 4, "--turns", "3")
+    assert len(mock_teacher.requests) == before
+    assert _conversations(out) == convs
+
+
+def test_a_seed_with_an_input_opens_with_both_in_one_message(mock_teacher, runner, tmp_path):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(
+        json.dumps({"id": "a", "instruction": "Fix the grammar of the sentence.", "instances": [{"input": "He go to school.", "output": "He goes to school."}]})
+        + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "run"
+    args = mock_args(mock_teacher, out, 1, "--recipe", "conversation", "--turns", "1")
+    args[args.index("--seeds") + 1] = str(seeds)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (conv,) = _check_schema(out, 1)
+    assert conv["conversations"][0]["value"] == "Fix the grammar of the sentence.\n\nHe go to school."
+    assert len(conv["conversations"]) == 2  # --turns 1: one answered user turn, no simulator request
+    assert mock_teacher.count("simulator") == 0
+
+
+def test_the_simulator_may_end_a_conversation_early_and_it_is_kept(mock_teacher, runner, tmp_path):
+    mock_teacher.stop_after_turns = 2
+    out = tmp_path / "run"
+    _generate(runner, mock_teacher, out, 3, "--turns", "5")
+    convs = _check_schema(out, 3)
+    assert all(len(c["conversations"]) == 4 for c in convs)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ended"] == {"stop_marker": 3} and summary["turns_per_conversation"] == {"2": 3}
+    stops = [t for t in read_journal(out) if t["kind"] == "turn" and t["status"] == "stop"]
+    assert len(stops) == 3 and all(t["reason"] == "stop_marker" for t in stops)
+
+
+def test_a_refused_opener_drops_the_conversation_and_the_next_opener_takes_its_place(mock_teacher, runner, tmp_path):
+    seeds = [json.loads(line) for line in SEEDS.read_text(encoding="utf-8").splitlines()]
+    first = seeds[0]["instruction"]
+    mock_teacher.refuse = lambda prompt: prompt.startswith(first)
+    out = tmp_path / "run"
+    _generate(runner, mock_teacher, out, 2, "--turns", "2")
+    convs = _check_schema(out, 2)
+    assert [c["conversations"][0]["value"].split("\n\n")[0] for c in convs] == [seeds[1]["instruction"], seeds[2]["instruction"]]
+    dropped = [r for r in read_journal(out) if r["kind"] == "completed" and r.get("reason")]
+    assert [d["reason"] for d in dropped] == ["no_complete_pair:refusal"]
+    assert dropped[0]["dropped"][0]["content"].startswith("I'm sorry")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["rejected"] == {"no_complete_pair:refusal": 1} and summary["dropped_turns"] == {"refusal": 1}
+
+
+def test_a_restated_user_turn_ends_the_conversation_at_the_last_good_answer(mock_teacher, runner, tmp_path):
+    mock_teacher.restate = True
+    out = tmp_path / "run"
+    _generate(runner, mock_teacher, out, 2, "--turns", "3")
+    convs = _check_schema(out, 2)
+    assert all(len(c["conversations"]) == 2 for c in convs)
+    turns = [t for t in read_journal(out) if t["kind"] == "turn" and t["status"] == "dropped"]
+    assert {t["reason"] for t in turns} == {"restatement"} and all(t["score"] > 0.9 for t in turns)
+    assert json.loads((out / "summary.json").read_text())["ended"] == {"dropped_turn:restatement": 2}
+
+
+def test_turn_filters_with_the_in_process_teacher(tmp_path):
+    """Each turn filter, with answers chosen turn by turn: cut off, empty, refusal later in a chat."""
+    teacher = FakeTeacher({
+        "assistant": ["A first answer about tides.", ("A second answer that was cut", "length"),   # chat 1: cut off on turn 2
+                      "An answer.", "I'm sorry, but I cannot help with that.",                      # chat 2: refusal on turn 2
+                      "Another answer.", "More detail on it."],                                     # chat 3: empty user turn 3
+        "simulator": ["Why is that?", "What about the moon?", "Tell me more about it.", "  "],
+    })  # fmt: skip
+    pipeline, run = drive(tmp_path, "conversation", teacher, budget=3, turns=3)
+    rows = RECIPES["conversation"].rows(pipeline.state, pipeline.cfg, pipeline.seeds)
+    lengths = [len(r["conversations"]) for r in rows]
+    assert lengths == [2, 2, 4]
+    journal = read_journal(run.path)
+    dropped = [(t["id"], t["role"], t["reason"]) for t in journal if t["kind"] == "turn" and t["status"] == "dropped"]
+    assert dropped == [("s00000", "assistant", "cut_off"), ("s00001", "assistant", "refusal"), ("s00002", "user", "empty")]
+
+
+def test_turn_problem_rules():
+    assert turn_problem("", "stop", "assistant", []) == ("empty", None)
+    assert turn_problem("Half an answ", "length", "assistant", []) == ("cut_off", None)
+    assert turn_problem("Sorry, I can't assist with that.", "stop", "assistant", []) == ("refusal", None)
+    # Sympathy or an apology for a mistake, followed by the answer, is not a refusal.
+    assert not is_refusal("I'm sorry to hear that. Here are three ways to sleep better: ...")
+    assert not is_refusal("You are right, I made a mistake: 7 x 8 is 56, not 54.")
+    from selfinstruct.records import ChatMessage
+
+    history = [ChatMessage(role="user", content="How do tides work in the open ocean?"), ChatMessage(role="assistant", content="...")]
+    reason, score = turn_problem("How do tides work in the open ocean?", "stop", "user", history)
+    assert reason == "restatement" and score == 1.0
+    assert turn_problem("How do tides work near the coast, then?", "stop", "user", history) == (None, None)
+    assert is_stop(STOP_MARKER) and is_stop(" [[ end ]] ") and not is_stop("The end.")
+    # Small models label the turn, or go on to write the assistant's reply too.
+    assert clean_user_turn('User: "Why is the sky blue?"\n\nAssistant: Because of Rayleigh scattering.') == "Why is the sky blue?"
+    assert clean_user_turn("**User:** And at night?") == "And at night?"
+    assert clean_assistant_turn("Assistant: It is blue because...") == "It is blue because..."
+
+
+def test_new_openers_come_from_proposals_when_the_budget_needs_more(mock_teacher, runner, tmp_path):
+    seeds = tmp_path / "seeds.jsonl"
+    lines = [SEEDS.read_text(encoding="utf-8").splitlines()[i] for i in range(2)]
+    seeds.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    args = mock_args(mock_teacher, out, 5, "--recipe", "conversation", "--turns", "2")
+    args[args.index("--seeds") + 1] = str(seeds)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    convs = _check_schema(out, 5)
+    assert mock_teacher.count("propose") == 1
+    journal = read_journal(out)
+    proposed = [c for c in journal if c["kind"] == "candidate" and c["id"].startswith("r")]
+    # The proposal stage's filters ran: the mock's sloppy items were rejected with reasons.
+    reasons = {c["reason"] for c in proposed if c["status"] == "rejected"}
+    assert {"too_short", "write_a_program"} <= reasons and any(r.startswith("keyword:") for r in reasons)
+    assert [c["id"][0] for c in convs] == ["s", "s", "r", "r", "r"]
+
+
+def test_openers_from_an_earlier_run_are_filtered_against_seeds_and_each_other(mock_teacher, runner, tmp_path):
+    seeds = tmp_path / "seeds.jsonl"
+    seeds.write_text(SEEDS.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    seed_instruction = json.loads(seeds.read_text())["instruction"]
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    rows = [
+        {"instruction": "Explain how vaccines train the immune system.", "input": "", "output": "..."},
+        {"instruction": "Explain how vaccines train the immune system.", "input": "", "output": "another instance"},
+        {"instruction": "Explain how vaccines train the human immune system.", "input": "", "output": "..."},  # near-duplicate
+        {"instruction": seed_instruction, "input": "", "output": "..."},  # a seed again
+        {"instruction": "Translate the sentence into French.", "input": "The cat sleeps.", "output": "Le chat dort."},
+    ]
+    (earlier / "alpaca_data.json").write_text(json.dumps(rows), encoding="utf-8")
+    out = tmp_path / "run"
+    args = mock_args(mock_teacher, out, 3, "--recipe", "conversation", "--turns", "1", "--from", str(earlier))
+    args[args.index("--seeds") + 1] = str(seeds)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    convs = _check_schema(out, 3)
+    assert [c["conversations"][0]["value"] for c in convs][1:] == [
+        "Explain how vaccines train the immune system.", "Translate the sentence into French.\n\nThe cat sleeps.",
+    ]
+    assert mock_teacher.count("propose") == 0
+    from_cands = {c["id"]: c for c in read_journal(out) if c["kind"] == "candidate" and c["id"].startswith("f")}
+    assert [c.get("reason") for c in from_cands.values()] == [None, "near_duplicate", "near_duplicate", None]
+
+
+def test_from_a_run_that_has_no_data_is_one_red_line(mock_teacher, runner, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = runner.invoke(app, mock_args(mock_teacher, tmp_path / "run", 2, "--recipe", "conversation", "--from", str(empty)))
+    assert result.exit_code == 2
+    assert "no alpaca_data.json in it" in result.output and "Traceback" not in result.output
+
+
+def test_dry_run_counts_assistant_and_simulator_requests(runner, tmp_path):
+    args = ["generate", "--seeds", str(SEEDS), "--budget", "10", "--recipe", "conversation", "--turns", "3", "--dry-run",
+            "--base-url", "http://127.0.0.1:9/v1", "--api-key", "sk-test-123456", "--model", "gpt-4o-mini"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "assistant" in result.output and "simulator" in result.output
+    table = {cells[0]: cells[1] for line in result.output.splitlines() if (cells := [c.strip() for c in line.split("│")[1:-1]])}
+    # The seed file has more openers than the budget needs: no proposals; 10 x 3 answers, 10 x 2 follow-ups.
+    assert table["assistant"] == "30" and table["simulator"] == "20" and "propose" not in table
+
+
+def _turn_lines(out: Path) -> int:
+    path = out / "journal.jsonl"
+    return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if '"kind":"turn"' in line.replace(" ", "")) if path.exists() else 0
+
+
+def test_killed_mid_conversation_resumes_without_asking_for_a_finished_turn_again(tmp_path):
+    """SIGKILL while conversations are half done; the rerun requests exactly the turns the journal lacks."""
+    mock = MockTeacher().start()
+    try:
+        mock.latency = 0.05
+        out = tmp_path / "run"
+        args = mock_args(mock, out, 4, "--recipe", "conversation", "--turns", "3", "--concurrency", "2")
+        proc = subprocess.Popen(cli_command(*args), cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while _turn_lines(out) < 7:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        turns_before = [(t["id"], t["n"]) for t in read_journal(out) if t["kind"] == "turn"]
+        partial = {cid for cid, _ in turns_before} - {r["id"] for r in read_journal(out) if r["kind"] == "completed"}
+        assert partial, "the kill should land mid-conversation"
+        asked = len(mock.requests)
+        result = run_cli(args)
+        assert result.returncode == 0, result.stderr
+        turns_after = [(t["id"], t["n"]) for t in read_journal(out) if t["kind"] == "turn"]
+        assert len(turns_after) == len(set(turns_after)), "a turn was journaled twice"
+        assert turns_after[: len(turns_before)] == turns_before
+        # Every request of the rerun brought a turn the journal did not have.
+        assert len(mock.requests) - asked == len(turns_after) - len(turns_before)
+        convs = _check_schema(out, 4)
+        assert all(len(c["conversations"]) == 6 for c in convs)
+    finally:
+        mock.stop()
+
+
+@pytest.mark.parametrize("turns", ["0", "11"])
+def test_turns_out_of_range_is_one_red_line(mock_teacher, runner, tmp_path, turns):
+    result = runner.invoke(app, mock_args(mock_teacher, tmp_path / "run", 2, "--recipe", "conversation", "--turns", turns))
+    assert result.exit_code == 2 and "--turns" in result.output

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
@@ -29,8 +29,22 @@ from selfinstruct.templates import Templates
 if TYPE_CHECKING:
     from selfinstruct.evaluate.quality import QualityJudge
 
+T = TypeVar("T")
 # Consecutive proposal requests that keep nothing before we conclude the teacher is stuck.
 EMPTY_STREAK_LIMIT = 10
+
+
+async def gather_all(*work: Awaitable[T]) -> list[T]:
+    """asyncio.gather, except that the first failure cancels the rest and waits for them before it is
+    raised: no request outlives a failed step (a dead server, a cap) to fail later, unheard."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class Pipeline:

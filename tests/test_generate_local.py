@@ -52,7 +52,7 @@ def test_auto_uses_the_local_teacher_without_endpoint_settings(runner, tmp_path,
 
 
 def test_a_server_that_dies_mid_run_is_reported_and_the_run_resumes(runner, tmp_path, monkeypatch):
-    _use_mock_server(monkeypatch, die_after=14)
+    _use_mock_server(monkeypatch, die_after=40)  # the quality gate is on for a local teacher: ~4 requests per instruction
     out = tmp_path / "run"
     result = runner.invoke(app, _args(tmp_path, out, 20, "--teacher", "local"))
     assert result.exit_code == 3, result.output

@@ -32,6 +32,7 @@ import random
 from statistics import mean
 from typing import TYPE_CHECKING
 
+from selfinstruct.pipeline import gather_all
 from selfinstruct.records import Classified, Completed, Instance, Proposed, SeedTask
 from selfinstruct.stages.classify import build_classify_prompt, parse_verdicts, verdict_schema
 from selfinstruct.stages.emit import alpaca_rows
@@ -122,7 +123,7 @@ async def finish(driver: Pipeline, ids: list[str]) -> None:
                 early.pop(cid, None)
     # Instructions of ours that another batch's request is classifying right now.
     await asyncio.gather(*{early[i] for i in ids if i in early})
-    await asyncio.gather(*(_instances(driver, cid) for cid in ids))
+    await gather_all(*(_instances(driver, cid) for cid in ids))
 
 
 async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> None:

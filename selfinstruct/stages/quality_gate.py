@@ -11,11 +11,11 @@ note into the journal's `completed` line; dropped ones go to its `dropped` list 
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from selfinstruct.evaluate.quality import STAGE as QUALITY_STAGE
 from selfinstruct.evaluate.quality import keep
+from selfinstruct.pipeline import gather_all
 from selfinstruct.records import Instance, QualityNote
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint) -> bool:
 
 async def gate(judge: QualityJudge, instruction: str, instances: list[Instance], min_quality: int) -> tuple[list[Instance], list[dict], list[QualityNote]]:
     """(instances kept, dropped ones with score and reason, a note per kept one), all scored at once."""
-    scores = await asyncio.gather(*(judge.score(instruction, i.input, i.output) for i in instances))
+    scores = await gather_all(*(judge.score(instruction, i.input, i.output) for i in instances))
     kept: list[Instance] = []
     dropped: list[dict] = []
     notes: list[QualityNote] = []

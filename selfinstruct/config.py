@@ -35,8 +35,10 @@ class TeacherSettings(_Config):
 
     teacher: Literal["auto", "openai", "local"] = setting(
         "auto", "auto: an OpenAI-compatible endpoint if OPENAI_API_KEY/OPENAI_BASE_URL/--base-url/--api-key is set, else the embedded local model. openai or local to force one.", panel=TEACHER)
-    model: str | None = setting(None, "Model name at the endpoint. Default: gpt-4o-mini (OpenAI); the packaged model when local.", panel=TEACHER)
-    base_url: str | None = setting(None, "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. Overrides OPENAI_BASE_URL.", panel=TEACHER)
+    model: str | None = setting(
+        None, "Model name at the endpoint. Default: gpt-4o-mini (OpenAI); the packaged model when local. With several --base-url, one model for all, or one per endpoint separated by commas (in --base-url order).", panel=TEACHER)
+    base_url: list[str] = setting(
+        [], "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. Overrides OPENAI_BASE_URL. Repeat it to spread requests over several servers (least in-flight work first; one that keeps failing is set aside for a cool-down).", panel=TEACHER, metavar="URL")
     api_key: SecretStr | None = setting(None, "API key; prefer the OPENAI_API_KEY variable, which this overrides. Never written to disk.", panel=TEACHER, exclude=True)
     api: Literal["chat", "completions"] = setting("chat", "chat: /chat/completions (instruct models). completions: legacy /completions (base models).", panel=TEACHER)
     structured: Literal["auto", "json-schema", "json-object", "off"] = setting(
@@ -60,6 +62,25 @@ class TeacherSettings(_Config):
         "qwen2.5-coder-1.5b", "Local teacher: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b (faster, rougher) or a path to your own .gguf file.", panel=LOCAL)
     local_ctx: int = setting(4096, "Local teacher context size in tokens.", panel=LOCAL, ge=512)
     local_threads: int | None = setting(None, "Local teacher CPU threads. Default: the cores this process may use.", panel=LOCAL, ge=1)
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _urls(cls, value: Any) -> Any:
+        """One URL (as config.json held it before endpoints were repeatable) or none, as a list."""
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _models_match_endpoints(self) -> TeacherSettings:
+        if self.model and "," in self.model and len(self.models) != max(1, len(self.base_url)):
+            raise ValueError(f"--model names {len(self.models)} models for {len(self.base_url)} --base-url endpoints; give one model, or one per endpoint")
+        return self
+
+    @property
+    def models(self) -> list[str]:
+        """The model of each endpoint (one name may stand for all)."""
+        return [m.strip() for m in self.model.split(",")] if self.model else []
 
 
 # --- generate -------------------------------------------------------------------------
@@ -214,7 +235,7 @@ class GenerateConfig(_Config):
         data: dict[str, object] = {}
         for key, value in self.model_dump(mode="json").items():
             data.update(value if key in ("teacher", "batch_api") else {key: value})
-        data["base_url"] = redact_url(self.teacher.base_url)
+        data["base_url"] = redact_urls(self.teacher.base_url)
         data["judge"]["base_url"] = redact_url(self.judge.base_url)  # type: ignore[index]
         return data
 
@@ -222,6 +243,12 @@ class GenerateConfig(_Config):
     def judge_is_teacher(self) -> bool:
         """No judge setting was given: the quality judge is the teacher's own endpoint."""
         return self.judge == TeacherSettings()
+
+
+def redact_urls(urls: list[str]) -> str | list[str] | None:
+    """The endpoints as config.json holds them, redacted: none, one URL, or a list of them."""
+    redacted = [redact_url(u) or "" for u in urls]
+    return None if not redacted else redacted[0] if len(redacted) == 1 else redacted
 
 
 def redact_url(url: str | None) -> str | None:
@@ -495,5 +522,5 @@ class EvalConfig(_Config):
     def public_dump(self) -> dict[str, object]:
         """The config as written to disk: no API key, credentials stripped from the judge's base URL."""
         data = self.model_dump(mode="json")
-        data["judge"]["base_url"] = redact_url(self.judge.base_url)
+        data["judge"]["base_url"] = redact_urls(self.judge.base_url)
         return data

@@ -192,10 +192,13 @@ class Pipeline:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if hasattr(self.teacher, "drain"):
+                await self.teacher.drain()  # requests already sent finish and are counted before the summary
 
     def _show(self, progress: RunProgress) -> None:
         spent = self.teacher.spend.spent
-        progress.update(self.done, self.teacher.in_flight, spent.total_tokens, spent.usd, sum(self.state.rejected.values()))
+        limit = getattr(self.teacher, "current_concurrency", None)
+        progress.update(self.done, self.teacher.in_flight, spent.total_tokens, spent.usd, sum(self.state.rejected.values()), limit)
 
 
     async def _propose(self, request: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -34,8 +35,10 @@ class RunProgress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def update(self, done: int, in_flight: int, tokens: int, usd: float, rejected: int) -> None:
-        stats = f"in flight {in_flight} · tokens {tokens:,} · ${usd:.4f} · rejected {rejected}"
+    def update(self, done: int, in_flight: int, tokens: int, usd: float, rejected: int, concurrency: int | None = None) -> None:
+        """`concurrency`: what the adaptive limit allows right now, shown beside the requests in flight."""
+        flight = f"in flight {in_flight}" + (f"/{concurrency}" if concurrency else "")
+        stats = f"{flight} · tokens {tokens:,} · ${usd:.4f} · rejected {rejected}"
         self._progress.update(self._task, completed=done, stats=stats)
 
 
@@ -73,8 +76,28 @@ def summary_table(summary: dict[str, Any]) -> Table:
             ("user turns per conversation", f"{per} (mean {summary['mean_turns']})"),
         ]
         rows[5:6] = [("turns dropped", ", ".join(f"{k} {v}" for k, v in summary["dropped_turns"].items()) or "none")]
+    rows += _teacher_rows(summary)
+    gate = summary.get("quality_gate") or {}
+    if gate.get("on") and "scored" in gate:
+        rows.append(("quality gate", f"{gate['scored']} instances scored, {gate['dropped']} dropped under {gate['min_quality']}"))
     for key, value in rows:
         table.add_row(key, value)
     for reason, count in sorted(summary["rejected"].items(), key=lambda kv: -kv[1]):
         table.add_row(f"  rejected: {reason}", str(count))
     return table
+
+
+def _teacher_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """How requests went out: the adaptive concurrency and its 429s, each endpoint's share, or the batches."""
+    rows: list[tuple[str, str]] = []
+    conc = summary.get("concurrency")
+    if conc and "mode" in conc:
+        rows.append(("concurrency", f"{conc['mode']}, up to {conc['max']} of {conc['ceiling']}; 429s {conc['throttled_429']}, timeouts {conc['timeouts']}"))
+    elif conc:
+        rows.append(("concurrency", f"now {conc['final']} of {conc['ceiling']}; 429s {conc['throttled_429']}, timeouts {conc['timeouts']}"))
+    for lane in summary.get("endpoints", []):
+        rows.append((f"  endpoint {lane['endpoint']}", f"{lane['served']} answers ({lane['share']:.0%}), {lane['failed']} failures, {lane['cool_downs']} cool-downs"))
+    if summary.get("batches"):
+        states = Counter(b["status"] for b in summary["batches"])
+        rows.append(("batches", ", ".join(f"{n} {state}" for state, n in states.most_common())))
+    return rows

@@ -1,6 +1,7 @@
 """The mock teacher's Batch API: /v1/files and /v1/batches, as OpenAI serves them, with knobs for faults.
 
     mock.batches.delay = 0.5          # seconds from creation until a batch is done (slow completion)
+    mock.batches.delays = [0, 2.0]    # per batch, in creation order (then `delay`)
     mock.batches.fail_validation = 1  # the next N batches fail validation (status "failed", errors listed)
     mock.batches.expire = 1           # the next N batches expire; `expire_done` of their lines finish first
     mock.batches.error_every = 7      # every 7th line of a batch comes back as an error (HTTP 500 in the error file)
@@ -50,6 +51,7 @@ class BatchService:
     def __init__(self, mock: MockTeacher) -> None:
         self.mock = mock
         self.delay = 0.0
+        self.delays: list[float] = []
         self.fail_validation = 0
         self.expire = 0
         self.expire_done = 0.5
@@ -135,7 +137,7 @@ class BatchService:
             "completion_window": "24h", "status": "validating", "created_at": int(time.time()),
             "request_counts": {"total": len(lines), "completed": 0, "failed": 0},
             "metadata": body.get("metadata"), "output_file_id": None, "error_file_id": None, "errors": None,
-            "_created": time.monotonic(),
+            "_created": time.monotonic(), "_delay": self.delays.pop(0) if self.delays else None,
         }
         return 200, self._public(self.batches[batch_id])
 
@@ -149,7 +151,7 @@ class BatchService:
             batch.update(status="failed", failed_at=int(time.time()),
                          errors={"object": "list", "data": [{"code": "invalid_request", "message": "mock: validation failed", "line": 1}]})
             return self._public(batch)
-        if time.monotonic() - batch["_created"] < self.delay:
+        if time.monotonic() - batch["_created"] < (self.delay if batch["_delay"] is None else batch["_delay"]):
             batch["status"] = "in_progress"
             return self._public(batch)
         self._finish(batch, fate)

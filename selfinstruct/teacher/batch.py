@@ -105,6 +105,7 @@ class BatchTeacher:
         self._logged: set[tuple[str, str]] = set()
         self._arrivals = 0
         self._kick = asyncio.Event()
+        self._ready = asyncio.Event()
         self._new_batch = asyncio.Event()
         self._broken: BaseException | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -122,6 +123,7 @@ class BatchTeacher:
         if self._broken is not None:
             raise self._broken
         self._start()
+        await self._ready.wait()  # batches created just before a crash are found first
         body = request_body(self.model, self.api, prompt, decoding, self.structured)
         key = LineKey(stage, current_record.get() if stage == "propose" else None, digest(body))
         self.requests += 1
@@ -192,6 +194,35 @@ class BatchTeacher:
             if self._out_lines or self.journal.outstanding():
                 self._kick.set()
 
+    async def _adopt(self) -> None:
+        """Find batches the provider created from our files whose ids a crash kept out of the journal."""
+        orphans = self.journal.files_without_batch()
+        if not orphans:
+            return
+        try:
+            found = [b async for b in self._client.batches.list(limit=100) if b.input_file_id in orphans]
+        except openai.APIError:
+            return  # a server that cannot list batches: nothing to adopt
+        for batch in found:
+            if batch.input_file_id not in orphans:
+                continue
+            lines = [json.loads(x) for x in (self.run_dir / orphans[batch.input_file_id]).read_text(encoding="utf-8").splitlines() if x.strip()]
+            worst = [(_body_tokens(line["body"]), int(line["body"].get("max_tokens") or 0)) for line in lines]
+            usd = sum(self.spend.cost(p, m) for p, m in worst)
+            entry = BatchEntry(
+                batch_id=batch.id, file_id=batch.input_file_id, input_path=orphans[batch.input_file_id], requests=len(lines),
+                reserved_tokens=sum(p + m for p, m in worst), reserved_usd=usd, submitted_at=float(batch.created_at),
+            )  # fmt: skip
+            self.journal.batch_created(entry)
+            entry.submitted_at = float(batch.created_at)
+            self.spend.hold(entry.reserved_tokens, entry.reserved_usd)
+            for line in lines:
+                parsed = parse_custom_id(line["custom_id"])
+                if parsed:
+                    self._out_lines[parsed[0].match] = (batch.id, line["custom_id"])
+                    self._attempts[parsed[0].match] = parsed[1]
+            self._new_batch.set()
+
     def _enqueue(self, request: _Request) -> None:
         self._pending.append(request)
         self._arrivals += 1
@@ -199,6 +230,10 @@ class BatchTeacher:
 
     async def _flush_loop(self) -> None:
         try:
+            try:
+                await self._adopt()
+            finally:
+                self._ready.set()
             while True:
                 await self._kick.wait()
                 self._kick.clear()
@@ -224,6 +259,16 @@ class BatchTeacher:
 
     async def _submit(self, requests: list[_Request]) -> None:
         """Reserve, write, upload and create: one batch per 200 MB / --batch-max-requests part."""
+        try:
+            await self._submit_parts(requests)
+        except BaseException as exc:
+            for request in requests:  # none may wait for a batch that does not exist
+                if not request.future.done() and not any(request in live.values() for live in self._live.values()):
+                    self.spend.release(request.reservation)
+                    request.future.set_exception(exc)
+            raise
+
+    async def _submit_parts(self, requests: list[_Request]) -> None:
         fitting: list[_Request] = []
         for i, request in enumerate(requests):
             try:
@@ -258,8 +303,6 @@ class BatchTeacher:
                 metadata={"selfinstruct_run": self.run_dir.name[:500], "part": str(seq)},
             )  # fmt: skip
         except openai.APIError as exc:
-            for r in requests:
-                self.spend.release(r.reservation)
             raise TeacherError(f"the Batch API refused the batch ({_describe(exc)}); rerun to resume") from None
         entry = BatchEntry(
             batch_id=batch.id, file_id=uploaded.id, input_path=str(path.relative_to(self.run_dir)), requests=len(requests),
@@ -405,6 +448,13 @@ class BatchTeacher:
             if not request.future.done():
                 request.future.set_exception(exc)
         self._pending = []
+
+
+def _body_tokens(body: dict[str, Any]) -> int:
+    """Prompt tokens of a batch line's body, as a request's reservation estimates them."""
+    if "messages" in body:
+        return sum(count_tokens(str(m.get("content", ""))) + 4 for m in body["messages"]) + 4
+    return count_tokens(str(body.get("prompt", "")))
 
 
 def _describe(exc: BaseException) -> str:

@@ -96,7 +96,7 @@ class BatchJournal:
         self.dir = run_dir / BATCH_DIR
         self._appender: JsonlAppender | None = None
         self.entries: dict[str, BatchEntry] = {}
-        self.files: list[str] = []  # uploaded input files, batch or not
+        self.files: dict[str, str] = {}  # every uploaded input file: id -> its local copy (relative path)
         self.next_input = 1
         self._load()
 
@@ -111,7 +111,7 @@ class BatchJournal:
                 continue  # a torn last line from a kill mid-write: what it said is re-learnt by polling
             kind = rec.get("kind")
             if kind == "file":
-                self.files.append(rec["file"])
+                self.files[rec["file"]] = rec["input"]
                 self.next_input = max(self.next_input, int(rec.get("seq", 0)) + 1)
             elif kind == "batch":
                 self.entries[rec["batch"]] = BatchEntry(
@@ -149,8 +149,13 @@ class BatchJournal:
         return seq, path
 
     def file_uploaded(self, seq: int, file_id: str, path: Path) -> None:
-        self.files.append(file_id)
-        self._append({"kind": "file", "seq": seq, "file": file_id, "input": str(path.relative_to(self.run_dir))})
+        self.files[file_id] = str(path.relative_to(self.run_dir))
+        self._append({"kind": "file", "seq": seq, "file": file_id, "input": self.files[file_id]})
+
+    def files_without_batch(self) -> dict[str, str]:
+        """Uploaded files no journaled batch uses: a crash may have come between creating a batch and writing it down."""
+        used = {e.file_id for e in self.entries.values()}
+        return {f: path for f, path in self.files.items() if f not in used}
 
     def batch_created(self, entry: BatchEntry) -> None:
         self.entries[entry.batch_id] = entry

@@ -27,6 +27,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from selfinstruct.config import redact_url
 from selfinstruct.errors import SelfInstructError, TeacherError, UserError
+from selfinstruct.teacher.endpoints import EndpointPool, Lane
+from selfinstruct.teacher.rate import AdaptiveLimit
 from selfinstruct.teacher.spend import SpendTracker, count_tokens
 
 # A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
@@ -191,6 +193,8 @@ class Teacher:
         on_connection_error: Callable[[], None] | None = None,
         description: str = "",
         structured: Structured | None = None,
+        more_endpoints: list[tuple[str, str]] | None = None,
+        concurrency_fixed: bool = False,
     ) -> None:
         self.model = model
         # Set when the endpoint takes a JSON schema for the answer (chat API only); None: text formats.
@@ -202,21 +206,52 @@ class Teacher:
         self.spend = spend
         self.log = log
         self.on_connection_error = on_connection_error
-        self.in_flight = 0
         self.requests = 0
         self.retries = 0
         self._request_ids = itertools.count(1)
         self._api_key = api_key
         self._succeeded = False
-        self.concurrency = concurrency
-        self._semaphore = asyncio.Semaphore(concurrency)
         self._min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self._next_start = 0.0
         self._pace_lock = asyncio.Lock()
-        self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0)
+        # --concurrency is each endpoint's ceiling; the limit under it adapts unless --concurrency-fixed.
+        lanes = [(base_url, model), *(more_endpoints or [])]
+        self.pool = EndpointPool([
+            Lane(redact_url(url) or "https://api.openai.com/v1", name,
+                 openai.AsyncOpenAI(api_key=api_key, base_url=url, timeout=timeout_s, max_retries=0), AdaptiveLimit(concurrency, concurrency_fixed))
+            for url, name in lanes
+        ])  # fmt: skip
+        self._client = self.pool.lanes[0].client
+
+    @property
+    def concurrency(self) -> int:
+        """The most requests in flight at once, over all endpoints (the adaptive limits stay under it)."""
+        return self.pool.ceiling
+
+    @property
+    def in_flight(self) -> int:
+        return self.pool.in_flight
+
+    @property
+    def current_concurrency(self) -> int:
+        """What the adaptive limits allow right now, for the live display."""
+        return self.pool.current
+
+    def report(self) -> dict[str, Any]:
+        """For summary.json: the concurrency's trace and 429s, and each endpoint's share when there are several."""
+        return self.pool.report()
+
+    async def drain(self) -> None:
+        """Stop sending, and let requests already sent finish (and be logged and counted) before the summary.
+
+        A request can outlive the task that asked for it (gather's other children keep running when one
+        fails): it is paid for, so it must be counted, and nothing new may start after the run stops.
+        """
+        await self.pool.drain()
 
     async def aclose(self) -> None:
-        await self._client.close()
+        for lane in self.pool.lanes:
+            await lane.client.close()
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -229,7 +264,7 @@ class Teacher:
         # An endpoint that has never answered is probably misconfigured: give up after two tries.
         exc = state.outcome.exception() if state.outcome else None
         if not self._succeeded and _is_unreachable(exc):
-            return state.attempt_number >= 2
+            return state.attempt_number >= 2 * len(self.pool.lanes)
         return stop_after_attempt(self.max_attempts)(state)
 
     async def _pace(self) -> None:
@@ -247,36 +282,56 @@ class Teacher:
         estimate = prompt_tokens_estimate(prompt, self.api)
         attempt = 0
         request_id = next(self._request_ids)
-        async with self._semaphore:
+        if self.pool.closing:
+            raise asyncio.CancelledError  # the run is stopping: send nothing new
+        # A request holds its slot through its retries, so at most --concurrency requests are worked on at once;
+        # with several endpoints a retry moves to the least busy one that is not set aside.
+        held: list[Lane] = []
+        lane, start_at = await self.pool.acquire()
+        held.append(lane)
+        try:
             # Reserve once a slot is ours: requests queued for a slot hold no budget, so a cap is not hit early.
             reservation = self.spend.reserve(estimate, decoding.max_tokens)
             try:
-                retrying = AsyncRetrying(
-                    stop=self._stop, wait=self._wait, retry=retry_if_exception(_is_transient), reraise=True
-                )
+                retrying = AsyncRetrying(stop=self._stop, wait=self._wait, retry=retry_if_exception(_is_transient), reraise=True)
                 async for attempt_state in retrying:
                     with attempt_state:
                         attempt = attempt_state.retry_state.attempt_number
                         if attempt > 1:
                             self.retries += 1
-                        return await self._attempt(prompt, decoding, stage, attempt, request_id)
+                            if self.pool.closing:
+                                raise asyncio.CancelledError
+                            if len(self.pool.lanes) > 1:
+                                self.pool.release(held.pop())
+                                lane, start_at = await self.pool.acquire()
+                                held.append(lane)
+                            else:
+                                start_at = time.monotonic()
+                        return await self._attempt(lane, start_at, prompt, decoding, stage, attempt, request_id)
             except (openai.APIError, MalformedResponse) as exc:
                 err = self._give_up(exc, attempt)
                 raise type(err)(self._redact(str(err))) from None
             finally:
                 self.spend.release(reservation)
+        finally:
+            for slot in held:
+                self.pool.release(slot)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, prompt: list[Message] | str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0) -> Completion:
+    async def _attempt(
+        self, lane: Lane, start_at: float, prompt: list[Message] | str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0
+    ) -> Completion:
         await self._pace()
         record: dict[str, Any] = {
-            "ts": round(time.time(), 3), "stage": stage, "model": self.model, "api": self.api, "request": request_id, "attempt": attempt,
+            "ts": round(time.time(), 3), "stage": stage, "model": lane.model, "api": self.api, "request": request_id, "attempt": attempt,
         }  # fmt: skip
+        if len(self.pool.lanes) > 1:
+            record["endpoint"] = lane.name
         started = time.monotonic()
-        self.in_flight += 1
         self.requests += 1
+        cost = prompt_tokens_estimate(prompt, self.api) + decoding.max_tokens
         try:
-            completion = await self._send(prompt, decoding, started)
+            completion, headers = await self._send(lane, prompt, decoding, started)
         except BaseException as exc:
             record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error=self._redact(_describe(exc)))
             if isinstance(exc, openai.APIStatusError):
@@ -285,13 +340,14 @@ class Teacher:
                 if after is not None:
                     record["retry_after_s"] = after
             if not isinstance(exc, asyncio.CancelledError):
+                self._feedback(lane, start_at, exc)
                 self.log(record)
             if isinstance(exc, openai.APIConnectionError) and self.on_connection_error:
                 self.on_connection_error()  # may raise a clearer TeacherError (e.g. local server died)
             raise
-        finally:
-            self.in_flight -= 1
         self._succeeded = True
+        self.pool.succeeded(lane)
+        lane.limit.on_success(start_at, stage, completion.latency_s, headers, cost)
         usd = self.spend.record(completion.prompt_tokens, completion.completion_tokens)
         record.update(
             ok=True,
@@ -304,15 +360,28 @@ class Teacher:
         self.log(record)
         return completion
 
-    async def _send(self, prompt: list[Message] | str, decoding: Decoding, started: float) -> Completion:
-        options = request_body(self.model, self.api, prompt, decoding, self.structured)
+    def _feedback(self, lane: Lane, start_at: float, exc: BaseException) -> None:
+        """A 429 or a timeout shrinks the endpoint's concurrency; any failure counts toward setting it aside."""
+        if isinstance(exc, openai.RateLimitError) or (isinstance(exc, openai.APIStatusError) and exc.status_code == 429):
+            lane.limit.on_throttle(start_at, _retry_after(exc), exc.response.headers)
+            return  # the endpoint is alive, only busy
+        if isinstance(exc, openai.APITimeoutError):
+            lane.limit.on_timeout(start_at)
+        if _is_transient(exc):
+            self.pool.failed(lane)
+
+    async def _send(self, lane: Lane, prompt: list[Message] | str, decoding: Decoding, started: float) -> tuple[Completion, Any]:
+        """One request; returns the completion and the response headers (the rate-limit ones pace the run)."""
+        options = request_body(lane.model, self.api, prompt, decoding, self.structured)
         try:
             if self.api == "chat":
-                response = await self._client.chat.completions.create(**options)
+                raw = await lane.client.chat.completions.with_raw_response.create(**options)
+                response = raw.parse()
                 choices = response.choices or []
                 text = (choices[0].message.content or "") if choices else None
             else:
-                response = await self._client.completions.create(**options)
+                raw = await lane.client.completions.with_raw_response.create(**options)
+                response = raw.parse()
                 choices = response.choices or []
                 text = (choices[0].text or "") if choices else None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -324,18 +393,20 @@ class Teacher:
         completion_tokens = getattr(usage, "completion_tokens", None)
         if completion_tokens is None:
             completion_tokens = count_tokens(text)
-        return Completion(
+        done = Completion(
             text=text,
             finish_reason=choices[0].finish_reason,
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
             latency_s=time.monotonic() - started,
         )
+        return done, raw.headers
 
     def _redact(self, text: str) -> str:
         """Servers may echo the key or a credentialed URL in errors; neither may reach a log or the terminal."""
-        url = str(self._client.base_url)
-        text = text.replace(url, redact_url(url) or "")
+        for lane in self.pool.lanes:
+            url = str(lane.client.base_url)
+            text = text.replace(url, redact_url(url) or "")
         # A very short key would match ordinary text; real keys are long.
         return text.replace(self._api_key, "***") if len(self._api_key) >= 8 else text
 

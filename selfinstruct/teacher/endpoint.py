@@ -53,6 +53,7 @@ class Endpoint:
     api_key: str | None = None  # resolved when the teacher is opened; never written anywhere
     check_alive: Callable[[], None] | None = None
     batch: BatchSettings | None = None  # set for `generate --batch`: the Batch API, priced at batch prices
+    more_endpoints: tuple[tuple[str, str], ...] = ()  # further (base URL, model) pairs sharing the requests
 
     @property
     def price_known(self) -> bool:
@@ -83,6 +84,8 @@ def resolve_endpoint(settings: TeacherSettings, batch: BatchSettings | None = No
         if wants_local(settings):
             raise UserError("--batch needs a Batch API endpoint: set OPENAI_API_KEY, or --base-url for a server with /v1/files and /v1/batches")
         online = resolve_endpoint(settings)
+        if online.more_endpoints:
+            raise UserError("--batch sends to one Batch API endpoint: give one --base-url")
         return replace(
             online,
             price=batch_price(online.price, batch.batch_price_input, batch.batch_price_output),
@@ -101,9 +104,14 @@ def resolve_endpoint(settings: TeacherSettings, batch: BatchSettings | None = No
             description=f"teacher: local llama.cpp, {settings.local_model}",
             structured=_structured(settings, "json_object"),
         )
-    base_url = settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
-    model = settings.model or DEFAULT_OPENAI_MODEL
+    base_url = (settings.base_url[0] if settings.base_url else None) or os.environ.get("OPENAI_BASE_URL") or None
+    models = settings.models or [DEFAULT_OPENAI_MODEL]
+    model = models[0]
     where = redact_url(base_url) or "https://api.openai.com/v1"
+    # Further --base-url endpoints share the load, each with its own model or the one given for all.
+    more = tuple((url, models[i] if len(models) > 1 else model) for i, url in enumerate(settings.base_url[1:], 1))
+    if more:
+        where += f" and {len(more)} more endpoint{'s' if len(more) > 1 else ''}"
     return Endpoint(
         settings=settings,
         local=False,
@@ -115,6 +123,7 @@ def resolve_endpoint(settings: TeacherSettings, batch: BatchSettings | None = No
         description=f"teacher: {model} at {where}",
         # Only OpenAI's own API is known to take a schema; another server gets text formats unless told.
         structured=_structured(settings, "json_schema" if base_url is None or "api.openai.com" in base_url else None),
+        more_endpoints=more,
     )
 
 
@@ -207,4 +216,6 @@ def open_teacher(
             on_connection_error=live.check_alive,
             description=live.description,
             structured=live.structured,
+            more_endpoints=list(live.more_endpoints),
+            concurrency_fixed=settings.concurrency_fixed,
         )

@@ -87,6 +87,22 @@ def test_a_stage_larger_than_the_limit_is_split(runner: CliRunner, mock_teacher:
     assert len(files) >= 3 and all(len(f) <= 3000 or f.count(b"\n") == 1 for f in files)
 
 
+def test_the_next_stage_goes_out_while_a_slow_batch_of_this_one_is_still_out(runner: CliRunner, mock_teacher: MockTeacher, tmp_path: Path) -> None:
+    mock_teacher.batches.delays = [0.0, 1.5]  # the proposals are split in two; the second part is slow
+    out = tmp_path / "run"
+    result = runner.invoke(app, batch_args(mock_teacher, out, 40, "--batch-max-requests", "2", "--batch-min-requests", "3"))
+    assert result.exit_code == 0, result.output
+    events = _journal(out)
+    slow = [r["batch"] for r in events if r["kind"] == "batch"][1]
+    slow_done = next(i for i, r in enumerate(events) if r["kind"] == "status" and r["batch"] == slow and r["status"] == "completed")
+    first_classify = next(i for i, r in enumerate(events) if r["kind"] == "batch" and any(
+        line["custom_id"].startswith("classify.") for line in map(json.loads, (out / r["input"]).read_text().splitlines())))
+    assert first_classify < slow_done, "the classify batch waited for the slow proposal batch"
+    # A threshold that is never reached does not hold a run up once nothing else is out.
+    result = runner.invoke(app, mock_args(mock_teacher, tmp_path / "run2", 10, "--batch", "--batch-poll", "0.02"))
+    assert result.exit_code == 0, result.output
+
+
 def test_sigkill_between_submit_and_results_then_rerun_submits_nothing_again(mock_teacher: MockTeacher, tmp_path: Path) -> None:
     out = tmp_path / "run"
     args = batch_args(mock_teacher, out, 30)
@@ -113,6 +129,27 @@ def test_sigkill_between_submit_and_results_then_rerun_submits_nothing_again(moc
     _check_books(mock_teacher, out)
     status = run_cli(["status", str(out)])
     assert "completed" in status.stdout and "still to collect" not in status.stdout, status.stdout
+
+
+def test_a_batch_created_just_before_a_crash_is_found_not_resubmitted(runner: CliRunner, mock_teacher: MockTeacher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from selfinstruct.teacher.batch_journal import BatchJournal
+
+    real = BatchJournal.batch_created
+
+    def crash(self: BatchJournal, entry: object) -> None:
+        raise RuntimeError("killed after the batch was created, before its id was written down")
+
+    monkeypatch.setattr(BatchJournal, "batch_created", crash)
+    out = tmp_path / "run"
+    args = batch_args(mock_teacher, out, 20)
+    assert runner.invoke(app, args).exit_code != 0
+    assert len(mock_teacher.batches.batches) == 1 and not any(r["kind"] == "batch" for r in _journal(out))
+    monkeypatch.setattr(BatchJournal, "batch_created", real)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert max(_submitted_requests(mock_teacher).values()) == 1, "the batch the crash hid was submitted again"
+    check_dataset(out, 20)
+    _check_books(mock_teacher, out)
 
 
 def test_an_expired_batch_is_resubmitted_once(runner: CliRunner, mock_teacher: MockTeacher, tmp_path: Path) -> None:

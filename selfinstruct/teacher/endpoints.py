@@ -1,0 +1,133 @@
+"""Several endpoints behind one teacher: each request goes to the one with the least work in flight.
+
+    pool = EndpointPool([Lane("http://gpu0:8000/v1", "qwen", client0, AdaptiveLimit(64)), ...])
+    lane, start_at = await pool.acquire()     # least in flight per slot, skipping endpoints cooling down
+    ... send through lane.client ...
+    pool.succeeded(lane) / pool.failed(lane, unreachable=...)
+    pool.release(lane)
+
+Each endpoint (a vLLM or llama.cpp server per GPU or per machine) has its own client and its own
+adaptive concurrency limit (rate.py). One that fails FAIL_STREAK times in a row is set aside for
+COOL_DOWN_S and the run goes on with the others; after the cool-down it gets requests again, and
+one success clears it. With a single endpoint nothing is ever set aside: retries decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from selfinstruct.teacher.rate import AdaptiveLimit
+
+FAIL_STREAK = 3
+COOL_DOWN_S = 30.0
+
+
+@dataclass(eq=False)
+class Lane:
+    """One endpoint: where it is, which model it serves, its client, its limit and its record."""
+
+    name: str  # the base URL, credentials redacted; what the request log calls it
+    model: str
+    client: Any  # openai.AsyncOpenAI
+    limit: AdaptiveLimit
+    streak: int = 0  # failures in a row
+    cool_until: float = 0.0
+    served: int = 0
+    failed: int = 0
+    cool_downs: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class EndpointPool:
+    """Hands out request slots over the lanes; waits while every usable lane is full."""
+
+    def __init__(self, lanes: list[Lane], cool_down_s: float = COOL_DOWN_S) -> None:
+        self.lanes = lanes
+        self.cool_down_s = cool_down_s
+        self._changed = asyncio.Event()
+        self.closing = False
+
+    @property
+    def ceiling(self) -> int:
+        return sum(lane.limit.ceiling for lane in self.lanes)
+
+    @property
+    def current(self) -> int:
+        return sum(lane.limit.current for lane in self.lanes)
+
+    @property
+    def in_flight(self) -> int:
+        return sum(lane.limit.in_flight for lane in self.lanes)
+
+    def _pick(self) -> Lane | None:
+        now = time.monotonic()
+        usable = [lane for lane in self.lanes if lane.cool_until <= now and lane.limit.free]
+        if not usable:
+            return None
+        return min(usable, key=lambda lane: (lane.limit.in_flight / lane.limit.current, lane.limit.in_flight))
+
+    async def acquire(self) -> tuple[Lane, float]:
+        """A slot on the least busy usable endpoint; returns it with the time the request may start."""
+        while True:
+            if self.closing:
+                raise asyncio.CancelledError  # the run is stopping: nothing new starts
+            lane = self._pick()
+            if lane is not None:
+                start_at = lane.limit.take()
+                delay = start_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                return lane, start_at
+            self._changed.clear()
+            cooling = [lane.cool_until for lane in self.lanes if lane.cool_until > time.monotonic()]
+            timeout = max(0.01, min(cooling) - time.monotonic()) if len(cooling) == len(self.lanes) else None
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
+
+    async def drain(self, limit_s: float = 600.0) -> None:
+        """Let nothing new start, and wait (up to `limit_s`) for requests already sent to finish."""
+        self.closing = True
+        self._changed.set()
+        deadline = time.monotonic() + limit_s
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    def release(self, lane: Lane) -> None:
+        lane.limit.give_back()
+        self._changed.set()
+
+    def succeeded(self, lane: Lane) -> None:
+        lane.served += 1
+        lane.streak = 0
+
+    def failed(self, lane: Lane) -> None:
+        """A failed attempt; an endpoint failing again and again is set aside while others can serve."""
+        lane.failed += 1
+        lane.streak += 1
+        if len(self.lanes) > 1 and lane.streak >= FAIL_STREAK:
+            lane.cool_until = time.monotonic() + self.cool_down_s
+            lane.cool_downs += 1
+            lane.streak = FAIL_STREAK - 1  # one more failure after the cool-down sets it aside again
+            self._changed.set()
+
+    def report(self) -> dict[str, Any]:
+        """For summary.json: each endpoint's share of the answers, its failures, cool-downs and concurrency."""
+        total = sum(lane.served for lane in self.lanes) or 1
+        lanes = [
+            {"endpoint": lane.name, "model": lane.model, "served": lane.served, "share": round(lane.served / total, 3),
+             "failed": lane.failed, "cool_downs": lane.cool_downs, "concurrency": lane.limit.report()}
+            for lane in self.lanes
+        ]  # fmt: skip
+        if len(lanes) == 1:
+            return {"concurrency": lanes[0]["concurrency"]}
+        return {
+            "endpoints": lanes,
+            "concurrency": {"ceiling": self.ceiling, "final": self.current,
+                            "throttled_429": sum(lane.limit.throttled for lane in self.lanes),
+                            "timeouts": sum(lane.limit.timeouts for lane in self.lanes)},
+        }  # fmt: skip

@@ -1,0 +1,165 @@
+"""Adaptive concurrency (AIMD) against the mock's rate limits and queueing, and several endpoints at once.
+
+The throughput tests print their figures (run with -s to see them): the adaptive run next to a
+fixed concurrency set too high, against the same limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from selfinstruct.cli import app
+from selfinstruct.errors import TeacherError
+from selfinstruct.teacher.client import Decoding, Teacher
+from selfinstruct.teacher.rate import AdaptiveLimit, parse_reset
+from selfinstruct.teacher.spend import SpendTracker, count_tokens
+from tests.conftest import SEEDS
+from tests.mock_teacher import MockTeacher
+from tests.reliability_checks import check_dataset, read_requests
+
+
+def test_reset_headers_parse() -> None:
+    assert parse_reset("1s") == 1.0 and parse_reset("20ms") == pytest.approx(0.02)
+    assert parse_reset("6m0s") == 360.0 and parse_reset("1h2m3.5s") == pytest.approx(3723.5)
+    assert parse_reset("0.5") == 0.5 and parse_reset("soon") is None and parse_reset(None) is None
+
+
+def test_aimd_grows_then_halves_once_per_window() -> None:
+    limit = AdaptiveLimit(ceiling=32)
+    assert limit.current == 4
+    for _ in range(10):
+        limit.on_success(time.monotonic(), "s", 0.1)
+    assert limit.current == 14  # slow start: one more per success
+    sent_before = time.monotonic()
+    limit.on_throttle(time.monotonic(), 0.0)
+    assert limit.current == 7
+    limit.on_throttle(sent_before, 0.0)  # a request sent before the halving: the same congestion, not a new one
+    assert limit.current == 7 and limit.throttled == 2
+    for _ in range(8):
+        limit.on_success(time.monotonic(), "s", 0.1)
+    assert limit.current == 8  # additive: about one per window of `limit` successes
+    time.sleep(0.11)  # a round trip (0.1 s here) after the last halving: new congestion
+    limit.on_timeout(time.monotonic())
+    assert limit.current == 4 and limit.timeouts == 1
+    fixed = AdaptiveLimit(ceiling=8, fixed=True)
+    fixed.on_throttle(time.monotonic(), 1.0)
+    assert fixed.current == 8
+
+
+def test_latency_rising_with_load_stops_growth() -> None:
+    limit = AdaptiveLimit(ceiling=32)
+    limit.in_flight = 6
+    for _ in range(4):
+        limit.on_success(time.monotonic(), "s", 0.1)
+    grown = limit.current
+    for _ in range(20):
+        limit.on_success(time.monotonic(), "s", 0.4)  # four times slower at the same load: a queue
+    assert limit.current < grown
+
+
+def _flood(mock: MockTeacher, n: int, concurrency: int, fixed: bool, timeout_s: float = 10.0, max_attempts: int = 60) -> tuple[float, Teacher]:
+    teacher = Teacher(model="mock-teacher", base_url=mock.url, api_key="sk-test", concurrency=concurrency, concurrency_fixed=fixed,
+                      timeout_s=timeout_s, max_attempts=max_attempts, retry_wait_s=0.02, spend=SpendTracker((0.0, 0.0)))  # fmt: skip
+
+    count_tokens("load the tokenizer before the clock starts")
+
+    async def go() -> float:
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*(teacher.complete(f"Say hello, number {i}.", Decoding(max_tokens=50), stage="s") for i in range(n)))
+        finally:
+            await teacher.aclose()
+        return time.monotonic() - started
+
+    return asyncio.run(go()), teacher
+
+
+def test_adaptive_reaches_the_rate_limit_without_a_429_storm(mock_teacher: MockTeacher) -> None:
+    n, burst, per_s = 300, 20, 40.0
+    rows = []
+    for label, concurrency, fixed in (("adaptive (ceiling 64)", 64, False), ("fixed 64", 64, True)):
+        # 40 requests/s and tokens for ~45 of these requests a second (both near), refilled continuously; buckets start full.
+        mock_teacher.limits.set(requests=burst, tokens=burst * 75, window=burst / per_s)
+        mock_teacher.latency = 0.05
+        elapsed, teacher = _flood(mock_teacher, n, concurrency, fixed)
+        ideal = (n - burst) / per_s
+        throttled = mock_teacher.limits.throttled
+        rows.append((label, n / elapsed, ideal / elapsed, throttled / (n + throttled), teacher.report()["concurrency"]["max"]))
+    print(f"\nrate limit {per_s:.0f} requests/s (burst {burst}), {n} requests:")
+    for label, rps, share, throttled, top in rows:
+        print(f"  {label:22s} {rps:6.1f} req/s  {share:6.1%} of the limit's throughput  {throttled:6.1%} of requests got 429  (concurrency up to {top})")
+    adaptive, fixed_row = rows
+    assert adaptive[2] >= 0.90, adaptive
+    assert adaptive[3] < 0.05, adaptive
+    assert fixed_row[3] > adaptive[3]
+
+
+def test_a_queueing_server_is_not_driven_into_timeouts(mock_teacher: MockTeacher) -> None:
+    """llama.cpp-like: 2 requests decoded at a time, the rest wait; a fixed 16 in flight times out, the adaptive run does not."""
+    mock_teacher.set_slots(2)
+    mock_teacher.latency = 0.2
+    elapsed, teacher = _flood(mock_teacher, 40, 16, False, timeout_s=1.0)
+    adaptive = teacher.report()["concurrency"]
+    # Fixed: requests wait in the server's queue past the timeout and are sent again while the server still
+    # works on them, so the queue only grows; the run gives up after its attempts.
+    started = time.monotonic()
+    with pytest.raises(TeacherError, match="timed out"):
+        _flood(mock_teacher, 40, 16, True, timeout_s=1.0, max_attempts=3)
+    print("\nqueueing server, 2 slots x 0.2 s, client timeout 1 s, 40 requests:")
+    print(f"  adaptive (ceiling 16)  {40 / elapsed:5.1f} req/s  {adaptive['timeouts']} timeouts  final concurrency {adaptive['final']}")
+    print(f"  fixed 16               gave up after {time.monotonic() - started:.1f} s: requests timed out in the server's queue")
+    assert adaptive["timeouts"] == 0 and adaptive["max"] <= 10  # it stopped growing well under the ceiling of 16
+    assert 40 / elapsed > 0.8 * 2 / 0.2  # close to what 2 slots of 0.2 s can serve
+
+
+def test_three_endpoints_one_dies_mid_run(runner: CliRunner, tmp_path: Path) -> None:
+    mocks = [MockTeacher().start() for _ in range(3)]
+    try:
+        for i, mock in enumerate(mocks):
+            mock.name = f"gpu{i}"
+            mock.latency = 0.02
+        dying = mocks[1]
+
+        def die(record: dict) -> None:
+            if len(dying.requests) >= 12:
+                dying.dead = True
+
+        dying.on_request = die
+        out = tmp_path / "run"
+        urls = [arg for m in mocks for arg in ("--base-url", m.url)]
+        args = ["generate", "--seeds", str(SEEDS), "--budget", "40", "--out", str(out), *urls, "--api-key", "sk-test",
+                "--model", "mock-teacher", "--timeout", "5", "--concurrency", "4", "--retry-wait", "0.01"]  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        check_dataset(out, 40)
+        log = [r for r in read_requests(out) if r["ok"]]
+        shares = {m.url: sum(1 for r in log if r["endpoint"] == m.url) / len(log) for m in mocks}
+        print("\nrequests served per endpoint:", ", ".join(f"{m.name} {shares[m.url]:.0%}" for m in mocks))
+        assert all(share > 0 for share in shares.values())
+        assert shares[dying.url] < min(shares[mocks[0].url], shares[mocks[2].url])
+        summary = json.loads((out / "summary.json").read_text())
+        lanes = {lane["endpoint"]: lane for lane in summary["endpoints"]}
+        assert lanes[dying.url]["cool_downs"] >= 1 and lanes[dying.url]["failed"] >= 3
+        assert sum(lane["served"] for lane in lanes.values()) == len(log)
+    finally:
+        for mock in mocks:
+            mock.stop()
+
+
+def test_one_model_per_endpoint_or_one_for_all(runner: CliRunner, tmp_path: Path) -> None:
+    base = ["generate", "--seeds", str(SEEDS), "--budget", "3", "--out", str(tmp_path / "r"), "--base-url", "http://a/v1", "--base-url", "http://b/v1"]
+    result = runner.invoke(app, [*base, "--model", "x,y,z"])
+    assert result.exit_code == 2 and "3 models for 2 --base-url endpoints" in result.output
+    from selfinstruct.config import TeacherSettings
+    from selfinstruct.teacher.endpoint import resolve_endpoint
+
+    endpoint = resolve_endpoint(TeacherSettings(base_url=["http://a/v1", "http://b/v1"], model="x,y"))
+    assert (endpoint.base_url, endpoint.model, endpoint.more_endpoints) == ("http://a/v1", "x", (("http://b/v1", "y"),))
+    endpoint = resolve_endpoint(TeacherSettings(base_url=["http://a/v1", "http://b/v1"], model="x"))
+    assert endpoint.more_endpoints == (("http://b/v1", "x"),)

@@ -251,8 +251,11 @@ def redact_urls(urls: list[str]) -> str | list[str] | None:
     return None if not redacted else redacted[0] if len(redacted) == 1 else redacted
 
 
-def redact_url(url: str | None) -> str | None:
-    """Drop user:password@ and secret-looking query values from a URL before it is written anywhere."""
+def redact_url(url: str | list[str] | None) -> Any:
+    """Drop user:password@ and secret-looking query values from a URL before it is written anywhere
+    (each of them, for a list of endpoints)."""
+    if isinstance(url, list):
+        return redact_urls(url)
     if not url:
         return url
     parts = urlsplit(url)

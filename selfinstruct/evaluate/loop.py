@@ -97,7 +97,8 @@ def check_eval_tasks(cfg: FinetuneConfig) -> None:
 
 def evaluate_finetune(summary: dict[str, Any], cfg: FinetuneConfig, console: Console | None = None) -> dict[str, Any]:
     """`finetune --eval`: judge the saved model against its base; add the outcome to training_summary.json and the card."""
-    from selfinstruct.safe_files import write_json_atomic, write_text_atomic
+    from selfinstruct.finetune.output import put_card_section
+    from selfinstruct.safe_files import write_json_atomic
 
     out = Path(summary["out"])
     outcome = eval_tuned(
@@ -106,14 +107,6 @@ def evaluate_finetune(summary: dict[str, Any], cfg: FinetuneConfig, console: Con
     )  # fmt: skip
     summary = {**summary, "eval": outcome.model_dump()}
     write_json_atomic(out / "training_summary.json", summary)
-    card_path = out / "README.md"
-    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else ""
     # Other sections (a GGUF export's) stay; a rerun replaces its own section rather than adding another.
-    section = f"{CARD_START}\n{card_section(outcome)}{CARD_END}\n"
-    if CARD_START in card and CARD_END in card:
-        head, _, rest = card.partition(CARD_START)
-        card = head + section + rest.partition(CARD_END)[2].lstrip("\n")
-    else:
-        card = card.rstrip("\n") + "\n\n" + section
-    write_text_atomic(card_path, card)
+    put_card_section(out / "README.md", f"{CARD_START}\n{card_section(outcome)}{CARD_END}", CARD_START, CARD_END)
     return summary

@@ -31,8 +31,9 @@ from selfinstruct.config import ExportModelConfig
 from selfinstruct.errors import BrokenOutput, UserError
 from selfinstruct.finetune.data import PromptTemplate
 from selfinstruct.finetune.gguf_verify import VerifyResult
+from selfinstruct.finetune.output import put_card_section
 from selfinstruct.model_files import file_sha256
-from selfinstruct.safe_files import write_json_atomic, write_text_atomic
+from selfinstruct.safe_files import write_json_atomic
 
 EXPORTS_FILE = "gguf_exports.json"
 _CARD_START, _CARD_END = "<!-- gguf-exports -->", "<!-- /gguf-exports -->"
@@ -228,15 +229,8 @@ def record_export(model_dir: Path, result: ExportResult) -> None:
         rows = []
     rows = [r for r in rows if isinstance(r, dict) and r.get("path") != result.path] + [result.model_dump(mode="json")]
     write_json_atomic(path, rows)
-    card_path = model_dir / "README.md"
-    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {model_dir.name}\n"
     section = card_section([ExportResult.model_validate(r) for r in rows])
-    if _CARD_START in card and _CARD_END in card:
-        head, _, rest = card.partition(_CARD_START)
-        card = head + section + rest.partition(_CARD_END)[2]
-    else:
-        card = card.rstrip("\n") + "\n\n" + section + "\n"
-    write_text_atomic(card_path, card)
+    put_card_section(model_dir / "README.md", section, _CARD_START, _CARD_END, title=f"# {model_dir.name}\n")
 
 
 def card_section(rows: list[ExportResult]) -> str:

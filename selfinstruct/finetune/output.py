@@ -148,6 +148,18 @@ def build_summary(trainer: Any, cfg: FinetuneConfig, ref: BaseModelRef, stats: D
     }
 
 
+def put_card_section(card_path: Path, block: str, start: str, end: str, title: str = "") -> None:
+    """Put `block` (which begins with `start` and ends with `end`) into the model card: in place of the
+    block a run before wrote, else at the end; other sections stay. `title` starts a card that is missing."""
+    card = card_path.read_text(encoding="utf-8") if card_path.is_file() else title
+    if start in card and end in card:
+        head, _, rest = card.partition(start)
+        card = head + block + rest.partition(end)[2]
+    else:
+        card = card.rstrip("\n") + "\n\n" + block + "\n"
+    write_text_atomic(card_path, card)
+
+
 def _public_judge(cfg: FinetuneConfig) -> dict[str, Any]:
     """The --eval judge's settings as written to disk: never the key, no credentials in the URL."""
     from selfinstruct.config import redact_url

@@ -137,21 +137,22 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     stages = recipe.estimate(cfg, templates, seeds, endpoint.structured is not None)
     if quality_gate_on(cfg, endpoint):
-        stages.append(quality_stage(cfg, seeds))
+        gated = getattr(recipe, "gated_instances", None)  # a recipe whose rows the gate scores says how many
+        if gated is not None:
+            stages.append(quality_stage(cfg, seeds, gated(cfg)))
     return Estimate(
         model=endpoint.model, local=endpoint.local, budget=cfg.budget, recipe=cfg.recipe, stages=stages, price_per_m=endpoint.price,
         judge=None if cfg.judge_is_teacher or not quality_gate_on(cfg, endpoint) else resolve_endpoint(cfg.judge).model,
     )  # fmt: skip
 
 
-def quality_stage(cfg: GenerateConfig, seeds: list[SeedTask]) -> StageEstimate:
+def quality_stage(cfg: GenerateConfig, seeds: list[SeedTask], requests: int) -> StageEstimate:
     """One judge request per emitted instance (--quality-judge), its prompt rendered with seed instances."""
     from selfinstruct.evaluate.quality import QualityJudge
 
     judge = QualityJudge(None, cfg.prompts)  # type: ignore[arg-type]  # only renders prompts here
     probe = [(s.instruction, i) for s in seeds[:PROMPT_SAMPLES] for i in s.instances[:1]]
     size = mean(prompt_tokens(judge.prompt(t, i.input, i.output), cfg) for t, i in probe) if probe else 200
-    requests = cfg.budget * min(INSTANCES_PER_INSTRUCTION, cfg.max_instances) if cfg.recipe != "alpaca" else cfg.budget
     return StageEstimate(
         stage="quality",
         requests=requests,

@@ -98,6 +98,11 @@ async def finish(driver: Pipeline, ids: list[str]) -> None:
         driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=None if kept else LOW_QUALITY, quality=notes))
 
 
+def gated_instances(cfg: GenerateConfig) -> int:
+    """Instances the quality gate is expected to score: one per task of the budget."""
+    return cfg.budget
+
+
 # --- 3: the product ---------------------------------------------------------------------
 
 rows = alpaca_rows

@@ -187,6 +187,13 @@ async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tupl
     return kept, dropped, reason, (completion.text[:500] if not kept else None)
 
 
+def gated_instances(cfg: GenerateConfig) -> int:
+    """Instances the quality gate is expected to score for the budget (one judge request each)."""
+    from selfinstruct import estimate as est
+
+    return cfg.budget * min(est.INSTANCES_PER_INSTRUCTION, cfg.max_instances)
+
+
 def instances_max_tokens(cfg: GenerateConfig) -> int:
     return cfg.max_tokens or 60 + 120 * cfg.max_instances
 

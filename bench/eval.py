@@ -31,7 +31,7 @@ def timed(model, tokenizer, prompts: list[str], batch_size: int, max_new_tokens:
     started = time.perf_counter()
     answers: dict[int, str] = {}
     tokens = 0
-    for batch in batched_answers(model, tokenizer, prompts, chat=False, max_new_tokens=max_new_tokens, batch_size=batch_size):
+    for batch in batched_answers(model, tokenizer, prompts, template=PromptTemplate.load(), max_new_tokens=max_new_tokens, batch_size=batch_size):
         for index, generated in batch:
             answers[index] = generated.text
             tokens += generated.completion_tokens

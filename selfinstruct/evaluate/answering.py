@@ -133,7 +133,7 @@ def _generate_locally(contestant: Contestant, todo: list[EvalTask], options: Ans
     prompts = [render_prompt(t, template, tokenizer, contestant.spec) for t in todo]
     done = 0
     started = time.monotonic()
-    for batch in batched_answers(model, tokenizer, prompts, chat=template is None, max_new_tokens=options.max_new_tokens,
+    for batch in batched_answers(model, tokenizer, prompts, template=template, max_new_tokens=options.max_new_tokens,
                                  batch_size=options.batch_size, temperature=options.temperature):  # fmt: skip
         # Answers of one batch finish together: each is charged its share of the batch's time.
         now = time.monotonic()
@@ -154,7 +154,7 @@ async def _answer_through_teacher(
     if settings.max_usd is not None and endpoint.price is None:
         raise UserError(f"--max-usd: no built-in price for --{contestant.side} model '{endpoint.model}'; cap the run with --max-total-tokens instead")
     template = contestant.template(options.template) if contestant.kind == "gguf" else None
-    decoding = Decoding(temperature=options.temperature, top_p=1.0, max_tokens=options.max_new_tokens)
+    decoding = Decoding(temperature=options.temperature, top_p=1.0, max_tokens=options.max_new_tokens, stop=template.headers() if template else None)
     log = run.path / f"contestant_{contestant.side}.log"
     with open_teacher(endpoint, server_log=log, log=run.log_request, spent=prior_usage(run.path)) as teacher:
         console.print(f"--{contestant.side}: {teacher.description}", highlight=False, soft_wrap=True)
@@ -165,7 +165,8 @@ async def _answer_through_teacher(
                 nonlocal done
                 prompt = template.render(task.instruction, task.input) if template else user_message(task)
                 reply = await teacher.complete(prompt, decoding, stage="answer")
-                record(task, reply.text.strip(), reply.finish_reason, reply.prompt_tokens, reply.completion_tokens, reply.latency_s)
+                text = template.cut(reply.text.strip())[0] if template else reply.text.strip()
+                record(task, text, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens, reply.latency_s)
                 done += 1
                 if done % 10 == 0 or done == len(todo):
                     console.print(f"  --{contestant.side}: {done}/{len(todo)} answers", highlight=False, soft_wrap=True)

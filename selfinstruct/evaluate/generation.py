@@ -123,8 +123,11 @@ def encode(tokenizer: Any, prompt: str, chat: bool) -> list[int]:
     return ids
 
 
-def generate_batch(model: Any, tokenizer: Any, encoded: list[list[int]], max_new_tokens: int, temperature: float = 0.0) -> list[Generated]:
-    """Answers for one batch of encoded prompts, left-padded to the longest."""
+def generate_batch(
+    model: Any, tokenizer: Any, encoded: list[list[int]], max_new_tokens: int, temperature: float = 0.0, template: PromptTemplate | None = None
+) -> list[Generated]:
+    """Answers for one batch of encoded prompts, left-padded to the longest; with the Alpaca `template`
+    they were rendered from, an answer also ends where the model starts writing one of its headers."""
     import torch
     from transformers import GenerationConfig
 
@@ -135,28 +138,36 @@ def generate_batch(model: Any, tokenizer: Any, encoded: list[list[int]], max_new
     mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=model.device)
     config = GenerationConfig(
         max_new_tokens=max_new_tokens, do_sample=temperature > 0, temperature=temperature if temperature > 0 else None,
-        top_p=None, top_k=None, eos_token_id=stop, pad_token_id=pad,
+        top_p=None, top_k=None, eos_token_id=stop, pad_token_id=pad, stop_strings=template.headers() if template else None,
     )  # fmt: skip
     with torch.no_grad():
-        out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config)
+        out = model.generate(input_ids=input_ids, attention_mask=mask, generation_config=config, tokenizer=tokenizer)
     results = []
     for row, ids in zip(out[:, width:].tolist(), encoded):
         end = next((i for i, tok in enumerate(row) if tok in stop), None)
         new = row if end is None else row[:end]
+        while new and new[-1] == pad:  # a row stopped at a header is padded to the batch's length
+            new = new[:-1]
+        text, at_header = tokenizer.decode(new, skip_special_tokens=True).strip(), False
+        if template is not None:
+            text, at_header = template.cut(text)
         results.append(Generated(
-            text=tokenizer.decode(new, skip_special_tokens=True).strip(), finish_reason="length" if end is None else "stop",
+            text=text, finish_reason="stop" if end is not None or at_header else "length",
             prompt_tokens=len(ids), completion_tokens=len(new) + (end is not None),
         ))  # fmt: skip
     return results
 
 
 def batched_answers(
-    model: Any, tokenizer: Any, prompts: list[str], *, chat: bool, max_new_tokens: int, batch_size: int, temperature: float = 0.0
+    model: Any, tokenizer: Any, prompts: list[str], *, template: PromptTemplate | None, max_new_tokens: int, batch_size: int,
+    temperature: float = 0.0,
 ) -> Iterator[list[tuple[int, Generated]]]:
-    """Generate for every prompt, batch by batch, longest prompts first; yields (prompt index, answer) pairs."""
+    """Generate for every prompt (rendered from `template`, or a chat template when None), batch by batch,
+    longest prompts first; yields (prompt index, answer) pairs."""
+    chat = template is None
     encoded = [encode(tokenizer, p, chat) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        answers = generate_batch(model, tokenizer, [encoded[i] for i in chunk], max_new_tokens, temperature)
+        answers = generate_batch(model, tokenizer, [encoded[i] for i in chunk], max_new_tokens, temperature, template)
         yield list(zip(chunk, answers))

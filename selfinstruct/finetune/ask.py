@@ -12,8 +12,8 @@ EOS or the template's end-of-turn token.
 
 Loads a LoRA output (its base model plus the adapter) or a full / merged model, renders the
 prompt from the output's own prompt_template.json, and decodes (greedily at temperature 0)
-until EOS or max_new_tokens. A `.gguf` exported by `export-model` is served by the embedded
-llama.cpp server instead and prompted with the template stored in its metadata.
+until EOS, a header of that template ("### Instruction:", ...) or max_new_tokens. A `.gguf`
+exported by `export-model` is served by the embedded llama.cpp server instead and prompted with the template stored in its metadata.
 """
 
 from __future__ import annotations
@@ -92,10 +92,14 @@ def load_tuned(model_dir: Path) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, temperature: float, chat: bool = False, stop: list[int] | None = None) -> str:
+def answer(
+    model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, temperature: float, chat: bool = False,
+    stop: list[int] | None = None, template: PromptTemplate | None = None,
+) -> str:  # fmt: skip
     """The model's answer to a rendered prompt: new tokens only, up to EOS (or `stop`), special tokens dropped.
 
-    A chat-template prompt (`chat`) already holds its special tokens, so none are added or split.
+    A chat-template prompt (`chat`) already holds its special tokens, so none are added or split. With
+    the Alpaca `template` the prompt came from, the answer also ends where the model starts a header of it.
     """
     import torch
     from transformers import GenerationConfig
@@ -117,10 +121,12 @@ def answer(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, tempera
         top_k=None,
         eos_token_id=stop or tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        stop_strings=template.headers() if template else None,
     )
     with torch.no_grad():
-        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
-    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config, tokenizer=tokenizer)
+    text = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip()
+    return template.cut(text)[0] if template else text
 
 
 def ask_gguf(cfg: AskConfig) -> str:
@@ -138,11 +144,11 @@ def ask_gguf(cfg: AskConfig) -> str:
     template = read_prompt_template(cfg.model_dir) or PromptTemplate.load()
     prompt = template.render(cfg.instruction, cfg.input)
     endpoint = resolve_endpoint(TeacherSettings(teacher="local", local_model=str(cfg.model_dir), api="completions", concurrency=1))
-    decoding = Decoding(temperature=cfg.temperature, top_p=1.0, max_tokens=cfg.max_new_tokens)
+    decoding = Decoding(temperature=cfg.temperature, top_p=1.0, max_tokens=cfg.max_new_tokens, stop=template.headers())
 
     async def complete(teacher: Any) -> str:
         try:
-            return (await teacher.complete(prompt, decoding, stage="ask")).text.strip()
+            return template.cut((await teacher.complete(prompt, decoding, stage="ask")).text.strip())[0]
         finally:
             await teacher.aclose()
 
@@ -195,8 +201,9 @@ def ask(cfg: AskConfig, emit: Callable[[str, str], None] | None = None) -> str:
             from selfinstruct.stages.converse import opener_text
 
             return _chat_turns(model, tokenizer, cfg, [opener_text(cfg.instruction or "", cfg.input)], None)
-        prompt = PromptTemplate.from_model_dir(cfg.model_dir).render(cfg.instruction or "", cfg.input)
-        return answer(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature)
+        template = PromptTemplate.from_model_dir(cfg.model_dir)
+        prompt = template.render(cfg.instruction or "", cfg.input)
+        return answer(model, tokenizer, prompt, cfg.max_new_tokens, cfg.temperature, template=template)
     if not chat:
         raise UserError(
             f"{cfg.model_dir} was trained on single-turn Alpaca prompts (it has a prompt_template.json, or no chat template); "

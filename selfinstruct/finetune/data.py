@@ -76,6 +76,17 @@ class PromptTemplate(BaseModel):
         # One pass, so an instruction that contains "{input}" is never substituted again.
         return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
+    def headers(self) -> list[str]:
+        """The template's section headers ("### Instruction:", ...), each after a newline: a student that
+        writes one has finished its answer and begun an example of its own, so generation stops there."""
+        lines = {line.strip() for text in (self.with_input, self.no_input) for line in text.splitlines()}
+        return sorted("\n" + line for line in lines if line.endswith(":") and len(line) <= 40 and not _PLACEHOLDER.search(line))
+
+    def cut(self, answer: str) -> tuple[str, bool]:
+        """The answer up to the first template header it writes, and whether one was cut."""
+        ends = [i for i in (answer.find(h) for h in self.headers()) if i >= 0]
+        return (answer[: min(ends)].strip(), True) if ends else (answer, False)
+
 
 def _first_error(exc: OSError | ValidationError) -> str:
     if isinstance(exc, ValidationError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -30,6 +31,12 @@ def loaded(tiny: Path):
     return load_contestant(parse_contestant(str(tiny), "a"), "fp32")
 
 
+def _template():
+    from selfinstruct.finetune.data import PromptTemplate
+
+    return PromptTemplate.load()
+
+
 def _prompts(tokenizer) -> list[str]:
     from selfinstruct.evaluate.generation import render_prompt
     from selfinstruct.evaluate.tasks import EvalTask
@@ -47,7 +54,7 @@ def test_batched_answers_equal_one_at_a_time_and_ask(loaded):
 
     model, tokenizer = loaded
     prompts = _prompts(tokenizer)
-    batched = {i: g for batch in batched_answers(model, tokenizer, prompts, chat=False, max_new_tokens=12, batch_size=3) for i, g in batch}
+    batched = {i: g for batch in batched_answers(model, tokenizer, prompts, template=_template(), max_new_tokens=12, batch_size=3) for i, g in batch}
     assert sorted(batched) == list(range(len(prompts)))
     for i, prompt in enumerate(prompts):
         alone = generate_batch(model, tokenizer, [encode(tokenizer, prompt, chat=False)], 12)[0]
@@ -74,6 +81,28 @@ def test_generation_stops_at_the_models_end_token(loaded):
     first = said.index(said[2])  # where that token first appears
     assert stopped.finish_reason == "stop" and stopped.completion_tokens == first + 1
     assert stopped.text == tokenizer.decode(said[:first], skip_special_tokens=True).strip()
+
+
+def test_an_answer_ends_where_the_model_writes_a_header_of_its_template(loaded, monkeypatch):
+    """A student that goes on to write "### Instruction:" has finished: batched eval and `ask` stop there."""
+    from selfinstruct.evaluate.generation import batched_answers
+    from selfinstruct.finetune.ask import answer
+    from selfinstruct.finetune.data import PromptTemplate
+
+    model, tokenizer = loaded
+    prompts = _prompts(tokenizer)
+    free = {i: g for batch in batched_answers(model, tokenizer, prompts, template=_template(), max_new_tokens=12, batch_size=5) for i, g in batch}
+    # Pretend a word one answer writes part-way through is a header of the template.
+    row, found = next((i, m) for i, g in free.items() for m in re.finditer(r"[a-z]{4,}", g.text) if m.start() > 0)
+    header, said = found.group(), free[row].text
+    monkeypatch.setattr(PromptTemplate, "headers", lambda self: [header])
+    cut = {i: g for batch in batched_answers(model, tokenizer, prompts, template=_template(), max_new_tokens=12, batch_size=5) for i, g in batch}
+    assert cut[row].text == said[: found.start()].strip() and cut[row].finish_reason == "stop"
+    assert cut[row].completion_tokens < free[row].completion_tokens  # decoding stopped there, not only the text
+    for i, g in free.items():  # the other rows of the batch decode on, unchanged, unless they wrote it too
+        if header not in g.text:
+            assert cut[i].text == g.text and cut[i].finish_reason == "length"
+    assert answer(model, tokenizer, prompts[row], 12, 0.0, template=_template()) == cut[row].text
 
 
 def test_local_model_end_to_end_and_answers_are_reused(runner, mock_teacher, eval_files, tmp_path, tiny):

@@ -125,6 +125,15 @@ def test_placeholders_in_values_are_not_substituted_again(template: PromptTempla
     assert "Explain {input} and {instruction}." in prompt
 
 
+def test_an_answer_is_cut_at_the_first_header_of_its_template(template: PromptTemplate) -> None:
+    assert template.headers() == ["\n### Input:", "\n### Instruction:", "\n### Response:"]
+    assert template.cut("Paris.\n\n### Response:\nParis.\n\n### Instruction:\nName a city.") == ("Paris.", True)
+    assert template.cut("Use ### for a heading: ### Response: stays when it starts no line.") == (
+        "Use ### for a heading: ### Response: stays when it starts no line.", False)
+    custom = PromptTemplate(with_input="Q: {instruction}\nContext: {input}\nA:\n", no_input="Q: {instruction}\nA:\n")
+    assert custom.headers() == ["\nA:"] and custom.cut("42\nA:\n43") == ("42", True)
+
+
 def test_template_round_trips_through_a_model_dir(tmp_path: Path, template: PromptTemplate) -> None:
     (tmp_path / "prompt_template.json").write_text(template.model_dump_json())
     assert PromptTemplate.from_model_dir(tmp_path) == template

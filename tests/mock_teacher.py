@@ -106,6 +106,7 @@ class MockTeacher:
         self.stop_after_turns: int | None = None
         self.refuse: Callable[[str], bool] | None = None
         self.restate = False
+        self.echo_rules = False  # the simulator copies the rule about the stop marker, as small models do
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.faults: Counter[str] = Counter()
@@ -163,7 +164,7 @@ class MockTeacher:
         if ASSISTANT_MARK in context:
             return self._assistant(prompt)
         if SIMULATOR_MARK in context:
-            return self._simulator(prompt)
+            return self._simulator(prompt, context)
         if _is_classify(context):
             return self._classify(prompt), "stop"
         if ("Class label:" in context and "classification task" in context) or "worked examples for a classification task" in context:
@@ -234,7 +235,7 @@ class MockTeacher:
         return (f"Here is what matters about '{' '.join(prompt.split()[:8])}': start from {topic}, explain it for {audience}, "
                 f"and finish with one practical step.", "stop")
 
-    def _simulator(self, prompt: str) -> tuple[str, str]:
+    def _simulator(self, prompt: str, context: str = "") -> tuple[str, str]:
         """The user's next message: a clarification, a deeper question, a constraint or a correction; or the stop marker."""
         transcript = prompt.split("The conversation so far:", 1)[-1]
         users = re.findall(r"^User: (.*)$", transcript, re.MULTILINE)
@@ -242,6 +243,9 @@ class MockTeacher:
             return "[[END]]", "stop"
         if self.restate and users:
             return users[-1], "stop"
+        if self.echo_rules:
+            rule = next(line for line in context.splitlines() if "[[END]]" in line)
+            return rule.lstrip("- "), "stop"
         rng = _rng("simulator", transcript)
         topic = rng.choice(TOPICS)
         follow_ups = [

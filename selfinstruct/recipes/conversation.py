@@ -38,10 +38,12 @@ from selfinstruct.stages.converse import (
     assistant_prompt,
     clean_assistant_turn,
     clean_user_turn,
+    echo_of_prompt,
     is_stop,
     opener_of,
     read_openers,
     simulator_prompt,
+    strip_marker,
     turn_problem,
 )
 from selfinstruct.stages.filters import filter_instruction
@@ -144,10 +146,12 @@ async def _converse(driver: Pipeline, cid: str) -> None:
         else:
             prompt, decoding = simulator_prompt(driver.templates, history), _decoding(cfg, SIMULATOR_DECODING)
         completion = await driver.teacher.complete(prompt, decoding, stage=role if role == "assistant" else "simulator")
-        text = clean_assistant_turn(completion.text) if role == "assistant" else clean_user_turn(completion.text)
+        text = clean_assistant_turn(completion.text) if role == "assistant" else strip_marker(clean_user_turn(completion.text))
         turn = Turn(id=cid, n=len(history), role=role, content=text, finish_reason=completion.finish_reason)
         if role == "user" and is_stop(completion.text):
             turn.status, turn.reason = "stop", "stop_marker"
+        elif role == "user" and echo_of_prompt(completion.text, prompt):
+            turn.status, turn.reason = "dropped", "echoed_prompt"
         else:
             reason, score = turn_problem(text, completion.finish_reason, role, history, cfg.rouge_tokenizer)
             if reason:

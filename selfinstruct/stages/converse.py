@@ -76,8 +76,35 @@ def simulator_prompt(templates: Templates, history: list[ChatMessage]) -> list[M
 
 
 def is_stop(text: str) -> bool:
-    """Whether the simulator ended the conversation: its reply holds the stop marker (spacing and case aside)."""
-    return STOP_MARKER in re.sub(r"\s+", "", text).upper()
+    """Whether the simulator ended the conversation: its reply is the stop marker (spacing, case and
+    punctuation aside). A message that merely mentions the marker, e.g. a small model echoing its
+    instructions, is not a stop; echo_of_prompt catches that one."""
+    squashed = re.sub(r"\s+", "", text).upper()
+    if STOP_MARKER not in squashed:
+        return False
+    return not re.sub(r"\W+", "", squashed.replace(STOP_MARKER, ""))
+
+
+def strip_marker(text: str) -> str:
+    """A user message without the stop marker a simulator appended to it ("Thanks, one more thing... [[END]]")."""
+    return re.sub(r"\[\[\s*end\s*\]\]", "", text, flags=re.IGNORECASE).strip()
+
+
+def _words(line: str) -> str:
+    return " ".join(re.findall(r"\w+", line.lower()))
+
+
+def echo_of_prompt(text: str, prompt: list[Message]) -> str | None:
+    """A line of the simulator's reply that copies a line of its own instructions (not of the transcript),
+    which small models do instead of writing a message; None when there is none."""
+    instructions = prompt[0].content if prompt and prompt[0].role == "system" else ""
+    tail = prompt[-1].content.rsplit("\n\n", 1)[-1] if prompt else ""  # the request after the transcript
+    known = {_words(line) for line in f"{instructions}\n{tail}".splitlines()}
+    for line in text.splitlines():
+        words = _words(line)
+        if len(words.split()) >= 5 and any(words in k for k in known if k):
+            return line.strip()
+    return None
 
 
 def clean_user_turn(text: str) -> str:

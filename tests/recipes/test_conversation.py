@@ -21,11 +21,14 @@ from selfinstruct.stages.converse import (
     STOP_MARKER,
     clean_assistant_turn,
     clean_user_turn,
+    echo_of_prompt,
     is_refusal,
     is_stop,
     opener_text,
+    strip_marker,
     turn_problem,
 )
+from selfinstruct.teacher.client import Message
 from tests.conftest import ROOT, SEEDS, FakeTeacher, drive, mock_args
 from tests.mock_teacher import MockTeacher
 from tests.reliability_checks import cli_command, read_journal, run_cli, subprocess_env
@@ -116,6 +119,19 @@ def test_the_simulator_may_end_a_conversation_early_and_it_is_kept(mock_teacher,
     assert len(stops) == 3 and all(t["reason"] == "stop_marker" for t in stops)
 
 
+def test_a_simulator_that_copies_its_rules_is_no_stop_and_the_copy_is_no_user_turn(mock_teacher, runner, tmp_path):
+    """Small models echo the rule that names the stop marker: that ends the chat as a dropped turn, not a stop."""
+    mock_teacher.echo_rules = True
+    out = tmp_path / "run"
+    _generate(runner, mock_teacher, out, 2, "--turns", "3")
+    convs = _check_schema(out, 2)
+    assert all(len(c["conversations"]) == 2 and "[[END]]" not in json.dumps(c) for c in convs)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ended"] == {"dropped_turn:echoed_prompt": 2}
+    dropped = [t for t in read_journal(out) if t["kind"] == "turn" and t["status"] == "dropped"]
+    assert [t["reason"] for t in dropped] == ["echoed_prompt"] * 2
+
+
 def test_a_refused_opener_drops_the_conversation_and_the_next_opener_takes_its_place(mock_teacher, runner, tmp_path):
     seeds = [json.loads(line) for line in SEEDS.read_text(encoding="utf-8").splitlines()]
     first = seeds[0]["instruction"]
@@ -172,7 +188,16 @@ def test_turn_problem_rules():
     reason, score = turn_problem("How do tides work in the open ocean?", "stop", "user", history)
     assert reason == "restatement" and score == 1.0
     assert turn_problem("How do tides work near the coast, then?", "stop", "user", history) == (None, None)
-    assert is_stop(STOP_MARKER) and is_stop(" [[ end ]] ") and not is_stop("The end.")
+    assert is_stop(STOP_MARKER) and is_stop(" [[ end ]] ") and is_stop("[[END]].") and not is_stop("The end.")
+    # A message that mentions the marker is no stop; one that ends with it keeps its message, less the marker.
+    assert not is_stop("Write the user's next message (or [[END]] if the conversation is over).")
+    assert not is_stop("Can you add an example? [[END]]") and strip_marker("Can you add an example? [[END]]") == "Can you add an example?"
+    prompt = [Message(role="system", content="Rules:\n- If it is over, reply with exactly [[END]] and nothing else."),
+              Message(role="user", content="The conversation so far:\n\nUser: Hi, how are you today?\n\nWrite the user's next message.")]  # fmt: skip
+    assert echo_of_prompt("If it is over, reply with exactly [[END]] and nothing else.", prompt)
+    assert echo_of_prompt("Sure.\nWrite the user's next message.", prompt) == "Write the user's next message."
+    assert echo_of_prompt("Please write it again.", prompt) is None  # short lines may match by chance
+    assert echo_of_prompt("Hi, how are you today? Fine.", prompt) is None  # the transcript is not the instructions
     # Small models label the turn, or go on to write the assistant's reply too.
     assert clean_user_turn('User: "Why is the sky blue?"\n\nAssistant: Because of Rayleigh scattering.') == "Why is the sky blue?"
     assert clean_user_turn("**User:** And at night?") == "And at night?"

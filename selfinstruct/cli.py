@@ -101,7 +101,8 @@ def finetune_command(cfg: FinetuneConfig) -> None:
     summary = finetune(cfg, console=err_console)
     if summary:
         out = Path(summary["out"])
-        typer.echo(f"saved {summary['weights']} to {out}; try it: selfinstruct ask {out} \"...\"")
+        asking = '--user "..." --user "..."' if summary.get("chat_template") else '"..."'  # a chat-trained model holds a conversation
+        typer.echo(f"saved {summary['weights']} to {out}; try it: selfinstruct ask {out} {asking}")
         if cfg.eval:
             result = evaluate_finetune(summary, cfg, console=err_console)["eval"]
             rate = "n/a" if result["win_rate"] is None else f"{result['win_rate']:.1%} (95% CI {result['ci_low']:.1%} - {result['ci_high']:.1%})"

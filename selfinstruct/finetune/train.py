@@ -179,10 +179,26 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
                "sources": [source.describe() for source in sources], "mix_dedup_dropped": mix_dropped if cfg.mix_dedup else None,
                "chat_template": chat_origin},
     )  # fmt: skip
+    if main:
+        write_label_mask(out, tokenizer, data.train)
     state.wait_for_everyone()
     if cfg.gguf is not None and main:
         summary = export_after_training(cfg, out, summary, console)
     return summary
+
+
+def write_label_mask(out: Path, tokenizer: Any, train: list[dict[str, list[int]]]) -> None:
+    """OUT/label_mask_sample.txt: one training sample as text, what the loss ignores marked [[masked: ...]],
+    so a user can see what the model was taught (of the first 100, the one with the most trained turns, then the longest)."""
+    from selfinstruct.finetune.chat import IGNORE_INDEX, render_masked
+    from selfinstruct.safe_files import write_text_atomic
+
+    def trained_spans(sample: dict[str, list[int]]) -> int:
+        labels = sample["labels"]
+        return sum(1 for i, label in enumerate(labels) if label != IGNORE_INDEX and (i == 0 or labels[i - 1] == IGNORE_INDEX))
+
+    if train:
+        write_text_atomic(out / "label_mask_sample.txt", render_masked(tokenizer, max(train[:100], key=lambda t: (trained_spans(t), len(t["labels"])))) + "\n")
 
 
 def export_after_training(cfg: FinetuneConfig, out: Path, summary: dict[str, Any], console: Console) -> dict[str, Any]:

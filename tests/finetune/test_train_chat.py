@@ -43,7 +43,7 @@ def test_conversations_mixed_with_alpaca_train_on_assistant_turns_and_ask_holds_
             "--precision", "fp32", "--batch-size", "8", "--val-size", "0.1", "--max-steps", "30", "--lr", "1e-2", "--max-length", "160"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "chat template: Vicuna v1.1" in result.output
+    assert "chat template: Vicuna v1.1" in result.output and f'try it: selfinstruct ask {out} --user "..." --user "..."' in result.output
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["chat_template"] == "vicuna" and summary["data"]["format"] == "chat"
     sources = summary["data"]["sources"]
@@ -58,6 +58,11 @@ def test_conversations_mixed_with_alpaca_train_on_assistant_turns_and_ask_holds_
     assert not (out / "prompt_template.json").exists()
     tokenizer_files = "".join(p.read_text(encoding="utf-8") for p in out.glob("*") if p.name.startswith(("tokenizer_config", "chat_template")))
     assert "ASSISTANT:" in tokenizer_files
+    # The sample shown to the user: its assistant turns trained, each through its end token; the rest masked.
+    shown = (out / "label_mask_sample.txt").read_text(encoding="utf-8")
+    assert shown.startswith("[[masked: <bos>A chat between") and " ASSISTANT:]] " in shown, shown
+    trained = re.split(r"\[\[masked: .*?\]\]", shown.rstrip("\n"), flags=re.DOTALL)[1:]
+    assert trained and all(re.fullmatch(r" (\w+) \1 \1<eos>", t) for t in trained), shown
     card = (out / "README.md").read_text()
     assert "conversations.json" in card and "weight 0.5" in card and "assistant turns only" in card
     ask = CliRunner().invoke(app, ["ask", str(out), "--user", "Repeat the word three times.\n\nred", "--user", "Again?", "--max-new-tokens", "12"])

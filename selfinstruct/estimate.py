@@ -136,13 +136,12 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
     templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     stages = recipe.estimate(cfg, templates, seeds, endpoint.structured is not None)
-    if quality_gate_on(cfg, endpoint):
-        gated = getattr(recipe, "gated_instances", None)  # a recipe whose rows the gate scores says how many
-        if gated is not None:
-            stages.append(quality_stage(cfg, seeds, gated(cfg)))
+    gate_on = quality_gate_on(cfg, endpoint, recipe)
+    if gate_on:  # a recipe whose rows the gate scores says how many
+        stages.append(quality_stage(cfg, seeds, recipe.gated_instances(cfg)))
     return Estimate(
         model=endpoint.model, local=endpoint.local, budget=cfg.budget, recipe=cfg.recipe, stages=stages, price_per_m=endpoint.price,
-        judge=None if cfg.judge_is_teacher or not quality_gate_on(cfg, endpoint) else resolve_endpoint(cfg.judge).model,
+        judge=None if cfg.judge_is_teacher or not gate_on else resolve_endpoint(cfg.judge).model,
     )  # fmt: skip
 
 

@@ -96,7 +96,7 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
 def _open_quality_judge(session: _Session, teacher: Teacher, stack: contextlib.ExitStack) -> QualityJudge | None:
     """The gate's judge: the teacher itself unless --judge-* settings name another endpoint, opened on `stack`."""
     cfg = session.cfg
-    if not quality_gate_on(cfg, session.endpoint):
+    if not quality_gate_on(cfg, session.endpoint, session.recipe):
         return None
     if cfg.judge_is_teacher:
         return QualityJudge(teacher, cfg.prompts)
@@ -201,7 +201,7 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
 def _gate_summary(session: _Session, judge: QualityJudge | None) -> dict[str, Any]:
     """Whether the quality gate ran, with which judge, and what it kept and dropped over the whole run."""
     cfg = session.cfg
-    on = quality_gate_on(cfg, session.endpoint)
+    on = quality_gate_on(cfg, session.endpoint, session.recipe)
     summary: dict[str, Any] = {"on": on}
     if on:
         summary["min_quality"] = cfg.min_quality

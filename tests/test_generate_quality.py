@@ -48,11 +48,16 @@ def test_a_hosted_teacher_has_no_gate_unless_asked(runner, mock_teacher, tmp_pat
 
 
 def test_the_embedded_teacher_has_the_gate_by_default():
+    from selfinstruct.recipes import alpaca, conversation, self_instruct
+
     local = GenerateConfig(seeds=SEEDS, budget=1, teacher="local")
     hosted = GenerateConfig(seeds=SEEDS, budget=1, base_url="http://127.0.0.1:9/v1")
-    assert quality_gate_on(local, resolve_endpoint(local.teacher))
-    assert not quality_gate_on(hosted, resolve_endpoint(hosted.teacher))
-    assert not quality_gate_on(local.model_copy(update={"quality_judge": False}), resolve_endpoint(local.teacher))
+    assert quality_gate_on(local, resolve_endpoint(local.teacher), self_instruct)
+    assert quality_gate_on(local, resolve_endpoint(local.teacher), alpaca)
+    assert not quality_gate_on(hosted, resolve_endpoint(hosted.teacher), self_instruct)
+    assert not quality_gate_on(local.model_copy(update={"quality_judge": False}), resolve_endpoint(local.teacher), self_instruct)
+    # The gate scores instances; a conversation's turns are not, so its summary never says the gate was on.
+    assert not quality_gate_on(local.model_copy(update={"quality_judge": True}), resolve_endpoint(local.teacher), conversation)
 
 
 def test_judge_settings_send_the_gate_to_another_endpoint(runner, mock_teacher, tmp_path):

@@ -19,6 +19,8 @@ from selfinstruct.pipeline import gather_all
 from selfinstruct.records import Instance, QualityNote
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from selfinstruct.config import GenerateConfig
     from selfinstruct.evaluate.quality import QualityJudge
     from selfinstruct.run import RunState
@@ -28,8 +30,12 @@ LOW_QUALITY = "low_quality"
 __all__ = ["LOW_QUALITY", "QUALITY_STAGE", "gate", "gate_counts", "quality_gate_on"]
 
 
-def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint) -> bool:
-    """--quality-judge as given, else on for the embedded local teacher (whose data needs it most), off for hosted ones."""
+def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint, recipe: ModuleType) -> bool:
+    """Whether the gate scores this run: only for a recipe whose rows it scores (one that defines
+    gated_instances), then --quality-judge as given, else on for the embedded local teacher (whose
+    data needs it most) and off for hosted ones."""
+    if not hasattr(recipe, "gated_instances"):
+        return False
     return cfg.quality_judge if cfg.quality_judge is not None else endpoint.local
 
 

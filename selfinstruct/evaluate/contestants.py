@@ -14,7 +14,7 @@ A SPEC is one of:
   generated locally with transformers (generation.py).
 
 Local models are prompted the way they were trained: `prompt_template.json` when the directory
-has one, for a .gguf the template `export-model` stored in its metadata (or a prompt_template.json
+has one, the chat template for a finetune output trained on conversations, for a .gguf the template `export-model` stored in its metadata (or a prompt_template.json
 beside it); otherwise the `--template` choice, `alpaca` (the Alpaca
 prompt finetune trains with) or `chat` (the model's own chat template). There is no silent
 default, since the wrong prompt makes a fair model look bad.
@@ -51,6 +51,7 @@ class Contestant(BaseModel):
     base_url: str | None = None  # openai: its own endpoint, else the judge's
     trained_template: PromptTemplate | None = None  # from prompt_template.json
     finetune_dir: bool = False  # a `finetune` output dir (load_tuned handles adapters)
+    trained_on_chat: bool = False  # finetune trained it with a chat template (its summary names one)
     training_data: Path | None = None  # what a finetune output was trained on, to warn about overlap
 
     @property
@@ -70,6 +71,8 @@ class Contestant(BaseModel):
             return "chat"
         if self.trained_template is not None:
             return "trained"
+        if self.trained_on_chat:
+            return "chat"
         if choice is None:
             raise UserError(
                 f"--{self.side} {self.spec}: no {TEMPLATE_FILE} says how this model was prompted in training; choose with "
@@ -95,17 +98,24 @@ def _trained_template(directory: Path, side: str) -> PromptTemplate | None:
         raise UserError(f"--{side}: {path} is not a valid prompt template (expected with_input and no_input)") from None
 
 
-def _training_data(directory: Path) -> Path | None:
+def _training_summary(directory: Path) -> dict:
+    """A finetune output's training_summary.json (one level up for a merged model's adapter/), or {}."""
     import json
 
     for summary in (directory / "training_summary.json", directory.parent / "training_summary.json"):
         if summary.is_file():
             try:
-                data = json.loads(summary.read_text(encoding="utf-8")).get("data", {}).get("path")
-            except (ValueError, AttributeError):
-                return None
-            return Path(data) if isinstance(data, str) else None
-    return None
+                data = json.loads(summary.read_text(encoding="utf-8"))
+            except ValueError:
+                return {}
+            return data if isinstance(data, dict) else {}
+    return {}
+
+
+def _training_data(summary: dict) -> Path | None:
+    data = summary.get("data")
+    path = data.get("path") if isinstance(data, dict) else None
+    return Path(path) if isinstance(path, str) else None
 
 
 def parse_contestant(spec: str, side: Literal["a", "b"]) -> Contestant:
@@ -159,9 +169,10 @@ def _dir_contestant(spec: str, path: Path, side: Literal["a", "b"]) -> Contestan
     if not has_adapter and not (path / "config.json").is_file():
         raise UserError(f"--{side} {spec}: not a model directory (no adapter_config.json or config.json)")
     tuned = has_adapter or (path / TEMPLATE_FILE).is_file() or (path / "training_summary.json").is_file()
+    summary = _training_summary(path) if tuned else {}
     return Contestant(
         side=side, spec=spec, kind="transformers", path=resolved, source=f"dir:{resolved}", finetune_dir=tuned,
-        trained_template=_trained_template(path, side), training_data=_training_data(path) if tuned else None,
+        trained_template=_trained_template(path, side), training_data=_training_data(summary), trained_on_chat=bool(summary.get("chat_template")),
     )  # fmt: skip
 
 

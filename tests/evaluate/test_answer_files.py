@@ -1,6 +1,7 @@
 """Precomputed answers: the keys other tools write, matching on normalised instruction + input, and what does not match."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -94,3 +95,15 @@ def test_finetune_dir_uses_its_own_template(tmp_path):
     (tmp_path / "prompt_template.json").write_text("{}")
     with pytest.raises(UserError, match="not a valid prompt template"):
         parse_contestant(str(tmp_path), "a")
+
+
+def test_a_finetune_dir_trained_on_conversations_is_prompted_with_its_chat_template(tmp_path):
+    """finetune on conversations writes no prompt_template.json; its summary names the chat template instead."""
+    (tmp_path / "adapter_config.json").write_text("{}")
+    (tmp_path / "training_summary.json").write_text(json.dumps({"chat_template": "vicuna", "data": {"path": "conversations.json"}}))
+    contestant = parse_contestant(str(tmp_path), "a")
+    assert contestant.trained_on_chat and contestant.prompt_format(None) == "chat" and contestant.template(None) is None
+    assert contestant.training_data == Path("conversations.json")
+    (tmp_path / "training_summary.json").write_text(json.dumps({"chat_template": None}))
+    with pytest.raises(UserError, match="--template alpaca"):  # an Alpaca-trained dir without its template: ask
+        parse_contestant(str(tmp_path), "a").prompt_format(None)

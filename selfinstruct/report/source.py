@@ -101,6 +101,12 @@ def load_source(path: Path, seeds: Path | None = None) -> Source:
     if path.is_dir():
         if not (path / JOURNAL).is_file() and not (path / DATA).is_file():
             raise UserError(f"{path}: not a run directory (no {JOURNAL} or {DATA} in it)")
+        recipe = (_read_json(path / CONFIG) or {}).get("recipe")
+        if recipe == "conversation":
+            raise UserError(
+                f"{path}: a conversation run; report and export read instruction data (recipes self-instruct and alpaca). "
+                f"Its conversations are in {path / 'conversations.json'} (ShareGPT) and messages.jsonl, and its counts in summary.json"
+            )
         run = _load_run(path)
         rows = _run_rows(run)
         source = Source(path=path, kind="run", rows=rows, run=run)

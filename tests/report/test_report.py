@@ -119,6 +119,18 @@ def test_bad_sources_are_one_line_and_exit_2(runner: CliRunner, tmp_path: Path, 
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_a_conversation_run_is_named_as_such_with_where_its_data_is(runner: CliRunner, tmp_path: Path, command: str) -> None:
+    run = tmp_path / "chat-run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"recipe": "conversation", "seeds": str(SEEDS)}))
+    (run / "journal.jsonl").write_text('{"kind": "turn", "id": "s00000", "n": 1, "role": "assistant", "content": "Hi."}\n')
+    args = [command, str(run)] + (["--format", "hf", "--out", str(tmp_path / "x")] if command == "export" else [])
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "a conversation run" in result.output and "conversations.json" in result.output, result.output
+    assert "Traceback" not in result.output
+
+
 def test_damaged_journal_names_file_and_line(runner: CliRunner, tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", 3)
     lines = (run / "journal.jsonl").read_text().splitlines()

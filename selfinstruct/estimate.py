@@ -132,7 +132,7 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
     from selfinstruct.recipes import RECIPES
 
     recipe = RECIPES[cfg.recipe]
-    seeds = read_seed_tasks(cfg.seeds)
+    seeds = read_seed_tasks(cfg.seeds) if cfg.seeds is not None else []
     templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     stages = recipe.estimate(cfg, templates, seeds, endpoint.structured is not None)

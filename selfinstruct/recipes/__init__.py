@@ -24,6 +24,8 @@ and, optionally (a recipe whose product is not alpaca_data.json):
     check_inputs(cfg)                read the recipe's own inputs up front (bad input fails before the run starts)
     NEEDS_SEEDS = False              the recipe does not read --seeds
     ITEMS_PER_REQUEST                items one proposal request yields, for the default attempt cap
+    PROPOSAL_SHARE                   share of the teacher's slots proposals may hold (default 0.5)
+    BUDGET_UNIT, ESTIMATE_ASSUMES    what --budget counts, and the dry run's assumptions, in words
 
 Adding a recipe is a new module here, its tests, and one line in RECIPES.
 """

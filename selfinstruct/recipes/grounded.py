@@ -65,6 +65,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
 }
 NEEDS_SEEDS = False
 ITEMS_PER_REQUEST = 1  # one response type for one context: the attempt cap counts these
+PROPOSAL_SHARE = 1.0  # writing is the work (checks send nothing unless --verify): every teacher slot may write
 DECODING = {"temperature": 0.7, "top_p": 1.0, "presence_penalty": 0.0}
 EXAMPLES = (0, 0)
 TOKENS_PER_ITEM = 250
@@ -287,6 +288,8 @@ def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
 # --- the dry run ------------------------------------------------------------------------------------
 
 YIELD = 0.7  # share of responses expected to pass the grounding checks
+BUDGET_UNIT = "examples"
+ESTIMATE_ASSUMES = f"{YIELD:.0%} of responses pass the grounding checks (one request per context and type, at most all of them)"
 TOKENS_PER_RESPONSE = {"conversation": 260, "detail": 200, "reasoning": 200}
 PAIRS_PER_RESPONSE = {"conversation": 3, "detail": 1, "reasoning": 1}
 PROMPT_SAMPLES = 8

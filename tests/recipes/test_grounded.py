@@ -114,10 +114,11 @@ def test_annotations_write_llava_instruct_in_llavas_format(mock_teacher, runner,
     [("refusal", "refusal"), ("number", "ungrounded_number"), ("name", "ungrounded_name"), ("duplicate", "near_duplicate")],
 )
 def test_each_cheap_check_drops_ungrounded_answers_with_its_reason(mock_teacher, runner, tmp_path, fault, check):
-    # Every reasoning answer is ungrounded in this way; conversation and detail stay grounded.
+    # Every reasoning answer is ungrounded in this way; conversation and detail stay grounded. One request at a
+    # time, so a context's conversation is checked before its reasoning question repeats the conversation's first.
     mock_teacher.grounded_fault = lambda rtype, prompt: fault if rtype == "reasoning" else None
     out = tmp_path / "run"
-    _run(runner, _args(mock_teacher, out, 6, "--chunk-tokens", "150"))
+    _run(runner, _args(mock_teacher, out, 6, "--chunk-tokens", "150", "--concurrency", "1"))
     examples = _examples(out)
     assert len(examples) == 6
     assert all(c["source"]["type"] != "reasoning" for c in examples.values())

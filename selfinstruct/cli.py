@@ -77,6 +77,10 @@ def generate_command(cfg: GenerateConfig) -> None:
 
     summary = generate(cfg, console=err_console)
     run_dir = Path(summary["run_dir"])
+    if "grounding_checks" in summary:
+        files = ["alpaca_data.json", "conversations.json"] + (["llava_instruct.json"] if (run_dir / "llava_instruct.json").exists() else [])
+        typer.echo(f"wrote {summary['examples']} grounded examples ({summary['qa_pairs']} question/answer pairs) to {', '.join(str(run_dir / f) for f in files)}")
+        return
     if "conversations" in summary:
         typer.echo(f"wrote {summary['conversations']} conversations to {run_dir / 'conversations.json'} and {run_dir / 'messages.jsonl'}")
         return

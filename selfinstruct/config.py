@@ -86,6 +86,8 @@ class TeacherSettings(_Config):
 # --- generate -------------------------------------------------------------------------
 
 RECIPE = "Recipe"
+GROUNDED = "Grounded recipe"
+RESPONSE_TYPES = ("conversation", "detail", "reasoning")
 QUALITY = "Quality gate"
 BATCH = "Batch API"
 
@@ -124,14 +126,16 @@ class GenerateConfig(_Config):
 
     model_config = ConfigDict(json_schema_extra={"config_example": "max_usd: 5"})
 
-    seeds: Path = setting(help="Seed tasks, JSONL in the Self-Instruct/Alpaca format (id, name, instruction, instances, is_classification).")
+    # Required by every recipe but grounded, whose --context takes the seeds' place (checked below).
+    seeds: Path | None = setting(None, "Seed tasks, JSONL in the Self-Instruct/Alpaca format (id, name, instruction, instances, is_classification). Not used by --recipe grounded.")
     budget: int = setting(help="New instructions to end with, each with at least one valid instance. The run stops as soon as it has them.", gt=0)
     out: Path = setting(
         help="Run directory. Default: a fresh folder under outputs/. Rerun with the same --out to resume.", default_factory=fresh_run_dir)
     # Checked against recipes.RECIPES, so a new recipe module needs no change here beyond this help line.
     recipe: str = setting(
         "self-instruct", "self-instruct: propose, filter, classify, then instances (output-first for classification). alpaca: one pass, 3 seed examples in, complete tasks out. "
-        "conversation: multi-turn chats, the teacher as assistant and as user simulator, from the seeds' (and --from's) instructions, then proposed ones; writes conversations.json (ShareGPT) and messages.jsonl; --budget counts conversations.", panel=RECIPE)
+        "conversation: multi-turn chats, the teacher as assistant and as user simulator, from the seeds' (and --from's) instructions, then proposed ones; writes conversations.json (ShareGPT) and messages.jsonl; --budget counts conversations. "
+        "grounded: questions and answers written from your own --context documents and image annotations (LLaVA's recipe), checked against them; writes alpaca_data.json, conversations.json and, for annotations, llava_instruct.json; --budget counts examples.", panel=RECIPE)
     teacher: TeacherSettings = nested(TeacherSettings)
     batch_api: BatchSettings = nested(BatchSettings)
     seed: int = setting(42, "Random seed for sampling example tasks; the same seed gives the same prompts.", panel=RECIPE)
@@ -144,6 +148,22 @@ class GenerateConfig(_Config):
         3, "conversation: user turns per conversation, each answered by the assistant; the simulator may end one earlier with its stop marker.", panel=RECIPE, ge=1, le=10)
     openers_from: Path | None = setting(
         None, "conversation: also open conversations with the instructions an earlier run kept: its run directory or an alpaca_data.json (JSON or JSONL).", panel=RECIPE, flag="--from", metavar="PATH")
+    context: list[Path] = setting(
+        [], "grounded: a document or folder to write from (repeatable): .txt/.md (chunked at paragraphs and headings), .pdf (its text layer), "
+        ".jsonl of ready contexts {\"id\", \"context\"} or of LLaVA/COCO image annotations {\"id\", \"image\", \"captions\", \"instances\": [{\"category\", \"bbox\"}]} (optional \"width\"/\"height\" to normalise pixel boxes).",
+        panel=GROUNDED, metavar="PATH")
+    chunk_tokens: int = setting(400, "grounded: most tokens in one chunk of a text, Markdown or PDF document.", panel=GROUNDED, ge=32, le=8000)
+    chunk_overlap: int = setting(
+        40, "grounded: tokens of whole paragraphs or sentences a chunk repeats from the end of the one before (none across a heading).", panel=GROUNDED, ge=0)
+    types: list[str] = setting(
+        help="grounded: response types written for each context (repeatable, or comma-separated): conversation (2-5 questions with definite answers), "
+        "detail (a thorough description or summary), reasoning (a question needing step-by-step reasoning). Default: all three.", panel=GROUNDED,
+        default_factory=lambda: list(RESPONSE_TYPES))
+    verify: bool = setting(
+        False, "grounded: after the cheap checks, ask the teacher as a judge whether every claim of each answer is supported by its context (one yes/no request per answer); drop the unsupported.", panel=GROUNDED)
+    # None until validated: on (an on/off option with None shows both its flags).
+    context_in_input: bool | None = setting(
+        None, "grounded: put the context in alpaca_data.json's input (and above the first question in conversations.json). Default: on; --no-context-in-input leaves it out, for closed-book tuning on your documents.", panel=GROUNDED)
     max_instances: int = setting(5, "Most input/output instances kept per instruction.", panel=RECIPE, ge=1, le=20)
     classify_batch: int = setting(5, "Instructions judged per classification request.", panel=RECIPE, ge=1, le=50)
     temperature: float | None = setting(None, "Proposal temperature. Default: 0.7 (self-instruct), 1.0 (alpaca).", panel=RECIPE, ge=0, le=2)
@@ -170,7 +190,7 @@ class GenerateConfig(_Config):
     # Left at its defaults, the judge is the teacher itself: the same endpoint, spend and caps.
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=QUALITY)
     max_proposals: int | None = setting(
-        None, "Attempt cap: most proposal requests for the whole run. Default: enough for a 20% keep rate, at least 10.", panel=LIMITS, ge=1)
+        None, "Attempt cap: most proposal requests for the whole run. Default: enough for a 20% keep rate, at least 10. grounded: counts response requests (one per context and type).", panel=LIMITS, ge=1)
     # A mode of the command, not a setting of the run: never written to config.json.
     dry_run: bool = setting(
         False, "Print the estimated requests, tokens and cost for this budget and recipe, and exit without sending anything.", panel=LIMITS, exclude=True)
@@ -206,6 +226,33 @@ class GenerateConfig(_Config):
             inner = {k: getattr(inner, k) for k in inner.model_fields_set}
         return {**rest, "teacher": {**inner, **flat}}
 
+    @field_validator("types", mode="before")
+    @classmethod
+    def _comma_types(cls, value: Any) -> Any:
+        """--types conversation,reasoning as well as --types conversation --types reasoning; each type once."""
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, (list, tuple)):
+            value = list(dict.fromkeys(t.strip() for v in value for t in str(v).split(",") if t.strip()))
+            unknown = [t for t in value if t not in RESPONSE_TYPES]
+            if unknown:
+                raise PydanticCustomError("unknown_type", f"{unknown[0]!r} is not one of {', '.join(map(repr, RESPONSE_TYPES))}.")
+        return value
+
+    @model_validator(mode="after")
+    def _seeds_or_context(self) -> GenerateConfig:
+        """--seeds is required unless the recipe writes from --context instead (recipe grounded)."""
+        from selfinstruct.errors import UserError
+        from selfinstruct.recipes import RECIPES
+
+        if self.seeds is None and getattr(RECIPES[self.recipe], "NEEDS_SEEDS", True):
+            raise UserError("--seeds is required (on the command line or in --config)")
+        if not self.types:
+            raise UserError("--types: name at least one of conversation, detail, reasoning")
+        if self.context_in_input is None:
+            object.__setattr__(self, "context_in_input", True)
+        return self
+
     @model_validator(mode="after")
     def _language_defaults(self) -> GenerateConfig:
         """A non-English run: no ASCII-first-character filter, and words of any script for ROUGE-L (unless set)."""
@@ -224,11 +271,19 @@ class GenerateConfig(_Config):
         """Most proposal requests a run may make: room for a keep rate down to 20%, at least 10."""
         if self.max_proposals is not None:
             return self.max_proposals
-        return max(10, 5 * -(-self.budget // self.num_instructions_per_request) + 5)
+        from selfinstruct.recipes import RECIPES
+
+        # A recipe whose request writes one item (grounded: one response type for one context) says so.
+        per_request = getattr(RECIPES[self.recipe], "ITEMS_PER_REQUEST", self.num_instructions_per_request)
+        return max(10, 5 * -(-self.budget // per_request) + 5)
 
     def identity(self) -> dict[str, object]:
         """Settings that must match for a directory to be resumed (budget may grow or shrink)."""
-        return {"recipe": self.recipe, "num_instructions_per_request": self.num_instructions_per_request}
+        identity: dict[str, object] = {"recipe": self.recipe, "num_instructions_per_request": self.num_instructions_per_request}
+        if self.context:  # grounded: request n is a response type for one context, so these fix what n means
+            identity.update(context=[str(p) for p in self.context], types=list(self.types), chunk_tokens=self.chunk_tokens,
+                            chunk_overlap=self.chunk_overlap, seed=self.seed)  # fmt: skip
+        return identity
 
     def public_dump(self) -> dict[str, object]:
         """The config as written to disk, flat: no API key, and credentials stripped from the base URL."""

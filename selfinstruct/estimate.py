@@ -132,7 +132,7 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
     from selfinstruct.recipes import RECIPES
 
     recipe = RECIPES[cfg.recipe]
-    seeds = read_seed_tasks(cfg.seeds)
+    seeds = read_seed_tasks(cfg.seeds) if cfg.seeds is not None else []
     templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     stages = recipe.estimate(cfg, templates, seeds, endpoint.structured is not None)
@@ -169,7 +169,11 @@ def print_estimate(est: Estimate, cfg: GenerateConfig | None = None, console: Co
     """The dry-run report: a per-stage table, the cost, the worst case, and how the caps compare."""
     # Soft wrap: long lines are the terminal's to wrap, so they stay whole when copied or grepped.
     console = console or Console(soft_wrap=True)
-    console.print(f"selfinstruct generate --dry-run: {est.budget} instructions, recipe {est.recipe}", highlight=False)
+    from selfinstruct.recipes import RECIPES
+
+    recipe = RECIPES.get(est.recipe)
+    unit = getattr(recipe, "BUDGET_UNIT", "instructions")  # what a recipe's --budget counts
+    console.print(f"selfinstruct generate --dry-run: {est.budget} {unit}, recipe {est.recipe}", highlight=False)
     table = Table()
     for name in ("stage", "requests", "tokens in", "tokens out", "worst-case out"):
         table.add_column(name, justify="left" if name == "stage" else "right")
@@ -193,11 +197,10 @@ def print_estimate(est: Estimate, cfg: GenerateConfig | None = None, console: Co
             f"worst case {_usd(est.worst_usd)}",
             highlight=False,
         )
-    console.print(
-        f"assumes {KEEP_RATE:.0%} of proposed instructions pass the filters, {FINISH_RATE:.0%} of kept ones get valid "
-        f"instances, and answers of typical length; retries are not counted. Nothing was sent.",
-        highlight=False,
+    assumes = getattr(recipe, "ESTIMATE_ASSUMES", None) or (
+        f"{KEEP_RATE:.0%} of proposed instructions pass the filters, {FINISH_RATE:.0%} of kept ones get valid instances"
     )
+    console.print(f"assumes {assumes}, and answers of typical length; retries are not counted. Nothing was sent.", highlight=False)
     if est.judge is not None:
         console.print(f"the quality stage's requests go to the judge {est.judge}, whose cost is not in the total above", highlight=False)
     if est.proposal_cap_hit:

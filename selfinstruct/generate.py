@@ -57,8 +57,11 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
     """Run (or resume) generation into cfg.out; returns the summary. Raises our error classes on failure."""
     console = console or Console(stderr=True)
     recipe = RECIPES[cfg.recipe]
-    seeds = read_seed_tasks(cfg.seeds)
+    seeds = read_seed_tasks(cfg.seeds) if cfg.seeds is not None else []  # a recipe may not need them (grounded)
     templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
+    check_inputs = getattr(recipe, "check_inputs", None)
+    if check_inputs is not None:
+        check_inputs(cfg)  # a recipe's own inputs (grounded: --context) fail before anything is created or sent
     if cfg.keywords is not None:
         read_keywords(cfg.keywords)  # a bad --keywords file fails before anything is created or sent
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)

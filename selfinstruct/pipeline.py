@@ -129,7 +129,7 @@ class Pipeline:
     def _expected_yield(self) -> float:
         """Finished instructions one more proposal request is likely to bring, from this run's history."""
         if self.state.proposals == 0:
-            return max(1.0, self.cfg.num_instructions_per_request / 2)
+            return max(1.0, getattr(self.recipe, "ITEMS_PER_REQUEST", self.cfg.num_instructions_per_request) / 2)
         kept_rate = len(self.state.kept) / self.state.proposals
         finished = [c for c in self.state.completed.values()]
         success = sum(1 for c in finished if c.finished) / len(finished) if finished else 1.0
@@ -143,7 +143,9 @@ class Pipeline:
             self.in_progress += n
             self._finishing.update(batch)
             tasks.add(asyncio.ensure_future(self._finish(batch)))
-        max_parallel = max(1, self.teacher.concurrency // 2)
+        # Proposals hold half the teacher's slots, the rest finish their output; a recipe whose requests are
+        # nearly all proposals (grounded) gives them a larger share.
+        max_parallel = max(1, int(self.teacher.concurrency * getattr(self.recipe, "PROPOSAL_SHARE", 0.5)))
         while self.proposals_in_flight < max_parallel and self.next_request < self.cfg.proposal_cap:
             covered = self.done + self.in_progress + len(self.queue) + self.proposals_in_flight * self._expected_yield()
             if covered >= budget or self.empty_streak >= EMPTY_STREAK_LIMIT:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -78,8 +78,10 @@ class Candidate(BaseModel):
     most_similar: str | None = None
     score: float | None = None
     request: int
-    # Alpaca recipe: the instance arrives with the instruction.
+    # Alpaca recipe: the instance arrives with the instruction. Grounded: the question/answer pairs (input, output).
     instances: list[Instance] = Field(default_factory=list)
+    # Recipe grounded: the context chunk it was written from (file, offset/page or id, its text) and the response type.
+    source: dict[str, Any] | None = None
 
 
 class Classified(BaseModel):

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.mock_batches import BatchService
+from tests.mock_grounded import grounded_answer, grounded_stage
 from tests.mock_rate import RateLimits
 
 VERBS = ["Explain", "Describe", "Summarize", "Compare", "Suggest", "Outline", "List", "Propose", "Evaluate", "Recommend",
@@ -107,6 +108,9 @@ class MockTeacher:
         self.refuse: Callable[[str], bool] | None = None
         self.restate = False
         self.echo_rules = False  # the simulator copies the rule about the stop marker, as small models do
+        # Recipe grounded (tests/mock_grounded.py): grounded_fault(type, prompt) -> a fault name or None.
+        self.grounded_fault: Callable[[str, str], str | None] | None = None
+        self.verify_unreadable = False
         self.on_request: Callable[[dict[str, Any]], None] | None = None
         self.requests: list[dict[str, Any]] = []
         self.faults: Counter[str] = Counter()
@@ -161,6 +165,9 @@ class MockTeacher:
         if evaluated is not None:
             return evaluated
         context = context or prompt
+        grounded = grounded_stage(context)  # recipe grounded (tests/mock_grounded.py)
+        if grounded is not None:
+            return grounded_answer(self, grounded, prompt, context), "stop"
         if ASSISTANT_MARK in context:
             return self._assistant(prompt)
         if SIMULATOR_MARK in context:
@@ -294,6 +301,9 @@ SIMULATOR_MARK = "You play the user in a conversation with an AI assistant"
 
 def _stage(context: str, prompt: str) -> str:
     """Which of our templates a request came from, as the tests count requests."""
+    grounded = grounded_stage(context)
+    if grounded is not None:
+        return grounded
     if ASSISTANT_MARK in context:
         return "assistant"
     if SIMULATOR_MARK in context:

@@ -92,6 +92,7 @@ FLAT_KEYS = {
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",
     "price_output", "local_model", "local_ctx", "local_threads", "quality_judge", "min_quality", "judge", "concurrency_fixed",
     "batch", "batch_poll", "batch_min_requests", "batch_max_requests", "batch_price_input", "batch_price_output", "turns", "openers_from", "language", "keywords",
+    "context", "chunk_tokens", "chunk_overlap", "types", "verify", "context_in_input",
 }  # fmt: skip
 
 
@@ -188,7 +189,7 @@ def test_required_options_may_come_from_the_config_file(runner: CliRunner, tmp_p
     [
         (["generate", "--budget", "3"], "error: --seeds is required (on the command line or in --config)"),
         (["generate", "--seeds", str(SEEDS), "--budget", "many"], "error: --budget: input should be a valid integer"),
-        (["generate", "--seeds", str(SEEDS), "--budget", "3", "--recipe", "bogus"], "error: --recipe: 'bogus' is not one of 'self-instruct', 'alpaca', 'conversation'."),
+        (["generate", "--seeds", str(SEEDS), "--budget", "3", "--recipe", "bogus"], "error: --recipe: 'bogus' is not one of 'self-instruct', 'alpaca', 'conversation', 'grounded'."),
         (["dedup", "--out", "x.json"], "error: INPUT is required (on the command line or in --config)"),
         (["finetune", "--method", "lora"], "error: --data is required (on the command line or in --config)"),
         (["ask", "dir", ""], "error: INSTRUCTION: string should have at least 1 character"),

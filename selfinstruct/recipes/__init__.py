@@ -3,6 +3,7 @@
     self_instruct.py  propose -> filter -> classify -> instances (the default; Self-Instruct)
     alpaca.py         one pass: complete tasks (instruction, input, output) -> filter (Stanford Alpaca)
     conversation.py   openers -> assistant and user-simulator turns -> ShareGPT / messages (UltraChat, Vicuna)
+    grounded.py       user's documents/annotations -> Q/A per response type -> grounding checks (LLaVA)
 
 Every recipe module provides the same names, which the driver (pipeline.py), the dry-run
 estimator (estimate.py) and `generate` call without knowing which recipe they hold:
@@ -20,6 +21,11 @@ and, optionally (a recipe whose product is not alpaca_data.json):
 
     write_product(run, rows)         write the product files instead of alpaca_data.json
     summary(state, cfg)              extra counts for summary.json
+    check_inputs(cfg)                read the recipe's own inputs up front (bad input fails before the run starts)
+    NEEDS_SEEDS = False              the recipe does not read --seeds
+    ITEMS_PER_REQUEST                items one proposal request yields, for the default attempt cap
+    PROPOSAL_SHARE                   share of the teacher's slots proposals may hold (default 0.5)
+    BUDGET_UNIT, ESTIMATE_ASSUMES    what --budget counts, and the dry run's assumptions, in words
 
 Adding a recipe is a new module here, its tests, and one line in RECIPES.
 """
@@ -28,10 +34,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from selfinstruct.recipes import alpaca, conversation, self_instruct
+from selfinstruct.recipes import alpaca, conversation, grounded, self_instruct
 
 RECIPES: dict[str, ModuleType] = {
     "self-instruct": self_instruct,
     "alpaca": alpaca,
     "conversation": conversation,
+    "grounded": grounded,
 }

@@ -4,6 +4,7 @@
       alpaca_data.json   the product (written when the budget is met)
       journal.jsonl      append-only: every candidate and its fate, classifications, instances, turns
       requests.jsonl     one line per request attempt: stage, model, tokens, latency, finish reason
+      holds.jsonl        each attempt's worst case, journaled before it is sent (teacher/holds.py)
       config.json        the resolved settings (no secrets)
       summary.json       counts, rejection reasons, tokens, cost, time
       teacher.log        the local llama.cpp server's log, when one was used
@@ -31,6 +32,7 @@ from selfinstruct.safe_files import JsonlAppender, write_json_atomic
 
 JOURNAL = "journal.jsonl"
 REQUESTS = "requests.jsonl"
+HOLDS = "holds.jsonl"
 CONFIG = "config.json"
 SUMMARY = "summary.json"
 DATA = "alpaca_data.json"
@@ -137,6 +139,7 @@ class RunDir:
         self._lock_fh.flush()
         self._repair(JOURNAL)
         self._repair(REQUESTS)
+        self._repair(HOLDS)
         self.journal = JsonlAppender(self.path / JOURNAL)
         self.requests = JsonlAppender(self.path / REQUESTS)
 

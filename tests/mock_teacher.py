@@ -446,6 +446,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(429, "Rate limit reached.", {"Retry-After": "0.05"})
         if fault in ("500", "502", "503"):
             return self._error(int(fault), "The server had an error.")
+        # Computed, so billed, whether or not the client is still there to read it: what a provider charges for.
+        record["usage"] = payload["usage"]
         if fault == "timeout":
             time.sleep(mock.timeout_sleep)
         if fault == "empty-choices":

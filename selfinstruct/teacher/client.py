@@ -28,8 +28,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from selfinstruct.config import redact_url
 from selfinstruct.errors import SelfInstructError, TeacherError, UserError
 from selfinstruct.teacher.endpoints import EndpointPool, Lane
+from selfinstruct.teacher.holds import HoldJournal
 from selfinstruct.teacher.rate import AdaptiveLimit
-from selfinstruct.teacher.spend import SpendTracker, count_tokens
+from selfinstruct.teacher.spend import SpendTracker, Usage, count_tokens
 
 # A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
 MAX_RETRY_AFTER_S = 120.0
@@ -195,6 +196,7 @@ class Teacher:
         structured: Structured | None = None,
         more_endpoints: list[tuple[str, str]] | None = None,
         concurrency_fixed: bool = False,
+        holds: HoldJournal | None = None,
     ) -> None:
         self.model = model
         # Set when the endpoint takes a JSON schema for the answer (chat API only); None: text formats.
@@ -208,6 +210,10 @@ class Teacher:
         self.on_connection_error = on_connection_error
         self.requests = 0
         self.retries = 0
+        # Each attempt's worst case is journaled before it is sent (holds.py), so a crash cannot hide its cost.
+        self.holds = holds
+        self.abandoned = Usage()  # attempts sent and then given up by this process (a stopping run), at their worst case
+        self.abandoned_count = 0
         self._request_ids = itertools.count(1)
         self._api_key = api_key
         self._succeeded = False
@@ -238,8 +244,15 @@ class Teacher:
         return self.pool.current
 
     def report(self) -> dict[str, Any]:
-        """For summary.json: the concurrency's trace and 429s, and each endpoint's share when there are several."""
-        return self.pool.report()
+        """For summary.json: the concurrency's trace and 429s, each endpoint's share when there are several, and
+        the attempts this session abandoned in flight (counted at their worst case)."""
+        report = self.pool.report()
+        if self.abandoned_count:
+            report["abandoned_in_flight"] = {
+                "attempts": self.abandoned_count, "prompt_tokens": self.abandoned.prompt_tokens,
+                "completion_tokens": self.abandoned.completion_tokens, "usd": round(self.abandoned.usd, 6),
+            }  # fmt: skip
+        return report
 
     async def drain(self) -> None:
         """Stop sending, and let requests already sent finish (and be logged and counted) before the summary.
@@ -329,9 +342,24 @@ class Teacher:
             record["endpoint"] = lane.name
         started = time.monotonic()
         self.requests += 1
-        cost = prompt_tokens_estimate(prompt, self.api) + decoding.max_tokens
+        estimate = prompt_tokens_estimate(prompt, self.api)
+        cost = estimate + decoding.max_tokens
+        if self.holds is not None:
+            # Journaled before the request leaves; this attempt's line in requests.jsonl settles it.
+            record["hold"] = self.holds.open(stage, estimate, decoding.max_tokens, self.spend.cost(estimate, decoding.max_tokens))
         try:
             completion, headers = await self._send(lane, prompt, decoding, started)
+        except asyncio.CancelledError:
+            # Sent, then given up (the run is stopping): the provider may bill it in full, so it counts at its worst case.
+            usd = self.spend.record(estimate, decoding.max_tokens)
+            self.abandoned.prompt_tokens += estimate
+            self.abandoned.completion_tokens += decoding.max_tokens
+            self.abandoned.usd += usd
+            self.abandoned_count += 1
+            record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error="abandoned in flight; counted at its worst case",
+                          abandoned=True, prompt_tokens=estimate, completion_tokens=decoding.max_tokens, usd=round(usd, 6))  # fmt: skip
+            self.log(record)
+            raise
         except BaseException as exc:
             record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error=self._redact(_describe(exc)))
             if isinstance(exc, openai.APIStatusError):
@@ -339,9 +367,8 @@ class Teacher:
                 after = _retry_after(exc)
                 if after is not None:
                     record["retry_after_s"] = after
-            if not isinstance(exc, asyncio.CancelledError):
-                self._feedback(lane, start_at, exc)
-                self.log(record)
+            self._feedback(lane, start_at, exc)
+            self.log(record)
             if isinstance(exc, openai.APIConnectionError) and self.on_connection_error:
                 self.on_connection_error()  # may raise a clearer TeacherError (e.g. local server died)
             raise

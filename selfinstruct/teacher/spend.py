@@ -87,6 +87,10 @@ class Usage(BaseModel):
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(prompt_tokens=self.prompt_tokens + other.prompt_tokens, completion_tokens=self.completion_tokens + other.completion_tokens,
+                     usd=self.usd + other.usd)  # fmt: skip
+
 
 class SpendTracker:
     """Running totals plus reservations for requests in flight, checked against the caps."""

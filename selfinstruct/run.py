@@ -67,6 +67,9 @@ class RunState:
     candidate_ids: set[str] = field(default_factory=set)
     candidates: int = 0
     proposals: int = 0
+    # Kept instructions with a finished instance stage, kept up to date so the driver's check of the budget
+    # after every answer costs nothing (done_ids() walks every kept instruction).
+    finished: set[str] = field(default_factory=set)
 
     def apply(self, record: BaseModel) -> None:
         if isinstance(record, Candidate):
@@ -77,18 +80,29 @@ class RunState:
             self.proposals = max(self.proposals, record.request + 1)
             if record.status == "kept":
                 self.kept[record.id] = record
+                if record.id in self.completed and self.completed[record.id].finished:
+                    self.finished.add(record.id)
             else:
                 self.rejected[record.reason or "unknown"] += 1
         elif isinstance(record, Classified):
             self.classified[record.id] = record
         elif isinstance(record, Completed):
             self.completed[record.id] = record
+            if record.finished and record.id in self.kept:
+                self.finished.add(record.id)
+            else:
+                self.finished.discard(record.id)
             if record.reason:
                 self.rejected[record.reason] += 1
         elif isinstance(record, Proposed):
             self.proposals = max(self.proposals, record.request + 1)
         elif isinstance(record, Turn):
             self.turns.setdefault(record.id, []).append(record)
+
+    @property
+    def done_count(self) -> int:
+        """len(done_ids()), without building the list."""
+        return len(self.finished)
 
     def done_ids(self) -> list[str]:
         """Kept instructions that have valid instances (or a conversation), in the order they were kept."""

@@ -13,11 +13,13 @@ bodies) with exponential backoff and jitter, honours Retry-After, and every atte
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import itertools
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -174,6 +176,52 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
+# The HTTP library this openai release speaks (httpx, or its successor httpx2), for its Response and Limits types.
+_HTTP = importlib.import_module(type(openai.DEFAULT_CONNECTION_LIMITS).__module__.split(".")[0])
+
+
+# Connections per openai client: the HTTP pool scans every connection it holds on each request (to find an
+# idle one, and whether idle ones expired), so one pool of a thousand connections costs milliseconds of CPU
+# per request; many small pools cost a few microseconds each.
+POOL_CONNECTIONS = 16
+
+
+class ClientShards:
+    """The openai clients behind one endpoint: ceil(concurrency / POOL_CONNECTIONS) small pools, each request on
+    the least busy one, so each pool holds about POOL_CONNECTIONS connections and keeps them all alive (the
+    SDK's single default pool keeps 100 alive, and beyond that every request opens a new TCP connection)."""
+
+    def __init__(self, api_key: str, base_url: str | None, timeout_s: float, concurrency: int) -> None:
+        n = max(1, -(-concurrency // POOL_CONNECTIONS))
+        tls = _HTTP.create_ssl_context()  # one for all: building one loads the CA store (~0.1 s of CPU each)
+        self.clients = [
+            openai.AsyncOpenAI(
+                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+                http_client=openai.DefaultAsyncHttpxClient(
+                    limits=_HTTP.Limits(max_connections=100, max_keepalive_connections=POOL_CONNECTIONS), timeout=timeout_s, verify=tls),
+            )
+            for _ in range(n)
+        ]  # fmt: skip
+        self.busy = [0] * n
+
+    @property
+    def base_url(self) -> Any:
+        return self.clients[0].base_url
+
+    @contextlib.contextmanager
+    def pick(self) -> Iterator[openai.AsyncOpenAI]:
+        i = min(range(len(self.busy)), key=self.busy.__getitem__)
+        self.busy[i] += 1
+        try:
+            yield self.clients[i]
+        finally:
+            self.busy[i] -= 1
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+
 class Teacher:
     """An OpenAI-compatible teacher with bounded concurrency, retries, request logging and spend caps."""
 
@@ -224,7 +272,7 @@ class Teacher:
         lanes = [(base_url, model), *(more_endpoints or [])]
         self.pool = EndpointPool([
             Lane(redact_url(url) or "https://api.openai.com/v1", name,
-                 openai.AsyncOpenAI(api_key=api_key, base_url=url, timeout=timeout_s, max_retries=0), AdaptiveLimit(concurrency, concurrency_fixed))
+                 ClientShards(api_key, url, timeout_s, concurrency), AdaptiveLimit(concurrency, concurrency_fixed))
             for url, name in lanes
         ])  # fmt: skip
         self._client = self.pool.lanes[0].client
@@ -320,7 +368,7 @@ class Teacher:
                                 held.append(lane)
                             else:
                                 start_at = time.monotonic()
-                        return await self._attempt(lane, start_at, prompt, decoding, stage, attempt, request_id)
+                        return await self._attempt(lane, start_at, prompt, decoding, stage, attempt, request_id, estimate)
             except (openai.APIError, MalformedResponse) as exc:
                 err = self._give_up(exc, attempt)
                 raise type(err)(self._redact(str(err))) from None
@@ -332,7 +380,8 @@ class Teacher:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
-        self, lane: Lane, start_at: float, prompt: list[Message] | str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0
+        self, lane: Lane, start_at: float, prompt: list[Message] | str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0,
+        estimate: int | None = None,
     ) -> Completion:
         await self._pace()
         record: dict[str, Any] = {
@@ -342,13 +391,14 @@ class Teacher:
             record["endpoint"] = lane.name
         started = time.monotonic()
         self.requests += 1
-        estimate = prompt_tokens_estimate(prompt, self.api)
+        if estimate is None:
+            estimate = prompt_tokens_estimate(prompt, self.api)
         cost = estimate + decoding.max_tokens
         if self.holds is not None:
             # Journaled before the request leaves; this attempt's line in requests.jsonl settles it.
             record["hold"] = self.holds.open(stage, estimate, decoding.max_tokens, self.spend.cost(estimate, decoding.max_tokens))
         try:
-            completion, headers = await self._send(lane, prompt, decoding, started)
+            completion, headers = await self._send(lane, prompt, decoding, started, estimate)
         except asyncio.CancelledError:
             # Sent, then given up (the run is stopping): the provider may bill it in full, so it counts at its worst case.
             usd = self.spend.record(estimate, decoding.max_tokens)
@@ -397,37 +447,38 @@ class Teacher:
         if _is_transient(exc):
             self.pool.failed(lane)
 
-    async def _send(self, lane: Lane, prompt: list[Message] | str, decoding: Decoding, started: float) -> tuple[Completion, Any]:
-        """One request; returns the completion and the response headers (the rate-limit ones pace the run)."""
-        options = request_body(lane.model, self.api, prompt, decoding, self.structured)
+    async def _send(self, lane: Lane, prompt: list[Message] | str, decoding: Decoding, started: float, estimate: int) -> tuple[Completion, Any]:
+        """One request; returns the completion and the response headers (the rate-limit ones pace the run).
+
+        The body is already plain JSON (request_body), so it goes through the client's `post` as it is: the
+        typed `create` methods walk every message through the SDK's TypedDict transform, which cost more
+        CPU than everything else in a request put together (bench/throughput.py). Errors, timeouts and
+        statuses are the client's own, as with `create`; the answer is read as JSON, not built into models.
+        """
+        body = request_body(lane.model, self.api, prompt, decoding, self.structured)
+        with lane.client.pick() as client:
+            response = await client.post("/chat/completions" if self.api == "chat" else "/completions", body=body, cast_to=_HTTP.Response)
         try:
-            if self.api == "chat":
-                raw = await lane.client.chat.completions.with_raw_response.create(**options)
-                response = raw.parse()
-                choices = response.choices or []
-                text = (choices[0].message.content or "") if choices else None
-            else:
-                raw = await lane.client.completions.with_raw_response.create(**options)
-                response = raw.parse()
-                choices = response.choices or []
-                text = (choices[0].text or "") if choices else None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(response.content)
+            choice = data["choices"][0]
+            text = choice["message"].get("content") if self.api == "chat" else choice.get("text")
+            finish_reason = choice.get("finish_reason")
+            usage = data.get("usage") or {}
+            prompt_tokens = int(usage.get("prompt_tokens") or estimate)
+            completion_tokens = usage.get("completion_tokens")
+        except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedResponse(f"response body is not valid JSON ({exc})") from exc
-        if text is None or not choices:
-            raise MalformedResponse("response has no choices")
-        usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None) or prompt_tokens_estimate(prompt, self.api)
-        completion_tokens = getattr(usage, "completion_tokens", None)
-        if completion_tokens is None:
-            completion_tokens = count_tokens(text)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise MalformedResponse("response has no choices") from exc
+        text = text if isinstance(text, str) else ""
         done = Completion(
             text=text,
-            finish_reason=choices[0].finish_reason,
+            finish_reason=finish_reason,
             prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+            completion_tokens=int(completion_tokens) if completion_tokens is not None else count_tokens(text),
             latency_s=time.monotonic() - started,
         )
-        return done, raw.headers
+        return done, response.headers
 
     def _redact(self, text: str) -> str:
         """Servers may echo the key or a credentialed URL in errors; neither may reach a log or the terminal."""

@@ -45,7 +45,7 @@ class TeacherSettings(_Config):
         "auto", "Ask for answers constrained to a JSON schema where the endpoint supports it. auto: llama.cpp's schema grammar for the local teacher, OpenAI's structured outputs for api.openai.com, text formats for other servers. json-schema: OpenAI's form. json-object: llama.cpp's form. off: text formats everywhere.", panel=TEACHER)
     # None, not 8: the endpoint picks the default, so an explicit --concurrency 8 is kept for a local teacher too.
     concurrency: int | None = setting(
-        None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (4).", panel=TEACHER, ge=1, le=256)
+        None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (4).", panel=TEACHER, ge=1, le=4096)
     concurrency_fixed: bool = setting(
         False, "Keep --concurrency requests in flight from the start. Default: start low and adapt (AIMD) up to --concurrency: grow while requests succeed, halve on a 429 or a timeout, pace from x-ratelimit-remaining-* headers, stop growing when latency rises with load.", panel=TEACHER)
     requests_per_minute: float | None = setting(None, "Pace request starts to at most this many per minute.", panel=TEACHER, flag="--rpm", gt=0)

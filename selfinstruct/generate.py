@@ -32,6 +32,7 @@ from selfinstruct.stages.filters import read_keywords
 from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
+from selfinstruct.teacher.holds import Hold, HoldJournal, lost_in_crash
 from selfinstruct.teacher.spend import Usage
 from selfinstruct.templates import Templates
 
@@ -50,6 +51,8 @@ class _Session:
     prior_usage: Usage
     prior_wall: float
     judge_usage: Usage = field(default_factory=Usage)  # a separate quality judge's earlier spend
+    lost: list[Hold] = field(default_factory=list)  # attempts in flight when an earlier session crashed
+    holds: HoldJournal | None = None  # where this session's attempts journal their worst case
     started: float = field(default_factory=time.monotonic)
 
 
@@ -81,12 +84,24 @@ def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, A
         _check_resumable(run, cfg)
         state = run.load_state()
         run.write_json(CONFIG, cfg.public_dump())
-        usage, judge_usage, wall = _prior_usage(run, separate_judge=not cfg.judge_is_teacher)
-        session = _Session(cfg, endpoint, recipe, run, state, seeds, console, usage, wall, judge_usage)
+        usage, judge_usage, wall, lost = _prior_usage(run, separate_judge=not cfg.judge_is_teacher)
+        session = _Session(cfg, endpoint, recipe, run, state, seeds, console, usage, wall, judge_usage, lost)
+        if lost:
+            worst = sum((h.usage() for h in lost), Usage())
+            console.print(
+                f"{len(lost)} request{'s were' if len(lost) > 1 else ' was'} in flight when an earlier session crashed: counted as spent "
+                f"at the worst case ({worst.total_tokens:,} tokens" + (f", ${worst.usd:.4f})" if endpoint.price_known else ")"),
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
         if len(state.done_ids()) >= cfg.budget:
             return _complete(session, None)
         with contextlib.ExitStack() as stack:
-            teacher = stack.enter_context(open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage, run_dir=run.path))
+            holds = HoldJournal(run.path)
+            stack.callback(holds.close)
+            session.holds = holds
+            teacher = stack.enter_context(
+                open_teacher(endpoint, server_log=run.path / "teacher.log", log=run.log_request, spent=usage, run_dir=run.path, holds=holds)
+            )
             console.print(teacher.description, highlight=False)
             judge = _open_quality_judge(session, teacher, stack)
             if state.candidates:
@@ -106,7 +121,7 @@ def _open_quality_judge(session: _Session, teacher: Teacher, stack: contextlib.E
     endpoint = resolve_endpoint(cfg.judge)
     endpoint.require_price("--judge-max-usd")
     judge = stack.enter_context(
-        open_teacher(endpoint, server_log=session.run.path / "judge.log", log=session.run.log_request, spent=session.judge_usage)
+        open_teacher(endpoint, server_log=session.run.path / "judge.log", log=session.run.log_request, spent=session.judge_usage, holds=session.holds)
     )
     session.console.print(judge.description.replace("teacher:", "quality judge:", 1), highlight=False)
     return QualityJudge(judge, cfg.prompts)
@@ -143,10 +158,12 @@ def _check_resumable(run: RunDir, cfg: GenerateConfig) -> None:
             )
 
 
-def _prior_usage(run: RunDir, separate_judge: bool) -> tuple[Usage, Usage, float]:
+def _prior_usage(run: RunDir, separate_judge: bool) -> tuple[Usage, Usage, float, list[Hold]]:
     """Tokens and dollars already spent in this directory (the teacher's, and a separate judge's), so
-    caps and totals cover the whole run, and the wall time of earlier sessions."""
+    caps and totals cover the whole run, the wall time of earlier sessions, and the attempts a crash
+    left unsettled (holds.py), which count as spent at their worst case."""
     usage, judge = Usage(), Usage()
+    settled: set[int] = set()
     path = run.path / REQUESTS
     if path.exists():
         with path.open(encoding="utf-8") as fh:
@@ -159,8 +176,16 @@ def _prior_usage(run: RunDir, separate_judge: bool) -> tuple[Usage, Usage, float
                 into.prompt_tokens += rec.get("prompt_tokens", 0) or 0
                 into.completion_tokens += rec.get("completion_tokens", 0) or 0
                 into.usd += rec.get("usd", 0.0) or 0.0
+                if isinstance(rec.get("hold"), int):
+                    settled.add(rec["hold"])
+    lost = lost_in_crash(run.path, settled)
+    for hold in lost:
+        into = judge if separate_judge and hold.stage == QUALITY_STAGE else usage
+        into.prompt_tokens += hold.prompt_tokens
+        into.completion_tokens += hold.max_tokens
+        into.usd += hold.usd
     previous = run.read_json(SUMMARY) or {}
-    return usage, judge, float(previous.get("total_wall_seconds", 0.0))
+    return usage, judge, float(previous.get("total_wall_seconds", 0.0)), lost
 
 
 # --- what a run leaves behind ----------------------------------------------------------
@@ -189,6 +214,8 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
         "model": teacher.model if teacher else session.endpoint.model,
         "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},
         "usd": round(spent.usd, 6),
+        # Already in the totals above: attempts a crash left unsettled, at their worst case (teacher/holds.py).
+        "lost_in_crash": _lost_summary(session.lost),
         # False for a hosted model with no table price and no --price-input/--price-output: cost is unknown, not $0.
         "price_known": session.endpoint.price_known,
         "usd_per_example": round(spent.usd / rows, 6) if rows else None,
@@ -199,6 +226,11 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
         # How the teacher worked: batch prices and batches, or the adaptive concurrency's trace and 429s.
         **(teacher.report() if teacher is not None and hasattr(teacher, "report") else {}),
     }
+
+
+def _lost_summary(lost: list[Hold]) -> dict[str, Any]:
+    worst = sum((hold.usage() for hold in lost), Usage())
+    return {"attempts": len(lost), "prompt_tokens": worst.prompt_tokens, "completion_tokens": worst.completion_tokens, "usd": round(worst.usd, 6)}
 
 
 def _gate_summary(session: _Session, judge: QualityJudge | None) -> dict[str, Any]:

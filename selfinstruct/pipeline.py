@@ -124,7 +124,7 @@ class Pipeline:
 
     @property
     def done(self) -> int:
-        return len(self.state.done_ids())
+        return self.state.done_count
 
     def _expected_yield(self) -> float:
         """Finished instructions one more proposal request is likely to bring, from this run's history."""

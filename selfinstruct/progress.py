@@ -97,7 +97,19 @@ def _teacher_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("concurrency", f"now {conc['final']} of {conc['ceiling']}; 429s {conc['throttled_429']}, timeouts {conc['timeouts']}"))
     for lane in summary.get("endpoints", []):
         rows.append((f"  endpoint {lane['endpoint']}", f"{lane['served']} answers ({lane['share']:.0%}), {lane['failed']} failures, {lane['cool_downs']} cool-downs"))
+    lost = summary.get("lost_in_crash") or {}
+    if lost.get("attempts"):
+        rows.append(("lost in a crash", _worst(lost, "requests in flight when a session was killed", summary)))
+    abandoned = summary.get("abandoned_in_flight") or {}
+    if abandoned.get("attempts"):
+        rows.append(("abandoned in flight", _worst(abandoned, "requests sent, then given up when the run stopped", summary)))
     if summary.get("batches"):
         states = Counter(b["status"] for b in summary["batches"])
         rows.append(("batches", ", ".join(f"{n} {state}" for state, n in states.most_common())))
     return rows
+
+
+def _worst(part: dict[str, Any], what: str, summary: dict[str, Any]) -> str:
+    """Attempts counted at their worst case (already in the totals): how many, and what they may have cost."""
+    money = f", ${part['usd']:.4f}" if summary.get("price_known", True) else ""
+    return f"{part['attempts']} {what}; counted at the worst case: {part['prompt_tokens'] + part['completion_tokens']:,} tokens{money}"

@@ -4,6 +4,7 @@
       alpaca_data.json   the product (written when the budget is met)
       journal.jsonl      append-only: every candidate and its fate, classifications, instances, turns
       requests.jsonl     one line per request attempt: stage, model, tokens, latency, finish reason
+      holds.jsonl        each attempt's worst case, journaled before it is sent (teacher/holds.py)
       config.json        the resolved settings (no secrets)
       summary.json       counts, rejection reasons, tokens, cost, time
       teacher.log        the local llama.cpp server's log, when one was used
@@ -31,6 +32,7 @@ from selfinstruct.safe_files import JsonlAppender, write_json_atomic
 
 JOURNAL = "journal.jsonl"
 REQUESTS = "requests.jsonl"
+HOLDS = "holds.jsonl"
 CONFIG = "config.json"
 SUMMARY = "summary.json"
 DATA = "alpaca_data.json"
@@ -65,6 +67,9 @@ class RunState:
     candidate_ids: set[str] = field(default_factory=set)
     candidates: int = 0
     proposals: int = 0
+    # Kept instructions with a finished instance stage, kept up to date so the driver's check of the budget
+    # after every answer costs nothing (done_ids() walks every kept instruction).
+    finished: set[str] = field(default_factory=set)
 
     def apply(self, record: BaseModel) -> None:
         if isinstance(record, Candidate):
@@ -75,18 +80,29 @@ class RunState:
             self.proposals = max(self.proposals, record.request + 1)
             if record.status == "kept":
                 self.kept[record.id] = record
+                if record.id in self.completed and self.completed[record.id].finished:
+                    self.finished.add(record.id)
             else:
                 self.rejected[record.reason or "unknown"] += 1
         elif isinstance(record, Classified):
             self.classified[record.id] = record
         elif isinstance(record, Completed):
             self.completed[record.id] = record
+            if record.finished and record.id in self.kept:
+                self.finished.add(record.id)
+            else:
+                self.finished.discard(record.id)
             if record.reason:
                 self.rejected[record.reason] += 1
         elif isinstance(record, Proposed):
             self.proposals = max(self.proposals, record.request + 1)
         elif isinstance(record, Turn):
             self.turns.setdefault(record.id, []).append(record)
+
+    @property
+    def done_count(self) -> int:
+        """len(done_ids()), without building the list."""
+        return len(self.finished)
 
     def done_ids(self) -> list[str]:
         """Kept instructions that have valid instances (or a conversation), in the order they were kept."""
@@ -137,6 +153,7 @@ class RunDir:
         self._lock_fh.flush()
         self._repair(JOURNAL)
         self._repair(REQUESTS)
+        self._repair(HOLDS)
         self.journal = JsonlAppender(self.path / JOURNAL)
         self.requests = JsonlAppender(self.path / REQUESTS)
 

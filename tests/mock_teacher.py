@@ -338,9 +338,10 @@ def completion_payload(mock: MockTeacher, chat: bool, body: dict[str, Any], faul
     prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
     context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
     stage = request_stage(chat, body)
+    record: dict[str, Any] = {"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body, **(extra or {})}
     if extra is not None:
         with mock.lock:
-            mock.requests.append({"stage": stage, "api": "chat" if chat else "completions", "model": body.get("model"), "body": body, **extra})
+            mock.requests.append(record)
     text, finish = mock.answer(prompt, int(body.get("max_tokens") or 1024), context)
     if body.get("response_format") and stage in ("classify", "instances"):
         text = _as_json(text, stage)  # a schema-constrained answer, as llama.cpp's grammar or OpenAI give it
@@ -349,6 +350,7 @@ def completion_payload(mock: MockTeacher, chat: bool, body: dict[str, Any], faul
     if fault == "content-filter":
         text, finish = "", "content_filter"
     usage = _usage(context, text)  # a real server counts the whole conversation
+    record["usage"] = usage  # what the provider bills for this answer
     if chat:
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
     else:
@@ -460,6 +462,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(429, "Rate limit reached.", {"Retry-After": "0.05"})
         if fault in ("500", "502", "503"):
             return self._error(int(fault), "The server had an error.")
+        # Computed, so billed, whether or not the client is still there to read it: what a provider charges for.
+        record["usage"] = payload["usage"]
         if fault == "timeout":
             time.sleep(mock.timeout_sleep)
         if fault == "empty-choices":

@@ -13,11 +13,13 @@ bodies) with exponential backoff and jitter, honours Retry-After, and every atte
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib
 import itertools
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -28,8 +30,9 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from selfinstruct.config import redact_url
 from selfinstruct.errors import SelfInstructError, TeacherError, UserError
 from selfinstruct.teacher.endpoints import EndpointPool, Lane
+from selfinstruct.teacher.holds import HoldJournal
 from selfinstruct.teacher.rate import AdaptiveLimit
-from selfinstruct.teacher.spend import SpendTracker, count_tokens
+from selfinstruct.teacher.spend import SpendTracker, Usage, count_tokens
 
 # A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
 MAX_RETRY_AFTER_S = 120.0
@@ -173,6 +176,52 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
+# The HTTP library this openai release speaks (httpx, or its successor httpx2), for its Response and Limits types.
+_HTTP = importlib.import_module(type(openai.DEFAULT_CONNECTION_LIMITS).__module__.split(".")[0])
+
+
+# Connections per openai client: the HTTP pool scans every connection it holds on each request (to find an
+# idle one, and whether idle ones expired), so one pool of a thousand connections costs milliseconds of CPU
+# per request; many small pools cost a few microseconds each.
+POOL_CONNECTIONS = 16
+
+
+class ClientShards:
+    """The openai clients behind one endpoint: ceil(concurrency / POOL_CONNECTIONS) small pools, each request on
+    the least busy one, so each pool holds about POOL_CONNECTIONS connections and keeps them all alive (the
+    SDK's single default pool keeps 100 alive, and beyond that every request opens a new TCP connection)."""
+
+    def __init__(self, api_key: str, base_url: str | None, timeout_s: float, concurrency: int) -> None:
+        n = max(1, -(-concurrency // POOL_CONNECTIONS))
+        tls = _HTTP.create_ssl_context()  # one for all: building one loads the CA store (~0.1 s of CPU each)
+        self.clients = [
+            openai.AsyncOpenAI(
+                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+                http_client=openai.DefaultAsyncHttpxClient(
+                    limits=_HTTP.Limits(max_connections=100, max_keepalive_connections=POOL_CONNECTIONS), timeout=timeout_s, verify=tls),
+            )
+            for _ in range(n)
+        ]  # fmt: skip
+        self.busy = [0] * n
+
+    @property
+    def base_url(self) -> Any:
+        return self.clients[0].base_url
+
+    @contextlib.contextmanager
+    def pick(self) -> Iterator[openai.AsyncOpenAI]:
+        i = min(range(len(self.busy)), key=self.busy.__getitem__)
+        self.busy[i] += 1
+        try:
+            yield self.clients[i]
+        finally:
+            self.busy[i] -= 1
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+
 class Teacher:
     """An OpenAI-compatible teacher with bounded concurrency, retries, request logging and spend caps."""
 
@@ -195,6 +244,7 @@ class Teacher:
         structured: Structured | None = None,
         more_endpoints: list[tuple[str, str]] | None = None,
         concurrency_fixed: bool = False,
+        holds: HoldJournal | None = None,
     ) -> None:
         self.model = model
         # Set when the endpoint takes a JSON schema for the answer (chat API only); None: text formats.
@@ -208,6 +258,10 @@ class Teacher:
         self.on_connection_error = on_connection_error
         self.requests = 0
         self.retries = 0
+        # Each attempt's worst case is journaled before it is sent (holds.py), so a crash cannot hide its cost.
+        self.holds = holds
+        self.abandoned = Usage()  # attempts sent and then given up by this process (a stopping run), at their worst case
+        self.abandoned_count = 0
         self._request_ids = itertools.count(1)
         self._api_key = api_key
         self._succeeded = False
@@ -218,7 +272,7 @@ class Teacher:
         lanes = [(base_url, model), *(more_endpoints or [])]
         self.pool = EndpointPool([
             Lane(redact_url(url) or "https://api.openai.com/v1", name,
-                 openai.AsyncOpenAI(api_key=api_key, base_url=url, timeout=timeout_s, max_retries=0), AdaptiveLimit(concurrency, concurrency_fixed))
+                 ClientShards(api_key, url, timeout_s, concurrency), AdaptiveLimit(concurrency, concurrency_fixed))
             for url, name in lanes
         ])  # fmt: skip
         self._client = self.pool.lanes[0].client
@@ -238,8 +292,15 @@ class Teacher:
         return self.pool.current
 
     def report(self) -> dict[str, Any]:
-        """For summary.json: the concurrency's trace and 429s, and each endpoint's share when there are several."""
-        return self.pool.report()
+        """For summary.json: the concurrency's trace and 429s, each endpoint's share when there are several, and
+        the attempts this session abandoned in flight (counted at their worst case)."""
+        report = self.pool.report()
+        if self.abandoned_count:
+            report["abandoned_in_flight"] = {
+                "attempts": self.abandoned_count, "prompt_tokens": self.abandoned.prompt_tokens,
+                "completion_tokens": self.abandoned.completion_tokens, "usd": round(self.abandoned.usd, 6),
+            }  # fmt: skip
+        return report
 
     async def drain(self) -> None:
         """Stop sending, and let requests already sent finish (and be logged and counted) before the summary.
@@ -307,7 +368,7 @@ class Teacher:
                                 held.append(lane)
                             else:
                                 start_at = time.monotonic()
-                        return await self._attempt(lane, start_at, prompt, decoding, stage, attempt, request_id)
+                        return await self._attempt(lane, start_at, prompt, decoding, stage, attempt, request_id, estimate)
             except (openai.APIError, MalformedResponse) as exc:
                 err = self._give_up(exc, attempt)
                 raise type(err)(self._redact(str(err))) from None
@@ -319,7 +380,8 @@ class Teacher:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _attempt(
-        self, lane: Lane, start_at: float, prompt: list[Message] | str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0
+        self, lane: Lane, start_at: float, prompt: list[Message] | str, decoding: Decoding, stage: str, attempt: int, request_id: int = 0,
+        estimate: int | None = None,
     ) -> Completion:
         await self._pace()
         record: dict[str, Any] = {
@@ -329,9 +391,25 @@ class Teacher:
             record["endpoint"] = lane.name
         started = time.monotonic()
         self.requests += 1
-        cost = prompt_tokens_estimate(prompt, self.api) + decoding.max_tokens
+        if estimate is None:
+            estimate = prompt_tokens_estimate(prompt, self.api)
+        cost = estimate + decoding.max_tokens
+        if self.holds is not None:
+            # Journaled before the request leaves; this attempt's line in requests.jsonl settles it.
+            record["hold"] = self.holds.open(stage, estimate, decoding.max_tokens, self.spend.cost(estimate, decoding.max_tokens))
         try:
-            completion, headers = await self._send(lane, prompt, decoding, started)
+            completion, headers = await self._send(lane, prompt, decoding, started, estimate)
+        except asyncio.CancelledError:
+            # Sent, then given up (the run is stopping): the provider may bill it in full, so it counts at its worst case.
+            usd = self.spend.record(estimate, decoding.max_tokens)
+            self.abandoned.prompt_tokens += estimate
+            self.abandoned.completion_tokens += decoding.max_tokens
+            self.abandoned.usd += usd
+            self.abandoned_count += 1
+            record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error="abandoned in flight; counted at its worst case",
+                          abandoned=True, prompt_tokens=estimate, completion_tokens=decoding.max_tokens, usd=round(usd, 6))  # fmt: skip
+            self.log(record)
+            raise
         except BaseException as exc:
             record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error=self._redact(_describe(exc)))
             if isinstance(exc, openai.APIStatusError):
@@ -339,9 +417,8 @@ class Teacher:
                 after = _retry_after(exc)
                 if after is not None:
                     record["retry_after_s"] = after
-            if not isinstance(exc, asyncio.CancelledError):
-                self._feedback(lane, start_at, exc)
-                self.log(record)
+            self._feedback(lane, start_at, exc)
+            self.log(record)
             if isinstance(exc, openai.APIConnectionError) and self.on_connection_error:
                 self.on_connection_error()  # may raise a clearer TeacherError (e.g. local server died)
             raise
@@ -370,37 +447,38 @@ class Teacher:
         if _is_transient(exc):
             self.pool.failed(lane)
 
-    async def _send(self, lane: Lane, prompt: list[Message] | str, decoding: Decoding, started: float) -> tuple[Completion, Any]:
-        """One request; returns the completion and the response headers (the rate-limit ones pace the run)."""
-        options = request_body(lane.model, self.api, prompt, decoding, self.structured)
+    async def _send(self, lane: Lane, prompt: list[Message] | str, decoding: Decoding, started: float, estimate: int) -> tuple[Completion, Any]:
+        """One request; returns the completion and the response headers (the rate-limit ones pace the run).
+
+        The body is already plain JSON (request_body), so it goes through the client's `post` as it is: the
+        typed `create` methods walk every message through the SDK's TypedDict transform, which cost more
+        CPU than everything else in a request put together (bench/throughput.py). Errors, timeouts and
+        statuses are the client's own, as with `create`; the answer is read as JSON, not built into models.
+        """
+        body = request_body(lane.model, self.api, prompt, decoding, self.structured)
+        with lane.client.pick() as client:
+            response = await client.post("/chat/completions" if self.api == "chat" else "/completions", body=body, cast_to=_HTTP.Response)
         try:
-            if self.api == "chat":
-                raw = await lane.client.chat.completions.with_raw_response.create(**options)
-                response = raw.parse()
-                choices = response.choices or []
-                text = (choices[0].message.content or "") if choices else None
-            else:
-                raw = await lane.client.completions.with_raw_response.create(**options)
-                response = raw.parse()
-                choices = response.choices or []
-                text = (choices[0].text or "") if choices else None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            data = json.loads(response.content)
+            choice = data["choices"][0]
+            text = choice["message"].get("content") if self.api == "chat" else choice.get("text")
+            finish_reason = choice.get("finish_reason")
+            usage = data.get("usage") or {}
+            prompt_tokens = int(usage.get("prompt_tokens") or estimate)
+            completion_tokens = usage.get("completion_tokens")
+        except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedResponse(f"response body is not valid JSON ({exc})") from exc
-        if text is None or not choices:
-            raise MalformedResponse("response has no choices")
-        usage = getattr(response, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", None) or prompt_tokens_estimate(prompt, self.api)
-        completion_tokens = getattr(usage, "completion_tokens", None)
-        if completion_tokens is None:
-            completion_tokens = count_tokens(text)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise MalformedResponse("response has no choices") from exc
+        text = text if isinstance(text, str) else ""
         done = Completion(
             text=text,
-            finish_reason=choices[0].finish_reason,
+            finish_reason=finish_reason,
             prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens,
+            completion_tokens=int(completion_tokens) if completion_tokens is not None else count_tokens(text),
             latency_s=time.monotonic() - started,
         )
-        return done, raw.headers
+        return done, response.headers
 
     def _redact(self, text: str) -> str:
         """Servers may echo the key or a credentialed URL in errors; neither may reach a log or the terminal."""

@@ -23,6 +23,7 @@ from typing import Any
 from selfinstruct.config import BatchSettings, TeacherSettings, redact_url
 from selfinstruct.errors import UserError
 from selfinstruct.teacher.client import Structured, Teacher
+from selfinstruct.teacher.holds import HoldJournal
 from selfinstruct.teacher.llama_server import DEFAULT_ENGINE, DEFAULT_PARALLEL, engine_slots
 from selfinstruct.teacher.spend import SpendTracker, Usage, batch_price, price_for
 
@@ -176,11 +177,12 @@ def connect(endpoint: Endpoint, server_log: Path) -> Iterator[Endpoint]:
 @contextlib.contextmanager
 def open_teacher(
     endpoint: Endpoint, *, server_log: Path, log: Callable[[dict[str, Any]], None] = lambda record: None, spent: Usage | None = None,
-    run_dir: Path | None = None,
+    run_dir: Path | None = None, holds: HoldJournal | None = None,
 ) -> Iterator[Teacher]:
     """A Teacher on the connected endpoint, its spend caps counting what was `spent` before.
 
-    A batch endpoint gives a BatchTeacher journaling into `run_dir`. The caller closes the
+    A batch endpoint gives a BatchTeacher journaling into `run_dir`. With `holds`, an online teacher journals
+    each attempt's worst case before sending it (holds.py), so a crash cannot hide what it cost. The caller closes the
     teacher's HTTP client (`await teacher.aclose()`) inside its event loop.
     """
     settings = endpoint.settings
@@ -218,4 +220,5 @@ def open_teacher(
             structured=live.structured,
             more_endpoints=list(live.more_endpoints),
             concurrency_fixed=settings.concurrency_fixed,
+            holds=holds,
         )

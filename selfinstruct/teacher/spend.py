@@ -42,8 +42,13 @@ def _encoding():  # type: ignore[no-untyped-def]
         return None
 
 
+@lru_cache(maxsize=2048)
 def count_tokens(text: str) -> int:
-    """Estimate tokens with tiktoken (cl100k_base); ~4 characters a token if it is unavailable."""
+    """Estimate tokens with tiktoken (cl100k_base); ~4 characters a token if it is unavailable.
+
+    Cached: a run's prompts repeat the same system text and worked examples turn after turn, and
+    encoding them again for every request was a large share of the client's CPU at high concurrency.
+    """
     enc = _encoding()
     if enc is None:
         return max(1, len(text) // 4)
@@ -86,6 +91,10 @@ class Usage(BaseModel):
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(prompt_tokens=self.prompt_tokens + other.prompt_tokens, completion_tokens=self.completion_tokens + other.completion_tokens,
+                     usd=self.usd + other.usd)  # fmt: skip
 
 
 class SpendTracker:

@@ -127,6 +127,11 @@ def test_sigkill_between_submit_and_results_then_rerun_submits_nothing_again(moc
     assert max(_submitted_requests(mock_teacher).values()) == 1, "the rerun submitted a request again"
     assert len(mock_teacher.batches.batches) > before
     _check_books(mock_teacher, out)
+    # The spend is whole: every line the provider answered is counted once; a batch is collected, never lost in a crash.
+    summary = json.loads((out / "summary.json").read_text())
+    served = [r["usage"] for r in mock_teacher.requests if r.get("batch")]
+    assert summary["tokens"] == {"prompt": sum(u["prompt_tokens"] for u in served), "completion": sum(u["completion_tokens"] for u in served)}
+    assert summary["lost_in_crash"]["attempts"] == 0 and not (out / "holds.jsonl").exists()
     status = run_cli(["status", str(out)])
     assert "completed" in status.stdout and "still to collect" not in status.stdout, status.stdout
 

@@ -1,0 +1,276 @@
+"""Benchmark: how close an online `generate` run keeps the teacher to its concurrency, and what the client costs.
+
+    python bench/throughput.py                   # concurrency 32, 256, 1024; peak RSS at budgets 1,000 and 10,000 (at 256)
+    python bench/throughput.py --compare main    # the same runs with another git ref's client first (before/after)
+    python bench/throughput.py --quick           # smaller budgets, a first look in about a minute
+
+The mock teacher (tests/mock_teacher.py, the same answers the tests get) runs in its own process with a
+realistic latency: lognormal, mean 2 s, sigma 0.8 (median 1.4 s, p99 about 9 s), drawn per request from
+its body so every client sees the same latencies, and no rate limit. Each run is a real `generate`
+(self-instruct recipe, gpt-4o-mini prices, fixed concurrency, the real `openai` client over HTTP) in a
+fresh client process, whose CPU time and peak RSS come from getrusage inside that process around
+generate() (imports and the tokenizer's one-time load excluded), so the mock's CPU is never counted.
+
+Per concurrency it prints requests/s and mean requests in flight as a share of the concurrency, measured
+at the mock (the time its requests spent being served, over the wall time), beside the ideal: the
+latency sum divided by the concurrency, as if exactly that many requests were always in flight.
+"while work remained" measures up to the moment the last request was sent; after it, the run only
+waits for the slowest answers of its last wave, which no client can shorten.
+
+Targets: mean in flight >= 95% of the concurrency at 256 over a budget of 5,000 instructions; client
+CPU <= 2 ms per request; peak RSS flat in the budget (10,000 within 25% of 1,000).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "bench" / "_work"
+SIGMA = 0.8
+MEAN_S = 2.0
+MU = math.log(MEAN_S) - SIGMA**2 / 2
+TARGET_IN_FLIGHT, TARGET_CPU_MS, TARGET_RSS_GROWTH = 0.95, 2.0, 1.25
+
+
+# --- the mock teacher's process ---------------------------------------------------------------
+
+SYLLABLES = "ba be bi bo bu da de di do du fa fe fi fo ka ke ki ko la le li lo lu ma me mi mo mu na ne ni no pa pe pi po ra re ri ro sa se si so ta te ti to va ve vi vo za".split()
+VERBS = "Explain Describe Summarize Compare Suggest Outline Propose Evaluate Recommend Identify Plan Estimate Critique Justify Predict Rewrite".split()
+
+
+def _varied_proposals(rng: Any, n: int) -> str:
+    """A numbered list of n instructions varied enough that 10,000 of them pass the near-duplicate filter
+    (the tests' mock repeats a small vocabulary, so its kept share falls as a run grows)."""
+
+    def word() -> str:
+        return "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 3)))
+
+    items = [f"{rng.choice(VERBS)} the {word()} {word()} of {word()} {word()} for {word()} {word()} in {word()} words." for _ in range(n)]
+    items[3] = "Summarize this."  # one the length filter rejects, as real lists have
+    return "Here are the new tasks:\n\n" + "\n".join(f"{i}. {text}" for i, text in enumerate(items, 1))
+
+
+
+def serve(port_file: Path) -> None:
+    """The mock teacher with lognormal latency; GET /bench-stats returns (and with ?reset clears) each request's span."""
+    sys.path.insert(0, str(ROOT))
+    from tests.mock_teacher import MockTeacher, _Handler, _QuietServer, _rng
+
+    mock = MockTeacher()
+    mock.sloppy = True
+    spans: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def latency(body: dict[str, Any]) -> float:
+        return _rng("latency", json.dumps(body, sort_keys=True)).lognormvariate(MU, SIGMA)
+
+    mock.latency_fn = latency
+    mock._propose = lambda prompt, n: _varied_proposals(_rng("propose", prompt), n)  # type: ignore[method-assign]
+
+    class Handler(_Handler):
+        def do_GET(self) -> None:  # noqa: N802
+            if not self.path.startswith("/bench-stats"):
+                return super().do_GET()
+            with lock:
+                data = json.dumps(spans).encode()
+                if "reset" in self.path:
+                    spans.clear()
+                    mock.requests.clear()  # the mock keeps every request; a long bench need not
+            self._send(200, data)
+
+        def do_POST(self) -> None:  # noqa: N802
+            start = time.monotonic()
+            super().do_POST()
+            with lock:
+                spans.append((start, time.monotonic()))
+
+    class Server(_QuietServer):
+        request_queue_size = 4096  # a thousand clients connect at once
+        daemon_threads = True
+
+    Handler.mock = mock
+    server = Server(("127.0.0.1", 0), Handler)
+    port_file.write_text(str(server.server_address[1]))
+    server.serve_forever()
+
+
+# --- one client run, in its own process -----------------------------------------------------
+
+
+def client(spec: dict[str, Any]) -> None:
+    """One generate run; prints its CPU time, wall time, peak RSS and request count as JSON."""
+    from rich.console import Console
+
+    from selfinstruct.config import GenerateConfig
+    from selfinstruct.generate import generate
+
+    cfg = GenerateConfig(
+        seeds=ROOT / "seed_tasks" / "seed_tasks.jsonl", budget=spec["budget"], out=Path(spec["out"]), base_url=[spec["url"]],
+        model="gpt-4o-mini", api_key="sk-bench-0000", concurrency=spec["concurrency"], concurrency_fixed=True, timeout=60,
+    )  # fmt: skip
+    from selfinstruct.teacher.spend import count_tokens
+
+    count_tokens("load the tokenizer")  # a once-per-process cost, like the imports: not a request's
+    quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+    before, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    started = time.time()
+    import contextlib
+
+    with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115 - the summary table
+        if spec.get("profile"):
+            import cProfile
+
+            with cProfile.Profile() as profile:
+                summary = generate(cfg, console=quiet)
+            profile.dump_stats(spec["profile"])
+        else:
+            summary = generate(cfg, console=quiet)
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(json.dumps({"cpu_s": cpu, "wall_s": wall, "started": started, "maxrss_mb": after.ru_maxrss / 1024,
+                      "requests": summary["requests"], "instructions": summary["instructions"]}))  # fmt: skip
+
+
+# --- the driver -------------------------------------------------------------------------------
+
+
+def _get(url: str) -> Any:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _tree(ref: str | None) -> Path:
+    """The source tree whose client runs: this one, or `git archive REF` unpacked under bench/_work."""
+    if ref is None:
+        return ROOT
+    dest = WORK / f"ref-{ref.replace('/', '_')}"
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def run_once(url: str, stats_url: str, tree: Path, concurrency: int, budget: int) -> dict[str, Any]:
+    _get(stats_url + "?reset")
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        spec = {"url": url, "concurrency": concurrency, "budget": budget, "out": str(Path(tmp) / "run")}
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        env.pop("OPENAI_API_KEY", None)
+        env.pop("OPENAI_BASE_URL", None)
+        done = subprocess.run([sys.executable, __file__, "--client", json.dumps(spec)], env=env, capture_output=True, text=True, cwd=tree)
+        if done.returncode != 0:
+            return {"failed": (done.stderr.strip().splitlines() or ["no output"])[-1][:150], "concurrency": concurrency, "budget": budget}
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    spans = _get(stats_url)
+    begin = min(s for s, _ in spans)
+    end = max(e for _, e in spans)
+    last_sent = max(s for s, _ in spans)
+    busy = sum(e - s for s, e in spans)
+    busy_until_last = sum(min(e, last_sent) - s for s, e in spans if s < last_sent)
+    n = len(spans)
+    ideal_wall = busy / concurrency
+    result.update(
+        served=n, wall_mock=end - begin, rps=n / (end - begin), ideal_rps=n / ideal_wall, ideal_wall=ideal_wall,
+        in_flight=busy / (end - begin) / concurrency, in_flight_sustained=busy_until_last / max(1e-9, last_sent - begin) / concurrency,
+        cpu_ms=1000 * result["cpu_s"] / max(1, result["requests"]), concurrency=concurrency, budget=budget,
+    )  # fmt: skip
+    return result
+
+
+def _row(label: str, r: dict[str, Any]) -> str:
+    if "failed" in r:
+        return f"{label:<8}{r['concurrency']:>6}{r['budget']:>8}  failed: {r['failed']}"
+    return (f"{label:<8}{r['concurrency']:>6}{r['budget']:>8}{r['served']:>9}{r['wall_mock']:>8.1f}{r['ideal_wall']:>8.1f}"
+            f"{r['rps']:>9.1f}{r['ideal_rps']:>9.1f}{r['in_flight']:>10.1%}{r['in_flight_sustained']:>11.1%}"
+            f"{r['cpu_ms']:>9.2f}{r['maxrss_mb']:>9.0f}")  # fmt: skip
+
+
+HEADER = (f"{'client':<8}{'conc':>6}{'budget':>8}{'requests':>9}{'wall s':>8}{'ideal':>8}{'req/s':>9}{'ideal':>9}"
+          f"{'in flight':>10}{'while work':>11}{'CPU ms/r':>9}{'RSS MB':>9}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--compare", metavar="REF", help="also run the client of this git ref (e.g. main), before this tree's")
+    parser.add_argument("--quick", action="store_true", help="budgets 200/1,000/1,000 instead of 500/5,000/10,000")
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--client", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        return serve(args.serve)
+    if args.client:
+        return client(json.loads(args.client))
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    port_file = WORK / f"mock-port-{os.getpid()}"
+    port_file.unlink(missing_ok=True)
+    mock = subprocess.Popen([sys.executable, __file__, "--serve", str(port_file)], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not port_file.exists() or not port_file.read_text():
+            assert mock.poll() is None and time.monotonic() < deadline, "the mock teacher did not start"
+            time.sleep(0.05)
+        port = int(port_file.read_text())
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            pass
+        url, stats = f"http://127.0.0.1:{port}/v1", f"http://127.0.0.1:{port}/bench-stats"
+        # Peak RSS is compared at 256, where budgets 1,000 and 10,000 both keep the concurrency full (at 1024 a
+        # budget of 1,000 cannot: its connections and buffers in flight would differ, not its budget).
+        plan = [(32, 200), (256, 1000), (1024, 1000)] if args.quick else [(32, 500), (256, 1000), (256, 5000), (256, 10000), (1024, 1000)]
+        clients = [(args.compare, _tree(args.compare)), ("this", ROOT)] if args.compare else [("this", ROOT)]
+        print(f"mock teacher: latency lognormal mean {MEAN_S} s, sigma {SIGMA}; no rate limit; {os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)  # fmt: skip
+        print(HEADER, flush=True)
+        results: dict[str, list[dict[str, Any]]] = {}
+        for concurrency, budget in plan:
+            for label, tree in clients:
+                r = run_once(url, stats, tree, concurrency, budget)
+                results.setdefault(label, []).append(r)
+                print(_row(str(label)[:8], r), flush=True)
+        print("ideal: the latency sum / concurrency (wall) and requests / that wall (req/s); 'while work' stops at the last request sent")
+        print(f"load average {os.getloadavg()[0]:.1f} at the end: other work on the machine takes CPU from the client and the mock")
+        for label, rows in results.items():
+            rows = [r for r in rows if "failed" not in r]
+            print(f"\ntargets, client '{label}':")
+            at256 = [r for r in rows if r["concurrency"] == 256]
+            if at256:
+                big = min(at256, key=lambda r: abs(r["budget"] - 5000))
+                ok = big["in_flight_sustained"] >= TARGET_IN_FLIGHT and big["budget"] >= 5000
+                print(f"  mean in flight >= {TARGET_IN_FLIGHT:.0%} of concurrency at 256, budget 5,000: {big['in_flight_sustained']:.1%} while work "
+                      f"remained ({big['in_flight']:.1%} over the whole run) at budget {big['budget']:,}  {'MET' if ok else 'MISSED'}")  # fmt: skip
+            if not rows:
+                continue
+            worst = max(r["cpu_ms"] for r in rows)
+            print(f"  client CPU <= {TARGET_CPU_MS:g} ms per request: worst {worst:.2f} ms  {'MET' if worst <= TARGET_CPU_MS else 'MISSED'}")
+            by_budget = {r["budget"]: r["maxrss_mb"] for r in rows if r["concurrency"] == 256}
+            if len(by_budget) >= 2:
+                small, large = min(by_budget), max(by_budget)
+                growth = by_budget[large] / by_budget[small]
+                print(f"  peak RSS flat in the budget (concurrency 256): {by_budget[small]:.0f} MB at {small:,}, {by_budget[large]:.0f} MB at {large:,} "
+                      f"(x{growth:.2f}, target <= x{TARGET_RSS_GROWTH})  {'MET' if growth <= TARGET_RSS_GROWTH else 'MISSED'}")  # fmt: skip
+    finally:
+        mock.terminate()
+        mock.wait(timeout=30)
+        port_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -76,6 +76,18 @@ def summary_table(summary: dict[str, Any]) -> Table:
             ("user turns per conversation", f"{per} (mean {summary['mean_turns']})"),
         ]
         rows[5:6] = [("turns dropped", ", ".join(f"{k} {v}" for k, v in summary["dropped_turns"].items()) or "none")]
+    if "examples_per_type" in summary:  # recipe grounded: examples per type and source, and what each check dropped
+        def listed(counts: dict[str, int]) -> str:
+            return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"
+
+        rows[1:7] = [
+            ("examples (budget)", f"{summary['instructions']} / {summary['budget']}"),
+            ("question/answer pairs (rows)", str(summary["qa_pairs"])),
+            ("examples per type", listed(summary["examples_per_type"])),
+            ("contexts used", str(summary["contexts_used"])),
+            ("responses requested", str(summary["proposal_requests"])),
+            ("answers dropped by check", listed(summary["grounding_checks"])),
+        ]
     rows += _teacher_rows(summary)
     gate = summary.get("quality_gate") or {}
     if gate.get("on") and "scored" in gate:

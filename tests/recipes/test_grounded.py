@@ -73,9 +73,14 @@ def test_documents_give_the_budget_in_examples_each_traced_to_its_chunk(mock_tea
     assert summary["examples"] == 9 and sum(summary["examples_per_type"].values()) == 9
     assert sum(summary["examples_per_source"].values()) == 9 and len(summary["examples_per_source"]) >= 2
     assert summary["grounding_checks"] == {"refusal": 0, "ungrounded_number": 0, "ungrounded_name": 0, "near_duplicate": 0, "unsupported": 0}
-    # One request per context and type (one more may be in flight when the budget is met); a rerun asks for nothing.
+    # The end-of-run table speaks of examples, pairs and contexts, not instructions and classification.
+    table = {cells[0]: cells[1] for line in result.output.splitlines() if len(cells := [c.strip() for c in line.split("│")[1:-1]]) == 2}
+    assert table["examples (budget)"] == "9 / 9" and table["question/answer pairs (rows)"] == str(len(alpaca))
+    assert "classification tasks" not in table and "instructions (budget)" not in table
+    # One request per context and type; those still in flight when the budget is met (at most the default
+    # ceiling of 8) are cancelled and not journaled. A rerun asks for nothing.
     asked = len(mock_teacher.requests)
-    assert summary["proposal_requests"] <= asked <= summary["proposal_requests"] + 1
+    assert summary["proposal_requests"] <= asked <= summary["proposal_requests"] + 8
     _run(runner, _args(mock_teacher, out, 9, "--chunk-tokens", "150"))
     assert len(mock_teacher.requests) == asked
 

@@ -131,7 +131,7 @@ def test_the_prompt_comes_from_the_models_prompt_template_json(tuned: Path, tmp_
     custom = {"with_input": "Q: {instruction}\nGiven: {input}\nA:\n", "no_input": "Q: {instruction}\nA:\n"}
     (copy / "prompt_template.json").write_text(json.dumps(custom))
     prompts: list[str] = []
-    monkeypatch.setattr(ask_module, "answer", lambda model, tokenizer, prompt, *rest: prompts.append(prompt) or "")
+    monkeypatch.setattr(ask_module, "answer", lambda model, tokenizer, prompt, *rest, **options: prompts.append(prompt) or "")
     ask_module.ask(AskConfig(model_dir=copy, instruction="Name a red thing."))
     ask_module.ask(AskConfig(model_dir=copy, instruction="Repeat the word three times.", input="red"))
     ask_module.ask(AskConfig(model_dir=tuned, instruction="Name a red thing."))

@@ -59,7 +59,13 @@ _ITEM_START = re.compile(
 )
 # Leftover nested numbering such as the "1.5." in "1. 1.5. Do this".
 _NESTED_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*\s*[.)]\s+")
-_LABEL = re.compile(r"^\s*(?:\*\*)?(?:new\s+)?(?:task|instruction)\s*:\s*(?:\*\*)?\s*", re.IGNORECASE)
+# "Instruction:", "New task:", and a kind named before it, as small teachers write: "Classification task:",
+# "Information extraction task:", "Instructions:".
+# A determiner before "task" makes it part of an instruction ("Describe the task: ..."), not a label.
+_LABEL = re.compile(
+    r"^\s*(?:\*\*)?(?:(?!(?:the|a|an|this|that|your|each|every|following)\b)[a-z]+\s+){0,2}(?:task|instructions?)\s*:\s*(?:\*\*)?\s*",
+    re.IGNORECASE,
+)
 
 
 def _clean_instruction(text: str) -> str:

@@ -67,6 +67,22 @@ def test_labels_quotes_markdown_and_task_prefixes():
     ]
 
 
+def test_a_kind_of_task_named_before_the_instruction_is_stripped():
+    """Seen from the packaged 0.5B teacher: each instruction under a label naming its kind, or quoted after "Instructions:"."""
+    text = (
+        '1. Instructions: "Who wrote Pride and Prejudice? "\n2. Classification task: Classify the text into science or history.\n'
+        "3. Information extraction task: Extract every date from the text.\n4. Math task: Add the two numbers.\n"
+        "5. Describe the task: why does ice float?"
+    )
+    assert parse_numbered_list(text, truncated=False) == [
+        "Who wrote Pride and Prejudice?",
+        "Classify the text into science or history.",
+        "Extract every date from the text.",
+        "Add the two numbers.",
+        "Describe the task: why does ice float?",  # "the task": part of the instruction, not a label
+    ]
+
+
 def test_numbers_inside_an_instruction_are_kept():
     assert parse_numbered_list("1. What is 2.5 times 4?", truncated=False) == ["What is 2.5 times 4?"]
 

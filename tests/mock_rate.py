@@ -10,10 +10,14 @@ x-ratelimit-* headers. `served` and `throttled` count what happened, for through
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
-from typing import Any
+from typing import Any, NamedTuple
+
+from selfinstruct.teacher.client import Decoding, Teacher
+from selfinstruct.teacher.spend import SpendTracker, count_tokens
 
 
 class RateLimits:
@@ -86,3 +90,49 @@ class RateLimits:
             out.update({"x-ratelimit-limit-tokens": str(int(self.tokens)), "x-ratelimit-remaining-tokens": str(int(self._left_tokens)),
                         "x-ratelimit-reset-tokens": f"{(self.tokens - self._left_tokens) * self.window / self.tokens:.3f}s"})
         return out
+
+
+# --- driving a mock against its limits (tests/teacher/test_rate.py, bench/rate_limit.py) --------------
+
+# The issue's comparison: 40 requests/s with a burst of 20, and tokens for about 45 of its requests a second.
+LIMIT_BURST, LIMIT_PER_S = 20, 40.0
+
+
+def flood(mock: Any, n: int, concurrency: int, fixed: bool, timeout_s: float = 10.0, max_attempts: int = 60) -> tuple[float, Teacher]:
+    """Send n short requests at once through the real client (the `openai` SDK over HTTP); (seconds, teacher)."""
+    teacher = Teacher(model="mock-teacher", base_url=mock.url, api_key="sk-test", concurrency=concurrency, concurrency_fixed=fixed,
+                      timeout_s=timeout_s, max_attempts=max_attempts, retry_wait_s=0.02, spend=SpendTracker((0.0, 0.0)))  # fmt: skip
+    count_tokens("load the tokenizer before the clock starts")
+
+    async def go() -> float:
+        started = time.monotonic()
+        try:
+            await asyncio.gather(*(teacher.complete(f"Say hello, number {i}.", Decoding(max_tokens=50), stage="s") for i in range(n)))
+        finally:
+            await teacher.aclose()
+        return time.monotonic() - started
+
+    return asyncio.run(go()), teacher
+
+
+class LimitedRun(NamedTuple):
+    """One flood against the limits: requests/s, share of the limit's throughput, share answered 429, top concurrency."""
+
+    rps: float
+    share: float
+    throttled: float
+    top: int
+
+    def line(self) -> str:
+        return (f"{self.rps:6.1f} req/s  {self.share:6.1%} of the limit's throughput  {self.throttled:6.1%} of requests got 429  "
+                f"(concurrency up to {self.top})")  # fmt: skip
+
+
+def rate_limited_run(mock: Any, n: int, fixed: bool, ceiling: int = 64) -> LimitedRun:
+    """Reset the mock's buckets (full) to the issue's limits, answer in 50 ms, and flood it with n requests."""
+    mock.limits.set(requests=LIMIT_BURST, tokens=LIMIT_BURST * 75, window=LIMIT_BURST / LIMIT_PER_S)
+    mock.latency = 0.05
+    elapsed, teacher = flood(mock, n, ceiling, fixed)
+    throttled = mock.limits.throttled
+    ideal = (n - LIMIT_BURST) / LIMIT_PER_S  # the burst is free; the rest arrives at the refill rate
+    return LimitedRun(n / elapsed, ideal / elapsed, throttled / (n + throttled), teacher.report()["concurrency"]["max"])

@@ -11,6 +11,7 @@ calls the recipe module's `prepare`, `propose`, `finish_batch` and `finish` (see
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable
 from types import ModuleType
@@ -118,7 +119,7 @@ class Pipeline:
 
     def lookahead(self, n: int, wanted: Callable[[str], bool]) -> list[str]:
         """Up to n queued (not yet launched) instructions that `wanted` accepts, left in the queue."""
-        return [cid for cid in self.queue if wanted(cid)][: max(0, n)]
+        return list(itertools.islice((cid for cid in self.queue if wanted(cid)), max(0, n)))  # stops at n: the queue can be long
 
     # --- scheduling ------------------------------------------------------------------
 
@@ -131,8 +132,9 @@ class Pipeline:
         if self.state.proposals == 0:
             return max(1.0, getattr(self.recipe, "ITEMS_PER_REQUEST", self.cfg.num_instructions_per_request) / 2)
         kept_rate = len(self.state.kept) / self.state.proposals
-        finished = [c for c in self.state.completed.values()]
-        success = sum(1 for c in finished if c.finished) / len(finished) if finished else 1.0
+        # From the running counts: this runs before every launch, and walking every completed record made it quadratic.
+        completed = len(self.state.completed)
+        success = self.state.done_count / completed if completed else 1.0
         return max(0.5, kept_rate * success)
 
     def _launch(self, tasks: set[asyncio.Task[None]]) -> None:

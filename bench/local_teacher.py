@@ -32,6 +32,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -243,6 +244,7 @@ def generate(c: Contestant, budget: int, out: Path, ceiling: int) -> GenerateRes
     code = _LAUNCH.format(root=str(ROOT), bench=str(Path(__file__).resolve().parent), engine=c.engine, parallel=c.parallel, legacy=c.legacy)
     args = ["--seeds", str(SEEDS), "--budget", str(budget), "--out", str(out), "--teacher", "local",
             "--local-model", c.model, "--recipe", c.recipe, "--concurrency", str(c.slots)]  # fmt: skip
+    shutil.rmtree(out, ignore_errors=True)  # a fresh run: one left by a stopped benchmark would be resumed, not timed whole
     start = time.perf_counter()
     with (out.parent / f"{out.name}.log").open("w") as log:
         proc = subprocess.Popen([sys.executable, "-c", code, "generate", *args], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)

@@ -56,8 +56,34 @@ from selfinstruct.teacher.packaged import LocalModel
 
 Engine = Literal["native", "python"]
 DEFAULT_ENGINE: Engine = "native"
+
+
+def default_threads() -> int:
+    """CPU cores this process may run on (llama-cpp-python's own default is half the cores)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# Usable cores from which the native server gets 4 slots instead of 1.
+SLOTS_MIN_CORES = 8
+
+
+def default_parallel(cores: int | None = None) -> int:
+    """Slots of the native server for a machine with `cores` usable cores: 1 below SLOTS_MIN_CORES, else 4.
+
+    Measured on 2 cores (bench/local_teacher.py --section engines, the 1.5B): a `--budget 10` generate
+    took 438 s with 1 slot, 515 s with 2 and 528 s with 4. With few cores decoding is compute-bound,
+    so more slots only share the same cores. On larger machines batched decoding should pay: 4 slots
+    there (not measured here).
+    """
+    cores = default_threads() if cores is None else cores
+    return 1 if cores < SLOTS_MIN_CORES else 4
+
+
 # Slots of the native server: requests decoded at once, and the local teacher's default concurrency.
-DEFAULT_PARALLEL = 4
+DEFAULT_PARALLEL = default_parallel()
 # Room for a propose prompt (8 example tasks + the 20 instructions it asks for) with margin, per
 # slot; a full 4096-token KV cache is ~50 MB (0.5B) to ~115 MB (1.5B).
 DEFAULT_N_CTX = 4096
@@ -111,14 +137,6 @@ class ServerSpec(BaseModel):
 def engine_slots(engine: Engine, parallel: int = DEFAULT_PARALLEL) -> int:
     """Requests an engine decodes at once: its slots for the native server, one for llama-cpp-python."""
     return parallel if engine == "native" else 1
-
-
-def default_threads() -> int:
-    """CPU cores this process may run on (llama-cpp-python's own default is half the cores)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def native_binary() -> Path | None:

@@ -115,9 +115,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per side")
     parser.add_argument("--budget", type=int, default=20, help="generate --budget (make demo uses 20)")
     parser.add_argument("--ceiling-gb", type=float, default=20.0, help="kill a side whose tree RSS passes this")
+    parser.add_argument("--only", choices=["reference", "this"], help="run one side only (no ratio); e.g. this tree again after a change")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     sides = {f"reference {args.reference}": checkout(args.reference), "this tree": ROOT}
+    if args.only:
+        sides = {name: root for name, root in sides.items() if name.split()[0] == args.only}
     results: dict[str, list[DemoRun]] = {name: [] for name in sides}
     order = list(sides)
     for r in range(args.rounds):
@@ -135,8 +138,9 @@ def main() -> None:
         last = runs[-1]
         print(f"{name:<22}{wall:>16.0f}{statistics.median(r.cpu_s for r in runs):>10.0f}{max(r.peak_rss for r in runs) / MB:>13.0f}"
               f"{last.rows:>6}{last.well_formed:>13}{_pct(last.instance_yield):>16}{_num(last.classify_per_5):>16}{last.gate_dropped:>12}  {last.note}")
-    ref, now = medians[order[0]], medians[order[1]]
-    print(f"wall time, this tree / reference: {now / ref:.2f}x  (target: at most 0.50x)")
+    if len(order) == 2:
+        ref, now = medians[order[0]], medians[order[1]]
+        print(f"wall time, this tree / reference: {now / ref:.2f}x  (target: at most 0.50x)")
 
 
 if __name__ == "__main__":

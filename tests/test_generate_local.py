@@ -106,13 +106,14 @@ def _most_overlapping(out: Path) -> int:
 
 
 def test_an_explicit_concurrency_is_honoured_by_the_local_teacher(runner, tmp_path, monkeypatch):
-    """By default as many requests in flight as the server has slots; --concurrency overrides that, up or down."""
+    """By default as many requests in flight as the server has slots (--local-slots); --concurrency overrides that, up or down."""
     _use_slow_mock_server(monkeypatch, latency=0.3)
     monkeypatch.setattr(local_server, "DEFAULT_PARALLEL", 2)
-    runs = {"default": (), "one": ("--concurrency", "1"), "eight": ("--concurrency", "8")}
+    runs = {"default": (), "one": ("--concurrency", "1"), "eight": ("--concurrency", "8"), "three_slots": ("--local-slots", "3")}
     for name, extra in runs.items():
         result = runner.invoke(app, _args(tmp_path, tmp_path / name, 4, "--teacher", "local", *extra))
         assert result.exit_code == 0, result.output
     assert _most_overlapping(tmp_path / "default") == 2  # the server's two slots
     assert _most_overlapping(tmp_path / "one") == 1
     assert _most_overlapping(tmp_path / "eight") >= 3  # four instance requests after one classification batch
+    assert _most_overlapping(tmp_path / "three_slots") == 3  # --local-slots sets the server's slots, and so the default

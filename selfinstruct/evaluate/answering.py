@@ -68,7 +68,8 @@ def contestant_settings(contestant: Contestant, options: AnswerOptions, judge: T
     if contestant.kind == "gguf":
         model = str(contestant.path) if contestant.path else contestant.spec
         api = "completions" if contestant.prompt_format(options.template) != "chat" else "chat"
-        return TeacherSettings(teacher="local", local_model=model, api=api, local_ctx=judge.local_ctx, local_threads=judge.local_threads, **caps)
+        return TeacherSettings(teacher="local", local_model=model, api=api, local_ctx=judge.local_ctx, local_threads=judge.local_threads,
+                               local_engine=judge.local_engine, local_slots=judge.local_slots, **caps)  # fmt: skip
     # openai:MODEL answers at its own base URL, or where the judge is hosted (with the judge's key).
     endpoint = {"base_url": contestant.base_url or judge.base_url, "api_key": judge.api_key}
     return TeacherSettings(teacher="openai", model=contestant.model, api="chat", requests_per_minute=judge.requests_per_minute, **endpoint, **caps)

@@ -130,15 +130,38 @@ def foreign_labels(instruction: str, demonstrations: list[tuple[str, list[str]]]
     return foreign
 
 
+_ANSWER_WORDS = frozenset({"yes", "no", "true", "false", "correct", "incorrect"})
+
+
+def states_its_label(inp: str, label: str) -> bool:
+    """Whether an output-first input opens by answering the task with its own label.
+
+    "Yes, it is possible to fly from New York to London without changing planes." labelled Yes, and
+    "A class is a blueprint for objects." labelled Class (for "What is the difference between a class
+    and an object?"): the teacher wrote one statement per label for a question that has one right
+    answer, so half of such rows are wrong by construction. An input that only contains the label,
+    as the options of a "which of these" task do, is not one.
+    """
+    label = label.strip().strip(".!\"'").lower()
+    text = inp.strip().strip("\"'").lower()
+    if not label or not text:
+        return False
+    opening = rf"(?:(?:a|an|the)\s+)?{re.escape(label)}"
+    if label in _ANSWER_WORDS and re.match(opening + r"\s*[,.!:;]", text):
+        return True
+    return re.match(opening + r"\s+(?:is|are|was|were|means|refers)\b", text) is not None
+
+
 def filter_instances(
-    instances: list[Instance], demonstrations: str = "", foreign: set[str] = frozenset()
+    instances: list[Instance], demonstrations: str = "", foreign: set[str] = frozenset(), output_first: bool = False
 ) -> tuple[list[Instance], list[dict], str | None]:
     """Drop bad instances; returns (kept, dropped with reasons, task-level rejection reason or None).
 
     Outputs that are empty, equal to their input, or end with ":" (an unfinished answer) go, and so
     do exact repeats, copies of the prompt's worked examples and labels borrowed from them (`foreign`,
-    see foreign_labels). One non-empty input with two different outputs means the task is ill-defined,
-    so the whole task goes (as in Self-Instruct; tasks without input may have several answers).
+    see foreign_labels). With `output_first`, so does an input that states its own label as the
+    answer (states_its_label). One non-empty input with two different outputs means the task is
+    ill-defined, so the whole task goes (as in Self-Instruct; tasks without input may have several answers).
     """
     kept: list[Instance] = []
     dropped: list[dict] = []
@@ -157,6 +180,8 @@ def filter_instances(
             reason = "copied_demonstration"
         elif out.lower().rstrip(".") in foreign:
             reason = "borrowed_label"
+        elif output_first and states_its_label(inp, out):
+            reason = "input_states_label"
         if reason:
             dropped.append({"input": inp, "output": out, "reason": reason})
             continue

@@ -68,6 +68,13 @@ class Endpoint:
             )
 
 
+def local_slots(settings: TeacherSettings) -> int:
+    """Requests the local server will decode at once under these settings (its engine's slots)."""
+    if settings.local_engine == DEFAULT_ENGINE and settings.local_slots is None:
+        return LOCAL_SLOTS
+    return engine_slots(settings.local_engine, settings.local_slots or DEFAULT_PARALLEL)
+
+
 def wants_local(settings: TeacherSettings) -> bool:
     """Whether `auto` resolves to the embedded teacher: no endpoint settings anywhere."""
     if settings.teacher != "auto":
@@ -100,7 +107,7 @@ def resolve_endpoint(settings: TeacherSettings, batch: BatchSettings | None = No
             model=settings.local_model,
             base_url=None,
             price=(0.0, 0.0),
-            concurrency=settings.concurrency or LOCAL_SLOTS,
+            concurrency=settings.concurrency or local_slots(settings),
             timeout_s=max(settings.timeout, LOCAL_MIN_TIMEOUT_S),
             description=f"teacher: local llama.cpp, {settings.local_model}",
             structured=_structured(settings, "json_object"),
@@ -161,7 +168,10 @@ def connect(endpoint: Endpoint, server_log: Path) -> Iterator[Endpoint]:
 
     settings = endpoint.settings
     model = resolve_local_model(settings.local_model)
-    with local_server(model, n_ctx=settings.local_ctx, n_threads=settings.local_threads, log_path=server_log) as server:
+    with local_server(
+        model, n_ctx=settings.local_ctx, n_threads=settings.local_threads, engine=settings.local_engine, parallel=settings.local_slots,
+        log_path=server_log,
+    ) as server:
         yield replace(
             endpoint,
             base_url=server.base_url,

@@ -5,7 +5,13 @@ from rouge_score import rouge_scorer
 
 from selfinstruct.records import Instance
 from selfinstruct.rouge import RougeIndex
-from selfinstruct.stages.filters import cheap_reason, filter_instances, filter_instruction, foreign_labels
+from selfinstruct.stages.filters import (
+    cheap_reason,
+    filter_instances,
+    filter_instruction,
+    foreign_labels,
+    states_its_label,
+)
 
 
 @pytest.mark.parametrize(
@@ -144,4 +150,36 @@ def test_a_borrowed_label_is_dropped_with_its_reason():
     assert kept == [] and reason == "no_valid_instances"
     assert [d["reason"] for d in dropped] == ["borrowed_label", "borrowed_label"]
     kept, _, reason = filter_instances(instances, "", set())
+    assert len(kept) == 2 and reason is None
+
+
+@pytest.mark.parametrize(("inp", "label", "states"), [
+    # Seen in a demo run of the 1.5B: one statement per label, for questions with one right answer.
+    ("Yes, it is possible to travel from New York to London without changing planes.", "Yes", True),
+    ("No, it is not possible to create a program that generates a random number.", "No", True),
+    ("A class is a blueprint for creating objects.", "Class", True),
+    ("An object is an instance of a class.", "Object.", True),
+    ("True. Water boils at 100 degrees Celsius at sea level.", "True", True),
+    # Inputs that only contain their label, or open with a word that merely starts like it.
+    ("table, run, quickly, blue, happily", "table", False),
+    ("9, 5", "9", False),
+    ("Yesterday the delivery was late again.", "Yes", False),
+    ("No one answered my email for a week.", "No", False),
+    ("The chemical symbol for silver is Ag.", "Ag", False),
+    ("I love this phone, the battery lasts two days.", "Positive", False),
+])  # fmt: skip
+def test_an_input_that_states_its_own_label(inp, label, states):
+    assert states_its_label(inp, label) is states
+
+
+def test_output_first_instances_that_state_their_label_are_dropped_with_their_reason():
+    instances = [
+        Instance(input="Yes, it is possible to travel from New York to London without changing planes.", output="Yes"),
+        Instance(input="No, it is not possible to travel from New York to London without changing planes.", output="No"),
+    ]
+    kept, dropped, reason = filter_instances(instances, output_first=True)
+    assert kept == [] and reason == "no_valid_instances"
+    assert [d["reason"] for d in dropped] == ["input_states_label", "input_states_label"]
+    # Input-first instances are answers to their input, which may well open with "Yes,".
+    kept, _, reason = filter_instances(instances)
     assert len(kept) == 2 and reason is None

@@ -24,6 +24,11 @@ def test_an_explicit_concurrency_wins_for_local_and_hosted(monkeypatch, concurre
     assert resolve_endpoint(TeacherSettings(concurrency=concurrency)).concurrency == concurrency
 
 
+def test_local_slots_set_the_local_teacher_s_concurrency_unless_concurrency_is_given():
+    assert resolve_endpoint(TeacherSettings(teacher="local", local_slots=3)).concurrency == 3
+    assert resolve_endpoint(TeacherSettings(teacher="local", local_slots=3, concurrency=1)).concurrency == 1
+
+
 def test_hosted_defaults_and_price(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-key-0000")
     endpoint = resolve_endpoint(TeacherSettings(timeout=30))

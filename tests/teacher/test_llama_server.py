@@ -67,6 +67,12 @@ def test_slots_follow_the_engine() -> None:
     assert resolve_endpoint(TeacherSettings(concurrency=7)).concurrency == 7
 
 
+def test_default_slots_follow_the_usable_cores() -> None:
+    """One slot where more would only share a few cores (measured: 1 slot fastest on 2), four from 8 cores."""
+    assert [llama_server.default_parallel(cores) for cores in (1, 2, 4, 7, 8, 16, 64)] == [1, 1, 1, 1, 4, 4, 4]
+    assert llama_server.DEFAULT_PARALLEL == llama_server.default_parallel(llama_server.default_threads())
+
+
 def test_missing_native_binary_names_the_build_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(llama_server, "native_binary", lambda: None)
     model = LocalModel(name="m", path=tmp_path / "m.gguf", source="test")

@@ -17,7 +17,7 @@ from selfinstruct.cli import app
 from selfinstruct.errors import TeacherError
 from selfinstruct.teacher.rate import AdaptiveLimit, parse_reset
 from tests.conftest import SEEDS
-from tests.mock_rate import LIMIT_BURST, LIMIT_PER_S, flood, rate_limited_run
+from tests.mock_rate import LIMIT_BURST, LIMIT_PER_S, LimitedRun, flood, rate_limited_run
 from tests.mock_teacher import MockTeacher
 from tests.reliability_checks import check_dataset, read_requests
 
@@ -68,18 +68,18 @@ def test_adaptive_reaches_the_rate_limit_without_a_429_storm(mock_teacher: MockT
     attempts and one meeting both targets counts, as a benchmark reports its best run; bench/rate_limit.py
     measures the same comparison over interleaved rounds.
     """
+    def meets_targets(run: LimitedRun) -> bool:
+        return run.share >= 0.90 and run.throttled < 0.05
+
     attempts = []
-    for _ in range(3):
+    while len(attempts) < 3 and not (attempts and meets_targets(attempts[-1])):
         attempts.append(rate_limited_run(mock_teacher, 300, fixed=False))
-        if attempts[-1].share >= 0.90 and attempts[-1].throttled < 0.05:
-            break
     fixed = rate_limited_run(mock_teacher, 300, fixed=True)
     print(f"\nrate limit {LIMIT_PER_S:.0f} requests/s (burst {LIMIT_BURST}), 300 requests:")
     for label, row in [*(("adaptive (ceiling 64)", a) for a in attempts), ("fixed 64", fixed)]:
         print(f"  {label:22s} {row.line()}")
-    met = [a for a in attempts if a.share >= 0.90 and a.throttled < 0.05]
-    assert met, attempts
-    assert fixed.throttled > met[0].throttled
+    assert meets_targets(attempts[-1]), attempts
+    assert fixed.throttled > attempts[-1].throttled
 
 
 def test_a_queueing_server_is_not_driven_into_timeouts(mock_teacher: MockTeacher) -> None:

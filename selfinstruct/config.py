@@ -45,7 +45,7 @@ class TeacherSettings(_Config):
         "auto", "Ask for answers constrained to a JSON schema where the endpoint supports it. auto: llama.cpp's schema grammar for the local teacher, OpenAI's structured outputs for api.openai.com, text formats for other servers. json-schema: OpenAI's form. json-object: llama.cpp's form. off: text formats everywhere.", panel=TEACHER)
     # None, not 8: the endpoint picks the default, so an explicit --concurrency 8 is kept for a local teacher too.
     concurrency: int | None = setting(
-        None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (1, or --local-slots with --local-engine native).", panel=TEACHER, ge=1, le=4096)
+        None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (--local-slots; 1 with --local-engine python).", panel=TEACHER, ge=1, le=4096)
     concurrency_fixed: bool = setting(
         False, "Keep --concurrency requests in flight from the start. Default: start low and adapt (AIMD) up to --concurrency: grow while requests succeed, halve on a 429 or a timeout, pace from x-ratelimit-remaining-* headers, stop growing when latency rises with load.", panel=TEACHER)
     requests_per_minute: float | None = setting(None, "Pace request starts to at most this many per minute.", panel=TEACHER, flag="--rpm", gt=0)
@@ -62,11 +62,12 @@ class TeacherSettings(_Config):
         "qwen2.5-coder-1.5b", "Local teacher: qwen2.5-coder-1.5b, qwen2.5-coder-0.5b (faster, rougher) or a path to your own .gguf file.", panel=LOCAL)
     local_ctx: int = setting(4096, "Local teacher context size in tokens.", panel=LOCAL, ge=512)
     local_threads: int | None = setting(None, "Local teacher CPU threads. Default: the cores this process may use.", panel=LOCAL, ge=1)
-    local_engine: Literal["python", "native"] = setting(
-        "python", "Local teacher's server. python: llama-cpp-python's, one request at a time, bounded memory. native: llama.cpp's own llama-server "
-        "(built by `make llama-server`), --local-slots requests at once with a prompt cache per slot; on 2 cores its runs took ~0.7x the time at the same memory.", panel=LOCAL)
+    local_engine: Literal["native", "python"] = setting(
+        "native", "Local teacher's server. native: llama.cpp's own llama-server (built by `make llama-server`), --local-slots requests at once, "
+        "each slot's prompt kept in cache. python: llama-cpp-python's server, one request at a time, no prompt cache beyond the last request "
+        "(make demo took over 1.6x as long on 2 cores, at the same memory).", panel=LOCAL)
     local_slots: int | None = setting(
-        None, "With --local-engine native: requests its server decodes at once, each slot with its own context and prompt cache. Default: 1 below 8 usable cores (more slots only share few cores), else 4.", panel=LOCAL, ge=1, le=64)
+        None, "Requests the local teacher's llama-server decodes at once (--local-engine native), each slot with its own context and prompt cache. Default: 1 below 8 usable cores (more slots only share few cores), else 4.", panel=LOCAL, ge=1, le=64)
 
     @field_validator("base_url", mode="before")
     @classmethod

@@ -80,7 +80,7 @@ def test_concurrency_is_unset_by_default_and_an_explicit_value_is_kept() -> None
     assert TeacherSettings().concurrency is None
     cfg = GenerateConfig(seeds=SEEDS, budget=1, out=Path("o"), concurrency=8)
     assert cfg.teacher.concurrency == 8
-    assert "Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (--local-slots)." in wide_help(app, "generate")
+    assert "Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (1, or --local-slots with --local-engine native)." in wide_help(app, "generate")
 
 
 # --- config.json stays flat, so run directories written before still resume ----------------
@@ -90,7 +90,7 @@ FLAT_KEYS = {
     "prompts", "num_instructions_per_request", "num_seed_examples", "num_machine_examples", "max_instances", "classify_batch",
     "temperature", "top_p", "presence_penalty", "max_tokens", "max_proposals", "timeout", "max_attempts", "retry_wait",
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",
-    "price_output", "local_model", "local_ctx", "local_threads", "local_slots", "quality_judge", "min_quality", "judge", "concurrency_fixed",
+    "price_output", "local_model", "local_ctx", "local_threads", "local_engine", "local_slots", "quality_judge", "min_quality", "judge", "concurrency_fixed",
     "batch", "batch_poll", "batch_min_requests", "batch_max_requests", "batch_price_input", "batch_price_output", "turns", "openers_from", "language", "keywords",
     "context", "chunk_tokens", "chunk_overlap", "types", "verify", "context_in_input",
 }  # fmt: skip

@@ -34,6 +34,7 @@ PLACEHOLDER_KEY = "not-needed"
 HOSTED_CONCURRENCY = 8
 # The requests the embedded llama.cpp server decodes at once (its engine and slots are chosen in llama_server).
 LOCAL_SLOTS = engine_slots(DEFAULT_ENGINE, DEFAULT_PARALLEL)
+ENGINE_NAMES = {"python": "llama-cpp-python's server", "native": "llama-server"}
 # A CPU model may need minutes per response; a dead server is caught by its connection errors.
 LOCAL_MIN_TIMEOUT_S = 1800.0
 
@@ -179,7 +180,8 @@ def connect(endpoint: Endpoint, server_log: Path) -> Iterator[Endpoint]:
             model=server.model,
             # Unless --concurrency says otherwise, as many requests in flight as the server decodes at once.
             concurrency=settings.concurrency or server.slots,
-            description=f"teacher: local llama.cpp, {model.source}, {server.slots} slot{'s' if server.slots > 1 else ''}",
+            description=f"teacher: local llama.cpp, {model.source}, {ENGINE_NAMES[settings.local_engine]}, "
+            f"{server.slots} request{'s' if server.slots > 1 else ''} at once",
             check_alive=server.check_alive,
         )
 

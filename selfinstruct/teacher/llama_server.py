@@ -6,13 +6,13 @@
         client.chat.completions.create(model=endpoint.model, messages=[...])  # endpoint.slots at once
 
 Two engines serve the same OpenAI API (`ServerSpec.engine`, `--local-engine`):
-- "native": llama.cpp's own `llama-server`, built from source into the virtualenv by
+- "native" (the default): llama.cpp's own `llama-server`, built from source into the virtualenv by
   `make llama-server`. `--parallel N` slots decode N requests at once with continuous batching,
   each slot keeps the KV cache of its last prompt, and a new request goes to the slot whose cached
   prompt shares the most with it, so prompts should put their fixed part first. Idle slots' prompt
   states are kept in a host-memory cache that llama.cpp bounds by `--cache-ram` (upstream default
   8 GiB; we set NATIVE_CACHE_RAM_MB).
-- "python" (the default): `python -m llama_cpp.server` from llama-cpp-python[server], one request at a time.
+- "python": `python -m llama_cpp.server` from llama-cpp-python[server], one request at a time.
   Its defaults grow without bound: it keeps every evaluated token's logits (`logits_all`, 0.6 MB a
   token with Qwen2.5's 151,936-token vocabulary) and its RAM state cache copies them into each
   saved state without counting them against `--cache_size` (a 664-token prompt: 8 MB counted,
@@ -55,10 +55,11 @@ from selfinstruct.errors import TeacherError, UserError
 from selfinstruct.teacher.packaged import LocalModel
 
 Engine = Literal["native", "python"]
-# Measured side by side (bench/local_teacher.py --section engines, 3 rounds, the 1.5B on 2 cores):
-# llama-server decoded 1.04x as many tokens/s and finished a --budget 10 run 1.43x sooner, short of the
-# 1.5x that would justify switching the default; both stay near 2.0-2.2 GB.
-DEFAULT_ENGINE: Engine = "python"
+# Measured side by side on 2 cores with the 1.5B: llama-server decodes about as fast (1.04x tokens/s,
+# bench/local_teacher.py --section engines) but keeps every stage's prompt cached, so whole runs are
+# faster: a --budget 10 run 1.43x (median of 3 rounds), make demo at least 1.6x (llama-cpp-python had
+# 10 of 20 instructions after 1089 s; llama-server finished all 20 in 662 s). Both stay near 2.0-2.2 GB.
+DEFAULT_ENGINE: Engine = "native"
 
 
 def default_threads() -> int:

@@ -24,9 +24,12 @@ def test_an_explicit_concurrency_wins_for_local_and_hosted(monkeypatch, concurre
     assert resolve_endpoint(TeacherSettings(concurrency=concurrency)).concurrency == concurrency
 
 
-def test_local_slots_set_the_local_teacher_s_concurrency_unless_concurrency_is_given():
-    assert resolve_endpoint(TeacherSettings(teacher="local", local_slots=3)).concurrency == 3
-    assert resolve_endpoint(TeacherSettings(teacher="local", local_slots=3, concurrency=1)).concurrency == 1
+def test_the_local_engine_s_slots_set_its_concurrency_unless_concurrency_is_given():
+    native = {"teacher": "local", "local_engine": "native"}
+    assert resolve_endpoint(TeacherSettings(**native, local_slots=3)).concurrency == 3
+    assert resolve_endpoint(TeacherSettings(**native, local_slots=3, concurrency=1)).concurrency == 1
+    # llama-cpp-python's server decodes one request at a time, whatever --local-slots says.
+    assert resolve_endpoint(TeacherSettings(teacher="local", local_engine="python", local_slots=3)).concurrency == 1
 
 
 def test_hosted_defaults_and_price(monkeypatch):

@@ -1,9 +1,10 @@
-"""The local server's engines: command lines, ports, and the real llama-server's lifecycle and slots.
+"""The local server's engines: command lines, ports, and each real engine's lifecycle and slots.
 
 Fast tests check the command lines and the port handling with stdlib servers. The slow tests run
-llama.cpp's own llama-server (built by `make llama-server`) on the packaged 0.5B model: start,
-ready, stop, a server killed mid-run, kill -9 of its parent, a port another process holds, and
-requests that overlap in time when the server has more than one slot.
+both engines on the packaged 0.5B model, llama-cpp-python's server (the default) and llama.cpp's
+own llama-server (built by `make llama-server`): start, ready, stop, a server killed mid-run, kill -9
+of its parent, a port another process holds; and requests that overlap in time when llama-server
+has more than one slot.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from rich.console import Console
 
 from selfinstruct.config import TeacherSettings
 from selfinstruct.errors import TeacherError, UserError
-from selfinstruct.teacher import endpoint as endpoint_module
 from selfinstruct.teacher import llama_server
 from selfinstruct.teacher.endpoint import LOCAL_SLOTS, connect, resolve_endpoint
 from selfinstruct.teacher.llama_server import ServerSpec, engine_slots, local_server, reserved_port
@@ -212,13 +212,17 @@ def small_model() -> LocalModel:
     return resolve_local_model("qwen2.5-coder-0.5b", console=Console(stderr=True))
 
 
+ENGINES = ["python", "native"]
+
+
 @pytest.mark.slow
-def test_native_server_starts_answers_and_stops(small_model: LocalModel, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_server_starts_answers_and_stops(engine: str, small_model: LocalModel, tmp_path: Path) -> None:
     import openai
 
     log = tmp_path / "teacher.log"
-    with local_server(small_model, n_ctx=1024, engine="native", parallel=2, log_path=log) as ep:
-        assert ep.slots == 2
+    with local_server(small_model, n_ctx=1024, engine=engine, parallel=2, log_path=log) as ep:
+        assert ep.slots == (2 if engine == "native" else 1)
         client = openai.OpenAI(base_url=ep.base_url, api_key=ep.api_key, max_retries=0, timeout=300)
         assert [m.id for m in client.models.list().data] == ["qwen2.5-coder-0.5b"]
         reply = client.chat.completions.create(
@@ -226,16 +230,18 @@ def test_native_server_starts_answers_and_stops(small_model: LocalModel, tmp_pat
         )
         pid = ep.pid
         assert not _gone(pid)
-        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(ep.base_url.removesuffix("/v1") + "/slots", timeout=10) as resp:
-            slots = json.load(resp)
+        if engine == "native":
+            with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(ep.base_url.removesuffix("/v1") + "/slots", timeout=10) as resp:
+                slots = json.load(resp)
+            assert [s["n_ctx"] for s in slots] == [1024, 1024]  # two slots, each with the whole context asked for
     assert (reply.choices[0].message.content or "").strip() and reply.usage and reply.usage.completion_tokens > 0
-    assert [s["n_ctx"] for s in slots] == [1024, 1024]  # two slots, each with the whole context asked for
     assert _wait_gone(pid)
 
 
 @pytest.mark.slow
-def test_native_server_killed_mid_run_is_reported_with_its_exit(small_model: LocalModel, tmp_path: Path) -> None:
-    with local_server(small_model, n_ctx=512, engine="native", parallel=1, log_path=tmp_path / "teacher.log") as ep:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_server_killed_mid_run_is_reported_with_its_exit(engine: str, small_model: LocalModel, tmp_path: Path) -> None:
+    with local_server(small_model, n_ctx=512, engine=engine, parallel=1, log_path=tmp_path / "teacher.log") as ep:
         os.kill(ep.pid, signal.SIGKILL)
         ep.proc.wait(timeout=10)
         with pytest.raises(TeacherError, match=r"the local llama.cpp server exited \(code -9, SIGKILL\)"):
@@ -243,7 +249,8 @@ def test_native_server_killed_mid_run_is_reported_with_its_exit(small_model: Loc
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_parent_takes_the_native_server_down(small_model: LocalModel, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kill_9_of_the_parent_takes_the_server_down(engine: str, small_model: LocalModel, tmp_path: Path) -> None:
     parent = tmp_path / "parent.py"
     parent.write_text(
         textwrap.dedent(
@@ -253,7 +260,7 @@ def test_kill_9_of_the_parent_takes_the_native_server_down(small_model: LocalMod
             from selfinstruct.teacher.packaged import LocalModel
             from selfinstruct.teacher.llama_server import local_server
             model = LocalModel(name="m", path=Path({str(small_model.path)!r}), source="test")
-            with local_server(model, n_ctx=512, engine="native", parallel=1, log_path=Path({str(tmp_path / "teacher.log")!r})) as ep:
+            with local_server(model, n_ctx=512, engine={engine!r}, parallel=1, log_path=Path({str(tmp_path / "teacher.log")!r})) as ep:
                 print(ep.pid, flush=True)
                 time.sleep(600)
             """
@@ -265,14 +272,17 @@ def test_kill_9_of_the_parent_takes_the_native_server_down(small_model: LocalMod
         assert not _gone(child)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        assert _wait_gone(child), f"llama-server {child} outlived its killed parent"
+        assert _wait_gone(child), f"the {engine} server {child} outlived its killed parent"
     finally:
         proc.kill()
         proc.wait()
 
 
 @pytest.mark.slow
-def test_native_server_on_a_port_another_program_holds_moves_to_another(small_model: LocalModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_server_on_a_port_another_program_holds_moves_to_another(
+    engine: str, small_model: LocalModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = _bind(0)
     assert blocker is not None
     taken = blocker.getsockname()[1]
@@ -280,16 +290,17 @@ def test_native_server_on_a_port_another_program_holds_moves_to_another(small_mo
     try:
         with _first_port(taken) as reserve:
             monkeypatch.setattr(llama_server, "reserved_port", reserve)
-            with local_server(small_model, n_ctx=512, engine="native", parallel=1, log_path=log) as ep:
+            with local_server(small_model, n_ctx=512, engine=engine, parallel=1, log_path=log) as ep:
                 assert ep.spec.port != taken
                 ep.check_alive()
     finally:
         blocker.close()
-    assert "couldn't bind HTTP server socket" in log.read_text()
+    said = {"native": "couldn't bind HTTP server socket", "python": "address already in use"}[engine]
+    assert said in log.read_text()
 
 
 @pytest.mark.slow
-def test_concurrent_requests_to_the_local_teacher_are_decoded_together(small_model: LocalModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_concurrent_requests_to_the_local_teacher_are_decoded_together(small_model: LocalModel, tmp_path: Path) -> None:
     """As many requests as the server has slots, sent at once: the server's decoding of each overlaps the others'.
 
     llama-server reports each answer's prompt and generation time; ending at `end`, a request was
@@ -297,10 +308,9 @@ def test_concurrent_requests_to_the_local_teacher_are_decoded_together(small_mod
     """
     import openai
 
-    slots = max(2, LOCAL_SLOTS)
-    monkeypatch.setattr(llama_server, "DEFAULT_PARALLEL", slots)
-    monkeypatch.setattr(endpoint_module, "LOCAL_SLOTS", slots)
-    endpoint = resolve_endpoint(TeacherSettings(teacher="local", local_model=str(small_model.path), local_ctx=1024))
+    slots = 2
+    settings = TeacherSettings(teacher="local", local_model=str(small_model.path), local_ctx=1024, local_engine="native", local_slots=slots)
+    endpoint = resolve_endpoint(settings)
 
     async def one(client: openai.AsyncOpenAI, model: str, i: int) -> tuple[float, float]:
         r = await client.chat.completions.create(

@@ -80,7 +80,7 @@ def test_concurrency_is_unset_by_default_and_an_explicit_value_is_kept() -> None
     assert TeacherSettings().concurrency is None
     cfg = GenerateConfig(seeds=SEEDS, budget=1, out=Path("o"), concurrency=8)
     assert cfg.teacher.concurrency == 8
-    assert "Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (1, or --local-slots with --local-engine native)." in wide_help(app, "generate")
+    assert "Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (--local-slots; 1 with --local-engine python)." in wide_help(app, "generate")
 
 
 # --- config.json stays flat, so run directories written before still resume ----------------

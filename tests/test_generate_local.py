@@ -109,14 +109,13 @@ def test_an_explicit_concurrency_is_honoured_by_the_local_teacher(runner, tmp_pa
     """By default as many requests in flight as the server has slots (--local-slots); --concurrency overrides that, up or down."""
     _use_slow_mock_server(monkeypatch, latency=0.3)
     monkeypatch.setattr(local_server, "DEFAULT_PARALLEL", 2)
-    native = ("--local-engine", "native")
-    runs = {"default": (), "native": native, "one": (*native, "--concurrency", "1"), "eight": (*native, "--concurrency", "8"),
-            "three_slots": (*native, "--local-slots", "3")}  # fmt: skip
+    runs = {"default": (), "python": ("--local-engine", "python"), "one": ("--concurrency", "1"), "eight": ("--concurrency", "8"),
+            "three_slots": ("--local-slots", "3")}  # fmt: skip
     for name, extra in runs.items():
         result = runner.invoke(app, _args(tmp_path, tmp_path / name, 4, "--teacher", "local", *extra))
         assert result.exit_code == 0, result.output
-    assert _most_overlapping(tmp_path / "default") == 1  # llama-cpp-python's server decodes one request at a time
-    assert _most_overlapping(tmp_path / "native") == 2  # llama-server's two slots
+    assert _most_overlapping(tmp_path / "default") == 2  # llama-server's two slots
+    assert _most_overlapping(tmp_path / "python") == 1  # llama-cpp-python's server decodes one request at a time
     assert _most_overlapping(tmp_path / "one") == 1
     assert _most_overlapping(tmp_path / "eight") >= 3  # four instance requests after one classification batch
     assert _most_overlapping(tmp_path / "three_slots") == 3  # --local-slots sets the server's slots, and so the default

@@ -34,6 +34,7 @@ PLACEHOLDER_KEY = "not-needed"
 HOSTED_CONCURRENCY = 8
 # The requests the embedded llama.cpp server decodes at once (its engine and slots are chosen in llama_server).
 LOCAL_SLOTS = engine_slots(DEFAULT_ENGINE, DEFAULT_PARALLEL)
+# How the run table names each engine.
 ENGINE_NAMES = {"python": "llama-cpp-python's server", "native": "llama-server"}
 # A CPU model may need minutes per response; a dead server is caught by its connection errors.
 LOCAL_MIN_TIMEOUT_S = 1800.0
@@ -71,8 +72,6 @@ class Endpoint:
 
 def local_slots(settings: TeacherSettings) -> int:
     """Requests the local server will decode at once under these settings (its engine's slots)."""
-    if settings.local_engine == DEFAULT_ENGINE and settings.local_slots is None:
-        return LOCAL_SLOTS
     return engine_slots(settings.local_engine, settings.local_slots or DEFAULT_PARALLEL)
 
 

@@ -137,10 +137,24 @@ class Pipeline:
         success = self.state.done_count / completed if completed else 1.0
         return max(0.5, kept_rate * success)
 
+    def _proposal_wanted(self) -> bool:
+        """Whether the budget still needs another proposal request (caps and a repeating teacher say no)."""
+        if self.next_request >= self.cfg.proposal_cap or self.empty_streak >= EMPTY_STREAK_LIMIT:
+            return False
+        covered = self.done + self.in_progress + len(self.queue) + self.proposals_in_flight * self._expected_yield()
+        return covered < self.cfg.budget
+
     def _launch(self, tasks: set[asyncio.Task[None]]) -> None:
         budget = self.cfg.budget
         while self.queue and self.done + self.in_progress < budget:
-            n = min(self.recipe.finish_batch(self.cfg), budget - self.done - self.in_progress, len(self.queue))
+            full = self.recipe.finish_batch(self.cfg)
+            n = min(full, budget - self.done - self.in_progress, len(self.queue))
+            if n == len(self.queue) < min(full, budget - self.done - self.in_progress) and (
+                self.proposals_in_flight or self._proposal_wanted()
+            ):
+                # A short batch only because the queue is short: wait for the proposals on their way, so one
+                # classification request judges a full batch rather than a request per straggler.
+                break
             batch = [self.queue.popleft() for _ in range(n)]
             self.in_progress += n
             self._finishing.update(batch)
@@ -148,10 +162,7 @@ class Pipeline:
         # Proposals hold half the teacher's slots, the rest finish their output; a recipe whose requests are
         # nearly all proposals (grounded) gives them a larger share.
         max_parallel = max(1, int(self.teacher.concurrency * getattr(self.recipe, "PROPOSAL_SHARE", 0.5)))
-        while self.proposals_in_flight < max_parallel and self.next_request < self.cfg.proposal_cap:
-            covered = self.done + self.in_progress + len(self.queue) + self.proposals_in_flight * self._expected_yield()
-            if covered >= budget or self.empty_streak >= EMPTY_STREAK_LIMIT:
-                break
+        while self.proposals_in_flight < max_parallel and self._proposal_wanted():
             self.proposals_in_flight += 1
             tasks.add(asyncio.ensure_future(self._propose(self.next_request)))
             self.next_request += 1

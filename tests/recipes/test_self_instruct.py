@@ -191,3 +191,26 @@ def test_classification_requests_are_topped_up_from_the_queue(tmp_path):
     assert pipeline.done == 1
     assert teacher.count("classify") == 1 and len(pipeline.state.classified) == 5
     assert teacher.count("instances") == 3
+
+
+def test_a_short_queue_waits_for_the_proposals_on_their_way(tmp_path):
+    """Proposals that keep 3 instructions each still give classification requests of --classify-batch."""
+    tasks = [
+        "Explain how a bicycle gear system works to a new rider.",
+        "Suggest three names for a bakery that sells sourdough bread.",
+        "Write a short thank-you note to a neighbour who watered the plants.",
+        "List four ways to keep a kitchen sponge from smelling.",
+        "Describe the water cycle for a ten-year-old.",
+        "Give a packing list for a two-day hike in the rain.",
+    ]
+    proposals = ["\n".join(f"{i}. {t}" for i, t in enumerate(tasks[k : k + 3], 1)) for k in (0, 3)]
+    teacher = FakeTeacher({
+        "propose": proposals,
+        "classify": ["1. No\n2. No\n3. No\n4. No\n5. No"],
+        "instances": [INPUT_FIRST] * 5,
+    })  # fmt: skip
+    pipeline, _ = drive(tmp_path, "self-instruct", teacher, budget=5, classify_batch=5)
+    assert pipeline.done == 5
+    # Before: a request for the first proposal's 3, then one for the next 2.
+    assert teacher.count("propose") == 2 and teacher.count("classify") == 1
+    assert len(pipeline.state.classified) == 5

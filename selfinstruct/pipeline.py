@@ -147,14 +147,12 @@ class Pipeline:
     def _launch(self, tasks: set[asyncio.Task[None]]) -> None:
         budget = self.cfg.budget
         while self.queue and self.done + self.in_progress < budget:
-            full = self.recipe.finish_batch(self.cfg)
-            n = min(full, budget - self.done - self.in_progress, len(self.queue))
-            if n == len(self.queue) < min(full, budget - self.done - self.in_progress) and (
-                self.proposals_in_flight or self._proposal_wanted()
-            ):
+            wanted = min(self.recipe.finish_batch(self.cfg), budget - self.done - self.in_progress)
+            if len(self.queue) < wanted and (self.proposals_in_flight or self._proposal_wanted()):
                 # A short batch only because the queue is short: wait for the proposals on their way, so one
                 # classification request judges a full batch rather than a request per straggler.
                 break
+            n = min(wanted, len(self.queue))
             batch = [self.queue.popleft() for _ in range(n)]
             self.in_progress += n
             self._finishing.update(batch)

@@ -15,7 +15,9 @@ one success clears it. With a single endpoint nothing is ever set aside: retries
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +49,11 @@ class EndpointPool:
     def __init__(self, lanes: list[Lane], cool_down_s: float = COOL_DOWN_S) -> None:
         self.lanes = lanes
         self.cool_down_s = cool_down_s
-        self._changed = asyncio.Event()
+        # Requests waiting for a slot, first come first served. A freed slot is handed to the first of them
+        # (taken on its behalf: the future's result is the lane and its start time), so a release wakes one
+        # waiter, not all of them: with hundreds queued, waking every one to race for the slot cost more CPU
+        # than the HTTP request itself. A None result asks a waiter to look again (closing, all cooling).
+        self._waiters: deque[asyncio.Future[tuple[Lane, float] | None]] = deque()
         self.closing = False
 
     @property
@@ -74,32 +80,68 @@ class EndpointPool:
         while True:
             if self.closing:
                 raise asyncio.CancelledError  # the run is stopping: nothing new starts
-            lane = self._pick()
+            lane = self._pick() if not self._waiters else None  # queued requests come first
             if lane is not None:
-                start_at = lane.limit.take()
-                delay = start_at - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                return lane, start_at
-            self._changed.clear()
+                return await self._start(lane, lane.limit.take())
+            waiter: asyncio.Future[tuple[Lane, float] | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
             cooling = [lane.cool_until for lane in self.lanes if lane.cool_until > time.monotonic()]
             timeout = max(0.01, min(cooling) - time.monotonic()) if len(cooling) == len(self.lanes) else None
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout)
+                await (asyncio.wait_for(waiter, timeout) if timeout is not None else waiter)
             except asyncio.TimeoutError:
-                pass
+                pass  # every endpoint was cooling down: look again (a slot handed at the last moment is still ours)
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self.release(waiter.result()[0])  # handed a slot just as it was cancelled: pass it on
+                raise
+            finally:
+                if not waiter.done() or waiter.cancelled():
+                    with contextlib.suppress(ValueError):
+                        self._waiters.remove(waiter)
+            handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
+            if handed is not None:
+                return await self._start(*handed)
+
+    async def _start(self, lane: Lane, start_at: float) -> tuple[Lane, float]:
+        delay = start_at - time.monotonic()
+        if delay > 0:
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
+                self.release(lane)
+                raise
+        return lane, start_at
+
+    def _wake(self) -> None:
+        """Hand free slots to the requests waiting longest; with none usable and every endpoint cooling down,
+        or the run stopping, wake them all to look again (to time their wait, or to give up)."""
+        while self._waiters:
+            lane = None if self.closing else self._pick()
+            if lane is None:
+                break
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result((lane, lane.limit.take()))
+        now = time.monotonic()
+        if self._waiters and (self.closing or all(lane.cool_until > now for lane in self.lanes)):
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+            self._waiters.clear()
 
     async def drain(self, limit_s: float = 600.0) -> None:
         """Let nothing new start, and wait (up to `limit_s`) for requests already sent to finish."""
         self.closing = True
-        self._changed.set()
+        self._wake()
         deadline = time.monotonic() + limit_s
         while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
     def release(self, lane: Lane) -> None:
         lane.limit.give_back()
-        self._changed.set()
+        if self._waiters:
+            self._wake()
 
     def succeeded(self, lane: Lane) -> None:
         lane.served += 1
@@ -113,7 +155,7 @@ class EndpointPool:
             lane.cool_until = time.monotonic() + self.cool_down_s
             lane.cool_downs += 1
             lane.streak = FAIL_STREAK - 1  # one more failure after the cool-down sets it aside again
-            self._changed.set()
+            self._wake()
 
     def report(self) -> dict[str, Any]:
         """For summary.json: each endpoint's share of the answers, its failures, cool-downs and concurrency."""

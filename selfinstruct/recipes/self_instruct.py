@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from selfinstruct.pipeline import gather_all
 from selfinstruct.records import Classified, Completed, Instance, Proposed, SeedTask
-from selfinstruct.stages.classify import build_classify_prompt, parse_verdicts, verdict_schema
+from selfinstruct.stages.classify import build_classify_prompt, open_task, parse_verdicts, verdict_schema
 from selfinstruct.stages.emit import alpaca_rows
 from selfinstruct.stages.filters import filter_instances, filter_instruction, foreign_labels
 from selfinstruct.stages.instances import (
@@ -138,6 +138,9 @@ async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> N
     for cid, verdict in zip(ids, verdicts):
         if verdict is None:
             unreadable.append(cid)
+        elif verdict and open_task(driver.state.kept[cid].instruction):
+            # The teacher's "label" for a task that opens as an explanation or code is overruled, and says so.
+            driver.record(Classified(id=cid, is_classification=False, answer="open task, not a label: " + completion.text.strip()[:170]))
         else:
             driver.record(Classified(id=cid, is_classification=verdict, answer=completion.text.strip()[:200]))
     if unreadable and not single and len(ids) > 1:

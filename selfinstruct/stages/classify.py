@@ -23,7 +23,7 @@ from selfinstruct.templates import Templates
 
 # The kinds of answer prompts/classify.txt names, spelled as there; the first means classification.
 LABEL_KIND = "one label from a fixed set"
-ANSWER_KINDS = (LABEL_KIND, "a number", "code", "an explanation", "a list", "a piece of writing", "a rewritten text")
+ANSWER_KINDS = (LABEL_KIND, "a number", "a short fact", "code", "an explanation", "a list", "a piece of writing", "a rewritten text")
 
 
 def build_classify_prompt(templates: Templates, instructions: list[str], structured: bool = False) -> list[Message]:
@@ -54,6 +54,23 @@ def _as_json_turn(turn: Message) -> Message:
         if match:
             obj[match.group(1)] = match.group(2).strip()
     return Message(role="assistant", content=json.dumps(obj))
+
+
+# Openings of tasks that ask for an explanation, a comparison or code, never for one label. A 1.5B teacher still
+# called a third of the "Is it possible ...?" and "What is the difference ...?" tasks of a run classification,
+# against the rules and the worked rounds; its labels for them ("Yes"/"No", "Class"/"Object") then came
+# with inputs that state the answer. None of the 36 classification seeds opens this way.
+_OPEN_TASK = re.compile(
+    r"^\s*(?:(?:can|could) you (?:please )?(?:explain|describe)|explain|describe|discuss|why\b|is it possible"
+    r"|what(?: is|'s| are) the (?:main |key )?differences? between|how (?:can|do|does|should|would) (?:i|you|we|one)\b(?! (?:classify|label|categori[sz]e|rate))"
+    r"|how to\b|(?:write|implement|create) (?:a |an )?(?:python |javascript |sql )?(?:function|program|script|class|query))",
+    re.IGNORECASE,
+)
+
+
+def open_task(instruction: str) -> bool:
+    """Whether the task's opening asks for an explanation, a comparison or code, so no label can answer it."""
+    return bool(_OPEN_TASK.match(instruction))
 
 
 _NUMBERED = re.compile(r"^\s*(?:\*\*)?(?:task\s*)?(\d+)\s*[.):\-]?\s*(?:\*\*)?\s*(.*)$", re.IGNORECASE)

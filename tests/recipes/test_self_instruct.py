@@ -71,9 +71,11 @@ def test_unreadable_verdicts_are_asked_again_one_at_a_time(tmp_path):
 
 
 def test_a_label_borrowed_from_the_worked_example_is_dropped_and_the_task_asked_input_first(tmp_path):
-    """A small teacher answered "Explain what a neural network is" with the example's sentiment labels."""
+    """A small teacher answered "Explain what a neural network is" with the example's sentiment labels.
+
+    (Phrased so that its opening does not already mark it an open task, which would skip output-first.)"""
     teacher = FakeTeacher({
-        "propose": ["1. Can you explain what a neural network is in simple terms?"],
+        "propose": ["1. In simple terms, what is a neural network?"],
         "classify": ["1. Yes"],  # wrongly: it is an explanation
         "instances": [
             "Class label: Positive\nInput: I love this product.\nClass label: Negative\nInput: It broke in a day.",
@@ -113,6 +115,24 @@ def test_constrained_answers_are_asked_with_a_schema_and_read_as_json(tmp_path):
     outputs = {c.instruction: [i.output for i in pipeline.state.completed[cid].instances] for cid, c in pipeline.state.kept.items()}
     assert outputs["Classify the movie review as positive or negative."] == ["Positive", "Negative"]
     assert outputs["Suggest three names for a bakery that sells sourdough bread."] == ["Crumb & Crust", "The Rising Loaf"]
+
+
+def test_a_label_verdict_for_an_explanation_is_overruled_and_says_so(tmp_path):
+    """"What is the difference between ...?" called a label task is asked input-first, and the journal says why."""
+    teacher = FakeTeacher({
+        "propose": ["1. What is the difference between a class and an object in Python?\n2. Classify the movie review as positive or negative."],
+        "classify": ["1. one label from a fixed set\n2. one label from a fixed set"],
+        "instances": [
+            "Example 1\nInput: <noinput>\nOutput: A class is a blueprint; an object is one thing built from it.",
+            "Class label: Positive\nInput: A warm, funny film.\nClass label: Negative\nInput: Two hours of noise.",
+        ],
+    })  # fmt: skip
+    pipeline, run = drive(tmp_path, "self-instruct", teacher, budget=2)
+    verdicts = {pipeline.state.kept[cid].instruction: v for cid, v in pipeline.state.classified.items()}
+    explain = verdicts["What is the difference between a class and an object in Python?"]
+    assert not explain.is_classification and explain.answer.startswith("open task, not a label: ")
+    assert verdicts["Classify the movie review as positive or negative."].is_classification
+    assert teacher.count("classify") == 1 and "open task, not a label" in (run.path / "journal.jsonl").read_text()
 
 
 def test_an_output_first_answer_with_one_label_is_asked_again_input_first(tmp_path):

@@ -7,11 +7,13 @@ import pytest
 from selfinstruct.stages.classify import (
     ANSWER_KINDS,
     build_classify_prompt,
+    open_task,
     parse_verdicts,
     read_yes_no,
     verdict_schema,
 )
 from selfinstruct.templates import Templates
+from tests.conftest import SEEDS
 
 
 @pytest.mark.parametrize(
@@ -95,3 +97,42 @@ def test_the_rules_name_the_tasks_small_models_misjudged(instruction):
     assert all(kind in rules for kind in ('"an explanation"', '"code"', "why question"))
     shown = "\n".join(m.content for m in prompt[1:-1])
     assert "explain" in shown.lower() and "Write a function" in shown and "Why is" in shown
+
+
+def test_questions_about_the_world_are_shown_as_facts_or_explanations_not_labels():
+    """A question with one right answer ("Who ...?", "Is it possible ...?", "What is the difference ...?") is worked
+    through as a short fact or an explanation, and a task that names labels but asks how to assign them is no label task."""
+    prompt = build_classify_prompt(Templates(), ["Which planet is closest to the Sun?"], structured=True)
+    worked = {}
+    for ask, answer in zip(prompt[1:-1:2], prompt[2:-1:2]):
+        tasks = dict(line.split(". ", 1) for line in ask.content.splitlines())
+        worked.update({tasks[k]: v for k, v in json.loads(answer.content).items()})
+    facts = [t for t, kind in worked.items() if kind == "a short fact"]
+    assert facts and all(t.startswith(("Who ", "What ")) for t in facts)
+    for task, kind in worked.items():
+        if task.startswith(("Is it possible", "What is the difference", "How can I tell")):
+            assert kind == "an explanation", task
+    # Labels are a minority of the worked answers, as they are of real tasks.
+    assert sum(kind == ANSWER_KINDS[0] for kind in worked.values()) <= len(worked) // 3
+    assert parse_verdicts('{"1": "a short fact"}', 1) == [False]
+
+
+@pytest.mark.parametrize(("instruction", "open_"), [
+    ("Is it possible to travel from New York to London without changing planes?", True),
+    ("What is the difference between a class and an object in Python?", True),
+    ("Can you explain the difference between an algorithm and a data structure?", True),
+    ("How can I use NLP to analyze the sentiment of customer reviews?", True),
+    ("Explain the difference between synchronous and asynchronous programming.", True),
+    ("Write a function that checks whether a string is a palindrome.", True),
+    ("How would you classify this animal: mammal, bird or fish?", False),
+    ("Is the given number prime?", False),
+    ("Which planet is closest to the Sun?", False),
+])  # fmt: skip
+def test_open_tasks_are_told_by_their_opening(instruction, open_):
+    assert open_task(instruction) is open_
+
+
+def test_no_classification_seed_opens_as_an_open_task():
+    seeds = [json.loads(line) for line in SEEDS.read_text().splitlines()]
+    labels = [s["instruction"] for s in seeds if s["is_classification"]]
+    assert len(labels) == 36 and not [t for t in labels if open_task(t)]

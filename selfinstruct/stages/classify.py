@@ -9,7 +9,8 @@ exactly when its kind is the first. Several instructions go in one request, afte
 rounds of ten given as chat turns. Where the endpoint takes a JSON schema the answer is
 constrained to {"1": "<kind>", ...}, one key per task, so every verdict is readable; elsewhere
 "<n>. <kind>" lines (or plain Yes/No, from older templates) are read, and an unreadable one is
-asked again alone.
+asked again alone. A label verdict for a task whose opening asks for an explanation, a comparison
+or code (`open_task`) is overruled by the recipe: no label can answer it.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def _as_json_turn(turn: Message) -> Message:
 # with inputs that state the answer. None of the 36 classification seeds opens this way.
 _OPEN_TASK = re.compile(
     r"^\s*(?:(?:can|could) you (?:please )?(?:explain|describe)|explain|describe|discuss|why\b|is it possible"
-    r"|what(?: is|'s| are) the (?:main |key )?differences? between|how (?:can|do|does|should|would) (?:i|you|we|one)\b(?! (?:classify|label|categori[sz]e|rate))"
+    r"|what(?: is|'s| are) the (?:main |key )?differences? between|what (?:is|are) the (?:purpose|role|benefits?|advantages?) of|what are some\b|how (?:can|do|does|should|would) (?:i|you|we|one)\b(?! (?:classify|label|categori[sz]e|rate))"
     r"|how to\b|(?:write|implement|create) (?:a |an )?(?:python |javascript |sql )?(?:function|program|script|class|query))",
     re.IGNORECASE,
 )

@@ -124,6 +124,8 @@ def test_questions_about_the_world_are_shown_as_facts_or_explanations_not_labels
     ("How can I use NLP to analyze the sentiment of customer reviews?", True),
     ("Explain the difference between synchronous and asynchronous programming.", True),
     ("Write a function that checks whether a string is a palindrome.", True),
+    ("What is the purpose of the OSI model in computer networking?", True),
+    ("What are some common mistakes people make when ordering takeout food?", True),
     ("How would you classify this animal: mammal, bird or fish?", False),
     ("Is the given number prime?", False),
     ("Which planet is closest to the Sun?", False),

@@ -203,7 +203,7 @@ def test_a_bigger_budget_extends_the_run(runner, mock_teacher, tmp_path):
 
 
 def test_help_explains_every_option(runner):
-    result = runner.invoke(app, ["generate", "--help"], terminal_width=200)
+    result = runner.invoke(app, ["generate", "--help"], env={"COLUMNS": "200"})  # rich reads the width from COLUMNS
     assert result.exit_code == 0
     for option in ["--seeds", "--budget", "--out", "--model", "--base-url", "--api", "--recipe", "--concurrency",
                    "--seed", "--prompts", "--num-instructions-per-request", "--max-instances", "--teacher", "--max-usd"]:

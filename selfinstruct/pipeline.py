@@ -11,11 +11,13 @@ calls the recipe module's `prepare`, `propose`, `finish_batch` and `finish` (see
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from types import ModuleType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 # Consecutive proposal requests that keep nothing before we conclude the teacher is stuck.
 EMPTY_STREAK_LIMIT = 10
+# Allocations between collections of the young generation while a run is driven (Python's default: 700).
+YOUNG_COLLECTION_EVERY = 10_000
 
 
 async def gather_all(*work: Awaitable[T]) -> list[T]:
@@ -46,6 +50,30 @@ async def gather_all(*work: Awaitable[T]) -> list[T]:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
+
+
+@contextmanager
+def _quiet_collector() -> Iterator[None]:
+    """Less cyclic garbage collection while a run is driven; as it was afterwards.
+
+    What exists when the run starts (modules, the tokenizer, seeds, a resumed run's state) outlives it, so
+    it is frozen: a full collection no longer walks it (each cost ~0.1 s of CPU with 256 requests in
+    flight). The young generation is collected every 10,000 allocations instead of 700, so the many
+    short-lived objects of each request die before a collection and are not promoted. The collector's
+    CPU fell from 0.2-0.4 to about 0.1 ms per request at concurrency 256 (bench/throughput.py). A
+    process that froze objects of its own is left as it is.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 class Pipeline:
@@ -144,7 +172,7 @@ class Pipeline:
         covered = self.done + self.in_progress + len(self.queue) + self.proposals_in_flight * self._expected_yield()
         return covered < self.cfg.budget
 
-    def _launch(self, tasks: set[asyncio.Task[None]]) -> None:
+    def _launch(self, start: Callable[[Coroutine[Any, Any, None]], None]) -> None:
         budget = self.cfg.budget
         while self.queue and self.done + self.in_progress < budget:
             wanted = min(self.recipe.finish_batch(self.cfg), budget - self.done - self.in_progress)
@@ -156,13 +184,13 @@ class Pipeline:
             batch = [self.queue.popleft() for _ in range(n)]
             self.in_progress += n
             self._finishing.update(batch)
-            tasks.add(asyncio.ensure_future(self._finish(batch)))
+            start(self._finish(batch))
         # Proposals hold half the teacher's slots, the rest finish their output; a recipe whose requests are
         # nearly all proposals (grounded) gives them a larger share.
         max_parallel = max(1, int(self.teacher.concurrency * getattr(self.recipe, "PROPOSAL_SHARE", 0.5)))
         while self.proposals_in_flight < max_parallel and self._proposal_wanted():
             self.proposals_in_flight += 1
-            tasks.add(asyncio.ensure_future(self._propose(self.next_request)))
+            start(self._propose(self.next_request))
             self.next_request += 1
 
     def _stalled_error(self) -> CapReached:
@@ -180,15 +208,30 @@ class Pipeline:
 
     async def run(self, progress: RunProgress) -> None:
         """Launch work until the budget is met, a cap stops us, or a fatal error ends the run."""
+        with _quiet_collector():
+            await self._run(progress)
+
+    async def _run(self, progress: RunProgress) -> None:
         tasks: set[asyncio.Task[None]] = set()
+        # Each task reports here once, when it ends: a wake costs the same however many are in flight, where
+        # asyncio.wait(tasks) put a callback on every task and took it off again each time one ended.
+        ended: asyncio.Queue[asyncio.Task[None]] = asyncio.Queue()
+
+        def start(work: Coroutine[Any, Any, None]) -> None:
+            task = asyncio.ensure_future(work)
+            task.add_done_callback(ended.put_nowait)
+            tasks.add(task)
+
         try:
             while self.done < self.cfg.budget:
                 if not self.stopping:
-                    self._launch(tasks)
+                    self._launch(start)
                 if not tasks:
                     raise self.stopping or self._stalled_error()
-                finished, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-                tasks -= finished
+                finished = [await ended.get()]
+                while not ended.empty():
+                    finished.append(ended.get_nowait())
+                tasks.difference_update(finished)
                 fatal: BaseException | None = None
                 # Read every finished task's outcome before raising, so none is left unretrieved.
                 for task in finished:

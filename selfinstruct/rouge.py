@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections.abc import Sequence
 from typing import Literal, NamedTuple
 
@@ -134,33 +135,18 @@ class _Bounds:
         return n - self.for_length(n)[2] + 1
 
 
-_NO_ITEMS = np.empty(0, dtype=np.int64)
-# A posting entry packs (kept item, position in its prefix) into one int64, and a query adds its
-# own probe position, so one sort groups hits by item in order. Positions are clamped, which
-# only loosens the bound built from them.
+# A posting (an int64 array per element, in item order) holds one code per kept item whose prefix
+# has the element, packing (item, position in its prefix); a query adds its own probe position, so
+# the largest code of an item is its last hit. Positions are clamped, which only loosens the bound
+# built from them.
 _ITEM_SHIFT = 32
 _POSITION_SHIFT = 16
 _POSITION_MAX = (1 << 16) - 1
-
-
-class _Posting:
-    """Growable array of packed (item, position) codes for the kept items whose prefix holds one element."""
-
-    __slots__ = ("codes", "size")
-
-    def __init__(self, codes: np.ndarray) -> None:
-        self.codes = codes
-        self.size = len(codes)
-
-    def append(self, code: int) -> None:
-        if self.size == len(self.codes):
-            self.codes = np.concatenate([self.codes, np.empty(max(4, self.size), dtype=np.int64)])
-        self.codes[self.size] = code
-        self.size += 1
-
-
-def _code(item: int, position: int) -> int:
-    return (item << _ITEM_SHIFT) | (min(position, _POSITION_MAX) << _POSITION_SHIFT)
+# Up to this many posting entries per query, hits are grouped in plain Python: a typical query has a
+# handful, and each numpy call on so few costs more than the work. Past it, numpy sorts them.
+_PYTHON_HITS = 256
+# Up to this many surviving pairs, each gets its own LCS call; past it, one batched cdist.
+_PYTHON_PAIRS = 32
 
 
 class RougeIndex:
@@ -183,11 +169,12 @@ class RougeIndex:
         self._repeat_element: dict[tuple[int, int], int] = {}
         self._element_freq: list[int] = []
         self._rank: list[int] = []
-        self._postings: list[_Posting | None] = []
+        self._postings: list[array[int] | None] = []
         self._texts: list[str] = []
         self._elements: list[tuple[int, ...]] = []
         self._encoded = np.empty(1024, dtype=object)
         self._lengths = np.zeros(1024, dtype=np.int64)
+        self._sizes: list[int] = []  # _lengths as Python ints, for the per-pair work
         self._next_rebuild = _FIRST_REBUILD
 
     def __len__(self) -> int:
@@ -256,24 +243,62 @@ class RougeIndex:
                 out.append(eid)
         return out
 
-    def _survivors(self, ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Kept items that the length and shared-token bounds leave possible duplicates of ids, and the LCS each needs."""
+    def _survivors(self, ids: list[int]) -> tuple[list[int], list[int]]:
+        """Kept items that the length and shared-token bounds leave possible duplicates of ids (ascending), and the LCS each needs."""
         n = len(ids)
-        lo, hi, _ = self._bounds.for_length(n)
+        bounds = self._bounds
+        lo, hi, _ = bounds.for_length(n)
         known = self._known_elements(ids)
         unknown = n - len(known)
         # Unknown elements are in no kept text: ordering them first keeps the order global.
-        probe_count = self._bounds.prefix_length(n) - unknown
+        probe_count = bounds.prefix_length(n) - unknown
         if probe_count <= 0:
-            return _NO_ITEMS, _NO_ITEMS
+            return [], []
         postings = self._postings
-        parts = []
+        probes = []
         for x, eid in enumerate(sorted(known, key=self._rank.__getitem__)[:probe_count], start=unknown):
             posting = postings[eid]
             if posting is not None:
-                parts.append(posting.codes[: posting.size] + min(x, _POSITION_MAX))
-        if not parts:
-            return _NO_ITEMS, _NO_ITEMS
+                probes.append((min(x, _POSITION_MAX), posting))
+        if not probes:
+            return [], []
+        if sum(len(posting) for _, posting in probes) > _PYTHON_HITS:
+            return self._survivors_many(n, probes, lo, hi)
+        # Per kept item: how many probes hit it, and its last hit (the largest code).
+        groups: dict[int, list[int]] = {}
+        for x, posting in probes:
+            for code in posting:
+                code += x
+                group = groups.get(code >> _ITEM_SHIFT)
+                if group is None:
+                    groups[code >> _ITEM_SHIFT] = [1, code]
+                else:
+                    group[0] += 1
+                    if code > group[1]:
+                        group[1] = code
+        sizes = self._sizes
+        min_lcs = bounds.min_lcs
+        candidates: list[int] = []
+        needed: list[int] = []
+        for item in sorted(groups):
+            m = sizes[item]
+            if m < lo or m > hi:
+                continue
+            hits, last = groups[item]
+            # Every shared element ordered before the last hit was itself a hit (it lies in both
+            # prefixes), so the multiset intersection is at most the hits plus the shorter of the
+            # two remainders after the last hit.
+            x_rest = n - 1 - (last & _POSITION_MAX)
+            y_rest = m - 1 - ((last >> _POSITION_SHIFT) & _POSITION_MAX)
+            need = min_lcs(m, n)
+            if hits + min(x_rest, y_rest) >= need:
+                candidates.append(item)
+                needed.append(need)
+        return candidates, needed
+
+    def _survivors_many(self, n: int, probes: list[tuple[int, array[int]]], lo: int, hi: int) -> tuple[list[int], list[int]]:
+        """`_survivors` for a query with many posting entries: the same bounds, over numpy arrays."""
+        parts = [np.frombuffer(posting, dtype=np.int64) + x for x, posting in probes]
         codes = np.concatenate(parts) if len(parts) > 1 else parts[0]
         # Group hits by kept item (within one, hits come in prefix order); each part is already
         # sorted, and a stable sort merges such runs fastest.
@@ -288,31 +313,34 @@ class RougeIndex:
         last_codes = codes[ends]
         candidates = items[ends]
         m = self._lengths[candidates]
-        # Every shared element ordered before the last hit was itself a hit (it lies in both
-        # prefixes), so the multiset intersection is at most the hits plus the shorter of the
-        # two remainders after the last hit.
         x_rest = n - 1 - (last_codes & _POSITION_MAX)
         y_rest = m - 1 - ((last_codes >> _POSITION_SHIFT) & _POSITION_MAX)
         overlap_bound = hits + np.minimum(x_rest, y_rest)
         needed = np.maximum(1, np.ceil(self._bounds.loose * (m + n) / 2))
         keep = (m >= lo) & (m <= hi) & (overlap_bound >= needed)
-        return candidates[keep], needed[keep]
+        return candidates[keep].tolist(), needed[keep].astype(np.int64).tolist()
 
     def _check(self, ids: list[int]) -> DupCheck:
         n = len(ids)
         if n == 0 or not self._texts:
             return DupCheck(False, None, 0.0)  # an empty side scores 0
         candidates, needed = self._survivors(ids)
-        if len(candidates) == 0:
+        if not candidates:
             return DupCheck(False, None, 0.0)
-        lcs = process.cdist([_encode(ids)], self._encoded[candidates], scorer=LCSseq.similarity,
-                            score_cutoff=int(needed.min()), dtype=np.int32, workers=1)[0]
+        query = _encode(ids)
+        if len(candidates) <= _PYTHON_PAIRS:
+            encoded = self._encoded
+            lcs = [LCSseq.similarity(query, encoded[item], score_cutoff=need) for item, need in zip(candidates, needed)]
+        else:
+            lcs = process.cdist([query], self._encoded[candidates], scorer=LCSseq.similarity,
+                                score_cutoff=min(needed), dtype=np.int32, workers=1)[0].tolist()
         # Below its needed LCS a pair cannot be a duplicate (rapidfuzz reports 0 under the cutoff).
         best_score, best_item = 0.0, -1
-        lengths = self._lengths
-        for k in np.flatnonzero(lcs >= needed).tolist():
-            item = int(candidates[k])
-            score = rouge_f(int(lcs[k]), int(lengths[item]), n)
+        sizes = self._sizes
+        for item, common, need in zip(candidates, lcs, needed):
+            if common < need:
+                continue
+            score = rouge_f(common, sizes[item], n)
             if score > best_score:  # candidates ascend, so ties keep the earliest kept
                 best_score, best_item = score, item
         if best_item < 0:
@@ -344,10 +372,11 @@ class RougeIndex:
         seen: dict[int, int] = {}
         elements = []
         freq = self._element_freq
+        first = self._first_element
         for tid in ids:
             k = seen.get(tid, 0)
             seen[tid] = k + 1
-            eid = self._element(tid, k)
+            eid = first[tid] if k == 0 and tid < len(first) else self._element(tid, k)
             freq[eid] += 1
             elements.append(eid)
         item = len(self._texts)
@@ -358,16 +387,21 @@ class RougeIndex:
         self._elements.append(tuple(elements))
         self._encoded[item] = _encode(ids)
         self._lengths[item] = len(ids)
+        self._sizes.append(len(ids))
         if item + 1 >= self._next_rebuild:
             self._rebuild()
             return
+        self._index(item, elements)
+
+    def _index(self, item: int, elements: Sequence[int]) -> None:
+        """File a kept text under each element of its prefix."""
         postings = self._postings
+        base = item << _ITEM_SHIFT
         for position, eid in enumerate(self._prefix(elements)):
             posting = postings[eid]
             if posting is None:
-                postings[eid] = _Posting(np.array([_code(item, position)], dtype=np.int64))
-            else:
-                posting.append(_code(item, position))
+                posting = postings[eid] = array("q")
+            posting.append(base | (min(position, _POSITION_MAX) << _POSITION_SHIFT))
 
     def _prefix(self, elements: Sequence[int]) -> list[int]:
         """The rarest elements of a kept text: the ones it is indexed under."""
@@ -380,18 +414,7 @@ class RougeIndex:
         rank = np.empty(len(freq), dtype=np.int64)
         rank[order] = np.arange(len(freq))
         self._rank = rank.tolist()
-        owners: list[int] = []
-        codes: list[int] = []
-        for item, elements in enumerate(self._elements):
-            for position, eid in enumerate(self._prefix(elements)):
-                owners.append(eid)
-                codes.append(_code(item, position))
-        owner_array = np.asarray(owners, dtype=np.int64)
-        by_owner = np.argsort(owner_array, kind="stable")  # stable: each posting stays in item order
-        sorted_codes = np.asarray(codes, dtype=np.int64)[by_owner]
-        sorted_owners = owner_array[by_owner]
-        starts = np.flatnonzero(np.diff(sorted_owners, prepend=-1))
         self._postings = [None] * len(freq)
-        for start, end in zip(starts.tolist(), [*starts[1:].tolist(), len(sorted_codes)]):
-            self._postings[int(sorted_owners[start])] = _Posting(sorted_codes[start:end].copy())
+        for item, elements in enumerate(self._elements):  # in item order, as each posting must be
+            self._index(item, elements)
         self._next_rebuild = 2 * len(self._texts)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from types import SimpleNamespace
 
 import pytest
@@ -10,7 +11,7 @@ from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
-from selfinstruct.pipeline import Pipeline
+from selfinstruct.pipeline import YOUNG_COLLECTION_EVERY, Pipeline, _quiet_collector
 from selfinstruct.progress import RunProgress
 from selfinstruct.records import Completed, Proposed, read_seed_tasks
 from selfinstruct.run import RunDir
@@ -59,3 +60,25 @@ def test_the_driver_runs_any_module_with_the_recipe_names(tmp_path):
     assert pipeline.done == 3
     assert all(len(batch) <= 2 for batch in finished) and sum(len(b) for b in finished) == 3
     assert pipeline.in_progress == 0 and not pipeline.queue
+
+
+def test_the_collector_is_as_it_was_after_a_run_that_stops_or_fails(tmp_path):
+    before = gc.get_threshold()
+    teacher = FakeTeacher({"propose": ["1. Summarize this."] * 3})
+    with pytest.raises(CapReached):
+        drive(tmp_path, "self-instruct", teacher, budget=1, max_proposals=3)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_process_that_froze_objects_keeps_its_collector_settings():
+    gc.freeze()
+    try:
+        frozen, before = gc.get_freeze_count(), gc.get_threshold()
+        with _quiet_collector():
+            assert gc.get_threshold() == before
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    with _quiet_collector():
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY and gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0

@@ -120,6 +120,17 @@ def test_greedy_decisions_equal_reference_across_rebuilds(texts: list[str]) -> N
         assert engine_greedy(texts, 0.7) == reference_greedy(texts, 0.7)
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts=text_sequences(), threshold=thresholds, batched=st.booleans())
+def test_greedy_decisions_equal_reference_on_either_grouping(texts: list[str], threshold: float, batched: bool) -> None:
+    # A query's hits are grouped in Python when few and by numpy when many, and its surviving pairs get an
+    # LCS call each when few and one cdist when many: force one way or the other on every query.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rouge, "_PYTHON_HITS", -1 if batched else 1 << 30)
+        patch.setattr(rouge, "_PYTHON_PAIRS", 0 if batched else 1 << 30)
+        assert engine_greedy(texts, threshold) == reference_greedy(texts, threshold)
+
+
 @FAST
 @given(kept=st.lists(base_text, max_size=15), candidate=base_text)
 def test_best_match_is_exact(kept: list[str], candidate: str) -> None:

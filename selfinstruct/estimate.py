@@ -169,10 +169,10 @@ def print_estimate(est: Estimate, cfg: GenerateConfig | None = None, console: Co
     """The dry-run report: a per-stage table, the cost, the worst case, and how the caps compare."""
     # Soft wrap: long lines are the terminal's to wrap, so they stay whole when copied or grepped.
     console = console or Console(soft_wrap=True)
-    from selfinstruct.recipes import RECIPES
+    from selfinstruct.recipes import RECIPES, budget_unit
 
     recipe = RECIPES.get(est.recipe)
-    unit = getattr(recipe, "BUDGET_UNIT", "instructions")  # what a recipe's --budget counts
+    unit = budget_unit(est.recipe)
     console.print(f"selfinstruct generate --dry-run: {est.budget} {unit}, recipe {est.recipe}", highlight=False)
     table = Table()
     for name in ("stage", "requests", "tokens in", "tokens out", "worst-case out"):

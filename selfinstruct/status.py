@@ -2,7 +2,7 @@
 
     selfinstruct status outputs/run-20260101-120000
 
-Prints the run's last summary (instructions, spend) and, for a `--batch` run, one row per batch:
+Prints the run's last summary (what the budget counts, done and asked; spend) and, for a `--batch` run, one row per batch:
 its state as last polled, its request counts, and how long it has waited (or waited in all).
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -29,6 +30,17 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
+def _unit(run: Path) -> str:
+    """What the run's --budget counts (instructions, examples, conversations), from the recipe in its config."""
+    from selfinstruct.recipes import budget_unit
+
+    try:
+        recipe = json.loads((run / CONFIG).read_text(encoding="utf-8")).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        recipe = None
+    return budget_unit(recipe if isinstance(recipe, str) else None)
+
+
 def print_status(cfg: StatusConfig, console: Console | None = None) -> None:
     console = console or Console(soft_wrap=True)
     run = cfg.run_dir
@@ -41,7 +53,7 @@ def print_status(cfg: StatusConfig, console: Console | None = None) -> None:
     console.print(f"run {run}", highlight=False)
     if summary:
         console.print(
-            f"last session: {summary.get('status')}; {summary.get('instructions', 0)} of {summary.get('budget', '?')} instructions, "
+            f"last session: {summary.get('status')}; {summary.get('instructions', 0)} of {summary.get('budget', '?')} {_unit(run)}, "
             f"${summary.get('usd', 0.0):.4f} spent" + (" at Batch API prices" if summary.get("pricing") == "batch" else ""),
             highlight=False,
         )

@@ -42,3 +42,8 @@ RECIPES: dict[str, ModuleType] = {
     "conversation": conversation,
     "grounded": grounded,
 }
+
+
+def budget_unit(recipe: str | None) -> str:
+    """What a recipe's --budget counts, in words ("instructions" unless the recipe says otherwise)."""
+    return getattr(RECIPES.get(recipe or ""), "BUDGET_UNIT", "instructions")

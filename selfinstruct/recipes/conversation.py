@@ -220,6 +220,8 @@ def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
 
 # --- the dry run ------------------------------------------------------------------------------------
 
+BUDGET_UNIT = "conversations"
+
 TOKENS_PER_ANSWER = 300
 TOKENS_PER_QUESTION = 40
 

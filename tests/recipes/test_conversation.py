@@ -265,6 +265,7 @@ def test_dry_run_counts_assistant_and_simulator_requests(runner, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "assistant" in result.output and "simulator" in result.output
+    assert "--dry-run: 10 conversations, recipe conversation" in result.output  # the budget counts conversations
     table = {cells[0]: cells[1] for line in result.output.splitlines() if (cells := [c.strip() for c in line.split("│")[1:-1]])}
     # The seed file has more openers than the budget needs: no proposals; 10 x 3 answers, 10 x 2 follow-ups.
     assert table["assistant"] == "30" and table["simulator"] == "20" and "propose" not in table

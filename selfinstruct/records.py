@@ -94,9 +94,12 @@ class Classified(BaseModel):
 
 
 class QualityNote(BaseModel):
-    """The quality judge's verdict on one kept instance: its 1-5 score (None: unreadable) and one line why."""
+    """The quality judge's verdict on one kept instance: its 1-5 score (None: unreadable) and one line why.
 
-    score: int | None
+    score defaults to None because the journal leaves None fields out: a required one made the line unreadable on replay.
+    """
+
+    score: int | None = None
     reason: str
 
 

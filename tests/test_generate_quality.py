@@ -40,6 +40,23 @@ def test_the_gate_drops_low_scores_before_they_are_emitted(runner, mock_teacher,
     assert len(quality_requests) == gate["scored"]
 
 
+def test_a_run_whose_judge_could_not_be_read_resumes(runner, mock_teacher, tmp_path):
+    """An unreadable verdict is journaled without a score; replaying that journal (a rerun, status) must still work."""
+    mock_teacher.quality_unreadable = mock_teacher.quality_unreadable_follow_up = True
+    out = tmp_path / "run"
+    args = mock_args(mock_teacher, out, 3, "--quality-judge")
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    notes = [q for r in _jsonl(out / "journal.jsonl") if r["kind"] == "completed" for q in r["quality"]]
+    assert notes and all("score" not in q and q["reason"].startswith("unreadable") for q in notes)
+    rows = (out / "alpaca_data.json").read_text()
+    sent = len(mock_teacher.requests)
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert len(mock_teacher.requests) == sent and (out / "alpaca_data.json").read_text() == rows
+    assert runner.invoke(app, ["status", str(out)]).exit_code == 0
+
+
 def test_a_hosted_teacher_has_no_gate_unless_asked(runner, mock_teacher, tmp_path):
     out = tmp_path / "run"
     assert runner.invoke(app, mock_args(mock_teacher, out, 3)).exit_code == 0

@@ -26,4 +26,3 @@ def test_rows_are_alpaca_examples_in_keep_order_up_to_the_budget(tmp_path: Path)
     assert [(r["instruction"], r["input"], r["output"]) for r in rows] == [
         ("Greet.", "", "Hello."), ("Name a colour.", "", "Red."), ("Add the numbers.", "in 3", "3"), ("Add the numbers.", "in 7", "7"),
     ]  # fmt: skip
-

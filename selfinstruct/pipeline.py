@@ -118,8 +118,7 @@ class Pipeline:
 
     def record(self, record: Candidate | Classified | Completed | Proposed) -> None:
         """Journal a record and apply it to the run state; a finished instruction frees its slot."""
-        self.rundir.append(record)
-        self.state.apply(record)
+        self.state.apply(record, self.rundir.append(record))
         if isinstance(record, Completed) and record.id in self._finishing:
             self._finishing.discard(record.id)
             self.in_progress -= 1

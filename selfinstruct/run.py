@@ -19,10 +19,10 @@ import fcntl
 import json
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -54,13 +54,51 @@ _RECORDS: dict[str, type[BaseModel]] = {
 }
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+class JournaledRecords(Mapping[str, M], Generic[M]):
+    """Records by id, held as their compact journal lines and read back into models when looked up.
+
+    A run keeps every kept, classified and completed record for its whole life: as pydantic models, a
+    10,000-instruction run's took 48 MB and grew the cyclic collector's work with them; as UTF-8 lines
+    they take about the journal's own size (bench/throughput.py). Lookups are a few per instruction.
+    """
+
+    def __init__(self, model: type[M]) -> None:
+        self._model = model
+        self._lines: dict[str, bytes] = {}
+
+    def put(self, key: str, line: bytes) -> None:
+        self._lines[key] = line
+
+    def __getitem__(self, key: str) -> M:
+        return self._model.model_validate_json(self._lines[key])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._lines
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+
+def journal_line(record: BaseModel) -> str:
+    """A record's journal line (without the newline): compact JSON, None fields left out, non-ASCII as is."""
+    return record.model_dump_json(exclude_none=True)
+
+
 @dataclass
 class RunState:
     """What the journal says has happened so far, replayed in order."""
 
-    kept: dict[str, Candidate] = field(default_factory=dict)
-    classified: dict[str, Classified] = field(default_factory=dict)
-    completed: dict[str, Completed] = field(default_factory=dict)
+    kept: JournaledRecords[Candidate] = field(default_factory=lambda: JournaledRecords(Candidate))
+    classified: JournaledRecords[Classified] = field(default_factory=lambda: JournaledRecords(Classified))
+    completed: JournaledRecords[Completed] = field(default_factory=lambda: JournaledRecords(Completed))
+    # Kept instructions whose instance stage finished, and whether that gave them instances (or a conversation).
+    finished_ok: dict[str, bool] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
     # Recipe conversation: every turn journaled so far, per conversation id, in order.
     turns: dict[str, list[Turn]] = field(default_factory=dict)
@@ -71,7 +109,8 @@ class RunState:
     # after every answer costs nothing (done_ids() walks every kept instruction).
     finished: set[str] = field(default_factory=set)
 
-    def apply(self, record: BaseModel) -> None:
+    def apply(self, record: BaseModel, line: str | bytes | None = None) -> None:
+        """Apply one journaled record; `line` is its journal line when the caller has it (else it is made)."""
         if isinstance(record, Candidate):
             self.candidates += 1
             self.candidate_ids.add(record.id)
@@ -79,15 +118,16 @@ class RunState:
             # made anyway, so a resumed run never reuses its number (and so its candidate ids).
             self.proposals = max(self.proposals, record.request + 1)
             if record.status == "kept":
-                self.kept[record.id] = record
-                if record.id in self.completed and self.completed[record.id].finished:
+                self.kept.put(record.id, _as_bytes(record, line))
+                if self.finished_ok.get(record.id):
                     self.finished.add(record.id)
             else:
                 self.rejected[record.reason or "unknown"] += 1
         elif isinstance(record, Classified):
-            self.classified[record.id] = record
+            self.classified.put(record.id, _as_bytes(record, line))
         elif isinstance(record, Completed):
-            self.completed[record.id] = record
+            self.completed.put(record.id, _as_bytes(record, line))
+            self.finished_ok[record.id] = record.finished
             if record.finished and record.id in self.kept:
                 self.finished.add(record.id)
             else:
@@ -106,11 +146,17 @@ class RunState:
 
     def done_ids(self) -> list[str]:
         """Kept instructions that have valid instances (or a conversation), in the order they were kept."""
-        return [i for i in self.kept if i in self.completed and self.completed[i].finished]
+        return [i for i in self.kept if i in self.finished]
 
     def pending_ids(self) -> list[str]:
         """Kept instructions whose instance stage has not finished, in keep order."""
         return [i for i in self.kept if i not in self.completed]
+
+
+def _as_bytes(record: BaseModel, line: str | bytes | None) -> bytes:
+    if line is None:
+        line = journal_line(record)
+    return line.encode() if isinstance(line, str) else line
 
 
 class RunDir:
@@ -200,18 +246,21 @@ class RunDir:
                     record = _RECORDS[raw["kind"]].model_validate(raw)
                 except (ValueError, KeyError, TypeError, ValidationError):
                     raise UserError(f"{path}:{lineno}: unreadable journal line; the run directory is damaged") from None
-                state.apply(record)
+                state.apply(record, line.strip())
         return state
 
-    def append(self, record: BaseModel) -> None:
+    def append(self, record: BaseModel) -> str:
+        """Journal one record; returns its line, which RunState.apply can keep as it is."""
         assert self.journal is not None
         if self._appends_left is not None and self._appends_left <= 0:
             raise InjectedFault(f"{FAULT_AFTER_APPENDS_ENV}: no journal writes after the injected crash")
-        self.journal.append(record.model_dump(mode="json", exclude_none=True))
+        line = journal_line(record)
+        self.journal.append_line(line)
         if self._appends_left is not None:
             self._appends_left -= 1
             if self._appends_left <= 0:
                 raise InjectedFault(f"{FAULT_AFTER_APPENDS_ENV}: injected crash after a journal append")
+        return line
 
     def log_request(self, record: dict[str, Any]) -> None:
         assert self.requests is not None

@@ -115,7 +115,11 @@ class JsonlAppender:
         self._fh = path.open("a", encoding="utf-8")
 
     def append(self, record: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.append_line(json.dumps(record, ensure_ascii=False))
+
+    def append_line(self, line: str) -> None:
+        """Append one line that is already JSON (no newline in it)."""
+        self._fh.write(line + "\n")
         self._fh.flush()
 
     def close(self) -> None:

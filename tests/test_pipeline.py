@@ -11,7 +11,7 @@ from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
-from selfinstruct.pipeline import YOUNG_COLLECTION_EVERY, Pipeline, _quiet_collector
+from selfinstruct.pipeline import WORK_PER_SLOT, YOUNG_COLLECTION_EVERY, Pipeline, _quiet_collector
 from selfinstruct.progress import RunProgress
 from selfinstruct.records import Completed, Proposed, read_seed_tasks
 from selfinstruct.run import RunDir
@@ -60,6 +60,36 @@ def test_the_driver_runs_any_module_with_the_recipe_names(tmp_path):
     assert pipeline.done == 3
     assert all(len(batch) <= 2 for batch in finished) and sum(len(b) for b in finished) == 3
     assert pipeline.in_progress == 0 and not pipeline.queue
+
+
+def test_instructions_in_progress_stay_within_the_teachers_slots_whatever_the_budget(tmp_path):
+    """Memory flat in the budget: a backlog of kept instructions waits in the queue, not as work holding prompts."""
+    most = 0
+
+    async def propose(driver: Pipeline, request: int) -> None:
+        for j in range(20):
+            driver.record_candidate(request, j, f"Name thing {j} that request number {request} of this test asks for.", Verdict(None))
+        driver.record(Proposed(request=request, parsed=20))
+
+    async def finish(driver: Pipeline, ids: list[str]) -> None:
+        nonlocal most
+        most = max(most, driver.in_progress)
+        await asyncio.sleep(0.001)
+        for cid in ids:
+            driver.record(Completed(id=cid, instances=[{"input": "", "output": "A thing."}]))
+
+    toy = SimpleNamespace(TEMPLATES={}, prepare=lambda driver: None, propose=propose, finish=finish, finish_batch=lambda cfg: 2)
+    cfg = GenerateConfig(seeds=SEEDS, budget=100, out=tmp_path / "run")
+    run = RunDir(cfg.out)
+    run.open()
+    try:
+        pipeline = Pipeline(cfg, toy, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, {}), FakeTeacher({}, concurrency=2))
+        with RunProgress(Console(quiet=True), 100, 0, enabled=False) as progress:
+            asyncio.run(pipeline.run(progress))
+    finally:
+        run.close()
+    assert pipeline.done == 100
+    assert most == WORK_PER_SLOT * 2  # reached, never passed: 2 slots
 
 
 def test_the_collector_is_as_it_was_after_a_run_that_stops_or_fails(tmp_path):

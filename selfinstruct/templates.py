@@ -20,6 +20,7 @@ exactly the files' text.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -47,6 +48,25 @@ def default_prompts_dir() -> Path:
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "prompts"
+
+
+@functools.lru_cache(maxsize=256)
+def fixed_turn(role: str, content: str) -> Message:
+    """A turn that every request of a kind repeats (system text, worked examples), made once and shared.
+
+    Requests waiting for a slot hold their prompts: sharing these turns keeps that to the varying last turn
+    each, and skips validating the same turns again for every request.
+    """
+    return Message(role=role, content=content)  # type: ignore[arg-type]
+
+
+def _add_to_system(turns: list[Message], text: str) -> None:
+    """Append text to the system turn, or open the prompt with one; shared unless it is the request's only turn."""
+    if turns and turns[0].role == "system":
+        content = f"{turns[0].content}\n\n{text}"
+        turns[0] = fixed_turn("system", content) if len(turns) > 1 else Message(role="system", content=content)
+    else:
+        turns.insert(0, fixed_turn("system", text))
 
 
 class Templates:
@@ -83,21 +103,18 @@ class Templates:
             return [Message(role="user", content=self._note(name, parts[0].strip()))]
         turns: list[Message] = []
         layout = ""
-        for role, content in zip(parts[1::2], parts[2::2]):
+        pairs = [(role, content.strip()) for role, content in zip(parts[1::2], parts[2::2])]
+        last = max((i for i, (role, _) in enumerate(pairs) if role != "text format"), default=-1)
+        for i, (role, content) in enumerate(pairs):
             if role == "text format":
-                layout = content.strip()
+                layout = content
             else:
-                turns.append(Message(role=role, content=content.strip()))  # type: ignore[arg-type]
+                # The last turn holds the request's own text; the ones before it repeat from request to request.
+                turns.append(Message(role=role, content=content) if i == last else fixed_turn(role, content))  # type: ignore[arg-type]
         if layout and text_format:
-            if turns and turns[0].role == "system":
-                turns[0] = Message(role="system", content=f"{turns[0].content}\n\n{layout}")
-            else:
-                turns.insert(0, Message(role="system", content=layout))
+            _add_to_system(turns, layout)
         if self._needs_note(name):
-            if turns and turns[0].role == "system":
-                turns[0] = Message(role="system", content=f"{turns[0].content}\n\n{self._language_note()}")
-            else:
-                turns.insert(0, Message(role="system", content=self._language_note()))
+            _add_to_system(turns, self._language_note())
         return turns
 
     def render(self, name: str, **values: object) -> str:

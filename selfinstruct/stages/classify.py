@@ -15,6 +15,7 @@ or code (`open_task`) is overruled by the recipe: no label can answer it.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -49,8 +50,14 @@ def verdict_schema(count: int) -> dict[str, Any]:
 
 def _as_json_turn(turn: Message) -> Message:
     """A worked round's "<n>. <kind>" lines as the JSON object a constrained answer holds."""
+    return _json_turn(turn.content)
+
+
+@functools.lru_cache(maxsize=16)
+def _json_turn(content: str) -> Message:
+    # The worked rounds repeat in every request: converted once and shared (see templates.fixed_turn).
     obj = {}
-    for line in turn.content.splitlines():
+    for line in content.splitlines():
         match = _NUMBERED.match(line)
         if match:
             obj[match.group(1)] = match.group(2).strip()

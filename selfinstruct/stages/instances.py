@@ -9,6 +9,7 @@ Instance records); elsewhere the text parsers accept the small variations real m
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -40,12 +41,17 @@ def demonstration_text(messages: list[Message]) -> str:
 
 def worked_labels(messages: list[Message]) -> list[tuple[str, list[str]]]:
     """(task, labels) of an output-first prompt's worked examples, for the borrowed-label check."""
+    return [(task, list(labels)) for task, labels in _worked_labels(tuple((m.role, m.content) for m in messages[:-1]))]
+
+
+@functools.lru_cache(maxsize=64)
+def _worked_labels(turns: tuple[tuple[str, str], ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    # The worked examples are the same in every request of a run: read once, not once per request.
     pairs = []
-    for ask, answer in zip(messages, messages[1:]):
-        if ask.role == "user" and answer.role == "assistant":
-            task = ask.content.split("Task:", 1)[-1].strip()
-            pairs.append((task, [i.output for i in read_instances(answer.content, True, False)]))
-    return pairs
+    for (ask_role, ask), (answer_role, answer) in zip(turns, turns[1:]):
+        if ask_role == "user" and answer_role == "assistant":
+            pairs.append((ask.split("Task:", 1)[-1].strip(), tuple(i.output for i in read_instances(answer, True, False))))
+    return tuple(pairs)
 
 
 def read_instances(text: str, is_classification: bool, truncated: bool, limit: int | None = None) -> list[Instance]:
@@ -92,10 +98,16 @@ def instances_schema(is_classification: bool) -> dict[str, Any]:
 
 def _as_json_turn(turn: Message, is_classification: bool) -> Message:
     """A worked example's text answer as the JSON object a constrained answer holds."""
+    return _json_turn(turn.content, is_classification)
+
+
+@functools.lru_cache(maxsize=64)
+def _json_turn(content: str, is_classification: bool) -> Message:
+    # Worked examples repeat in every request: converted once and shared (see templates.fixed_turn).
     if is_classification:
-        items = [{"label": i.output, "input": i.input} for i in parse_output_first(turn.content, False)]
+        items = [{"label": i.output, "input": i.input} for i in parse_output_first(content, False)]
     else:
-        items = [{"input": i.input, "output": i.output} for i in parse_input_first(turn.content, False)]
+        items = [{"input": i.input, "output": i.output} for i in parse_input_first(content, False)]
     return Message(role="assistant", content=json.dumps({"examples": items}, ensure_ascii=False))
 
 

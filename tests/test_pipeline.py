@@ -33,6 +33,21 @@ def test_proposal_cap_stops_the_run(tmp_path):
         drive(tmp_path, "self-instruct", teacher, budget=1, max_proposals=3)
 
 
+def _drive_toy(tmp_path, propose, finish, budget: int) -> Pipeline:  # noqa: ANN001 - the recipe's two coroutines
+    """Run a recipe made of `propose` and `finish` (batches of 2) with a fake teacher of 2 slots; returns the driver."""
+    toy = SimpleNamespace(TEMPLATES={}, prepare=lambda driver: None, propose=propose, finish=finish, finish_batch=lambda cfg: 2)
+    cfg = GenerateConfig(seeds=SEEDS, budget=budget, out=tmp_path / "run")
+    run = RunDir(cfg.out)
+    run.open()
+    try:
+        pipeline = Pipeline(cfg, toy, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, {}), FakeTeacher({}, concurrency=2))
+        with RunProgress(Console(quiet=True), budget, 0, enabled=False) as progress:
+            asyncio.run(pipeline.run(progress))
+    finally:
+        run.close()
+    return pipeline
+
+
 def test_the_driver_runs_any_module_with_the_recipe_names(tmp_path):
     """A recipe is a module with the documented names: the driver needs nothing else to run it."""
     finished: list[list[str]] = []
@@ -47,16 +62,7 @@ def test_the_driver_runs_any_module_with_the_recipe_names(tmp_path):
         for cid in ids:
             driver.record(Completed(id=cid, instances=[{"input": "", "output": "A thing."}]))
 
-    toy = SimpleNamespace(TEMPLATES={}, prepare=lambda driver: None, propose=propose, finish=finish, finish_batch=lambda cfg: 2)
-    cfg = GenerateConfig(seeds=SEEDS, budget=3, out=tmp_path / "run")
-    run = RunDir(cfg.out)
-    run.open()
-    try:
-        pipeline = Pipeline(cfg, toy, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, {}), FakeTeacher({}, concurrency=2))
-        with RunProgress(Console(quiet=True), 3, 0, enabled=False) as progress:
-            asyncio.run(pipeline.run(progress))
-    finally:
-        run.close()
+    pipeline = _drive_toy(tmp_path, propose, finish, budget=3)
     assert pipeline.done == 3
     assert all(len(batch) <= 2 for batch in finished) and sum(len(b) for b in finished) == 3
     assert pipeline.in_progress == 0 and not pipeline.queue
@@ -78,16 +84,7 @@ def test_instructions_in_progress_stay_within_the_teachers_slots_whatever_the_bu
         for cid in ids:
             driver.record(Completed(id=cid, instances=[{"input": "", "output": "A thing."}]))
 
-    toy = SimpleNamespace(TEMPLATES={}, prepare=lambda driver: None, propose=propose, finish=finish, finish_batch=lambda cfg: 2)
-    cfg = GenerateConfig(seeds=SEEDS, budget=100, out=tmp_path / "run")
-    run = RunDir(cfg.out)
-    run.open()
-    try:
-        pipeline = Pipeline(cfg, toy, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, {}), FakeTeacher({}, concurrency=2))
-        with RunProgress(Console(quiet=True), 100, 0, enabled=False) as progress:
-            asyncio.run(pipeline.run(progress))
-    finally:
-        run.close()
+    pipeline = _drive_toy(tmp_path, propose, finish, budget=100)
     assert pipeline.done == 100
     assert most == WORK_PER_SLOT * 2  # reached, never passed: 2 slots
 

@@ -39,7 +39,7 @@ EMPTY_STREAK_LIMIT = 10
 YOUNG_COLLECTION_EVERY = 10_000
 # Instructions being finished at once, per request slot of the teacher. Each holds its prompts while it waits
 # for a slot, so without a bound a large budget's backlog (thousands queued behind the slots) made memory
-# grow with the budget (peak RSS at budget 10,000: 226 -> 174 MB with the bound). An instruction keeps its
+# grow with the budget (peak RSS at budget 10,000: 226 -> 173 MB with the bound, bench/throughput.py). An instruction keeps its
 # place through a classification and an instance request, slow ones included, so eight per slot still
 # leaves several requests waiting for every slot that frees.
 WORK_PER_SLOT = 8

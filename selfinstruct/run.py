@@ -97,8 +97,6 @@ class RunState:
     kept: JournaledRecords[Candidate] = field(default_factory=lambda: JournaledRecords(Candidate))
     classified: JournaledRecords[Classified] = field(default_factory=lambda: JournaledRecords(Classified))
     completed: JournaledRecords[Completed] = field(default_factory=lambda: JournaledRecords(Completed))
-    # Kept instructions whose instance stage finished, and whether that gave them instances (or a conversation).
-    finished_ok: dict[str, bool] = field(default_factory=dict)
     rejected: Counter[str] = field(default_factory=Counter)
     # Recipe conversation: every turn journaled so far, per conversation id, in order.
     turns: dict[str, list[Turn]] = field(default_factory=dict)
@@ -109,7 +107,7 @@ class RunState:
     # after every answer costs nothing (done_ids() walks every kept instruction).
     finished: set[str] = field(default_factory=set)
 
-    def apply(self, record: BaseModel, line: str | bytes | None = None) -> None:
+    def apply(self, record: BaseModel, line: str | None = None) -> None:
         """Apply one journaled record; `line` is its journal line when the caller has it (else it is made)."""
         if isinstance(record, Candidate):
             self.candidates += 1
@@ -119,7 +117,7 @@ class RunState:
             self.proposals = max(self.proposals, record.request + 1)
             if record.status == "kept":
                 self.kept.put(record.id, _as_bytes(record, line))
-                if self.finished_ok.get(record.id):
+                if record.id in self.completed and self.completed[record.id].finished:
                     self.finished.add(record.id)
             else:
                 self.rejected[record.reason or "unknown"] += 1
@@ -127,7 +125,6 @@ class RunState:
             self.classified.put(record.id, _as_bytes(record, line))
         elif isinstance(record, Completed):
             self.completed.put(record.id, _as_bytes(record, line))
-            self.finished_ok[record.id] = record.finished
             if record.finished and record.id in self.kept:
                 self.finished.add(record.id)
             else:
@@ -153,10 +150,8 @@ class RunState:
         return [i for i in self.kept if i not in self.completed]
 
 
-def _as_bytes(record: BaseModel, line: str | bytes | None) -> bytes:
-    if line is None:
-        line = journal_line(record)
-    return line.encode() if isinstance(line, str) else line
+def _as_bytes(record: BaseModel, line: str | None) -> bytes:
+    return (journal_line(record) if line is None else line).encode()
 
 
 class RunDir:

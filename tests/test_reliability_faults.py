@@ -31,7 +31,7 @@ LOGGED_AS = {
     "502": "HTTP 502",
     "503": "HTTP 503",
     "timeout": "request timed out",
-    "drop": "connection failed (RemoteProtocolError)",
+    "drop": "connection dropped",
     "bad-json": "response body is not valid JSON",
     "empty-choices": "response has no choices",
 }

@@ -13,15 +13,15 @@ bodies) with full-jitter exponential backoff, honours Retry-After, and every att
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import importlib
 import itertools
 import json
 import random
 import re
+import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Literal
 
@@ -150,12 +150,43 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-def _is_unreachable(exc: BaseException | None) -> bool:
-    """A refused or unroutable connection (nothing listening), as opposed to one dropped mid-response."""
-    if not isinstance(exc, openai.APIConnectionError) or isinstance(exc, openai.APITimeoutError):
-        return False
+# What a failed connection was. Read from the cause chain, innermost first, not from the SDK's class: its aiohttp
+# transport labels every aiohttp connection error a timeout (a refused connection, one the server closed).
+Failure = Literal["refused", "timeout", "dropped"]
+
+
+def connection_failure(exc: BaseException | None) -> tuple[Failure, str] | None:
+    """For an APIConnectionError: whether the connection could not be made, timed out, or was dropped, and the
+    innermost error's name (for the log); None for any other error."""
+    if not isinstance(exc, openai.APIConnectionError):
+        return None
+    links: list[BaseException] = []
     cause = exc.__cause__
-    return cause is not None and type(cause).__name__ in ("ConnectError", "ConnectTimeout")
+    while cause is not None and len(links) < 8:
+        links.append(cause)
+        cause = cause.__cause__
+    for link in reversed(links):
+        name = type(link).__name__
+        if isinstance(link, (ConnectionRefusedError, socket.gaierror)) or name in ("ConnectError", "ClientConnectorError", "ClientConnectorDNSError"):
+            return "refused", name
+        if isinstance(link, TimeoutError) or name.endswith("Timeout"):
+            return "timeout", name
+        if type(link).__module__.startswith("aiohttp"):
+            return "dropped", name  # the transport's own error, neither of the above: the HTTP layer's label adds nothing
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout", type(links[0]).__name__ if links else "APITimeoutError"
+    return "dropped", type(links[-1]).__name__ if links else "no response"
+
+
+def _is_unreachable(exc: BaseException | None) -> bool:
+    """A refused or unresolvable connection (nothing listening), as opposed to one dropped mid-response."""
+    failure = connection_failure(exc)
+    return failure is not None and failure[0] == "refused"
+
+
+def _is_timeout(exc: BaseException | None) -> bool:
+    failure = connection_failure(exc)
+    return failure is not None and failure[0] == "timeout"
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
@@ -177,11 +208,10 @@ def _describe(exc: BaseException) -> str:
         message = exc.message if isinstance(exc.message, str) else str(exc)
         message = re.sub(r"^Error code: \d+ - ", "", message)  # the client's prefix repeats the status
         return f"HTTP {exc.status_code}: {' '.join(message.split())[:200]}"
-    if isinstance(exc, openai.APITimeoutError):
-        return "request timed out"
-    if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__
-        return f"connection failed ({type(cause).__name__ if cause else 'no response'})"
+    failure = connection_failure(exc)
+    if failure is not None:
+        kind, name = failure
+        return {"timeout": "request timed out", "refused": f"could not connect ({name})", "dropped": f"connection dropped ({name})"}[kind]
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
@@ -189,46 +219,19 @@ def _describe(exc: BaseException) -> str:
 _HTTP = importlib.import_module(type(openai.DEFAULT_CONNECTION_LIMITS).__module__.split(".")[0])
 
 
-# Connections per openai client: the HTTP pool scans every connection it holds on each request (to find an
-# idle one, and whether idle ones expired), so one pool of a thousand connections costs milliseconds of CPU
-# per request; many small pools cost a few microseconds each.
-POOL_CONNECTIONS = 16
+def open_client(api_key: str, base_url: str | None, timeout_s: float, concurrency: int) -> openai.AsyncOpenAI:
+    """The openai client for one endpoint, over the SDK's aiohttp transport with a connection for every request slot.
 
-
-class ClientShards:
-    """The openai clients behind one endpoint: ceil(concurrency / POOL_CONNECTIONS) small pools, each request on
-    the least busy one, so each pool holds about POOL_CONNECTIONS connections and keeps them all alive (the
-    SDK's single default pool keeps 100 alive, and beyond that every request opens a new TCP connection)."""
-
-    def __init__(self, api_key: str, base_url: str | None, timeout_s: float, concurrency: int) -> None:
-        n = max(1, -(-concurrency // POOL_CONNECTIONS))
-        tls = _HTTP.create_ssl_context()  # one for all: building one loads the CA store (~0.1 s of CPU each)
-        self.clients = [
-            openai.AsyncOpenAI(
-                api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
-                http_client=openai.DefaultAsyncHttpxClient(
-                    limits=_HTTP.Limits(max_connections=100, max_keepalive_connections=POOL_CONNECTIONS), timeout=timeout_s, verify=tls),
-            )
-            for _ in range(n)
-        ]  # fmt: skip
-        self.busy = [0] * n
-
-    @property
-    def base_url(self) -> Any:
-        return self.clients[0].base_url
-
-    @contextlib.contextmanager
-    def pick(self) -> Iterator[openai.AsyncOpenAI]:
-        i = min(range(len(self.busy)), key=self.busy.__getitem__)
-        self.busy[i] += 1
-        try:
-            yield self.clients[i]
-        finally:
-            self.busy[i] -= 1
-
-    async def close(self) -> None:
-        for client in self.clients:
-            await client.close()
+    aiohttp rather than the SDK's default httpx: at 256 requests in flight the client's request path alone
+    cost 1.8-1.9 ms of CPU per request with httpx and 1.2 ms with aiohttp (bench/throughput.py measures the
+    whole run), and one aiohttp pool holds a thousand connections where an httpx pool scans all of them on
+    every request. Errors stay the SDK's own classes; connection_failure reads what they really were.
+    """
+    return openai.AsyncOpenAI(
+        api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+        http_client=openai.DefaultAioHttpClient(
+            limits=_HTTP.Limits(max_connections=concurrency, max_keepalive_connections=concurrency), timeout=timeout_s),
+    )  # fmt: skip
 
 
 class Teacher:
@@ -281,7 +284,7 @@ class Teacher:
         lanes = [(base_url, model), *(more_endpoints or [])]
         self.pool = EndpointPool([
             Lane(redact_url(url) or "https://api.openai.com/v1", name,
-                 ClientShards(api_key, url, timeout_s, concurrency), AdaptiveLimit(concurrency, concurrency_fixed))
+                 open_client(api_key, url, timeout_s, concurrency), AdaptiveLimit(concurrency, concurrency_fixed))
             for url, name in lanes
         ])  # fmt: skip
         self._client = self.pool.lanes[0].client
@@ -462,7 +465,7 @@ class Teacher:
         if isinstance(exc, openai.RateLimitError) or (isinstance(exc, openai.APIStatusError) and exc.status_code == 429):
             lane.limit.on_throttle(start_at, _retry_after(exc), exc.response.headers)
             return  # the endpoint is alive, only busy
-        if isinstance(exc, openai.APITimeoutError):
+        if _is_timeout(exc):
             lane.limit.on_timeout(start_at)
         if _is_transient(exc):
             self.pool.failed(lane)
@@ -476,8 +479,7 @@ class Teacher:
         statuses are the client's own, as with `create`; the answer is read as JSON, not built into models.
         """
         body = request_body(lane.model, self.api, prompt, decoding, self.structured)
-        with lane.client.pick() as client:
-            response = await client.post("/chat/completions" if self.api == "chat" else "/completions", body=body, cast_to=_HTTP.Response)
+        response = await lane.client.post("/chat/completions" if self.api == "chat" else "/completions", body=body, cast_to=_HTTP.Response)
         try:
             data = json.loads(response.content)
             choice = data["choices"][0]

@@ -50,6 +50,32 @@ def test_transient_faults_are_retried(mock_teacher, fault):
     assert teacher.retries == 2
 
 
+@pytest.mark.parametrize(("fault", "logged", "timeouts"), [
+    ("timeout", "request timed out", 1),
+    ("drop", "connection dropped (", 0),     # hung up mid-body
+    ("dead", "connection dropped (", 0),     # closed with no answer at all
+    ("refused", "could not connect (ConnectionRefusedError)", 0),
+])  # fmt: skip
+def test_each_connection_failure_is_told_apart_and_only_a_timeout_counts_as_one(mock_teacher, fault, logged, timeouts):
+    """The SDK's aiohttp transport raises APITimeoutError for any lost connection; the log and the adaptive
+    limit must still see what happened, since only a timeout means the endpoint is queueing."""
+    mock_teacher.timeout_sleep = 1.0
+    if fault == "dead":
+        mock_teacher.dead = True
+    elif fault != "refused":
+        mock_teacher.schedule = [fault]
+
+    class Refusing:
+        url = "http://127.0.0.1:9/v1"
+
+    log = []
+    teacher = make(Refusing() if fault == "refused" else mock_teacher, log, timeout_s=0.5, max_attempts=1)
+    with pytest.raises((TeacherError, UserError)):
+        asyncio.run(_ask(teacher))
+    assert log[0]["error"].startswith(logged)
+    assert teacher.pool.lanes[0].limit.timeouts == timeouts
+
+
 def test_backoff_is_full_jitter_under_a_doubling_ceiling(monkeypatch):
     """Between attempts: uniform in [0, min(60, 2^(n-1)) x retry_wait]; nothing to wait for once the attempts are spent."""
     from selfinstruct.teacher import client as client_module

@@ -234,7 +234,7 @@ def test_endpoint_mistakes(mock_teacher: MockTeacher, runner: CliRunner, tmp_pat
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
     expected = {
-        "unreachable": f"cannot reach the teacher at {url}/",
+        "unreachable": f"cannot reach the teacher at {url}: could not connect",
         "bad-key": "the teacher rejected the API key (HTTP 401)",
         "unknown-model": "model 'no-such-model' not found at",
     }[case]

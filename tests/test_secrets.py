@@ -4,6 +4,7 @@ and credentials embedded in the base URL are redacted wherever the URL is record
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -86,6 +87,8 @@ def test_credentials_in_the_base_url_are_redacted(mock_teacher: MockTeacher, run
     config = json.loads((out / "config.json").read_text())
     assert config["base_url"] == mock_teacher.url.replace("http://", "http://***@")
     assert "***@127.0.0.1" in result.output  # the teacher line still says where requests go
+    # The URL's credentials are what authenticates, as basic auth in place of the key.
+    assert {r["auth"] for r in mock_teacher.requests} == {"Basic " + base64.b64encode(f"alice:{URL_PASSWORD}".encode()).decode()}
 
 
 def test_credentials_in_the_base_url_stay_out_of_error_messages(mock_teacher: MockTeacher, runner: CliRunner, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ bodies) with full-jitter exponential backoff, honours Retry-After, and every att
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import importlib
 import itertools
@@ -227,8 +228,16 @@ def open_client(api_key: str, base_url: str | None, timeout_s: float, concurrenc
     whole run), and one aiohttp pool holds a thousand connections where an httpx pool scans all of them on
     every request. Errors stay the SDK's own classes; connection_failure reads what they really were.
     """
+    headers: dict[str, str] = {}
+    url = _HTTP.URL(base_url) if base_url else None
+    if url is not None and (url.username or url.password):
+        # user:password@ (a gateway behind basic auth) is sent as basic auth in place of the key, as httpx sends it;
+        # aiohttp refuses credentials in a URL beside an Authorization header, so they leave the URL.
+        token = base64.b64encode(f"{url.username}:{url.password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+        base_url = str(url.copy_with(username=None, password=None))
     return openai.AsyncOpenAI(
-        api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0,
+        api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0, default_headers=headers,
         http_client=openai.DefaultAioHttpClient(
             limits=_HTTP.Limits(max_connections=concurrency, max_keepalive_connections=concurrency), timeout=timeout_s),
     )  # fmt: skip
@@ -287,7 +296,6 @@ class Teacher:
                  open_client(api_key, url, timeout_s, concurrency), AdaptiveLimit(concurrency, concurrency_fixed))
             for url, name in lanes
         ])  # fmt: skip
-        self._client = self.pool.lanes[0].client
 
     @property
     def concurrency(self) -> int:
@@ -518,10 +526,10 @@ class Teacher:
             return UserError(f"the teacher refused access (HTTP 403) to model '{self.model}'")
         if isinstance(exc, openai.NotFoundError):
             return UserError(
-                f"model '{self.model}' not found at {self._client.base_url} (HTTP 404): check --model and --base-url"
+                f"model '{self.model}' not found at {self.pool.lanes[0].name} (HTTP 404): check --model and --base-url"
             )
         if isinstance(exc, openai.BadRequestError):
             return TeacherError(f"the teacher rejected the request: {_describe(exc)}")
         if _is_unreachable(exc) and not self._succeeded:
-            return UserError(f"cannot reach the teacher at {self._client.base_url}: {_describe(exc)}; is the server running?")
+            return UserError(f"cannot reach the teacher at {self.pool.lanes[0].name}: {_describe(exc)}; is the server running?")
         return TeacherError(f"the teacher failed {attempts} times in a row, giving up; last error: {_describe(exc)}")

@@ -74,7 +74,7 @@ class FakeTeacher:
         self.structured = None  # text formats, as an endpoint without JSON schemas
         self.retries = 0
 
-    async def complete(self, prompt, decoding, stage):  # noqa: ANN001, ANN201 - mirrors Teacher.complete
+    async def complete(self, prompt, decoding, stage, ahead=False):  # noqa: ANN001, ANN201 - mirrors Teacher.complete
         from selfinstruct.teacher.client import Completion
 
         self.asked.append((stage, prompt, decoding))

@@ -132,7 +132,8 @@ async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> N
     prompt = build_classify_prompt(driver.templates, instructions, structured)
     schema = verdict_schema(len(ids)) if structured else None
     decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=16 + 8 * len(ids), json_schema=schema)
-    completion = await driver.teacher.complete(prompt, decoding, stage="classify")
+    # Ahead of queued instance requests: this batch's own instance requests wait on the answer.
+    completion = await driver.teacher.complete(prompt, decoding, stage="classify", ahead=True)
     verdicts = parse_verdicts(completion.text, len(ids))
     unreadable = []
     for cid, verdict in zip(ids, verdicts):

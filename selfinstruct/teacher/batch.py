@@ -118,8 +118,9 @@ class BatchTeacher:
     def in_flight(self) -> int:
         return len(self._pending) + sum(len(v) for v in self._live.values())
 
-    async def complete(self, prompt: list[Message] | str, decoding: Decoding, stage: str) -> Completion:
-        """Wait for this request's answer from a batch: one already journaled, or a new one."""
+    async def complete(self, prompt: list[Message] | str, decoding: Decoding, stage: str, ahead: bool = False) -> Completion:
+        """Wait for this request's answer from a batch: one already journaled, or a new one (`ahead` means
+        nothing here: a batch has no queue of single requests to go ahead of)."""
         if self._broken is not None:
             raise self._broken
         self._start()

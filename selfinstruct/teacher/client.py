@@ -366,8 +366,11 @@ class Teacher:
         if delay > 0:
             await asyncio.sleep(delay)
 
-    async def complete(self, prompt: list[Message] | str, decoding: Decoding, stage: str) -> Completion:
-        """Send chat messages (or a completion prompt), retrying transient faults; raises TeacherError when it gives up."""
+    async def complete(self, prompt: list[Message] | str, decoding: Decoding, stage: str, ahead: bool = False) -> Completion:
+        """Send chat messages (or a completion prompt), retrying transient faults; raises TeacherError when it gives up.
+
+        `ahead`: the answer is what further requests wait on, so it takes the next free slot before requests
+        already queued for one (EndpointPool.acquire)."""
         estimate = prompt_tokens_estimate(prompt, self.api)
         attempt = 0
         request_id = next(self._request_ids)
@@ -376,7 +379,7 @@ class Teacher:
         # A request holds its slot through its retries, so at most --concurrency requests are worked on at once;
         # with several endpoints a retry moves to the least busy one that is not set aside.
         held: list[Lane] = []
-        lane, start_at = await self.pool.acquire()
+        lane, start_at = await self.pool.acquire(ahead)
         held.append(lane)
         try:
             # Reserve once a slot is ours: requests queued for a slot hold no budget, so a cap is not hit early.
@@ -390,7 +393,7 @@ class Teacher:
                             raise asyncio.CancelledError
                         if len(self.pool.lanes) > 1:
                             self.pool.release(held.pop())
-                            lane, start_at = await self.pool.acquire()
+                            lane, start_at = await self.pool.acquire(ahead)
                             held.append(lane)
                         else:
                             start_at = time.monotonic()

@@ -54,6 +54,10 @@ class EndpointPool:
         # waiter, not all of them: with hundreds queued, waking every one to race for the slot cost more CPU
         # than the HTTP request itself. A None result asks a waiter to look again (closing, all cooling).
         self._waiters: deque[asyncio.Future[tuple[Lane, float] | None]] = deque()
+        # Requests sent ahead of those: ones whose answer other requests wait on (a classification batch gates
+        # its instructions' instance requests). Behind a queue of instance requests, the last batches of a run
+        # were classified only as that queue ran out, and the slots emptied while their instances waited on them.
+        self._ahead: deque[asyncio.Future[tuple[Lane, float] | None]] = deque()
         self.closing = False
 
     @property
@@ -75,16 +79,23 @@ class EndpointPool:
             return None
         return min(usable, key=lambda lane: (lane.limit.in_flight / lane.limit.current, lane.limit.in_flight))
 
-    async def acquire(self) -> tuple[Lane, float]:
-        """A slot on the least busy usable endpoint; returns it with the time the request may start."""
+    @property
+    def _waiting(self) -> bool:
+        return bool(self._ahead or self._waiters)
+
+    async def acquire(self, ahead: bool = False) -> tuple[Lane, float]:
+        """A slot on the least busy usable endpoint; returns it with the time the request may start.
+
+        `ahead`: served before every request queued without it (first come, first served among each kind)."""
         while True:
             if self.closing:
                 raise asyncio.CancelledError  # the run is stopping: nothing new starts
-            lane = self._pick() if not self._waiters else None  # queued requests come first
+            lane = self._pick() if not self._waiting else None  # queued requests come first
             if lane is not None:
                 return await self._start(lane, lane.limit.take())
             waiter: asyncio.Future[tuple[Lane, float] | None] = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
+            queue = self._ahead if ahead else self._waiters
+            queue.append(waiter)
             cooling = [lane.cool_until for lane in self.lanes if lane.cool_until > time.monotonic()]
             timeout = max(0.01, min(cooling) - time.monotonic()) if len(cooling) == len(self.lanes) else None
             try:
@@ -98,7 +109,7 @@ class EndpointPool:
             finally:
                 if not waiter.done() or waiter.cancelled():
                     with contextlib.suppress(ValueError):
-                        self._waiters.remove(waiter)
+                        queue.remove(waiter)
             handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
             if handed is not None:
                 return await self._start(*handed)
@@ -116,19 +127,20 @@ class EndpointPool:
     def _wake(self) -> None:
         """Hand free slots to the requests waiting longest; with none usable and every endpoint cooling down,
         or the run stopping, wake them all to look again (to time their wait, or to give up)."""
-        while self._waiters:
+        while self._waiting:
             lane = None if self.closing else self._pick()
             if lane is None:
                 break
-            waiter = self._waiters.popleft()
+            waiter = (self._ahead or self._waiters).popleft()
             if not waiter.done():
                 waiter.set_result((lane, lane.limit.take()))
         now = time.monotonic()
-        if self._waiters and (self.closing or all(lane.cool_until > now for lane in self.lanes)):
-            for waiter in self._waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            self._waiters.clear()
+        if self._waiting and (self.closing or all(lane.cool_until > now for lane in self.lanes)):
+            for queue in (self._ahead, self._waiters):
+                for waiter in queue:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                queue.clear()
 
     async def drain(self, limit_s: float = 600.0) -> None:
         """Let nothing new start, and wait (up to `limit_s`) for requests already sent to finish."""
@@ -140,7 +152,7 @@ class EndpointPool:
 
     def release(self, lane: Lane) -> None:
         lane.limit.give_back()
-        if self._waiters:
+        if self._waiting:
             self._wake()
 
     def succeeded(self, lane: Lane) -> None:

@@ -38,6 +38,33 @@ def test_a_freed_slot_goes_to_the_longest_waiting_request() -> None:
     assert asyncio.run(go()) == [0, 1, 2, 3, 4]
 
 
+def test_a_request_sent_ahead_takes_the_next_slot_and_a_cancelled_one_leaves_no_trace() -> None:
+    """Requests others wait on (classification batches) go before queued ones; first come first served within each kind."""
+
+    async def go() -> list[str]:
+        pool = _pool(1)
+        held, _ = await pool.acquire()
+        order: list[str] = []
+
+        async def wait(name: str, ahead: bool) -> None:
+            lane, _ = await pool.acquire(ahead)
+            order.append(name)
+            await asyncio.sleep(0.01)
+            pool.release(lane)
+
+        tasks = [asyncio.ensure_future(wait(name, name.startswith("ahead"))) for name in ("a", "b", "ahead1", "c", "ahead2", "ahead3")]
+        await asyncio.sleep(0.01)
+        tasks[-1].cancel()  # given up while queued: it must leave its queue
+        await asyncio.sleep(0.01)
+        assert len(pool._ahead) == 2 and len(pool._waiters) == 3
+        pool.release(held)
+        await asyncio.gather(*tasks[:-1])
+        assert pool.in_flight == 0 and not pool._ahead and not pool._waiters
+        return order
+
+    assert asyncio.run(go()) == ["ahead1", "ahead2", "a", "b", "c"]
+
+
 def test_a_cancelled_waiter_passes_its_slot_on() -> None:
     async def go() -> None:
         pool = _pool(1)

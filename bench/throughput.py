@@ -125,6 +125,12 @@ def client(spec: dict[str, Any]) -> None:
     from selfinstruct.teacher.spend import count_tokens
 
     count_tokens("load the tokenizer")  # a once-per-process cost, like the imports: not a request's
+    try:  # the HTTP library imports its core on its first TLS setup (0.12 s of CPU): an import too
+        from selfinstruct.teacher.client import _HTTP
+
+        _HTTP.create_ssl_context()
+    except ImportError:  # an older tree, measured with --compare
+        pass
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
     before, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
     started = time.time()

@@ -249,9 +249,13 @@ def _gate_summary(session: _Session, judge: QualityJudge | None) -> dict[str, An
     return summary
 
 
-def _write_summary(session: _Session, teacher: Teacher | None, status: str, judge: QualityJudge | None = None) -> dict[str, Any]:
-    done = len(session.state.done_ids()) >= session.cfg.budget
-    rows = len(session.recipe.rows(session.state, session.cfg, session.seeds)) if done else 0
+def _write_summary(
+    session: _Session, teacher: Teacher | None, status: str, judge: QualityJudge | None = None, rows: int | None = None
+) -> dict[str, Any]:
+    """summary.json; `rows`: the product's row count when the caller has just written it (else counted here)."""
+    if rows is None:
+        done = len(session.state.done_ids()) >= session.cfg.budget
+        rows = len(session.recipe.rows(session.state, session.cfg, session.seeds)) if done else 0
     spent = teacher.spend.spent if teacher else session.prior_usage
     summary = _summary(session, spent, teacher, rows, status, judge)
     extra = getattr(session.recipe, "summary", None)
@@ -269,6 +273,8 @@ def _complete(session: _Session, teacher: Teacher | None, judge: QualityJudge | 
         write_product(session.run, rows)  # a recipe whose product is not alpaca_data.json
     else:
         session.run.write_json(DATA, rows)
-    summary = _write_summary(session, teacher, "complete", judge)
+    count = len(rows)
+    del rows  # built again for the count, the rows were the largest thing a long run held at its end
+    summary = _write_summary(session, teacher, "complete", judge, rows=count)
     Console().print(summary_table(summary))
     return summary

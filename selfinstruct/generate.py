@@ -274,7 +274,7 @@ def _complete(session: _Session, teacher: Teacher | None, judge: QualityJudge | 
     else:
         session.run.write_json(DATA, rows)
     count = len(rows)
-    del rows  # built again for the count, the rows were the largest thing a long run held at its end
+    del rows  # the summary needs only the count; building the rows again for it held two lists of them at once
     summary = _write_summary(session, teacher, "complete", judge, rows=count)
     Console().print(summary_table(summary))
     return summary

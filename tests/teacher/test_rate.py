@@ -90,21 +90,22 @@ def test_a_queueing_server_is_not_driven_into_timeouts(mock_teacher: MockTeacher
     wait 2.5 s, even on a loaded machine, where a new client's first requests (connections, certificates)
     look slower than the server is and let the first growth run on a round longer.
     """
-    mock_teacher.set_slots(2)
-    mock_teacher.latency = 0.2
-    elapsed, teacher = flood(mock_teacher, 60, 32, False, timeout_s=2.5)
+    slots, service_s, n, ceiling, timeout_s = 2, 0.2, 60, 32, 2.5
+    mock_teacher.set_slots(slots)
+    mock_teacher.latency = service_s
+    elapsed, teacher = flood(mock_teacher, n, ceiling, False, timeout_s=timeout_s)
     adaptive = teacher.report()["concurrency"]
     # Fixed: requests wait in the server's queue past the timeout and are sent again while the server still
     # works on them, so the queue only grows; the run gives up after its attempts.
     started = time.monotonic()
     with pytest.raises(TeacherError, match="timed out"):
-        flood(mock_teacher, 60, 32, True, timeout_s=2.5, max_attempts=3)
-    print("\nqueueing server, 2 slots x 0.2 s, client timeout 2.5 s, 60 requests:")
-    print(f"  adaptive (ceiling 32)  {60 / elapsed:5.1f} req/s  {adaptive['timeouts']} timeouts  "
+        flood(mock_teacher, n, ceiling, True, timeout_s=timeout_s, max_attempts=3)
+    print(f"\nqueueing server, {slots} slots x {service_s} s, client timeout {timeout_s} s, {n} requests:")
+    print(f"  adaptive (ceiling {ceiling})  {n / elapsed:5.1f} req/s  {adaptive['timeouts']} timeouts  "
           f"concurrency up to {adaptive['max']}, final {adaptive['final']}")  # fmt: skip
-    print(f"  fixed 32               gave up after {time.monotonic() - started:.1f} s: requests timed out in the server's queue")
-    assert adaptive["timeouts"] == 0 and adaptive["max"] <= 16  # it stopped growing at half the ceiling or lower
-    assert 60 / elapsed > 0.6 * 2 / 0.2  # both slots kept busy: one request at a time would serve at most half of this
+    print(f"  fixed {ceiling}               gave up after {time.monotonic() - started:.1f} s: requests timed out in the server's queue")
+    assert adaptive["timeouts"] == 0 and adaptive["max"] <= ceiling // 2  # it stopped growing at half the ceiling or lower
+    assert n / elapsed > 0.6 * slots / service_s  # both slots kept busy: one request at a time would serve at most half of this
 
 
 def test_three_endpoints_one_dies_mid_run(runner: CliRunner, tmp_path: Path) -> None:

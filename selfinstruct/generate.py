@@ -23,7 +23,7 @@ from rich.console import Console
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import UserError
 from selfinstruct.evaluate.quality import QualityJudge
-from selfinstruct.pipeline import Pipeline
+from selfinstruct.pipeline import Pipeline, quiet_collector
 from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.recipes import RECIPES
 from selfinstruct.records import SeedTask, read_seed_tasks
@@ -58,7 +58,11 @@ class _Session:
 
 def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) generation into cfg.out; returns the summary. Raises our error classes on failure."""
-    console = console or Console(stderr=True)
+    with quiet_collector():  # from the start: setting up alone used to cost a full collection of the imports' objects
+        return _generate(cfg, console or Console(stderr=True))
+
+
+def _generate(cfg: GenerateConfig, console: Console) -> dict[str, Any]:
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds) if cfg.seeds is not None else []  # a recipe may not need them (grounded)
     templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)

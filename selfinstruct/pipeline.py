@@ -58,26 +58,39 @@ async def gather_all(*work: Awaitable[T]) -> list[T]:
         raise
 
 
-@contextmanager
-def _quiet_collector() -> Iterator[None]:
-    """Less cyclic garbage collection while a run is driven; as it was afterwards.
+# Set while quiet_collector's outermost block runs, so that a nested one only freezes what was built since.
+_quieted = False
 
-    What exists when the run starts (modules, the tokenizer, seeds, a resumed run's state) outlives it, so
-    it is frozen: a full collection no longer walks it (each cost ~0.1 s of CPU with 256 requests in
-    flight). The young generation is collected every 10,000 allocations instead of 700, so the many
-    short-lived objects of each request die before a collection and are not promoted. The collector's
-    CPU fell from 0.2-0.4 to about 0.1 ms per request at concurrency 256 (bench/throughput.py). A
-    process that froze objects of its own is left as it is.
+
+@contextmanager
+def quiet_collector() -> Iterator[None]:
+    """Less cyclic garbage collection while a run is set up and driven; as it was afterwards.
+
+    What exists when the block starts (modules, the tokenizer, seeds, a resumed run's state) outlives it, so
+    it is frozen: a full collection no longer walks it. generate() enters it first: the imports leave some
+    110,000 objects, and the full collection of them that setting up a session triggered cost 45-56 ms of
+    CPU. A nested block (the driver's) freezes what was built since; the outermost one restores. The young
+    generation is collected every 10,000 allocations instead of 700, so the many short-lived objects of each
+    request die before a collection and are not promoted: the collector's CPU fell from 0.2-0.4 to about
+    0.1 ms per request at concurrency 256 (bench/throughput.py). A process that froze objects of its own is
+    left as it is.
     """
+    global _quieted
+    if _quieted:
+        gc.freeze()
+        yield
+        return
     if gc.get_freeze_count():
         yield
         return
     thresholds = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
+    _quieted = True
     try:
         yield
     finally:
+        _quieted = False
         gc.set_threshold(*thresholds)
         gc.unfreeze()
 
@@ -216,7 +229,7 @@ class Pipeline:
 
     async def run(self, progress: RunProgress) -> None:
         """Launch work until the budget is met, a cap stops us, or a fatal error ends the run."""
-        with _quiet_collector():
+        with quiet_collector():
             await self._run(progress)
 
     async def _run(self, progress: RunProgress) -> None:

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
-from selfinstruct.pipeline import WORK_PER_SLOT, YOUNG_COLLECTION_EVERY, Pipeline, _quiet_collector
+from selfinstruct.pipeline import WORK_PER_SLOT, YOUNG_COLLECTION_EVERY, Pipeline, quiet_collector
 from selfinstruct.progress import RunProgress
 from selfinstruct.records import Completed, Proposed, read_seed_tasks
 from selfinstruct.run import RunDir
@@ -97,15 +97,26 @@ def test_the_collector_is_as_it_was_after_a_run_that_stops_or_fails(tmp_path):
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
+def test_a_nested_quiet_block_freezes_what_was_built_since_and_the_outer_one_restores():
+    before = gc.get_threshold()
+    with quiet_collector():
+        frozen = gc.get_freeze_count()
+        built = [[i] for i in range(1000)]  # a session's setup: seeds, a resumed run's state
+        with quiet_collector():
+            assert gc.get_freeze_count() >= frozen + len(built)
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY and gc.get_freeze_count() > 0  # still the outer block's
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
 def test_a_process_that_froze_objects_keeps_its_collector_settings():
     gc.freeze()
     try:
         frozen, before = gc.get_freeze_count(), gc.get_threshold()
-        with _quiet_collector():
+        with quiet_collector():
             assert gc.get_threshold() == before
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
-    with _quiet_collector():
+    with quiet_collector():
         assert gc.get_threshold()[0] == YOUNG_COLLECTION_EVERY and gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0

@@ -58,7 +58,7 @@ class _Session:
 
 def generate(cfg: GenerateConfig, console: Console | None = None) -> dict[str, Any]:
     """Run (or resume) generation into cfg.out; returns the summary. Raises our error classes on failure."""
-    with quiet_collector():  # from the start: setting up alone used to cost a full collection of the imports' objects
+    with quiet_collector():  # before setup, whose allocations would otherwise collect the imports' objects in full
         return _generate(cfg, console or Console(stderr=True))
 
 

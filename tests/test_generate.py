@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from rouge_score import rouge_scorer
 
+import selfinstruct.generate as generate_module
 from selfinstruct.cli import app
 from selfinstruct.config import GenerateConfig
 from selfinstruct.generate import generate
@@ -51,13 +52,16 @@ def test_budget_is_exact_and_schema_holds(runner, mock_teacher, tmp_path, budget
 def test_the_session_is_frozen_before_its_setup(mock_teacher, tmp_path, monkeypatch):
     """The imports' objects are frozen before a session is set up: setting up alone used to trigger a full
     collection of them (45-56 ms of CPU per run)."""
-    import selfinstruct.generate as module
-
     cfg = GenerateConfig(seeds=SEEDS, budget=3, out=tmp_path / "run", base_url=[mock_teacher.url], model="mock-teacher",
                          api_key="sk-test-secret-123", timeout=5)  # fmt: skip
     frozen_at: list[int] = []
-    read = module.read_seed_tasks
-    monkeypatch.setattr(module, "read_seed_tasks", lambda path: (frozen_at.append(gc.get_freeze_count()), read(path))[1])
+    read = generate_module.read_seed_tasks
+
+    def read_noting_the_freeze(path: Path) -> list:
+        frozen_at.append(gc.get_freeze_count())
+        return read(path)
+
+    monkeypatch.setattr(generate_module, "read_seed_tasks", read_noting_the_freeze)
     assert generate(cfg)["status"] == "complete"
     assert frozen_at and frozen_at[0] > 0
     assert gc.get_freeze_count() == 0

@@ -17,6 +17,12 @@ latency sum divided by the concurrency, as if exactly that many requests were al
 "while work remained" measures up to the moment the last request was sent; after it, the run only
 waits for the slowest answers of its last wave, which no client can shorten.
 
+Each row is followed by a reference row, "sdk only": the official `openai` client alone (the one the
+run uses, over the same aiohttp transport) sending the very requests that row's run sent, at the same
+concurrency, to the same mock (so with the same answers and latencies), each answer read as JSON and
+nothing else done. Its CPU per request is the floor the client library sets on this machine under that
+load; the row above it, minus it, is what the pipeline adds (journals, logs, filters, dedup, spend).
+
 Targets: mean in flight >= 95% of the concurrency at 256 over a budget of 5,000 instructions; client
 CPU <= 2 ms per request; peak RSS flat in the budget (10,000 within 25% of 1,000).
 """
@@ -83,6 +89,10 @@ def serve(port_file: Path) -> None:
 
     class Handler(_Handler):
         def do_GET(self) -> None:  # noqa: N802
+            if self.path.startswith("/bench-bodies"):  # the request bodies served since the last reset, in order
+                with lock:
+                    data = json.dumps([r["body"] for r in mock.requests]).encode()
+                return self._send(200, data)
             if not self.path.startswith("/bench-stats"):
                 return super().do_GET()
             with lock:
@@ -152,6 +162,38 @@ def client(spec: dict[str, Any]) -> None:
                       "requests": summary["requests"], "instructions": summary["instructions"]}))  # fmt: skip
 
 
+def sdk_only(spec: dict[str, Any]) -> None:
+    """The openai client alone sends a run's request bodies at its concurrency; prints the same JSON as client()."""
+    import asyncio
+
+    from selfinstruct.teacher.client import _HTTP, open_client
+
+    bodies = json.loads(Path(spec["bodies"]).read_text())
+    _HTTP.create_ssl_context()  # as in client(): the HTTP library's one-time import is not a request's
+    path = "/chat/completions"
+
+    async def run() -> None:
+        api = open_client("sk-bench-0000", spec["url"], 60, spec["concurrency"])
+        queue = iter(bodies)
+
+        async def worker() -> None:
+            for body in queue:
+                response = await api.post(path, body=body, cast_to=_HTTP.Response)
+                json.loads(response.content)["choices"][0]
+
+        await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
+        await api.close()
+
+    before, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
+    started = time.time()
+    asyncio.run(run())
+    wall = time.monotonic() - t0
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    print(json.dumps({"cpu_s": cpu, "wall_s": wall, "started": started, "maxrss_mb": after.ru_maxrss / 1024,
+                      "requests": len(bodies), "instructions": 0}))  # fmt: skip
+
+
 # --- the driver -------------------------------------------------------------------------------
 
 
@@ -174,14 +216,18 @@ def _tree(ref: str | None) -> Path:
     return dest
 
 
-def run_once(url: str, stats_url: str, tree: Path, concurrency: int, budget: int) -> dict[str, Any]:
+def run_once(url: str, stats_url: str, tree: Path, concurrency: int, budget: int, bodies: Path | None = None) -> dict[str, Any]:
+    """One client run (generate; or, given `bodies`, the openai client alone sending them) and what the mock saw."""
     _get(stats_url + "?reset")
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-        spec = {"url": url, "concurrency": concurrency, "budget": budget, "out": str(Path(tmp) / "run")}
+        spec: dict[str, Any] = {"url": url, "concurrency": concurrency, "budget": budget, "out": str(Path(tmp) / "run")}
+        if bodies is not None:
+            spec["bodies"] = str(bodies)
         env = {**os.environ, "PYTHONPATH": str(tree)}
         env.pop("OPENAI_API_KEY", None)
         env.pop("OPENAI_BASE_URL", None)
-        done = subprocess.run([sys.executable, __file__, "--client", json.dumps(spec)], env=env, capture_output=True, text=True, cwd=tree)
+        role = "--client" if bodies is None else "--sdk-only"
+        done = subprocess.run([sys.executable, __file__, role, json.dumps(spec)], env=env, capture_output=True, text=True, cwd=tree)
         if done.returncode != 0:
             return {"failed": (done.stderr.strip().splitlines() or ["no output"])[-1][:150], "concurrency": concurrency, "budget": budget}
         result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -199,6 +245,14 @@ def run_once(url: str, stats_url: str, tree: Path, concurrency: int, budget: int
         cpu_ms=1000 * result["cpu_s"] / max(1, result["requests"]), concurrency=concurrency, budget=budget,
     )  # fmt: skip
     return result
+
+
+def sdk_only_run(url: str, stats_url: str, concurrency: int, budget: int) -> dict[str, Any]:
+    """The reference row: the bodies the mock served in the run just measured, sent again by the openai client alone."""
+    with tempfile.NamedTemporaryFile("w", dir=WORK, suffix=".json") as bodies:
+        bodies.write(json.dumps(_get(stats_url.replace("/bench-stats", "/bench-bodies"))))
+        bodies.flush()
+        return run_once(url, stats_url, ROOT, concurrency, budget, bodies=Path(bodies.name))
 
 
 def _row(label: str, r: dict[str, Any]) -> str:
@@ -219,11 +273,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="budgets 200/1,000/1,000 instead of 500/5,000/10,000")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
+    parser.add_argument("--sdk-only", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         return serve(args.serve)
     if args.client:
         return client(json.loads(args.client))
+    if args.sdk_only:
+        return sdk_only(json.loads(args.sdk_only))
 
     WORK.mkdir(parents=True, exist_ok=True)
     port_file = WORK / f"mock-port-{os.getpid()}"
@@ -246,12 +303,18 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)  # fmt: skip
         print(HEADER, flush=True)
         results: dict[str, list[dict[str, Any]]] = {}
+        floors: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (this tree's row, its sdk-only row)
         for concurrency, budget in plan:
             for label, tree in clients:
                 r = run_once(url, stats, tree, concurrency, budget)
                 results.setdefault(label, []).append(r)
                 print(_row(str(label)[:8], r), flush=True)
+            if "failed" not in r:  # the last client run is this tree's: its requests, sent again
+                floor = sdk_only_run(url, stats, concurrency, budget)
+                floors.append((r, floor))
+                print(_row("sdk only", floor), flush=True)
         print("ideal: the latency sum / concurrency (wall) and requests / that wall (req/s); 'while work' stops at the last request sent")
+        print("sdk only: the openai client alone sending the row above's requests at its concurrency (the floor under its CPU)")
         print(f"load average {os.getloadavg()[0]:.1f} at the end: other work on the machine takes CPU from the client and the mock")
         for label, rows in results.items():
             rows = [r for r in rows if "failed" not in r]
@@ -266,6 +329,11 @@ def main() -> None:
                 continue
             worst = max(r["cpu_ms"] for r in rows)
             print(f"  client CPU <= {TARGET_CPU_MS:g} ms per request: worst {worst:.2f} ms  {'MET' if worst <= TARGET_CPU_MS else 'MISSED'}")
+            if label == "this":
+                measured = [(r, f) for r, f in floors if "failed" not in f]
+                if measured:
+                    print("  of which the openai client alone, on the same requests: " + ", ".join(
+                        f"{f['cpu_ms']:.2f} of {r['cpu_ms']:.2f} ms at {r['concurrency']}/{r['budget']:,}" for r, f in measured))
             by_budget = {r["budget"]: r["maxrss_mb"] for r in rows if r["concurrency"] == 256}
             if len(by_budget) >= 2:
                 small, large = min(by_budget), max(by_budget)

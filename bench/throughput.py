@@ -30,6 +30,7 @@ CPU <= 2 ms per request; peak RSS flat in the budget (10,000 within 25% of 1,000
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,24 +144,31 @@ def client(spec: dict[str, Any]) -> None:
     except ImportError:  # an older tree, measured with --compare
         pass
     quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
+
+    def work() -> dict[str, Any]:
+        with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115 - the summary table
+            if spec.get("profile"):
+                import cProfile
+
+                with cProfile.Profile() as profile:
+                    summary = generate(cfg, console=quiet)
+                profile.dump_stats(spec["profile"])
+            else:
+                summary = generate(cfg, console=quiet)
+        return {"requests": summary["requests"], "instructions": summary["instructions"]}
+
+    _print_measured(work)
+
+
+def _print_measured(work: Callable[[], dict[str, Any]]) -> None:
+    """Runs `work` and prints, as JSON, its CPU time, wall time, start, peak RSS and the counts it returns."""
     before, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
     started = time.time()
-    import contextlib
-
-    with contextlib.redirect_stdout(open(os.devnull, "w")):  # noqa: SIM115 - the summary table
-        if spec.get("profile"):
-            import cProfile
-
-            with cProfile.Profile() as profile:
-                summary = generate(cfg, console=quiet)
-            profile.dump_stats(spec["profile"])
-        else:
-            summary = generate(cfg, console=quiet)
+    counts = work()
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({"cpu_s": cpu, "wall_s": wall, "started": started, "maxrss_mb": after.ru_maxrss / 1024,
-                      "requests": summary["requests"], "instructions": summary["instructions"]}))  # fmt: skip
+    print(json.dumps({"cpu_s": cpu, "wall_s": wall, "started": started, "maxrss_mb": after.ru_maxrss / 1024, **counts}))
 
 
 def sdk_only(spec: dict[str, Any]) -> None:
@@ -184,14 +193,11 @@ def sdk_only(spec: dict[str, Any]) -> None:
         await asyncio.gather(*(worker() for _ in range(spec["concurrency"])))
         await api.close()
 
-    before, t0 = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
-    started = time.time()
-    asyncio.run(run())
-    wall = time.monotonic() - t0
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({"cpu_s": cpu, "wall_s": wall, "started": started, "maxrss_mb": after.ru_maxrss / 1024,
-                      "requests": len(bodies), "instructions": 0}))  # fmt: skip
+    def work() -> dict[str, Any]:
+        asyncio.run(run())
+        return {"requests": len(bodies), "instructions": 0}
+
+    _print_measured(work)
 
 
 # --- the driver -------------------------------------------------------------------------------

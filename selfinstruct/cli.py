@@ -30,6 +30,7 @@ from selfinstruct.config import (
     ReportConfig,
     StatusConfig,
 )
+from selfinstruct.review.settings import ReviewConfig
 
 app = typer.Typer(
     name="selfinstruct",
@@ -165,6 +166,14 @@ def export_command(cfg: ExportConfig) -> None:
     result = export(cfg)
     dropped = f", {result.dropped_flagged} flagged rows dropped" if result.dropped_flagged else ""
     typer.echo(f"wrote {result.rows} rows as {result.format} to {result.out}{dropped}")
+
+
+@settings_command(app, "review", ReviewConfig, no_args_is_help=True)
+def review_command(cfg: ReviewConfig) -> None:
+    """Read and mark rows in the browser (right/wrong/skip, edits, notes; keyboard first), and get the share right with its 95% interval."""
+    from selfinstruct.review.serve import review
+
+    review(cfg, console=err_console)
 
 
 # --- eval --------------------------------------------------------------------------------

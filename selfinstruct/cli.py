@@ -181,7 +181,12 @@ def review_command(cfg: ReviewConfig) -> None:
 
 @settings_command(app, "eval", EvalConfig, no_args_is_help=True)
 def eval_command(cfg: EvalConfig) -> None:
-    """Compare two models (or answer files) on the same tasks with an LLM judge, each pair judged in both orders."""
+    """Compare two models (or answer files) on the same tasks with an LLM judge, each pair judged in both orders; --calibrate measures the judge."""
+    if cfg.calibrate:
+        from selfinstruct.evaluate.calibrate import run_calibration
+
+        run_calibration(cfg, console=err_console)
+        return
     from selfinstruct.evaluate.command import run_eval
 
     summary = run_eval(cfg, console=err_console)

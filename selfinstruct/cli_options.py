@@ -156,8 +156,10 @@ def _parameter(spec: OptionSpec) -> inspect.Parameter:
         param = typer.Argument(default, **common)
     else:
         flag = spec.flag
-        if _cli_annotation(info.annotation) == Optional[bool] and "/" not in flag:  # noqa: UP045
-            flag = f"{flag}/--no-{flag[2:]}"  # typer pairs a plain bool by itself, but not an optional one
+        annotation = _cli_annotation(info.annotation)
+        if (annotation == Optional[bool] or (annotation is bool and default is True)) and "/" not in flag:  # noqa: UP045
+            # typer pairs a plain bool by itself, but not an optional one or one named by its flag; on by default needs a way off
+            flag = f"{flag}/--no-{flag[2:]}"
         param = typer.Option(default, flag, rich_help_panel=spec.panel, **common)
     return inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=param, annotation=_cli_annotation(info.annotation))
 

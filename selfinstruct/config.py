@@ -190,9 +190,17 @@ class GenerateConfig(_Config):
         None, "File of keywords (one a line) that reject an instruction holding one as a whole word, instead of the built-in English list (image, graph, draw, ...); for non-English runs.",
         panel=RECIPE, metavar="FILE")
     include_seeds: bool = setting(False, "Also write the seed tasks' instances into alpaca_data.json.", panel=RECIPE)
+    verifiers: bool = setting(
+        True, "Check every instance without a judge before the quality gate and drop the wrong ones: an instruction that works on missing input "
+        "(\"Given a paragraph, ...\" with none), wrong arithmetic or unit conversions, SQL that does not parse, Python that does not parse, raises, "
+        "times out or prints other than its output says (run in a sandbox: no network, no writes outside an empty temporary folder, CPU, memory and time limits). "
+        "--no-verifiers keeps them all.", panel=QUALITY)
+    run_code: bool = setting(
+        True, "With the verifiers on: run the Python an output holds in the sandbox; --no-run-code only parses it.", panel=QUALITY)
     quality_judge: bool | None = setting(
         None, "Score each finished instruction's instances 1-5 with the judge (correctness, relevance to the instruction, completeness) and drop those under --min-quality. Default: on for the embedded local teacher, off for a hosted one.", panel=QUALITY)
-    min_quality: int = setting(3, "Lowest quality score (1-5) an instance needs to be kept while the quality judge is on.", panel=QUALITY, ge=1, le=5)
+    min_quality: float = setting(
+        3.0, "Lowest quality score (1-5) an instance needs to be kept while the quality judge is on: the judge's expected score (sum of k * p(k) over the digits) where the endpoint gives log-probabilities, else its digit.", panel=QUALITY, ge=1, le=5)
     # Left at its defaults, the judge is the teacher itself: the same endpoint, spend and caps.
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=QUALITY)
     max_proposals: int | None = setting(
@@ -525,6 +533,7 @@ class ExportConfig(_Config):
 JUDGE = "Judge"
 CONTESTANTS = "Contestants"
 
+CALIBRATION = "Calibration"
 
 def fresh_eval_dir() -> Path:
     """A new folder under outputs/ named by the start time; never reuses an existing one."""
@@ -547,10 +556,10 @@ class EvalConfig(_Config):
 
     model_config = ConfigDict(json_schema_extra={"config_example": "judge_model: gpt-4o"})
 
-    a: str = setting(
-        help="Contestant A: a finetune output dir, a Hugging Face model dir or id, gemma-3-270m, a .gguf file or packaged model "
+    a: str | None = setting(
+        None, "Contestant A: a finetune output dir, a Hugging Face model dir or id, gemma-3-270m, a .gguf file or packaged model "
         "(qwen2.5-coder-0.5b), openai:MODEL or openai:MODEL@BASE_URL, or a .json/.jsonl file of answers.", metavar="SPEC")
-    b: str = setting(help="Contestant B, in any form --a takes.", metavar="SPEC")
+    b: str | None = setting(None, "Contestant B, in any form --a takes.", metavar="SPEC")
     tasks: Path | None = setting(
         None, "Tasks: Self-Instruct user-oriented JSONL (id, instruction, instances) or Alpaca JSON/JSONL. Default: the shipped eval_tasks/eval_tasks.jsonl.", metavar="FILE")
     out: Path = setting(help="Eval directory. Default: a fresh folder under outputs/. Rerun with the same --out to resume.", default_factory=fresh_eval_dir)
@@ -562,18 +571,43 @@ class EvalConfig(_Config):
     temperature: float = setting(0.0, "Sampling temperature of generated answers; 0 is greedy (deterministic).", panel=CONTESTANTS, ge=0, le=2)
     precision: Literal["auto", "bf16", "fp32"] = setting(
         "auto", "Local transformers models: auto is bf16 where the GPU or CPU computes it natively (2-3x faster on an AVX512-BF16 CPU), else fp32.", panel=CONTESTANTS)
-    reference: bool = setting(False, "Show the judge each task's reference output and have it check correctness against it.", panel=JUDGE)
+    reference: bool = setting(
+        True, "Show the judge each task's reference output, where the task has one, and have it check correctness against it; --no-reference judges without.", panel=JUDGE)
+    judge_verdicts: Literal["probability", "text"] = setting(
+        "probability", "probability: ask for one letter and read the verdict from the judge's token probabilities (top_logprobs; falls back to text where the endpoint sends none). "
+        "text: the judge explains, then writes its verdict.", panel=JUDGE)
+    judge_margin: float = setting(
+        0.05, "Probability verdicts: a pair is a win only when A's win probability (mean over both orders) is this far above or below 0.5; else a tie.", panel=JUDGE, ge=0, lt=0.5)
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=JUDGE)
     judge_max_tokens: int = setting(320, "Most tokens in one judge reply (a few sentences, then the verdict line).", panel=JUDGE, ge=16)
     prompts: Path | None = setting(
         None, "Directory whose judge_pairwise.txt / judge_pairwise_reference.txt replace the shipped judge prompts.", panel=JUDGE, metavar="DIR")
     max_usd: float | None = setting(None, "Stop before a request could take the run's total spend (judge and API contestants) past this many US dollars.", panel=LIMITS, gt=0)
     max_total_tokens: int | None = setting(None, "Stop before a request could take the run's total tokens (in + out) past this.", panel=LIMITS, gt=0)
+    calibrate: bool = setting(
+        False, "Measure the judge instead of comparing contestants: judge labelled pairs (--calibration-set) in both orders and print agreement with the labels, position consistency, first-position wins and time per verdict.", panel=CALIBRATION)
+    calibration_set: Path | None = setting(
+        None, "Labelled pairs for --calibrate, JSONL {instruction, output_1, output_2, label: 1|2}. Default: the shipped LLMBar Natural set (eval_tasks/calibration/, with its licence).", panel=CALIBRATION, metavar="FILE")
+    calibrate_gate: bool = setting(
+        False, "With --calibrate: score every output with the quality gate instead, and print how well its score separates the better outputs from the worse (ROC AUC).", panel=CALIBRATION)
+    min_quality: float = setting(3.0, "With --calibrate-gate: the gate threshold whose kept shares are printed (as generate --min-quality).", panel=CALIBRATION, ge=1, le=5)
     dry_run: bool = setting(
         False, "Print the requests, tokens and cost this evaluation would take, and exit without loading a model or sending anything.", panel=LIMITS, exclude=True)
 
     @model_validator(mode="after")
     def _caps_cover_the_run(self) -> EvalConfig:
+    @model_validator(mode="after")
+    def _contestants_unless_calibrating(self) -> EvalConfig:
+        if not self.calibrate:
+            for side in ("a", "b"):
+                if getattr(self, side) is None:
+                    raise ValueError(f"--{side} is required (or --calibrate to measure the judge)")
+        elif self.a is not None or self.b is not None:
+            raise ValueError("--calibrate measures the judge on labelled pairs; it takes no --a or --b")
+        if self.calibrate_gate and not self.calibrate:
+            raise ValueError("--calibrate-gate needs --calibrate")
+        return self
+
         """--max-usd / --max-total-tokens are the run's caps; the judge settings carry them to every endpoint."""
         for name in ("max_usd", "max_total_tokens"):
             mine, judge = getattr(self, name), getattr(self.judge, name)

@@ -147,7 +147,7 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
 
 def quality_stage(cfg: GenerateConfig, seeds: list[SeedTask], requests: int) -> StageEstimate:
     """One judge request per emitted instance (--quality-judge), its prompt rendered with seed instances."""
-    from selfinstruct.evaluate.quality import QualityJudge
+    from selfinstruct.judge.pointwise import QualityJudge
 
     judge = QualityJudge(None, cfg.prompts)  # type: ignore[arg-type]  # only renders prompts here
     probe = [(s.instruction, i) for s in seeds[:PROMPT_SAMPLES] for i in s.instances[:1]]

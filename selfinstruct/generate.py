@@ -22,7 +22,7 @@ from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.quality import QualityJudge
+from selfinstruct.judge.pointwise import QualityJudge
 from selfinstruct.pipeline import Pipeline, quiet_collector
 from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.recipes import RECIPES

@@ -30,7 +30,7 @@ from selfinstruct.teacher.client import Teacher, current_record
 from selfinstruct.templates import Templates
 
 if TYPE_CHECKING:
-    from selfinstruct.evaluate.quality import QualityJudge
+    from selfinstruct.judge.pointwise import QualityJudge
 
 T = TypeVar("T")
 # Consecutive proposal requests that keep nothing before we conclude the teacher is stuck.

@@ -103,6 +103,7 @@ class QualityNote(BaseModel):
     reason: str
 
 
+    expected: float | None = None  # a probability score (sum of k * p(k)); None for a text score
 class ChatMessage(BaseModel):
     """One message of a generated conversation (recipe conversation)."""
 

@@ -113,7 +113,7 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, qualit
     run = RunDir(cfg.out)
     run.open()
     try:
-        from selfinstruct.evaluate.quality import QualityJudge
+        from selfinstruct.judge.pointwise import QualityJudge
 
         judge = QualityJudge(teacher) if quality else None  # type: ignore[arg-type]
         pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES, cfg.language), teacher, judge)

@@ -351,12 +351,35 @@ def completion_payload(mock: MockTeacher, chat: bool, body: dict[str, Any], faul
         text, finish = "", "content_filter"
     usage = _usage(context, text)  # a real server counts the whole conversation
     record["usage"] = usage  # what the provider bills for this answer
+    top = body.get("top_logprobs") if chat and body.get("logprobs") else (body.get("logprobs") if not chat else None)
+    logprobs = _logprobs(mock, text, int(top), chat) if top and not getattr(mock, "no_logprobs", False) else None
     if chat:
-        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish, "logprobs": logprobs}
     else:
-        choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
+        choice = {"index": 0, "text": text, "finish_reason": finish, "logprobs": logprobs}
     return {"id": "mock-1", "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
             "model": body.get("model"), "choices": [choice], "usage": usage}
+
+
+# Log-probabilities, as llama.cpp's server and OpenAI send them when asked (top_logprobs): the first token of the
+# answer gets `mock.first_token_p` (0.9 by default), the rest of the letters or digits share what is left; a letter
+# or digit verdict's alternatives are the other letters or digits, as a judge's would be. `mock.no_logprobs = True`
+# answers without them, like an endpoint that does not support them.
+_ALTERNATIVES = (("A", "B", "C"), ("1", "2", "3", "4", "5"))
+
+
+def _logprobs(mock: MockTeacher, text: str, k: int, chat: bool) -> dict[str, Any]:
+    import math
+
+    first = (text.split() or [""])[0]
+    p = getattr(mock, "first_token_p", 0.9)
+    others = next((tuple(o for o in group if o != first) for group in _ALTERNATIVES if first in group), ())
+    top = {first: math.log(p), **{o: math.log((1 - p) / len(others)) for o in others}} if others else {first: math.log(p)}
+    top = dict(list(top.items())[:k])
+    if chat:
+        return {"content": [{"token": first, "logprob": top[first], "bytes": list(first.encode()),
+                             "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in top.items()]}]}
+    return {"tokens": [first], "token_logprobs": [top[first]], "top_logprobs": [top], "text_offset": [0]}
 
 
 def request_stage(chat: bool, body: dict[str, Any]) -> str:
@@ -520,6 +543,8 @@ def eval_answer(mock: MockTeacher, prompt: str) -> tuple[str, str] | None:
         else:
             words_a, words_b = len(answer_a.split()), len(answer_b.split())
             verdict = "A" if words_a > words_b else "B" if words_b > words_a else "tie"
+        if "Reply with one letter" in prompt:
+            return {"A": "A", "B": "B"}.get(verdict, "C"), "stop"
         style = getattr(mock, "judge_style", "Verdict: {v}")
         reason = "Answer A is more complete." if verdict == "A" else "Answer B is more complete." if verdict == "B" else "They are equally good."
         return f"{reason}\n{style.format(v=verdict)}", "stop"
@@ -544,7 +569,7 @@ _LABELS = {"positive", "negative", "neutral"}
 def _quality(mock: MockTeacher, prompt: str) -> str:
     instruction = _between(prompt, "[Instruction]", "[Input]")
     given = _between(prompt, "[Input]", "[Output]")
-    output = prompt.split("[Output]", 1)[-1].strip()
+    output = prompt.split("[Output]", 1)[-1].split("Reply with the score alone", 1)[0].strip()
     if getattr(mock, "quality_unreadable", False):
         return "This example is interesting."
     rule = getattr(mock, "quality_score", None)
@@ -552,6 +577,8 @@ def _quality(mock: MockTeacher, prompt: str) -> str:
         score = rule(instruction, given, output)
     else:
         score = 1 if output.strip(" .").lower() in _LABELS and "classify" not in instruction.lower() else 4
+    if "Reply with the score alone" in prompt:
+        return str(score)
     reason = "A bare label does not answer the instruction." if score == 1 else "Correct and on topic."
     return f"Reason: {reason}\nScore: {score}"
 

@@ -25,7 +25,6 @@ from selfinstruct.evaluate.answering import AnswerOptions, SideAnswers, collect_
 from selfinstruct.evaluate.contestants import Contestant, check_distinct, parse_contestant
 from selfinstruct.evaluate.estimate import print_estimate
 from selfinstruct.evaluate.journal import EvalState, load_state, prior_usage
-from selfinstruct.evaluate.judge import Judgement, JudgePrompts, Order, PairJudge
 from selfinstruct.evaluate.report import (
     SUMMARY,
     PairVerdict,
@@ -36,6 +35,7 @@ from selfinstruct.evaluate.report import (
     write_verdicts,
 )
 from selfinstruct.evaluate.tasks import EvalTask, TaskSet, default_tasks_path, read_tasks
+from selfinstruct.judge.pairwise import Judgement, JudgePrompts, Order, PairJudge
 from selfinstruct.run import CONFIG, RunDir
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
 
@@ -105,7 +105,7 @@ def _evaluate(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b:
     state = load_state(run.path)
     previous = run.read_json(SUMMARY) or {}
     progress = _Progress(float(previous.get("total_wall_seconds", 0.0)))
-    judge = PairJudge(None, prompts, reference=cfg.reference, max_tokens=cfg.judge_max_tokens, model=endpoint.model)
+    judge = PairJudge(None, prompts, reference=cfg.reference, max_tokens=cfg.judge_max_tokens, model=endpoint.model, method=cfg.judge_verdicts)
     options = answer_options(cfg)
     try:
         for contestant in (a, b):
@@ -172,7 +172,7 @@ async def _judge_pairs(pairs: list[EvalTask], answers_a: dict[str, str], answers
     for task in pairs:
         for order in ORDERS:
             first, second = (answers_a[task.id], answers_b[task.id]) if order == "ab" else (answers_b[task.id], answers_a[task.id])
-            if judge.sha(task, first, second) not in state.judgements:
+            if judge.find(state.judgements, task, first, second) is None:
                 todo.append((task, order, first, second))
     if not todo:
         return
@@ -203,23 +203,36 @@ async def _judge_pairs(pairs: list[EvalTask], answers_a: dict[str, str], answers
             await teacher.aclose()
 
 
-def _verdicts(pairs: list[EvalTask], sides: dict[str, SideAnswers], judge: PairJudge, state: EvalState) -> list[PairVerdict]:
+def _verdicts(pairs: list[EvalTask], sides: dict[str, SideAnswers], judge: PairJudge, state: EvalState, margin: float) -> list[PairVerdict]:
     """Final verdicts of the pairs whose two judgements are both in the journal."""
     verdicts = []
     for task in pairs:
         ans_a, ans_b = sides["a"].answers[task.id], sides["b"].answers[task.id]
-        first = state.judgements.get(judge.sha(task, ans_a, ans_b))
-        second = state.judgements.get(judge.sha(task, ans_b, ans_a))
+        first = judge.find(state.judgements, task, ans_a, ans_b)
+        second = judge.find(state.judgements, task, ans_b, ans_a)
         if first is not None and second is not None:
-            verdicts.append(pair_verdict(task, ans_a, ans_b, _as_order(first, task, "ab"), _as_order(second, task, "ba")))
+            verdicts.append(pair_verdict(task, ans_a, ans_b, _as_order(first, task, "ab"), _as_order(second, task, "ba"), margin))
     return verdicts
+
+
+def verdict_method(verdicts: list[PairVerdict], judge: PairJudge) -> str:
+    """How this run's verdicts were read, for the summary: from probabilities, from text, or both (a judge that
+    fell back to text because its endpoint sent no log-probabilities)."""
+    methods = {j.method for v in verdicts for j in v.judgements if j.reason != "identical"}
+    if judge.fell_back:
+        methods.add("text")
+    if methods == {"probability"}:
+        return "probability (one token per verdict, from top_logprobs)"
+    if methods == {"text"}:
+        return "text (the endpoint sent no log-probabilities)" if judge.fell_back or judge.method == "probability" else "text"
+    return "mixed: probability, then text when the endpoint sent no log-probabilities" if methods else judge.method
 
 
 def _as_order(judgement: Judgement, task: EvalTask, order: Order) -> Judgement:
     """A journaled judgement reused for this task and order (the same prompt can come from an identical pair)."""
     if judgement.task == task.id and judgement.order == order:
         return judgement
-    from selfinstruct.evaluate.judge import winner_of
+    from selfinstruct.judge.pairwise import winner_of
 
     return judgement.model_copy(update={"task": task.id, "order": order, "winner": winner_of(judgement.verdict, order)})
 
@@ -233,7 +246,7 @@ def _finish(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b: C
         if contestant.side in sides:
             write_answers(run.path, contestant.side, tasks, sides[contestant.side].answers, contestant.spec)
     pairs = [t for t in tasks if all(s in sides and t.id in sides[s].answers for s in ("a", "b"))]
-    verdicts = _verdicts(pairs, sides, judge, state) if len(sides) == 2 else []
+    verdicts = _verdicts(pairs, sides, judge, state, cfg.judge_margin) if len(sides) == 2 else []
     write_verdicts(run.path, verdicts)
     result = tally(verdicts)
     spent = prior_usage(run.path)
@@ -244,7 +257,8 @@ def _finish(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b: C
         "tasks": {"file": str(task_set.path), "total": len(tasks), "judged": len(verdicts), "duplicates_skipped": task_set.duplicates},
         "reference": cfg.reference,
         "contestants": {c.side: {"spec": c.spec, "kind": c.kind, "prompt": c.prompt_format(cfg.template), **_side_counts(sides.get(c.side))} for c in (a, b)},
-        "judge": {"model": endpoint.model, "local": endpoint.local, "description": endpoint.description.replace("teacher:", "judge:", 1)},
+        "judge": {"model": endpoint.model, "local": endpoint.local, "description": endpoint.description.replace("teacher:", "judge:", 1),
+                  "verdicts": verdict_method(verdicts, judge), "margin": cfg.judge_margin},
         "result": result.model_dump(),
         "unmatched": {s: sides[s].missing if s in sides else [] for s in ("a", "b")},
         "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},

@@ -19,13 +19,14 @@ from selfinstruct.config import EvalConfig
 from selfinstruct.evaluate.answer_files import match_answers, read_answer_rows
 from selfinstruct.evaluate.contestants import Contestant
 from selfinstruct.evaluate.generation import user_message
-from selfinstruct.evaluate.judge import JudgePrompts
 from selfinstruct.evaluate.tasks import EvalTask
+from selfinstruct.judge.pairwise import JudgePrompts
 from selfinstruct.teacher.endpoint import Endpoint
 from selfinstruct.teacher.spend import count_tokens
 
 TYPICAL_ANSWER_SHARE = 0.5
 TOKENS_PER_VERDICT = 90
+LETTER_TOKENS = 1
 CHAT_OVERHEAD = 8
 
 
@@ -67,9 +68,11 @@ def estimate_lines(cfg: EvalConfig, tasks: list[EvalTask], a: Contestant, b: Con
     prompt_tokens = 0
     for task in pairs:
         for first, second in ((answers_a[task.id], answers_b[task.id]), (answers_b[task.id], answers_a[task.id])):
-            prompt_tokens += count_tokens(prompts.render(task, first, second, cfg.reference)) + CHAT_OVERHEAD
+            prompt_tokens += count_tokens(prompts.render(task, first, second, cfg.reference, cfg.judge_verdicts)) + CHAT_OVERHEAD
+    # A probability verdict is one letter (a few tokens at most); an endpoint without log-probabilities turns it into a text verdict.
+    expected, worst = (LETTER_TOKENS, cfg.judge_max_tokens) if cfg.judge_verdicts == "probability" else (TOKENS_PER_VERDICT, cfg.judge_max_tokens)
     lines.append(Line(what=f"judge ({endpoint.model})", requests=2 * len(pairs), prompt_tokens=prompt_tokens,
-                      completion_tokens=2 * len(pairs) * TOKENS_PER_VERDICT, worst_completion_tokens=2 * len(pairs) * cfg.judge_max_tokens,
+                      completion_tokens=2 * len(pairs) * expected, worst_completion_tokens=2 * len(pairs) * worst,
                       price=endpoint.price))  # fmt: skip
     return lines
 

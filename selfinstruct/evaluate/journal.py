@@ -23,8 +23,8 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.judge import Judgement
 from selfinstruct.evaluate.tasks import EvalTask
+from selfinstruct.judge.pairwise import Judgement
 from selfinstruct.run import JOURNAL, REQUESTS
 from selfinstruct.teacher.spend import Usage
 
@@ -43,6 +43,18 @@ class Answer(BaseModel):
     seconds: float = 0.0
 
 
+class GateScore(BaseModel):
+    """The quality gate's score of one labelled output (`eval --calibrate --gate`), keyed like a judgement."""
+
+    kind: Literal["gate_score"] = "gate_score"
+    prompt_sha: str
+    pair: str
+    output: Literal[1, 2]
+    score: int | None = None
+    expected: float | None = None
+    reason: str = ""
+
+
 def key_hash(task: EvalTask) -> str:
     return hashlib.sha256(task.key.encode()).hexdigest()[:24]
 
@@ -53,13 +65,16 @@ class EvalState:
 
     answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
     judgements: dict[str, Judgement] = field(default_factory=dict)
+    gate_scores: dict[str, GateScore] = field(default_factory=dict)
 
     def answer_for(self, contestant: str, task: EvalTask) -> Answer | None:
         return self.answers.get((contestant, key_hash(task)))
 
-    def add(self, record: Answer | Judgement) -> None:
+    def add(self, record: Answer | Judgement | GateScore) -> None:
         if isinstance(record, Answer):
             self.answers[(record.contestant, record.key)] = record
+        elif isinstance(record, GateScore):
+            self.gate_scores[record.prompt_sha] = record
         else:
             self.judgements[record.prompt_sha] = record
 
@@ -76,7 +91,8 @@ def load_state(directory: Path) -> EvalState:
                 continue
             try:
                 raw = json.loads(line)
-                record = Answer.model_validate(raw) if raw.get("kind") == "answer" else Judgement.model_validate(raw)
+                kind = {"answer": Answer, "gate_score": GateScore}.get(raw.get("kind"), Judgement)
+                record = kind.model_validate(raw)
             except (ValueError, AttributeError, ValidationError):
                 raise UserError(f"{path}:{lineno}: unreadable journal line; is this an eval directory? (use another --out)") from None
             state.add(record)

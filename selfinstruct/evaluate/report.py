@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import BaseModel
 from rich.table import Table
 
-from selfinstruct.evaluate.judge import Judgement, combine
 from selfinstruct.evaluate.stats import Outcome, WinRate, summarize
 from selfinstruct.evaluate.tasks import EvalTask
+from selfinstruct.judge.pairwise import DEFAULT_MARGIN, Judgement, combine_pair
 from selfinstruct.safe_files import write_jsonl_atomic
 
 VERDICTS = "verdicts.jsonl"
@@ -42,12 +42,14 @@ class PairVerdict(BaseModel):
     judgements: list[Judgement]  # order "ab" (A shown first), then "ba"
     final: Outcome
     consistent: bool
+    score: float | None = None  # probability verdicts: a's win probability, mean over both orders
 
 
-def pair_verdict(task: EvalTask, answer_a: str, answer_b: str, first: Judgement, second: Judgement) -> PairVerdict:
-    final, consistent = combine(first.winner, second.winner)
+def pair_verdict(task: EvalTask, answer_a: str, answer_b: str, first: Judgement, second: Judgement, margin: float = DEFAULT_MARGIN) -> PairVerdict:
+    final, consistent, score = combine_pair(first, second, margin)
     return PairVerdict(id=task.id, instruction=task.instruction, input=task.input, reference=task.reference, answer_a=answer_a,
-                       answer_b=answer_b, judgements=[first, second], final=final, consistent=consistent)  # fmt: skip
+                       answer_b=answer_b, judgements=[first, second], final=final, consistent=consistent,
+                       score=None if score is None else round(score, 4))  # fmt: skip
 
 
 def tally(verdicts: list[PairVerdict]) -> WinRate:

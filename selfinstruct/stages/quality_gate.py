@@ -3,8 +3,9 @@
     kept, dropped, notes = await gate(driver.quality, instruction, instances, cfg.min_quality)
 
 Runs after the instance filters (`generate --quality-judge`, on by default for the embedded local
-teacher) and before anything is emitted. Each instance gets one judge request (evaluate/quality.py:
-1-5 for correctness, relevance and completeness, with a one-line reason). Kept instances carry their
+teacher) and before anything is emitted. Each instance gets one judge request (judge/pointwise.py:
+1-5 for correctness, relevance and completeness, as the expected score over the judge's probability
+of each digit where the endpoint gives log-probabilities, else a digit and a one-line reason). Kept instances carry their
 note into the journal's `completed` line; dropped ones go to its `dropped` list with reason
 `low_quality`, the score and the judge's reason, so `report` and a reader of the journal see why.
 """
@@ -13,8 +14,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from selfinstruct.evaluate.quality import STAGE as QUALITY_STAGE
-from selfinstruct.evaluate.quality import keep
+from selfinstruct.judge.pointwise import STAGE as QUALITY_STAGE
+from selfinstruct.judge.pointwise import keep
 from selfinstruct.pipeline import gather_all
 from selfinstruct.records import Instance, QualityNote
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from selfinstruct.config import GenerateConfig
-    from selfinstruct.evaluate.quality import QualityJudge
+    from selfinstruct.judge.pointwise import QualityJudge
     from selfinstruct.run import RunState
     from selfinstruct.teacher.endpoint import Endpoint
 
@@ -39,7 +40,7 @@ def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint, recipe: ModuleType)
     return cfg.quality_judge if cfg.quality_judge is not None else endpoint.local
 
 
-async def gate(judge: QualityJudge, instruction: str, instances: list[Instance], min_quality: int) -> tuple[list[Instance], list[dict], list[QualityNote]]:
+async def gate(judge: QualityJudge, instruction: str, instances: list[Instance], min_quality: float) -> tuple[list[Instance], list[dict], list[QualityNote]]:
     """(instances kept, dropped ones with score and reason, a note per kept one), all scored at once."""
     scores = await gather_all(*(judge.score(instruction, i.input, i.output) for i in instances))
     kept: list[Instance] = []
@@ -48,9 +49,10 @@ async def gate(judge: QualityJudge, instruction: str, instances: list[Instance],
     for instance, scored in zip(instances, scores):
         if keep(scored, min_quality):
             kept.append(instance)
-            notes.append(QualityNote(score=scored.score, reason=scored.reason))
+            notes.append(QualityNote(score=scored.score, reason=scored.reason, expected=scored.expected))
         else:
-            dropped.append({"input": instance.input, "output": instance.output, "reason": LOW_QUALITY, "score": scored.score, "judge_reason": scored.reason})
+            dropped.append({"input": instance.input, "output": instance.output, "reason": LOW_QUALITY, "score": scored.score,
+                            "expected": scored.expected, "judge_reason": scored.reason})  # fmt: skip
     return kept, dropped, notes
 
 

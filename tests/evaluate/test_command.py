@@ -74,10 +74,13 @@ def test_some_position_bias_lowers_consistency_and_the_win_rate(runner, mock_tea
     assert r["ci_low"] < r["win_rate"] < 1.0
 
 
+TEXT = ("--judge-verdicts", "text")
+
+
 def test_an_unreadable_verdict_is_asked_again_once(runner, mock_teacher, eval_files, tmp_path):
     mock_teacher.judge_unreadable = 1.0  # no first reply has a verdict; the follow-up answers "Verdict: A"
     out = tmp_path / "ev"
-    assert runner.invoke(app, eval_args(eval_files, out, mock_teacher)).exit_code == 0
+    assert runner.invoke(app, eval_args(eval_files, out, mock_teacher, "good", "bad", *TEXT)).exit_code == 0
     assert count_judge(mock_teacher) == 4 * N
     verdict = jsonl(out / "verdicts.jsonl")[0]
     assert [j["follow_up"] for j in verdict["judgements"]] == ["Verdict: A", "Verdict: A"]
@@ -89,7 +92,7 @@ def test_twice_unreadable_is_a_tie_with_reason_unreadable(runner, mock_teacher, 
     mock_teacher.judge_unreadable = 1.0
     mock_teacher.judge_unreadable_follow_up = True
     out = tmp_path / "ev"
-    result = runner.invoke(app, eval_args(eval_files, out, mock_teacher))
+    result = runner.invoke(app, eval_args(eval_files, out, mock_teacher, "good", "bad", *TEXT))
     assert result.exit_code == 0, result.output
     assert count_judge(mock_teacher) == 4 * N  # asked again once, never more
     judgements = [j for v in jsonl(out / "verdicts.jsonl") for j in v["judgements"]]
@@ -101,16 +104,63 @@ def test_twice_unreadable_is_a_tie_with_reason_unreadable(runner, mock_teacher, 
 def test_verdict_styles_small_judges_write(runner, mock_teacher, eval_files, tmp_path):
     mock_teacher.judge_style = "**Final verdict:** [[{v}]]"
     out = tmp_path / "ev"
-    assert runner.invoke(app, eval_args(eval_files, out, mock_teacher)).exit_code == 0
+    assert runner.invoke(app, eval_args(eval_files, out, mock_teacher, "good", "bad", *TEXT)).exit_code == 0
     assert _summary(out)["result"]["wins"] == N
 
 
-def test_reference_is_shown_to_the_judge_only_when_asked(runner, mock_teacher, eval_files, tmp_path):
-    assert runner.invoke(app, eval_args(eval_files, tmp_path / "plain", mock_teacher)).exit_code == 0
-    assert runner.invoke(app, eval_args(eval_files, tmp_path / "ref", mock_teacher, "good", "bad", "--reference")).exit_code == 0
+def test_verdicts_are_read_from_probabilities_with_one_token_each(runner, mock_teacher, eval_files, tmp_path):
+    out = tmp_path / "ev"
+    result = runner.invoke(app, eval_args(eval_files, out, mock_teacher))
+    assert result.exit_code == 0, result.output
+    bodies = [r["body"] for r in mock_teacher.requests]
+    assert len(bodies) == 2 * N and all(b["logprobs"] is True and b["max_tokens"] <= 4 for b in bodies)
+    summary = _summary(out)
+    assert summary["judge"]["verdicts"].startswith("probability") and summary["judge"]["margin"] == 0.05
+    verdict = jsonl(out / "verdicts.jsonl")[0]
+    first, second = verdict["judgements"]
+    # The mock gives the letter it means 0.9 and 0.05 to each other letter; a wins with 0.9 + 0.05 / 2 in each order.
+    assert (first["p_first"], first["p_second"], second["p_first"], second["p_second"]) == pytest.approx((0.9, 0.05, 0.05, 0.9))
+    assert verdict["score"] == pytest.approx(0.925) and verdict["final"] == "a" and verdict["consistent"]
+    assert summary["result"]["wins"] == N
+
+
+def test_a_probability_judge_that_always_says_a_cancels_out_to_ties(runner, mock_teacher, eval_files, tmp_path):
+    mock_teacher.judge_position_bias = 1.0
+    out = tmp_path / "ev"
+    assert runner.invoke(app, eval_args(eval_files, out, mock_teacher)).exit_code == 0
+    verdicts = jsonl(out / "verdicts.jsonl")
+    assert {v["score"] for v in verdicts} == {0.5} and {v["final"] for v in verdicts} == {"tie"}
+    assert _summary(out)["result"]["position_consistency"] == 0.0
+
+
+def test_a_margin_turns_weak_preferences_into_ties(runner, mock_teacher, eval_files, tmp_path):
+    mock_teacher.first_token_p = 0.5  # the meant letter 0.5, each other 0.25: a wins each order with 0.5 + 0.125
+    out = tmp_path / "ev"
+    assert runner.invoke(app, eval_args(eval_files, out, mock_teacher, "good", "bad", "--judge-margin", "0.2")).exit_code == 0
+    assert _summary(out)["result"]["ties"] == N
+    assert runner.invoke(app, eval_args(eval_files, tmp_path / "ev2", mock_teacher, "good", "bad", "--judge-margin", "0.1")).exit_code == 0
+    assert _summary(tmp_path / "ev2")["result"]["wins"] == N
+
+
+def test_an_endpoint_without_logprobs_falls_back_to_text_verdicts_and_says_so(runner, mock_teacher, eval_files, tmp_path):
+    mock_teacher.no_logprobs = True
+    out = tmp_path / "ev"
+    result = runner.invoke(app, eval_args(eval_files, out, mock_teacher, "good", "bad", "--judge-concurrency", "1"))
+    assert result.exit_code == 0, result.output
+    summary = _summary(out)
+    assert summary["result"]["wins"] == N and "no log-probabilities" in summary["judge"]["verdicts"]
+    # One request found out; every verdict after it was asked as text.
+    assert [b["body"].get("logprobs") for b in mock_teacher.requests] == [True] + [None] * 2 * N
+    assert all(j["method"] == "text" and j["explanation"] for v in jsonl(out / "verdicts.jsonl") for j in v["judgements"])
+
+
+def test_the_reference_is_shown_to_the_judge_by_default_and_not_with_no_reference(runner, mock_teacher, eval_files, tmp_path):
+    assert runner.invoke(app, eval_args(eval_files, tmp_path / "plain", mock_teacher, "good", "bad", "--no-reference")).exit_code == 0
+    assert runner.invoke(app, eval_args(eval_files, tmp_path / "ref", mock_teacher)).exit_code == 0
     prompts = [r["body"]["messages"][-1]["content"] for r in mock_teacher.requests]
     assert sum("[Reference answer]" in p for p in prompts) == 2 * N
-    assert _summary(tmp_path / "ref")["reference"] is True
+    assert all("[Reference answer]" in p for p in prompts[2 * N:])
+    assert _summary(tmp_path / "ref")["reference"] is True and _summary(tmp_path / "plain")["reference"] is False
 
 
 def test_an_interrupted_run_resumes_without_paying_twice(runner, mock_teacher, eval_files, tmp_path, monkeypatch):

@@ -13,8 +13,8 @@ import pytest
 
 from selfinstruct.cli import app
 from selfinstruct.config import TeacherSettings
-from selfinstruct.evaluate.quality import QualityJudge, keep
 from selfinstruct.evaluate.tasks import default_tasks_path, read_tasks
+from selfinstruct.judge.pointwise import QualityJudge, keep
 from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
 from tests.evaluate.conftest import jsonl, judge_args, write_jsonl
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.judge import JudgePrompts, combine, parse_verdict, winner_of
 from selfinstruct.evaluate.tasks import EvalTask
+from selfinstruct.judge.pairwise import JudgePrompts, combine, parse_verdict, winner_of
 
 REPLIES = Path(__file__).parent / "fixtures" / "small_judge_replies.jsonl"
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from selfinstruct.evaluate.quality import QualityJudge, QualityScore, keep, parse_reason, parse_score
+from selfinstruct.judge.pointwise import QualityJudge, QualityScore, keep, parse_reason, parse_score
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.spend import SpendTracker
 
@@ -37,15 +37,49 @@ def test_keep():
     assert not keep(QualityScore(score=4, reason=""), min_quality=5)
 
 
-def _score(mock, *instance):
+def _score(mock, *instance, method="text"):
+    return _scores(mock, [instance], method)[0]
+
+
+def _scores(mock, instances, method="probability"):
     async def run():
         teacher = Teacher(model="mock-judge", base_url=mock.url, api_key="sk-test-123456", timeout_s=5, spend=SpendTracker((0.0, 0.0)))
+        judge = QualityJudge(teacher, method=method)
         try:
-            return await QualityJudge(teacher).score(*instance)
+            return [await judge.score(*instance) for instance in instances] + [judge]
         finally:
             await teacher.aclose()
 
     return asyncio.run(run())
+
+
+def test_the_expected_score_is_read_from_the_digit_probabilities(mock_teacher):
+    """The mock gives the digit it means 0.9 and 0.025 to each other digit: 1 -> 1.25, 4 -> 3.875."""
+    bad, good, judge = _scores(mock_teacher, [("Can you explain what a neural network is in simple terms?", "", "Neutral"),
+                                              ("Can you explain what a neural network is in simple terms?", "", "A program that learns from examples.")])
+    assert bad.expected == pytest.approx(1.25) and bad.score == 1 and not keep(bad) and "expected score 1.25" in bad.reason
+    assert good.expected == pytest.approx(3.875) and good.score == 4 and keep(good) and not keep(good, min_quality=3.9)
+    body = mock_teacher.requests[0]["body"]
+    assert body["logprobs"] is True and body["top_logprobs"] == 10 and body["max_tokens"] <= 3 and "response_format" not in body
+    assert body["messages"][-1]["content"].rstrip().endswith("Reply with the score alone: one digit from 1 to 5.")
+    assert len(mock_teacher.requests) == 2 and not judge.fell_back
+
+
+def test_an_endpoint_without_logprobs_gets_text_scores_from_then_on(mock_teacher):
+    mock_teacher.no_logprobs = True
+    bad, good, judge = _scores(mock_teacher, [("Can you explain what a neural network is in simple terms?", "", "Neutral"),
+                                              ("Can you explain what a neural network is in simple terms?", "", "A program that learns from examples.")])
+    assert (bad.score, bad.expected, good.score, good.expected) == (1, None, 4, None) and not keep(bad) and keep(good)
+    assert judge.fell_back and judge.method == "text"
+    # The first instance asked once for a digit, then as text; the second went straight to text.
+    kinds = ["top_logprobs" in r["body"] for r in mock_teacher.requests]
+    assert kinds == [True, False, False]
+
+
+def test_no_digit_among_the_likely_tokens_keeps_the_instance_unscored(mock_teacher):
+    mock_teacher.quality_score = lambda *_: 9  # a reply that is no digit from 1 to 5
+    scored, _ = _scores(mock_teacher, [("Write a haiku.", "", "Leaves fall.")])
+    assert scored.score is None and scored.expected is None and keep(scored) and scored.reason.startswith("unreadable")
 
 
 def test_gate_through_the_mock_judge(mock_teacher):

@@ -1,16 +1,22 @@
-"""The pairwise judge: prompt, verdict parsing, and the both-orders rule.
+"""The pairwise judge: prompts, verdicts read from probabilities (or, failing that, from text), both orders.
 
-    judge = PairJudge(teacher, JudgePrompts.load(), reference=False)
+    judge = PairJudge(teacher, JudgePrompts.load(), reference=True)
     first = await judge.judge(task, answer_a, answer_b, order="ab")    # A shown first
     second = await judge.judge(task, answer_b, answer_a, order="ba")   # positions swapped
-    final, consistent = combine(first.winner, second.winner)
+    final, consistent, score = combine_pair(first, second, margin=DEFAULT_MARGIN)
 
-The judge explains in a few sentences, then ends with "Verdict: A|B|tie". Small models do not
-always follow that, so `parse_verdict` reads the forms they really write ("**Verdict:** Answer
-B", "[[A]]", a bare "B" on the last line, "Answer A is better"). A reply it cannot read is asked
-again once, as a follow-up turn that wants only the verdict; a second miss is a tie with reason
-`unreadable`. Each order's verdict is turned into a winner by contestant ("a", "b" or "tie"); a
-pair whose two orders disagree is a tie (MT-bench's fix for position bias).
+By default (method "probability") the judge is asked for one letter, A, B or C (a tie), and the
+verdict is its probability of each letter at that position (top_logprobs; one generated token, so
+several times cheaper on a CPU than an explanation). The pair's score is the mean over both orders
+of the probability that contestant a wins (a tie counting half), so a judge's taste for the first
+position cancels by construction; the pair is a win only past `margin` either side of 0.5.
+
+Where the endpoint sends no log-probabilities, the judge falls back to text verdicts for the rest
+of the run: it explains in a few sentences, then ends with "Verdict: A|B|tie". Small models do not
+always follow that, so `parse_verdict` reads the forms they really write ("**Verdict:** Answer B",
+"[[A]]", a bare "B" on the last line, "Answer A is better"). A reply it cannot read is asked again
+once, as a follow-up turn that wants only the verdict; a second miss is a tie with reason
+`unreadable`. A text pair whose two orders disagree is a tie (MT-bench's fix for position bias).
 """
 
 from __future__ import annotations
@@ -25,23 +31,37 @@ from pydantic import BaseModel
 from selfinstruct.errors import UserError
 from selfinstruct.evaluate.stats import Outcome
 from selfinstruct.evaluate.tasks import EvalTask, normalize_ws
+from selfinstruct.judge.probabilities import LogprobSupport, option_probabilities
 from selfinstruct.teacher.client import Completion, Decoding, Message, Teacher
 from selfinstruct.templates import default_prompts_dir
 
 Verdict = Literal["A", "B", "tie"]
 Order = Literal["ab", "ba"]
-TEMPLATES = {"plain": "judge_pairwise.txt", "reference": "judge_pairwise_reference.txt"}
-PLACEHOLDERS = {"plain": ("instruction", "input", "answer_a", "answer_b"), "reference": ("instruction", "input", "reference", "answer_a", "answer_b")}
+Method = Literal["probability", "text"]
+TEMPLATES = {
+    "plain": "judge_pairwise.txt", "reference": "judge_pairwise_reference.txt",
+    "verdict": "judge_pairwise_verdict.txt", "verdict_reference": "judge_pairwise_verdict_reference.txt",
+}  # fmt: skip
+_PLAIN = ("instruction", "input", "answer_a", "answer_b")
+_WITH_REFERENCE = ("instruction", "input", "reference", "answer_a", "answer_b")
+PLACEHOLDERS = {"plain": _PLAIN, "reference": _WITH_REFERENCE, "verdict": _PLAIN, "verdict_reference": _WITH_REFERENCE}
+# The verdict letters of the one-token prompt: C is a tie, as in MT-bench's [[C]].
+LETTERS = {"A": ("A",), "B": ("B",), "C": ("C",)}
+TOP_LOGPROBS = 10
+# A pair is a win only when its score is this far from 0.5; chosen on the calibration set (README, "Judge calibration").
+DEFAULT_MARGIN = 0.05
 FOLLOW_UP = 'Reply with only your verdict: one line "Verdict: X", where X is A, B or tie.'
 NO_INPUT = "(none)"
 EMPTY_ANSWER = "(empty answer)"
 
 
 class JudgePrompts(BaseModel):
-    """The two judge templates (without and with a reference answer), read from prompts/."""
+    """The judge templates, read from prompts/: text verdicts and one-letter verdicts, each without and with a reference."""
 
     plain: str
     reference: str
+    verdict: str
+    verdict_reference: str
 
     @classmethod
     def load(cls, directory: Path | None = None) -> JudgePrompts:
@@ -58,7 +78,7 @@ class JudgePrompts(BaseModel):
             texts[key] = text.rstrip() + "\n"
         return cls(**texts)
 
-    def render(self, task: EvalTask, answer_a: str, answer_b: str, reference: bool) -> str:
+    def render(self, task: EvalTask, answer_a: str, answer_b: str, reference: bool, method: Method = "text") -> str:
         """The judge prompt for one order; the reference is shown only when asked for and present."""
         use_reference = reference and bool(task.reference)
         values = {
@@ -68,10 +88,12 @@ class JudgePrompts(BaseModel):
             "answer_a": answer_a.strip() or EMPTY_ANSWER,
             "answer_b": answer_b.strip() or EMPTY_ANSWER,
         }
-        names = PLACEHOLDERS["reference" if use_reference else "plain"]
+        key = ("verdict_" if method == "probability" else "") + ("reference" if use_reference else "plain")
+        key = "verdict" if key == "verdict_plain" else key
+        names = PLACEHOLDERS[key]
         # One pass, so an answer containing "{answer_b}" is never substituted again.
         pattern = re.compile("|".join(re.escape("{" + n + "}") for n in names))
-        text = self.reference if use_reference else self.plain
+        text = getattr(self, key)
         return pattern.sub(lambda m: values[m.group(0)[1:-1]], text)
 
 
@@ -158,7 +180,11 @@ def combine(first: Outcome, second: Outcome) -> tuple[Outcome, bool]:
 
 
 class Judgement(BaseModel):
-    """One order of one pair, as journaled: what the judge said and what it was read as."""
+    """One order of one pair, as journaled: what the judge said and what it was read as.
+
+    With probability verdicts, p_first / p_second / p_tie are the judge's probabilities that the answer
+    shown first (A) or second (B) is better, or that they tie (C), normalised over the three letters;
+    `mass` is the letters' share of the probability before normalising."""
 
     kind: Literal["judgement"] = "judgement"
     prompt_sha: str
@@ -172,6 +198,33 @@ class Judgement(BaseModel):
     judge: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    method: Method = "text"
+    p_first: float | None = None
+    p_second: float | None = None
+    p_tie: float | None = None
+    mass: float | None = None
+
+    def p_win(self, contestant: Literal["a", "b"]) -> float | None:
+        """The probability that `contestant` wins this order, a tie counting half; None for a text verdict."""
+        if self.p_first is None or self.p_second is None or self.p_tie is None:
+            return None
+        shown_first = "a" if self.order == "ab" else "b"
+        return (self.p_first if contestant == shown_first else self.p_second) + self.p_tie / 2
+
+
+def combine_pair(first: Judgement, second: Judgement, margin: float = DEFAULT_MARGIN) -> tuple[Outcome, bool, float | None]:
+    """(final outcome, whether the two orders' own verdicts agree, the score of contestant a).
+
+    With probabilities in both orders the score is the mean of a's win probability over them and
+    decides (a win past `margin` from 0.5, else a tie); otherwise a text pair's rule (disagreement is
+    a tie). Consistency compares each order's most likely verdict, so it still shows position bias."""
+    _, consistent = combine(first.winner, second.winner)
+    wins = [first.p_win("a"), second.p_win("a")]
+    if wins[0] is None or wins[1] is None:
+        return combine(first.winner, second.winner)[0], consistent, None
+    score = (wins[0] + wins[1]) / 2
+    final: Outcome = "a" if score > 0.5 + margin else "b" if score < 0.5 - margin else "tie"
+    return final, consistent, score
 
 
 def prompt_sha(model: str, prompt: str) -> str:
@@ -180,34 +233,78 @@ def prompt_sha(model: str, prompt: str) -> str:
 
 
 class PairJudge:
-    """Asks the judge about one order of one pair, re-asking once when the verdict is unreadable."""
+    """Asks the judge about one order of one pair: one letter read from its probabilities, or a text verdict
+    (re-asked once when unreadable) where the endpoint gives no log-probabilities."""
 
-    def __init__(self, teacher: Teacher | None, prompts: JudgePrompts, *, reference: bool, max_tokens: int = 320, model: str = "") -> None:
-        """`model` names the judge in journal keys (the endpoint's model); `teacher` may be set later, once it is open."""
+    def __init__(self, teacher: Teacher | None, prompts: JudgePrompts, *, reference: bool, max_tokens: int = 320, model: str = "",
+                 method: Method = "probability") -> None:  # fmt: skip
+        """`model` names the judge in journal keys (the endpoint's model); `teacher` may be set later, once it is open.
+        `method` is where the judge starts; it moves to "text" for good when the endpoint sends no log-probabilities."""
         self.teacher = teacher
         self.prompts = prompts
         self.reference = reference
         self.decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=max_tokens)
+        # A few tokens, not one: a reply may open with markup ("**") before the letter.
+        self.letter_decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=4, top_logprobs=TOP_LOGPROBS)
         self.model = model or (teacher.model if teacher else "")
+        self.method: Method = method
+        self.fell_back = False  # the endpoint sent no log-probabilities, so verdicts are read from text
+        self.support = LogprobSupport()
 
     @staticmethod
     def trivial(first: str, second: str) -> bool:
         """Identical answers (up to whitespace) tie without asking anyone."""
         return normalize_ws(first) == normalize_ws(second)
 
-    def prompt(self, task: EvalTask, first: str, second: str) -> str:
-        return self.prompts.render(task, first, second, self.reference)
+    def prompt(self, task: EvalTask, first: str, second: str, method: Method | None = None) -> str:
+        return self.prompts.render(task, first, second, self.reference, method or self.method)
 
-    def sha(self, task: EvalTask, first: str, second: str) -> str:
-        return prompt_sha(self.model, self.prompt(task, first, second))
+    def sha(self, task: EvalTask, first: str, second: str, method: Method | None = None) -> str:
+        return prompt_sha(self.model, self.prompt(task, first, second, method))
+
+    def find(self, judgements: dict[str, Judgement], task: EvalTask, first: str, second: str) -> Judgement | None:
+        """This order's journaled judgement, asked either way (a run that fell back to text verdicts resumes)."""
+        for method in (self.method, "text" if self.method == "probability" else "probability"):
+            found = judgements.get(self.sha(task, first, second, method))  # type: ignore[arg-type]
+            if found is not None:
+                return found
+        return None
 
     async def judge(self, task: EvalTask, first: str, second: str, order: Order) -> Judgement:
         """Judge `first` (shown as Answer A) against `second` (Answer B)."""
-        prompt = self.prompt(task, first, second)
-        sha = prompt_sha(self.model, prompt)
         if self.trivial(first, second):
-            return Judgement(prompt_sha=sha, task=task.id, order=order, verdict="tie", winner="tie", reason="identical", judge=self.model)
+            sha = self.sha(task, first, second)
+            return Judgement(prompt_sha=sha, task=task.id, order=order, verdict="tie", winner="tie", reason="identical", judge=self.model,
+                             method=self.method, **({"p_first": 0.0, "p_second": 0.0, "p_tie": 1.0} if self.method == "probability" else {}))  # fmt: skip
+        if self.method == "probability":
+            judged = await self._by_probability(task, first, second, order)
+            if judged is not None:
+                return judged
+        return await self._by_text(task, first, second, order)
+
+    async def _by_probability(self, task: EvalTask, first: str, second: str, order: Order) -> Judgement | None:
+        """The one-letter verdict read from top_logprobs; None (and text verdicts from now on) when the endpoint sent none."""
         assert self.teacher is not None
+        prompt = self.prompt(task, first, second, "probability")
+        teacher = self.teacher
+        done = await self.support.ask(lambda: teacher.complete(prompt, self.letter_decoding, stage="judge"))
+        if done is None:
+            self.method, self.fell_back = "text", True
+            return None
+        probs = option_probabilities(done.top_logprobs, LETTERS)
+        base = {"prompt_sha": prompt_sha(self.model, prompt), "task": task.id, "order": order, "explanation": done.text.strip(),
+                "judge": self.model, "prompt_tokens": done.prompt_tokens, "completion_tokens": done.completion_tokens, "method": "probability"}  # fmt: skip
+        if probs is None:
+            # Likely tokens that name no letter: the judge wrote something else, which counts as no preference.
+            return Judgement(**base, verdict="tie", winner="tie", reason="unreadable", p_first=1 / 3, p_second=1 / 3, p_tie=1 / 3, mass=0.0)
+        p = probs.p
+        verdict: Verdict = "A" if p["A"] >= max(p["B"], p["C"]) else "B" if p["B"] >= p["C"] else "tie"
+        return Judgement(**base, verdict=verdict, winner=winner_of(verdict, order), p_first=p["A"], p_second=p["B"], p_tie=p["C"], mass=probs.mass)
+
+    async def _by_text(self, task: EvalTask, first: str, second: str, order: Order) -> Judgement:
+        assert self.teacher is not None
+        prompt = self.prompt(task, first, second, "text")
+        sha = prompt_sha(self.model, prompt)
         done = await self.teacher.complete(prompt, self.decoding, stage="judge")
         tokens = [done.prompt_tokens, done.completion_tokens]
         verdict = parse_verdict(done.text)

@@ -2,11 +2,15 @@
 
     gate = QualityJudge(teacher)                       # any Teacher: the judge settings' endpoint
     scored = await gate.score(instruction, input, output)
-    scored.score, scored.reason                        # 1..5 (None when unreadable twice) and one line why
+    scored.expected, scored.score, scored.reason       # sum k*p(k) over 1..5, its rounding, and one line why
     keep(scored, min_quality=3)
 
-The judge sees the instruction, the input and the output (prompts/judge_quality.txt, fixed text
-first). It replies with a reason line and a score line; where the endpoint takes a JSON schema
+The judge sees the instruction, the input and the output, fixed text first. By default it is asked
+for the digit alone (prompts/judge_quality_score.txt) and the score is G-Eval's expected rating:
+the sum of k * p(k) over the digits 1-5 at that position, read from top_logprobs, so a judge torn
+between 2 and 5 scores 3.5 instead of whichever digit it happened to sample. An endpoint that sends
+no log-probabilities gets the text form for the rest of the run (prompts/judge_quality.txt): it
+replies with a reason line and a score line; where the endpoint takes a JSON schema
 (the embedded llama.cpp model does) the reply is constrained to {"reason", "score"}, which small
 models then cannot get wrong. An unreadable reply is asked again once; if it is still unreadable
 the instance is kept (a gate must not drop data because the judge failed) and the reason says so.
@@ -18,15 +22,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.judge import NO_INPUT
+from selfinstruct.judge.pairwise import NO_INPUT
+from selfinstruct.judge.probabilities import LogprobSupport, expected_score, option_probabilities
 from selfinstruct.teacher.client import Decoding, Message, Teacher
 from selfinstruct.templates import default_prompts_dir
 
 TEMPLATE = "judge_quality.txt"
+SCORE_TEMPLATE = "judge_quality_score.txt"
+DIGITS = {str(k): (str(k),) for k in range(1, 6)}
+TOP_LOGPROBS = 10
 PLACEHOLDERS = ("instruction", "input", "output")
 DEFAULT_MIN_QUALITY = 3
 STAGE = "quality"  # the requests log's stage name for the gate's requests
@@ -48,6 +57,7 @@ class QualityScore(BaseModel):
     score: int | None  # None: unreadable twice, and the instance is kept
     reason: str
     raw: str = ""
+    expected: float | None = None  # probability scores: sum of k * p(k); decides instead of `score`
 
 
 def parse_score(text: str) -> int | None:
@@ -73,32 +83,56 @@ def parse_reason(text: str) -> str:
     return " ".join(line.split())[:300].rstrip(" ,")
 
 
-def keep(scored: QualityScore, min_quality: int = DEFAULT_MIN_QUALITY) -> bool:
-    """Whether an instance passes the gate: scored at least `min_quality`, or not readably scored at all."""
+def keep(scored: QualityScore, min_quality: float = DEFAULT_MIN_QUALITY) -> bool:
+    """Whether an instance passes the gate: scored (expected score, else the digit) at least `min_quality`, or not
+    readably scored at all."""
+    if scored.expected is not None:
+        return scored.expected >= min_quality
     return scored.score is None or scored.score >= min_quality
+
+
+def _load(directory: Path, name: str) -> str:
+    path = directory / name
+    if not path.is_file():
+        raise UserError(f"{path}: quality judge prompt template missing")
+    text = path.read_text(encoding="utf-8")
+    for placeholder in PLACEHOLDERS:
+        if "{" + placeholder + "}" not in text:
+            raise UserError(f"{path}: quality judge prompt template lacks the placeholder {{{placeholder}}}")
+    return text.rstrip() + "\n"
 
 
 class QualityJudge:
     """Scores instances with one Teacher; the prompt is loaded once."""
 
-    def __init__(self, teacher: Teacher, prompts_dir: Path | None = None, max_tokens: int = 96) -> None:
-        path = (prompts_dir or default_prompts_dir()) / TEMPLATE
-        if not path.is_file():
-            raise UserError(f"{path}: quality judge prompt template missing")
-        text = path.read_text(encoding="utf-8")
-        for name in PLACEHOLDERS:
-            if "{" + name + "}" not in text:
-                raise UserError(f"{path}: quality judge prompt template lacks the placeholder {{{name}}}")
-        self.template = text.rstrip() + "\n"
+    def __init__(self, teacher: Teacher, prompts_dir: Path | None = None, max_tokens: int = 96, method: Literal["probability", "text"] = "probability") -> None:
+        directory = prompts_dir or default_prompts_dir()
+        self.template = _load(directory, TEMPLATE)
+        self.score_template = _load(directory, SCORE_TEMPLATE)
         self.teacher = teacher
+        self.method = method
+        self.fell_back = False  # the endpoint sent no log-probabilities: text scores from then on
+        self.support = LogprobSupport()
         self.decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=max_tokens, json_schema=SCHEMA)
+        self.digit_decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=3, top_logprobs=TOP_LOGPROBS)
 
-    def prompt(self, instruction: str, input: str, output: str) -> str:
+    def prompt(self, instruction: str, input: str, output: str, template: str | None = None) -> str:
         values = {"instruction": instruction.strip(), "input": input.strip() or NO_INPUT, "output": output.strip() or "(empty)"}
         pattern = re.compile("|".join(re.escape("{" + n + "}") for n in PLACEHOLDERS))
-        return pattern.sub(lambda m: values[m.group(0)[1:-1]], self.template)
+        return pattern.sub(lambda m: values[m.group(0)[1:-1]], template or self.template)
 
     async def score(self, instruction: str, input: str, output: str) -> QualityScore:
+        if self.method == "probability":
+            prompt = self.prompt(instruction, input, output, self.score_template)
+            done = await self.support.ask(lambda: self.teacher.complete(prompt, self.digit_decoding, stage=STAGE))
+            if done is not None:
+                probs = option_probabilities(done.top_logprobs, DIGITS)
+                if probs is None:
+                    return QualityScore(score=None, reason="unreadable: no score among the likely tokens; kept without a score", raw=done.text)
+                expected = expected_score(probs)
+                spread = ", ".join(f"{k}: {p:.2f}" for k, p in probs.p.items() if p >= 0.05)
+                return QualityScore(score=round(expected), expected=round(expected, 3), reason=f"expected score {expected:.2f} ({spread})", raw=done.text)
+            self.method, self.fell_back = "text", True
         prompt = self.prompt(instruction, input, output)
         done = await self.teacher.complete(prompt, self.decoding, stage=STAGE)
         score = parse_score(done.text)

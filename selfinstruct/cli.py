@@ -165,6 +165,8 @@ def export_command(cfg: ExportConfig) -> None:
 
     result = export(cfg)
     dropped = f", {result.dropped_flagged} flagged rows dropped" if result.dropped_flagged else ""
+    if result.dropped_rejected or result.edited:
+        dropped += f", {result.dropped_rejected} rows marked wrong dropped and {result.edited} edited outputs used (--drop-rejected)"
     typer.echo(f"wrote {result.rows} rows as {result.format} to {result.out}{dropped}")
 
 

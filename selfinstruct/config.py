@@ -522,6 +522,8 @@ class ExportConfig(_Config):
     out: Path = setting(help="Directory to write: the data files and README.md (the dataset card).", metavar="DIR")
     force: bool = setting(False, "Replace OUT if it already exists.")
     drop_flagged: bool = setting(False, "Leave out rows with any quality flag (see `selfinstruct report`); the card records how many.")
+    drop_rejected: bool = setting(
+        False, "Leave out rows marked wrong in `selfinstruct review` and use its edited outputs (a review of a row changed since is not used); the card records how many.")
     val_size: float = setting(
         0.05, "hf: fraction of rows in the validation split, chosen with --seed (the rows finetune holds out with the same values).", ge=0, le=0.5)
     seed: int = setting(42, "hf: seed for choosing the validation rows.")

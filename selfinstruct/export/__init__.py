@@ -28,6 +28,8 @@ from selfinstruct.model_files import file_sha256
 from selfinstruct.report.flags import DETECTORS, flag_rows
 from selfinstruct.report.funnel import build_funnel
 from selfinstruct.report.source import Source, load_source
+from selfinstruct.review.figure import dataset_review
+from selfinstruct.review.verdicts import reviews_path, row_digest
 from selfinstruct.safe_files import atomic_dir
 from selfinstruct.templates import default_prompts_dir
 
@@ -50,6 +52,8 @@ class ExportResult(BaseModel):
     rows: int
     dropped_flagged: int
     files: list[str]
+    dropped_rejected: int = 0
+    edited: int = 0
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -132,12 +136,18 @@ def export(cfg: ExportConfig) -> ExportResult:
     if cfg.out.exists() and not cfg.force:
         raise UserError(f"--out {cfg.out}: already exists; pass --force to replace it")
     source = load_source(cfg.source, cfg.seeds)
-    flags = flag_rows(source.rows)
-    kept = [(row, f) for row, f in zip(source.rows, flags) if not (cfg.drop_flagged and f)]
+    review = dataset_review(cfg.source, [row_digest(r.instruction, r.input, r.output) for r in source.rows])
+    reviewed_rows = source.rows
+    if cfg.drop_rejected:
+        if review is None:
+            raise UserError(f"--drop-rejected: {cfg.source} has no reviews ({reviews_path(cfg.source)}); mark rows with `selfinstruct review {cfg.source}` first")
+        reviewed_rows = [source.rows[i].model_copy(update={"output": review.edits[i]}) if i in review.edits else source.rows[i] for i in review.keep]
+    flags = flag_rows(reviewed_rows)
+    kept = [(row, f) for row, f in zip(reviewed_rows, flags) if not (cfg.drop_flagged and f)]
     rows, row_flags = [r for r, _ in kept], [f for _, f in kept]
-    dropped = len(source.rows) - len(rows)
+    dropped, rejected = len(reviewed_rows) - len(rows), len(source.rows) - len(reviewed_rows)
     if not rows:
-        raise UserError(f"{cfg.source}: no rows to export" + (" after --drop-flagged" if dropped else ""))
+        raise UserError(f"{cfg.source}: no rows to export" + (" after --drop-flagged" if dropped else "") + (" after --drop-rejected" if rejected else ""))
     counts = {name: sum(1 for f in flags if any(x.name == name for x in f)) for name in DETECTORS}
     parent = cfg.out.parent
     try:
@@ -148,5 +158,9 @@ def export(cfg: ExportConfig) -> ExportResult:
         files, splits, parquet = _write_format(cfg, source, rows, row_flags, tmp)
         facts = _facts(source, cfg, len(rows), len({r.instruction for r in rows}), dropped, counts, files)
         facts.splits, facts.parquet = splits, parquet
+        if review is not None:
+            facts.review = review.card_line()
+            facts.dropped_rejected, facts.edited = (rejected, review.edited) if cfg.drop_rejected else (0, 0)
         (tmp / "README.md").write_text(dataset_card(facts), encoding="utf-8")
-    return ExportResult(out=cfg.out, format=cfg.format, rows=len(rows), dropped_flagged=dropped, files=[*files, "README.md"])
+    return ExportResult(out=cfg.out, format=cfg.format, rows=len(rows), dropped_flagged=dropped, files=[*files, "README.md"],
+                        dropped_rejected=rejected, edited=review.edited if review is not None and cfg.drop_rejected else 0)  # fmt: skip

@@ -57,6 +57,9 @@ class CardFacts(BaseModel):
     price_known: bool = True
     wall_seconds: float | None = None
     user_message: str = ""
+    review: str | None = None  # the review's figure (selfinstruct review), when the data has reviews
+    dropped_rejected: int = 0
+    edited: int = 0
 
 
 def teacher_settings(config: dict[str, Any]) -> dict[str, Any]:
@@ -105,6 +108,10 @@ def dataset_card(facts: CardFacts) -> str:
     ]
     if facts.splits:
         lines.append("- Splits: " + ", ".join(f"{k} {v}" for k, v in facts.splits.items()))
+    if facts.review:
+        lines.append(f"- Human review (`selfinstruct review`): {facts.review}")
+        if facts.dropped_rejected or facts.edited:
+            lines.append(f"- Applied (`--drop-rejected`): {facts.dropped_rejected} rows marked wrong left out, {facts.edited} edited outputs used")
     if facts.user_message:
         lines += ["", "## Prompt format", "", facts.user_message]
     lines += ["", "## Provenance", ""]

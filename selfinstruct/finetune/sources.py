@@ -65,21 +65,30 @@ class Source:
 
     def describe(self) -> dict[str, Any]:
         return {"path": str(self.path), "sha256": self.sha256, "format": self.format, "rows_read": len(self.rows),
-                "rows_used": self.used, "weight": self.weight, "dropped_as_duplicates": self.dropped_as_duplicates}  # fmt: skip
+                "rows_used": self.used, "weight": self.weight, "dropped_as_duplicates": self.dropped_as_duplicates, **self.extra}  # fmt: skip
 
 
 def parse_data_spec(spec: str) -> tuple[Path, float]:
-    """FILE or FILE:WEIGHT -> (path, weight); a path that itself ends in ":<number>" can be written FILE:1."""
+    """FILE or FILE:WEIGHT -> (path, weight); a path that itself ends in ":<number>" can be written FILE:1.
+
+    A run directory stands for its product: alpaca_data.json, or conversations.json for a conversation run.
+    """
     head, sep, tail = spec.rpartition(":")
     if sep and head:
         try:
             weight = float(tail)
         except ValueError:
-            return Path(spec), 1.0
+            return _run_product(Path(spec)), 1.0
         if not math.isfinite(weight) or weight <= 0:
             raise UserError(f"--data {spec}: the weight must be a number above 0 (0.5 samples half the rows, 2 repeats them)")
-        return Path(head), weight
-    return Path(spec), 1.0
+        return _run_product(Path(head)), weight
+    return _run_product(Path(spec)), 1.0
+
+
+def _run_product(path: Path) -> Path:
+    from selfinstruct.review.verdicts import is_run_dir, run_product
+
+    return run_product(path) if is_run_dir(path) else path
 
 
 def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, index: int = 0) -> Source:
@@ -94,7 +103,33 @@ def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, 
         row = _read_row(value, fmt, where)
         row.key = (index, i)
         rows.append(row)
-    return Source(path=path, weight=weight, format=fmt, sha256=file_sha256(path), rows=rows)
+    rows, reviews = apply_data_reviews(path, rows)
+    return Source(path=path, weight=weight, format=fmt, sha256=file_sha256(path), rows=rows, extra={"reviews": reviews} if reviews else {})
+
+
+def apply_data_reviews(path: Path, rows: list[Row]) -> tuple[list[Row], dict[str, Any] | None]:
+    """Rows marked wrong in `selfinstruct review` left out and edited outputs used, when the data has reviews (reviews.jsonl)."""
+    from selfinstruct.review.verdicts import ReviewLog, apply_reviews, chat_digest, reviews_path, row_digest
+
+    reviews = reviews_path(path)
+    if not reviews.is_file():
+        return rows, None
+    digests = [row_digest(r.alpaca.instruction, r.alpaca.input, r.alpaca.output) if r.alpaca else chat_digest([(m.role, m.content) for m in r.messages])
+               for r in rows]  # fmt: skip
+    applied = apply_reviews(digests, ReviewLog.read(reviews))
+    kept = []
+    for i in applied.keep:
+        row = rows[i]
+        if i in applied.edits:
+            edit = applied.edits[i]
+            last = max(j for j, m in enumerate(row.messages) if m.role == "assistant")
+            messages = [m if j != last else ChatMessage(role="assistant", content=edit) for j, m in enumerate(row.messages)]
+            alpaca = row.alpaca.model_copy(update={"output": edit}) if row.alpaca else None
+            row = row.model_copy(update={"messages": messages, "alpaca": alpaca})
+        kept.append(row)
+    if not kept:
+        raise UserError(f"{path}: every row is marked wrong in {reviews}; nothing is left to train on")
+    return kept, applied.describe(reviews)
 
 
 def detect_row_format(value: Any, where: str) -> DataFormat:

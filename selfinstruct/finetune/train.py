@@ -101,6 +101,11 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
     prefer_offline(cfg.base_model)
     fmt = None if cfg.format == "auto" else cfg.format
     sources = [read_source(path, weight, fmt, i) for i, (path, weight) in enumerate(cfg.sources)]
+    for source in sources:
+        if source.extra.get("reviews"):
+            r = source.extra["reviews"]
+            console.print(f"{source.path}: {r['dropped_wrong']} rows marked wrong left out and {r['edited']} edited outputs used, "
+                          f"as reviewed in {r['path']}", highlight=False)  # fmt: skip
     rows = mix(sources, cfg.seed)
     mix_dropped = 0
     if cfg.mix_dedup:

@@ -23,9 +23,11 @@ from selfinstruct.report.flags import Flags, build_flags
 from selfinstruct.report.funnel import Funnel, build_funnel
 from selfinstruct.report.shape import Shape, build_shape
 from selfinstruct.report.source import Source
+from selfinstruct.review.figure import ReviewFigure, dataset_review
+from selfinstruct.review.verdicts import row_digest
 from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 
-SECTIONS = [("funnel", "Funnel"), ("diversity", "Diversity"), ("shape", "Shape"), ("flags", "Quality flags"), ("cost", "Cost and time")]
+SECTIONS = [("funnel", "Funnel"), ("diversity", "Diversity"), ("shape", "Shape"), ("flags", "Quality flags"), ("review", "Human review"), ("cost", "Cost and time")]
 
 
 class SourceInfo(BaseModel):
@@ -51,6 +53,7 @@ class Report(BaseModel):
     shape: Shape
     flags: Flags
     cost: Cost | None
+    review: ReviewFigure | None = None  # the share marked right in `selfinstruct review`, when the data has reviews
 
 
 def build_report(source: Source) -> Report:
@@ -66,6 +69,7 @@ def build_report(source: Source) -> Report:
     classified = {cid: c.is_classification for cid, c in run.classified.items()} if run else None
     shape = build_shape(source.rows, classified)
     emitted_rows = [r for r in source.rows if r.instruction_id] if run else source.rows
+    review = dataset_review(source.path, [row_digest(r.instruction, r.input, r.output) for r in source.rows])
     return Report(
         version=__version__,
         source=SourceInfo(
@@ -80,6 +84,7 @@ def build_report(source: Source) -> Report:
         shape=shape,
         flags=build_flags(source.rows),
         cost=build_cost(run, len({r.instruction_id for r in emitted_rows}), len(emitted_rows)) if run else None,
+        review=review.figure if review else None,
     )
 
 

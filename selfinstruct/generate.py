@@ -30,6 +30,7 @@ from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
 from selfinstruct.stages.filters import read_keywords
 from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on
+from selfinstruct.stages.verifiers import Verifier, verifier_summary
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
 from selfinstruct.teacher.holds import Hold, HoldJournal, lost_in_crash
@@ -53,6 +54,7 @@ class _Session:
     judge_usage: Usage = field(default_factory=Usage)  # a separate quality judge's earlier spend
     lost: list[Hold] = field(default_factory=list)  # attempts in flight when an earlier session crashed
     holds: HoldJournal | None = None  # where this session's attempts journal their worst case
+    verifier: Verifier | None = None  # the verifiers stage of this session's driver (its sandbox time)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -134,6 +136,7 @@ def _open_quality_judge(session: _Session, teacher: Teacher, stack: contextlib.E
 async def _drive(session: _Session, templates: Templates, teacher: Teacher, judge: QualityJudge | None) -> dict[str, Any]:
     cfg = session.cfg
     pipeline = Pipeline(cfg, session.recipe, session.run, session.state, session.seeds, templates, teacher, judge)
+    session.verifier = pipeline.verifier
     try:
         with RunProgress(session.console, cfg.budget, pipeline.done, enabled=session.console.is_terminal) as progress:
             await pipeline.run(progress)
@@ -227,6 +230,8 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
         "wall_seconds": round(wall, 2),
         "total_wall_seconds": round(session.prior_wall + wall, 2),
         "quality_gate": _gate_summary(session, judge),
+        # Only the recipes of instruction rows (those the gate can score) run the verifiers.
+        "verifiers": verifier_summary(state, session.verifier, cfg.verifiers and hasattr(session.recipe, "gated_instances")),
         # How the teacher worked: batch prices and batches, or the adaptive concurrency's trace and 429s.
         **(teacher.report() if teacher is not None and hasattr(teacher, "report") else {}),
     }

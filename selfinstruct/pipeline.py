@@ -26,6 +26,7 @@ from selfinstruct.records import Candidate, Classified, Completed, Instance, Pro
 from selfinstruct.rouge import RougeIndex
 from selfinstruct.run import RunDir, RunState
 from selfinstruct.stages.filters import Verdict, read_keywords
+from selfinstruct.stages.verifiers import Verifier
 from selfinstruct.teacher.client import Teacher, current_record
 from selfinstruct.templates import Templates
 
@@ -124,6 +125,8 @@ class Pipeline:
         self._finishing: set[str] = set()
         # The quality judge, when generate --quality-judge is on (stages/quality_gate.py).
         self.quality = quality
+        # The checks that need no judge (stages/verifiers), unless generate --no-verifiers.
+        self.verifier = Verifier(run_code=cfg.run_code) if cfg.verifiers else None
         # Queued instructions a recipe has started work on ahead of their turn, and that work.
         self.early: dict[str, asyncio.Future[None]] = {}
         recipe.prepare(self)
@@ -143,7 +146,8 @@ class Pipeline:
             self.in_progress -= 1
 
     def record_candidate(
-        self, request: int, j: int, instruction: str, verdict: Verdict, instances: list[Instance] | None = None, enqueue: bool = True
+        self, request: int, j: int, instruction: str, verdict: Verdict, instances: list[Instance] | None = None, enqueue: bool = True,
+        detail: str | None = None,
     ) -> str:
         """Journal item j of proposal `request` with the filters' verdict; a kept one is queued for finishing."""
         cand = Candidate(
@@ -153,6 +157,7 @@ class Pipeline:
             reason=verdict.reason,
             most_similar=verdict.most_similar,
             score=verdict.score,
+            detail=detail,
             request=request,
             instances=instances or [],
         )

@@ -77,6 +77,8 @@ class Candidate(BaseModel):
     reason: str | None = None
     most_similar: str | None = None
     score: float | None = None
+    # One line on why, where the reason alone does not say it (a verifier's: "ZeroDivisionError: ... (line 3)").
+    detail: str | None = None
     request: int
     # Alpaca recipe: the instance arrives with the instruction. Grounded: the question/answer pairs (input, output).
     instances: list[Instance] = Field(default_factory=list)
@@ -127,6 +129,8 @@ class Completed(BaseModel):
     raw: str | None = None
     # With generate --quality-judge: one note per kept instance, in the same order.
     quality: list[QualityNote] = Field(default_factory=list)
+    # With the verifiers on: what they checked in the kept instances and passed, or left alone ("python_ran": 2).
+    checks: dict[str, int] = Field(default_factory=dict)
     conversation: list[ChatMessage] | None = None
     # Why a kept conversation ended: turn_limit, stop_marker, or dropped_turn:<reason>.
     ended: str | None = None

@@ -263,3 +263,14 @@ def test_rouge_tokenizer_option_reaches_the_run(runner, mock_teacher, tmp_path):
     assert json.loads((out / "config.json").read_text())["rouge_tokenizer"] == "unicode"
     bad = runner.invoke(app, mock_args(mock_teacher, tmp_path / "r2", 3, "--rouge-tokenizer", "bogus"))
     assert bad.exit_code == 2 and "--rouge-tokenizer" in bad.output
+
+
+def test_the_verifiers_are_on_by_default_and_counted_in_the_summary(runner, mock_teacher, tmp_path):
+    on, off = tmp_path / "on", tmp_path / "off"
+    assert runner.invoke(app, mock_args(mock_teacher, on, 6)).exit_code == 0
+    summary = json.loads((on / "summary.json").read_text())
+    # The mock's prose answers hold no code, sum or missing input: the verifiers run and drop none of them.
+    assert summary["verifiers"] == {"on": True, "run_code": True, "dropped": {}, "checks": {}}
+    assert runner.invoke(app, mock_args(mock_teacher, off, 6, "--no-verifiers", "--no-run-code")).exit_code == 0
+    assert json.loads((off / "summary.json").read_text())["verifiers"] == {"on": False}
+    assert json.loads((off / "config.json").read_text())["run_code"] is False

@@ -6,7 +6,8 @@
              for 20 new complete tasks (temperature 1.0, top_p 1.0), '###'-separated.
 2. filter    each task's instance first (empty output, output equal to input, ending with ":"),
              then the instruction filters of stages/filters.py, ROUGE-L last. Journals one
-             `candidate` per task (with its instance) and one `proposed` per request; a kept task
+             `candidate` per task (with its instance) and one `proposed` per request. The verifiers
+             (stages/verifiers, unless --no-verifiers) check the instance before ROUGE-L; a kept task
              is finished at once with a `completed` line: there is no classify or instance stage.
    quality   with --quality-judge (default for the local teacher), a kept task waits in the queue
              until stages/quality_gate.py has scored its instance; under --min-quality it is dropped.
@@ -61,15 +62,22 @@ async def propose(driver: Pipeline, request: int) -> None:
     completion = await driver.teacher.complete(prompt, proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM), stage="propose")
     pairs = parse_alpaca_tasks(completion.text, completion.truncated)
     for j, (instruction, instance) in enumerate(pairs):
-        _filter(driver, request, j, instruction, instance)
+        await _filter(driver, request, j, instruction, instance)
     driver.record(Proposed(request=request, parsed=len(pairs), finish_reason=completion.finish_reason))
 
 
-def _filter(driver: Pipeline, request: int, j: int, instruction: str, instance: Instance) -> None:
-    """The instance must pass before the instruction is compared with (and joins) the ROUGE-L pool."""
+async def _filter(driver: Pipeline, request: int, j: int, instruction: str, instance: Instance) -> None:
+    """The instance must pass (its filters, then the verifiers) before the instruction is compared with (and joins) the ROUGE-L pool."""
     reason = cheap_reason(instruction, driver.cfg.allow_non_ascii, driver.banned_words)
     kept, dropped, bad = filter_instances([instance]) if not reason else ([], [], None)
     reason = reason or bad
+    checks: dict[str, int] = {}
+    if not reason and driver.verifier is not None:
+        kept, wrong, checks = await driver.verifier.verify(instruction, kept)
+        if wrong:
+            driver.record_candidate(request, j, instruction, Verdict(wrong[0]["reason"]), instances=[instance], enqueue=False,
+                                    detail=wrong[0]["detail"])  # fmt: skip
+            return
     if reason:
         driver.record_candidate(request, j, instruction, Verdict(reason), instances=[instance], enqueue=False)
         return
@@ -77,7 +85,9 @@ def _filter(driver: Pipeline, request: int, j: int, instruction: str, instance: 
     gated = driver.quality is not None
     cid = driver.record_candidate(request, j, instruction, verdict, instances=kept, enqueue=gated)
     if verdict.reason is None and not gated:
-        driver.record(Completed(id=cid, instances=kept, dropped=dropped))
+        driver.record(Completed(id=cid, instances=kept, dropped=dropped, checks=checks))
+    elif verdict.reason is None and checks and driver.verifier is not None:
+        driver.verifier.pending_checks[cid] = checks  # for its completed line, once the gate has scored it (lost if the run stops first)
 
 
 # --- after filtering: nothing, a kept task is already complete --------------------------
@@ -95,7 +105,8 @@ async def finish(driver: Pipeline, ids: list[str]) -> None:
     for cid in ids:
         task = driver.state.kept[cid]
         kept, dropped, notes = await gate(driver.quality, task.instruction, task.instances, driver.cfg.min_quality)
-        driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=None if kept else LOW_QUALITY, quality=notes))
+        checks = driver.verifier.pending_checks.pop(cid, {}) if driver.verifier is not None else {}
+        driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=None if kept else LOW_QUALITY, quality=notes, checks=checks))
 
 
 def gated_instances(cfg: GenerateConfig) -> int:

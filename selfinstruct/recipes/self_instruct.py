@@ -19,6 +19,9 @@
              instances, the dropped ones and why (stages/filters.py: empty, echoed, unfinished,
              copied from a worked example, a label borrowed from one). A classification task whose
              output-first answer yields nothing, or a single label, gets one input-first try.
+   verify    stages/verifiers (unless --no-verifiers): an instruction whose input is missing, wrong
+             arithmetic, SQL or Python that does not parse, Python that raises, times out or prints
+             other than it says in the sandbox; dropped instances are journaled with reason and detail.
    quality   with --quality-judge (default for the local teacher): stages/quality_gate.py scores each
              kept instance 1-5 and drops those under --min-quality, journaling score and reason.
 5. rows      alpaca_data.json: one {instruction, input, output} row per valid instance.
@@ -161,13 +164,18 @@ async def _instances(driver: Pipeline, cid: str) -> None:
         first_dropped = dropped
         kept, dropped, reason, raw = await _ask_instances(driver, cid, False)
         dropped = first_dropped + dropped
-    kept, notes = kept[: driver.cfg.max_instances], []
+    kept, notes, checks = kept[: driver.cfg.max_instances], [], {}
+    if kept and driver.verifier is not None:
+        # Checks that need no judge come first: they are cheaper than the gate's request per instance.
+        kept, wrong, checks = await driver.verifier.verify(driver.state.kept[cid].instruction, kept)
+        dropped += wrong
+        reason, raw = (wrong[0]["reason"], None) if not kept else (reason, raw)
     if kept and driver.quality is not None:
         # The judge scores what the filters let through; an instruction it empties is replaced like any other.
         kept, low, notes = await gate(driver.quality, driver.state.kept[cid].instruction, kept, driver.cfg.min_quality)
         dropped += low
         reason, raw = (LOW_QUALITY, None) if not kept else (reason, raw)
-    driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=reason, raw=raw, quality=notes))
+    driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=reason, raw=raw, quality=notes, checks=checks))
 
 
 async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:

@@ -8,8 +8,8 @@
     diversity.py   ROUGE-L to the closest seed; the verb-noun chart's data
     verbs.py       root verb and direct object per instruction (spaCy, verified model)
     shape.py       token lengths, input share, classification share, instances per instruction
-    flags.py       quality flags per row (AlpacaDataCleaned's error classes)
-    arithmetic.py  the safe checker behind the wrong-arithmetic flag
+    flags.py       quality flags per row (AlpacaDataCleaned's error classes); the arithmetic checker behind
+                   the wrong-arithmetic flag is generate's filter too (stages/verifiers/arithmetic.py)
     cost.py        tokens, dollars and time per stage, over time, slowest requests
     charts.py      the pictures, as inline SVG
     build.py       assemble the Report, render report.html, write both files

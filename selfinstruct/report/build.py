@@ -23,6 +23,7 @@ from selfinstruct.report.flags import Flags, build_flags
 from selfinstruct.report.funnel import Funnel, build_funnel
 from selfinstruct.report.shape import Shape, build_shape
 from selfinstruct.report.source import Source
+from selfinstruct.report.verified import Verified, build_verified
 from selfinstruct.review.figure import ReviewFigure, dataset_review
 from selfinstruct.review.verdicts import row_digest
 from selfinstruct.safe_files import write_json_atomic, write_text_atomic
@@ -54,6 +55,7 @@ class Report(BaseModel):
     flags: Flags
     cost: Cost | None
     review: ReviewFigure | None = None  # the share marked right in `selfinstruct review`, when the data has reviews
+    verified: Verified | None = None  # what generate's verifiers dropped and checked (a run only)
 
 
 def build_report(source: Source) -> Report:
@@ -85,6 +87,7 @@ def build_report(source: Source) -> Report:
         flags=build_flags(source.rows),
         cost=build_cost(run, len({r.instruction_id for r in emitted_rows}), len(emitted_rows)) if run else None,
         review=review.figure if review else None,
+        verified=build_verified(run) if run else None,
     )
 
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from pydantic import BaseModel
 
 from selfinstruct.records import normalize_input
-from selfinstruct.report.arithmetic import check_arithmetic
 from selfinstruct.report.source import Row
+from selfinstruct.stages.verifiers.arithmetic import check_arithmetic
 
 EXAMPLES_PER_FLAG = 5
 FIELDS = ("instruction", "input", "output")

@@ -59,3 +59,36 @@ mice"""
     assert president.instances == [] and president.reason == "low_quality" and president.dropped[0]["score"] == 1
     rows = RECIPES["alpaca"].rows(state, pipeline.cfg, pipeline.seeds)
     assert rows == [{"instruction": "Give the plural of the word below.", "input": "mouse", "output": "mice"}]
+
+
+def test_a_task_whose_instance_fails_a_verifier_is_rejected_before_rouge(tmp_path):
+    answer = """###
+1. Instruction: What is 15% of 80?
+1. Input:
+<noinput>
+1. Output:
+15% of 80 is 14.
+###
+2. Instruction: Write a Python line that prints the squares of 1 to 3.
+2. Input:
+<noinput>
+2. Output:
+```python
+print([n * n for n in range(1, 4)])
+```
+###
+3. Instruction: What is 15 percent of 80 dollars?
+3. Input:
+<noinput>
+3. Output:
+12 dollars."""
+    teacher = FakeTeacher({"propose": [answer]})
+    pipeline, run = drive(tmp_path, "alpaca", teacher, budget=2)
+    state = pipeline.state
+    assert pipeline.done == 2 and dict(state.rejected) == {"wrong_arithmetic": 1}
+    rejected = [c for c in run.path.joinpath("journal.jsonl").read_text().splitlines() if '"rejected"' in c]
+    assert '"detail":"15% of 80 = 12, the output says 14"' in rejected[0]
+    # The wrong answer never joined the ROUGE-L pool, so the right one to a similar task was kept.
+    assert [c.instruction for c in state.kept.values()][1] == "What is 15 percent of 80 dollars?"
+    squares = next(iter(state.completed.values()))
+    assert squares.checks == {"python_parsed": 1, "python_ran": 1}

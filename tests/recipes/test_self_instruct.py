@@ -234,3 +234,44 @@ def test_a_short_queue_waits_for_the_proposals_on_their_way(tmp_path):
     # Before: a request for the first proposal's 3, then one for the next 2.
     assert teacher.count("propose") == 2 and teacher.count("classify") == 1
     assert len(pipeline.state.classified) == 5
+
+
+def test_the_verifiers_drop_wrong_instances_before_the_gate_and_journal_why(tmp_path):
+    proposal = "1. Rewrite the following sentence in the passive voice.\n2. Write a Python function that returns the average of a list of numbers."
+    code = """Example 1
+Output: ```python
+def average(xs):
+    return sum(xs) / len(xs)
+
+print(average([]))
+```
+Example 2
+Output: ```python
+def average(xs):
+    return sum(xs) / len(xs) if xs else 0.0
+
+print(average([2, 4]))
+```
+It prints:
+```
+3.0
+```
+"""
+    passive = "Example 1\nOutput: The ball was thrown by the boy.\n"
+    teacher = FakeTeacher({"propose": [proposal], "classify": ["1. No\n2. No"], "instances": [passive, code]})
+    pipeline, _ = drive(tmp_path, "self-instruct", teacher, budget=1)
+    state = pipeline.state
+    sentence, average = (state.completed[cid] for cid in state.kept)
+    assert [i.output.splitlines()[1] for i in average.instances] == ["def average(xs):"]
+    assert [(d["reason"], d["detail"]) for d in average.dropped] == [("code_error", "ZeroDivisionError: division by zero (line 2)")]
+    assert average.checks == {"python_parsed": 1, "python_ran": 1, "python_output_matched": 1}
+    # Nothing to rewrite was given: the whole task goes, and is replaced like any other.
+    assert sentence.instances == [] and sentence.reason == "needs_input" and sentence.dropped[0]["reason"] == "needs_input"
+    assert pipeline.done == 1
+
+
+def test_with_no_verifiers_nothing_is_checked(tmp_path):
+    proposal = "1. Rewrite the following sentence in the passive voice."
+    teacher = FakeTeacher({"propose": [proposal], "classify": ["1. No"], "instances": ["Example 1\nOutput: The ball was thrown.\n"]})
+    pipeline, _ = drive(tmp_path, "self-instruct", teacher, budget=1, verifiers=False)
+    assert pipeline.done == 1 and pipeline.verifier is None

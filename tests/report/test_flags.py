@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from selfinstruct.report.arithmetic import check_arithmetic, evaluate
 from selfinstruct.report.flags import DETECTORS, build_flags, flag_row
 from selfinstruct.report.source import Row
+from selfinstruct.stages.verifiers.arithmetic import check_arithmetic, evaluate
 from tests.report.runs import CLEAN_ROWS, FLAGGED_ROWS
 
 

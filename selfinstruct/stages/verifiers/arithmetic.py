@@ -4,6 +4,10 @@
     check_arithmetic("Convert 5 kilometers to miles.", "", "About 3.11 miles.")   # "correct"
     check_arithmetic("Write a poem about 3 cats.", "", "...")         # "uncheckable"
 
+One checker for two users: generate drops a "wrong" instance (stages/verifiers), and the report
+flags a wrong row of any dataset (report/flags.py). It lives with the stages so that generate needs
+neither the report package nor its extra.
+
 AlpacaDataCleaned found most of Alpaca's math answers wrong. Only what can be checked for sure
 is judged: a plain expression (digits, + - * / ^ and parentheses, or the words plus, minus,
 times, divided by) in a task that asks for a calculation, "N% of M", and unit conversions
@@ -88,7 +92,8 @@ def _evaluator() -> Any:
 
 def evaluate(expression: str) -> float | None:
     """The value of a plain arithmetic expression, or None when it is not one (or too large, or divides by zero)."""
-    if len(expression) > MAX_EXPRESSION_CHARS or not re.fullmatch(r"[\d.\s+\-*/^()]+", expression):
+    # One line only: "1\n- 20" is a list item under a number, not a subtraction.
+    if len(expression) > MAX_EXPRESSION_CHARS or "\n" in expression or not re.fullmatch(r"[\d.\s+\-*/^()]+", expression):
         return None
     try:
         value = _evaluator().eval(expression.replace("^", "**"))

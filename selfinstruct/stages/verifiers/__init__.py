@@ -1,0 +1,126 @@
+"""The verifiers stage: checks that need no judge, run on each instance before the quality gate.
+
+    verifier = Verifier(run_code=True)
+    kept, dropped, checks = await verifier.verify(instruction, instances)
+
+Cheapest first; the first check an instance fails drops it, with its reason and a readable detail:
+    needs_input        inputs.py: the instruction works on material ("the following paragraph") that is missing
+    wrong_arithmetic   arithmetic.py: a calculation, "N% of M" or a unit conversion answered with another number
+    sql_syntax         code.py: SQL that sqlglot cannot parse
+    code_syntax        code.py: Python that does not parse
+    code_error         the Python, run in the sandbox (sandbox.py), raises or exits non-zero
+    code_timeout       ... or runs past its time limits
+    code_wrong_output  ... or prints something other than what its output says it prints
+Code in other languages is counted, not judged. The recipes journal dropped instances in the
+`completed` line (alpaca: the candidate line, as its other instance checks), and the counts of
+what was checked (`checks`) with the kept ones; summary.json and the report count both.
+`generate --no-verifiers` turns the stage off, `--no-run-code` keeps the checks but runs no code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from selfinstruct.records import Instance
+from selfinstruct.stages.verifiers.arithmetic import check_arithmetic
+from selfinstruct.stages.verifiers.code import check_code, find_code
+from selfinstruct.stages.verifiers.inputs import needs_missing_input
+from selfinstruct.stages.verifiers.sandbox import run_python
+
+if TYPE_CHECKING:
+    from selfinstruct.run import RunState
+
+REASONS = ("needs_input", "wrong_arithmetic", "sql_syntax", "code_syntax", "code_error", "code_timeout", "code_wrong_output")
+__all__ = ["REASONS", "Verifier", "verifier_summary"]
+
+
+class Verifier:
+    """The stage's state over a run: whether code runs, the sandbox's slots, and the time spent in it."""
+
+    def __init__(self, run_code: bool = True, parallel: int | None = None) -> None:
+        self.run_code = run_code
+        # Each run is a process on its own core; more at once than the cores only queues them in the kernel.
+        self._slots = asyncio.Semaphore(parallel or max(1, min(2, os.cpu_count() or 1)))
+        self._probe: asyncio.Task[str | None] | None = None
+        self.sandbox_problem: str | None = None
+        self.sandbox: dict[str, Any] = {}
+        self.runs, self.seconds = 0, 0.0
+        # Alpaca with the quality gate: a kept task's checks wait here for its `completed` line.
+        self.pending_checks: dict[str, dict[str, int]] = {}
+
+    async def _sandbox_works(self) -> bool:
+        """Run one harmless program first: a machine where the sandbox cannot start runs no code (and says why) rather than drop every instance."""
+        if self._probe is None:
+            self._probe = asyncio.ensure_future(_probe_sandbox(self))
+        self.sandbox_problem = await asyncio.shield(self._probe)
+        return self.sandbox_problem is None
+
+    async def check(self, instruction: str, instance: Instance) -> tuple[str | None, str | None, list[str]]:
+        """(reason or None, detail, checks) for one instance."""
+        inp, out = instance.input, instance.output
+        if needs_missing_input(instruction, inp):
+            return "needs_input", "the instruction works on material the input does not hold", []
+        checks: list[str] = []
+        arithmetic = check_arithmetic(instruction, inp, out)
+        if arithmetic.status == "wrong":
+            return "wrong_arithmetic", f"{arithmetic.question} = {arithmetic.expected:g}, the output says {arithmetic.answer:g}", []
+        if arithmetic.status == "correct":
+            checks.append("arithmetic_correct")
+        run = self.run_code and any(b.language == "python" for b in find_code(out, instruction)) and await self._sandbox_works()
+        async with self._slots:
+            started = time.monotonic()
+            verdict = await check_code(instruction, inp, out, run=run)
+            if verdict.runs:
+                self.runs += len(verdict.runs)
+                self.seconds += time.monotonic() - started
+        return verdict.reason, verdict.detail, checks + verdict.checks
+
+    async def verify(self, instruction: str, instances: list[Instance]) -> tuple[list[Instance], list[dict], dict[str, int]]:
+        """(instances kept, dropped ones with reason and detail, counts of what was checked in the kept ones)."""
+        verdicts = await asyncio.gather(*(self.check(instruction, i) for i in instances))
+        kept: list[Instance] = []
+        dropped: list[dict] = []
+        checks: Counter[str] = Counter()
+        for instance, (reason, detail, done) in zip(instances, verdicts):
+            if reason is None:
+                kept.append(instance)
+                checks.update(done)
+            else:
+                dropped.append({"input": instance.input, "output": instance.output, "reason": reason, "detail": detail})
+        return kept, dropped, dict(checks)
+
+
+async def _probe_sandbox(verifier: Verifier) -> str | None:
+    result = await run_python("print(6 * 7)")
+    verifier.sandbox = {"network": result.network, "landlock_abi": result.landlock}
+    if result.status == "ok" and result.stdout.strip() == "42":
+        return None
+    return f"the sandbox could not run a test program ({result.reason}; {result.stderr.strip()[-200:]}): code is parsed, not run"
+
+
+def verifier_summary(state: RunState, verifier: Verifier | None, on: bool) -> dict[str, Any]:
+    """What the verifiers did over the whole run, for summary.json: drops by reason, checks passed or left alone."""
+    if not on:
+        return {"on": False}
+    # `rejected` counts candidates (alpaca journals its instance checks there) and task-level reasons of completed
+    # lines; the latter are counted below by their dropped instances instead.
+    dropped: Counter[str] = Counter({r: n for r, n in state.rejected.items() if r in REASONS})
+    checks: Counter[str] = Counter()
+    for completed in state.completed.values():
+        if completed.reason in REASONS:
+            dropped[completed.reason] -= 1
+        dropped.update(d["reason"] for d in completed.dropped if d.get("reason") in REASONS)
+        checks.update(completed.checks)
+    dropped = +dropped  # only the positive counts
+    summary: dict[str, Any] = {"on": True, "run_code": bool(verifier and verifier.run_code), "dropped": dict(dropped.most_common()),
+                               "checks": dict(sorted(checks.items()))}  # fmt: skip
+    if verifier is not None and verifier.runs:
+        summary["sandbox"] = {**verifier.sandbox, "runs": verifier.runs, "seconds": round(verifier.seconds, 2),
+                              "ms_per_run": round(1000 * verifier.seconds / verifier.runs, 1)}  # fmt: skip
+    if verifier is not None and verifier.sandbox_problem:
+        summary["sandbox_problem"] = verifier.sandbox_problem
+    return summary

@@ -1,0 +1,260 @@
+"""Find the code in an output, check it, and say what was found: Python, SQL, another language, or none.
+
+    blocks = find_code(output)                 # [CodeBlock(language="python", text=..., stated_output=...)]
+    verdict = await check_code(instruction, inp, output)
+    verdict.reason, verdict.detail, verdict.checks   # "code_error", "ZeroDivisionError: ... (line 3)", [...]
+
+Code is what sits in Markdown fences (```python, ```sql, ```js, or a bare ``` whose text parses as
+a Python program), or a whole output of several lines without fences that parses as a Python
+program with a statement only code has (an import, a def, a class, a loop, a call) and either is
+one def or class or has two statements; or a `>>>` session; or an SQL statement. Prose almost never
+parses, and the lines of words that do ("Yes", "Name: John", "x = 2") are names, annotations and
+assignments, which alone do not count.
+Python is parsed with `ast`, then run in the sandbox (sandbox.py) with the instance's input on
+stdin; an output that also states what the program prints ("Output:" and a block after the code,
+or a `>>>` session) is compared with what it printed, unless the program is not deterministic
+(random, time, uuid ...). What the sandbox refuses, a module that is not in the standard library,
+a read past the end of stdin, or a name the instance itself supplies is not the program's fault
+as far as can be told: that instance is kept, counted as unchecked. SQL is parsed by sqlglot;
+other languages are counted and left alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import doctest
+import re
+from dataclasses import dataclass, field
+
+from selfinstruct.stages.verifiers.sandbox import SandboxResult, run_python
+
+PYTHON = {"python", "py", "python3", "py3", "pycon", "ipython"}
+# sqlglot's dialect for a fence's language, "" for plain SQL.
+SQL = {"sql": "", "mysql": "mysql", "postgresql": "postgres", "postgres": "postgres", "psql": "postgres",
+       "sqlite": "sqlite", "tsql": "tsql", "plsql": "oracle", "sparksql": "spark", "bigquery": "bigquery"}  # fmt: skip
+# Fences that hold what a program prints, or plain text, not code.
+TEXT = {"text", "txt", "output", "console", "plaintext", "plain", "stdout", "shell-session", "markdown", "md", "json", "csv"}
+# Modules whose programs print something different each run: their stated output is not compared.
+NONDETERMINISTIC = {"random", "time", "datetime", "uuid", "secrets", "os", "threading", "asyncio", "tempfile", "getpass", "socket"}
+# Exceptions that say the program needed something the sandbox has not got, not that it is wrong.
+UNCHECKABLE_ERRORS = {"ModuleNotFoundError", "ImportError", "EOFError", "KeyboardInterrupt"}
+
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
+_OUTPUT_CUE = re.compile(r"\b(output|outputs|prints?|printed|result|returns?|displays?|gives|produces?)\b[^\n]{0,40}:?\s*$", re.I)
+_SQL_START = re.compile(r"^\s*(SELECT|WITH|INSERT\s+INTO|UPDATE|DELETE\s+FROM|CREATE\s+(?:TABLE|VIEW|INDEX)|ALTER\s+TABLE|DROP\s+TABLE)\b")
+# Statements only code has. An assignment alone is not enough outside a Python fence ("x = 2" answers an
+# equation), and an annotation without a value is how "Name: John" parses.
+_STRONG_STATEMENTS = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.For, ast.While,
+                      ast.With, ast.Try)
+
+
+@dataclass
+class CodeBlock:
+    """One piece of code in an output, with what the output says it prints (the block after it)."""
+
+    language: str  # "python", "sql", another fence's language, or "unknown"
+    text: str
+    dialect: str = ""
+    stated_output: str | None = None
+
+
+@dataclass
+class CodeVerdict:
+    """reason: None (kept) or why the instance goes; checks: what was checked, for the counts."""
+
+    reason: str | None = None
+    detail: str | None = None
+    checks: list[str] = field(default_factory=list)
+    runs: list[SandboxResult] = field(default_factory=list)
+
+
+def _python_program(text: str) -> ast.Module | None:
+    """The parsed program when `text` is Python with a statement only code has (or a call), else None."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    body = tree.body
+    calls = [s for s in body if isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)]
+    if not (calls or any(isinstance(s, _STRONG_STATEMENTS) for s in body)):
+        return None
+    return tree
+
+
+def _is_session(text: str) -> bool:
+    return any(line.lstrip().startswith(">>> ") for line in text.splitlines())
+
+
+def _guess(text: str, instruction: str) -> tuple[str, str]:
+    """The language of an unlabelled fence: Python when it parses as a program, SQL when it reads as a statement."""
+    if _is_session(text) or _python_program(text) is not None:
+        return "python", ""
+    if _SQL_START.match(text) or (re.search(r"\bsql\b", instruction, re.I) and re.match(r"\s*select\b", text, re.I)):
+        return "sql", ""
+    return "unknown", ""
+
+
+def find_code(output: str, instruction: str = "") -> list[CodeBlock]:
+    """Every piece of code in an output, in order; a fenced block after an "Output:"-like line is what the code before it prints."""
+    blocks: list[CodeBlock] = []
+    last_end = 0
+    for match in _FENCE.finditer(output):
+        label, text = match.group(1).lower().strip(".") or "", match.group(2)
+        between = output[last_end:match.start()].strip()
+        last_end = match.end()
+        if blocks and (label in TEXT or not label) and _OUTPUT_CUE.search(between.splitlines()[-1] if between else ""):
+            blocks[-1].stated_output = text.strip()
+            continue
+        if label in TEXT:
+            continue
+        if label in PYTHON:
+            language, dialect = "python", ""
+        elif label in SQL:
+            language, dialect = "sql", SQL[label]
+        elif label:
+            language, dialect = label, ""
+        else:
+            language, dialect = _guess(text, instruction)
+        blocks.append(CodeBlock(language=language, text=text, dialect=dialect))
+    if blocks or "```" in output:
+        return blocks
+    stripped = output.strip()
+    if _is_session(stripped) and stripped.lstrip().startswith(">>> "):
+        return [CodeBlock(language="python", text=stripped)]
+    tree = _python_program(stripped) if stripped.count("\n") >= 1 else None
+    if tree is not None and (len(tree.body) >= 2 or isinstance(tree.body[0], _STRONG_STATEMENTS)):
+        return [CodeBlock(language="python", text=stripped)]
+    if _SQL_START.match(stripped):
+        # The statement runs to its first blank line; an explanation may follow.
+        return [CodeBlock(language="sql", text=re.split(r"\n\s*\n", stripped, maxsplit=1)[0])]
+    return []
+
+
+def check_sql(block: CodeBlock) -> str | None:
+    """None when sqlglot parses the statement(s), else its first error in a line."""
+    import sqlglot
+    from sqlglot.errors import ParseError, TokenError
+
+    try:
+        sqlglot.parse(block.text, read=block.dialect or None)
+    except (ParseError, TokenError) as exc:
+        return str(exc).splitlines()[0][:300]
+    return None
+
+
+def _syntax_error(text: str) -> str | None:
+    try:
+        ast.parse(text)
+    except SyntaxError as exc:
+        return f"SyntaxError: {exc.msg} (line {exc.lineno})"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:300]
+    return None
+
+
+def _deterministic(tree: ast.Module) -> bool:
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+        if any(n.split(".")[0] in NONDETERMINISTIC for n in names):
+            return False
+    return True
+
+
+def _same_output(printed: str, stated: str) -> bool:
+    """Whether a program printed what its output says, line by line, ignoring trailing spaces and quotes around a lone line."""
+
+    def lines(text: str) -> list[str]:
+        return [line.rstrip() for line in text.strip().replace("\r\n", "\n").split("\n")]
+
+    a, b = lines(printed), lines(stated)
+    if len(b) == 1 and len(a) == 1:
+        return a[0].strip("'\"` ") == b[0].strip("'\"` ")
+    return a == b
+
+
+def _session_program(text: str) -> str:
+    """A `>>>` session as a doctest run: the program fails when an example's result differs."""
+    examples = doctest.DocTestParser().get_examples(text)
+    cases = [(e.source, e.want) for e in examples]
+    return (
+        "import doctest\n"
+        f"_cases = {cases!r}\n"
+        "_globs = {'__name__': '__main__'}\n"
+        "for _source, _want in _cases:\n"
+        "    _test = doctest.DocTest([doctest.Example(_source, _want)], _globs, 'session', 'main.py', 0, None)\n"
+        "    _runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)\n"
+        "    _runner.run(_test, out=lambda s: None)\n"
+        "    if _runner.failures:\n"
+        "        raise AssertionError(f'>>> {_source.strip()[:80]} did not give {_want.strip()[:80]!r}')\n"
+    )
+
+
+def _supplied_name(result: SandboxResult, instruction: str, inp: str) -> bool:
+    """A NameError for a name the task gives ("Given a list `nums`, ..."): a fragment meant to be filled in, not wrong code."""
+    match = re.search(r"name '(\w+)' is not defined", result.message)
+    return result.error_type == "NameError" and bool(match) and re.search(rf"\b{match.group(1)}\b", f"{instruction}\n{inp}") is not None
+
+
+async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run: bool) -> CodeVerdict:
+    """Parse every Python block, then run them as one program (later blocks use earlier definitions)."""
+    verdict = CodeVerdict()
+    programs: list[str] = []
+    stated: str | None = None
+    for block in blocks:
+        if _is_session(block.text):
+            programs.append(_session_program(block.text))
+            verdict.checks.append("python_session")
+            continue
+        error = _syntax_error(block.text)
+        if error:
+            return CodeVerdict(reason="code_syntax", detail=error)
+        programs.append(block.text)
+        stated = block.stated_output or stated
+    verdict.checks.append("python_parsed")
+    if not run:
+        return verdict
+    source = "\n\n".join(programs)
+    result = await run_python(source, stdin=inp)
+    verdict.runs.append(result)
+    if result.status == "ok":
+        verdict.checks.append("python_ran")
+        if stated is not None:
+            if not result.stdout.strip() or not _deterministic(ast.parse(source)) or "..." in stated:
+                verdict.checks.append("python_output_not_compared")
+            elif _same_output(result.stdout, stated):
+                verdict.checks.append("python_output_matched")
+            else:
+                return CodeVerdict(
+                    reason="code_wrong_output", detail=f"prints {result.stdout.strip()[:120]!r}, the output says {stated.strip()[:120]!r}",
+                    checks=verdict.checks, runs=verdict.runs,
+                )  # fmt: skip
+        return verdict
+    if result.status == "blocked" or result.error_type in UNCHECKABLE_ERRORS or _supplied_name(result, instruction, inp) or (
+        result.status == "error" and re.search(r"\bsys\.argv\b|\bargparse\b", source)
+    ):
+        verdict.checks.append(f"python_unchecked:{result.error_type or result.status}")
+        return verdict
+    reason = "code_timeout" if result.status == "timeout" else "code_error"
+    return CodeVerdict(reason=reason, detail=result.reason, checks=verdict.checks, runs=verdict.runs)
+
+
+async def check_code(instruction: str, inp: str, output: str, run: bool = True) -> CodeVerdict:
+    """Every check the code in an output gets; the first failure decides. No code: nothing checked."""
+    blocks = find_code(output, instruction)
+    verdict = CodeVerdict()
+    for block in blocks:
+        if block.language == "sql":
+            error = check_sql(block)
+            if error:
+                return CodeVerdict(reason="sql_syntax", detail=error)
+            verdict.checks.append("sql_parsed")
+        elif block.language not in ("python",):
+            verdict.checks.append(f"other_language:{block.language}")
+    python = [b for b in blocks if b.language == "python"]
+    if python:
+        checked = await check_python(python, instruction, inp, run)
+        if checked.reason:
+            return checked
+        verdict.checks += checked.checks
+        verdict.runs += checked.runs
+    return verdict

@@ -1,0 +1,50 @@
+"""Instances that need an input and have none: "Given a paragraph, extract the main ideas." with input "".
+
+    needs_missing_input("Summarize the following article.", "")      # True: the article is missing
+    needs_missing_input("Translate this sentence: 'Hi there'.", "")   # False: the sentence is in it
+
+A cheap rule, no judge. The instruction must point at material it does not hold: "given a
+paragraph/text/list ...", "the following ...", "this article/sentence ...", "the text below",
+"the provided/given ...". It holds the material itself when it quotes it, has a colon or a line
+break with words after it, or brackets or braces with something inside, as seed tasks do
+("Given a table employees(id, name, ...)", "Translate this sentence ...: 'The beautiful ones ...'").
+Every seed of seed_tasks/seed_tasks.jsonl and of the original Self-Instruct seeds passes.
+"""
+
+from __future__ import annotations
+
+import re
+
+# What a task can be given to work on: text, code or data the instance's input should hold.
+_MATERIAL = (
+    r"(?:paragraphs?|text|texts|sentences?|passages?|articles?|essays?|stor(?:y|ies)|poems?|documents?|emails?|reviews?|"
+    r"tweets?|excerpts?|dialogues?|conversations?|transcripts?|lists?|code|snippets?|program|function|data|dataset|"
+    r"table|abstract|letter|message|report|statements?|paragraph\s+below|words?|phrases?|numbers|array|string|json|csv|"
+    r"news|headlines?|descriptions?|summar(?:y|ies)|speech|lyrics|recipe|query|input)"
+)
+_CUE = re.compile(
+    rf"\b(?:given\s+(?:a|an|the|some|two|three|\d+)?\s*(?:\w+\s+){{0,2}}?{_MATERIAL}\b"
+    rf"|(?:the|these)\s+following\b"
+    rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:about|on|that|which|for|to|with|of)\b)"
+    rf"|(?:the|a)\s+(?:provided|given|attached|above|accompanying)\s+(?:\w+\s+)?{_MATERIAL}\b"
+    rf"|\b{_MATERIAL}\s+(?:below|above|provided|given)\b)",
+    re.IGNORECASE,
+)
+# Material carried by the instruction itself: a quotation, words after a colon or a line break, or brackets with content.
+_INLINE = re.compile(r"[\"“”'‘’`«][^\"“”'‘’`«»]{3,}|:\s*\S|\n\s*\S|[\[{(][^\]})]{3,}[\]})]")
+# "Given a list of numbers, write a function that ...": the list is the function's parameter, not missing material.
+_WRITES_CODE = re.compile(
+    r"\b(?:write|create|implement|design|develop|generate|construct)\s+(?:an?\s+|the\s+)?(?:\w+\s+){0,2}?"
+    r"(?:function|program|script|code|query|class|method|algorithm|regex|regular\s+expression|sql)\b",
+    re.IGNORECASE,
+)
+
+
+def needs_missing_input(instruction: str, inp: str) -> bool:
+    """Whether the instruction works on material that neither the input nor the instruction holds."""
+    if inp.strip():
+        return False
+    match = _CUE.search(instruction)
+    if match is None or _WRITES_CODE.search(instruction):
+        return False
+    return _INLINE.search(instruction, match.start()) is None

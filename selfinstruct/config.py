@@ -388,7 +388,9 @@ class FinetuneConfig(_Config):
     data: list[str] = setting(
         help="Data to train on, repeatable to mix: FILE or FILE:WEIGHT. Alpaca JSON/JSONL ({instruction, input, output}), ShareGPT JSON/JSONL "
         "({conversations: [{from, value}]}) or messages JSONL ({messages: [{role, content}]}). A weight below 1 samples that share of the rows "
-        "(with --seed), above 1 repeats them (2.5: twice, plus half again). Any conversation data trains with a chat template (required here or in --config).",
+        "(with --seed), above 1 repeats them (2.5: twice, plus half again). Any conversation data trains with a chat template (required here or in --config). "
+        "A run directory stands for its alpaca_data.json (conversations.json for a conversation run); data reviewed with `selfinstruct review` "
+        "loses the rows marked wrong and takes the edited outputs.",
         metavar="FILE[:WEIGHT]", min_length=1)
     format: Literal["auto", "alpaca", "sharegpt", "messages"] = setting(
         "auto", "Format of every --data file: auto detects it from the first record; alpaca, sharegpt or messages forces it.")

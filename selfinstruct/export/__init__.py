@@ -28,8 +28,7 @@ from selfinstruct.model_files import file_sha256
 from selfinstruct.report.flags import DETECTORS, flag_rows
 from selfinstruct.report.funnel import build_funnel
 from selfinstruct.report.source import Source, load_source
-from selfinstruct.review.figure import dataset_review
-from selfinstruct.review.verdicts import reviews_path, row_digest
+from selfinstruct.reviews import dataset_review, reviews_path, row_digest
 from selfinstruct.safe_files import atomic_dir
 from selfinstruct.templates import default_prompts_dir
 

@@ -86,7 +86,7 @@ def parse_data_spec(spec: str) -> tuple[Path, float]:
 
 
 def _run_product(path: Path) -> Path:
-    from selfinstruct.review.verdicts import is_run_dir, run_product
+    from selfinstruct.reviews import is_run_dir, run_product
 
     return run_product(path) if is_run_dir(path) else path
 
@@ -109,7 +109,7 @@ def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, 
 
 def apply_data_reviews(path: Path, rows: list[Row]) -> tuple[list[Row], dict[str, Any] | None]:
     """Rows marked wrong in `selfinstruct review` left out and edited outputs used, when the data has reviews (reviews.jsonl)."""
-    from selfinstruct.review.verdicts import ReviewLog, apply_reviews, chat_digest, reviews_path, row_digest
+    from selfinstruct.reviews import ReviewLog, apply_reviews, chat_digest, reviews_path, row_digest
 
     reviews = reviews_path(path)
     if not reviews.is_file():

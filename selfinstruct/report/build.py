@@ -24,8 +24,7 @@ from selfinstruct.report.funnel import Funnel, build_funnel
 from selfinstruct.report.shape import Shape, build_shape
 from selfinstruct.report.source import Source
 from selfinstruct.report.verified import Verified, build_verified
-from selfinstruct.review.figure import ReviewFigure, dataset_review
-from selfinstruct.review.verdicts import row_digest
+from selfinstruct.reviews import ReviewFigure, dataset_review, row_digest
 from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 
 SECTIONS = [("funnel", "Funnel"), ("diversity", "Diversity"), ("shape", "Shape"), ("flags", "Quality flags"), ("review", "Human review"), ("cost", "Cost and time")]

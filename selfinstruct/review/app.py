@@ -31,10 +31,9 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from selfinstruct.review.figure import ReviewFigure, review_figure
 from selfinstruct.review.render import code_segments
 from selfinstruct.review.rows import ReviewData
-from selfinstruct.review.verdicts import VERDICTS, ReviewWriter
+from selfinstruct.reviews import VERDICTS, ReviewFigure, ReviewWriter, review_figure
 
 PAGE_SIZE = 20
 TOKEN_HEADER = "x-review-token"

@@ -20,7 +20,7 @@ from typing import Any
 
 from selfinstruct.errors import UserError
 from selfinstruct.readers import read_records
-from selfinstruct.review.verdicts import REVIEWS, chat_digest, is_run_dir, reviews_path, row_digest, run_product
+from selfinstruct.reviews import REVIEWS, chat_digest, is_run_dir, reviews_path, row_digest, run_product
 
 CLIP = 600  # characters of a sibling's text shown
 

@@ -15,7 +15,6 @@ import errno
 import random
 import secrets
 import socket
-import sys
 import threading
 import webbrowser
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from selfinstruct.errors import UserError
 from selfinstruct.review.app import ReviewSession, review_app
 from selfinstruct.review.rows import load_rows
 from selfinstruct.review.settings import ReviewConfig
-from selfinstruct.review.verdicts import ReviewLog, ReviewWriter
+from selfinstruct.reviews import ReviewLog, ReviewWriter
 
 DEFAULT_SEED = 42
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -133,4 +132,3 @@ def review(cfg: ReviewConfig, console: Console) -> None:
     finally:
         session.writer.close()
         sock.close()
-    sys.stdout.flush()

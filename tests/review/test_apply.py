@@ -13,7 +13,7 @@ from selfinstruct.finetune.sources import parse_data_spec, read_source
 from selfinstruct.records import Candidate, Completed, Instance, QualityNote
 from selfinstruct.report import make_report
 from selfinstruct.review.rows import load_rows
-from selfinstruct.review.verdicts import ReviewLog, ReviewWriter, chat_digest, row_digest
+from selfinstruct.reviews import ReviewLog, ReviewWriter, chat_digest, row_digest
 from tests.review.serving import alpaca_rows, serving, write_rows
 
 

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.review.verdicts import ReviewLog
+from selfinstruct.reviews import ReviewLog
 from tests.review.serving import alpaca_rows, review_lines, serving, write_rows
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

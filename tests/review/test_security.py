@@ -185,7 +185,7 @@ def test_summary_prints_the_figure_without_a_server(tmp_path: Path) -> None:
     lines = review_lines(tmp_path / "data.reviews.jsonl")
     sample = lines[0]["add"]
     digests = json.loads(data.read_text())
-    from selfinstruct.review.verdicts import ReviewLog, ReviewWriter, row_digest
+    from selfinstruct.reviews import ReviewLog, ReviewWriter, row_digest
 
     writer = ReviewWriter(ReviewLog.read(tmp_path / "data.reviews.jsonl"))
     for n, i in enumerate(sample[:9]):

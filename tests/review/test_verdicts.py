@@ -8,10 +8,17 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.errors import UserError
-from selfinstruct.review.figure import review_figure, wilson_interval
 from selfinstruct.review.render import code_segments
 from selfinstruct.review.serve import choose_rows
-from selfinstruct.review.verdicts import ReviewLog, ReviewWriter, apply_reviews, reviews_path, row_digest
+from selfinstruct.reviews import (
+    ReviewLog,
+    ReviewWriter,
+    apply_reviews,
+    review_figure,
+    reviews_path,
+    row_digest,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_matches_published_values() -> None:

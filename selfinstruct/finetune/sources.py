@@ -91,8 +91,12 @@ def _run_product(path: Path) -> Path:
     return run_product(path) if is_run_dir(path) else path
 
 
-def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, index: int = 0) -> Source:
-    """Read and check one data file; the format is detected from its first record unless given."""
+def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, index: int = 0, reviewed: bool = True) -> Source:
+    """Read and check one data file; the format is detected from its first record unless given.
+
+    `reviewed`: rows marked wrong in `selfinstruct review` are left out and its edits used (False: the
+    file as it is, which is what the review itself shows).
+    """
     data = read_records(path, "data file", fmt="jsonl" if detect_format(path) == "jsonl" else "json")
     if not data.values:
         raise UserError(f"{path}: no examples (the {'list' if data.format == 'json' else 'file'} is empty)")
@@ -103,7 +107,7 @@ def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, 
         row = _read_row(value, fmt, where)
         row.key = (index, i)
         rows.append(row)
-    rows, reviews = apply_data_reviews(path, rows)
+    rows, reviews = apply_data_reviews(path, rows) if reviewed else (rows, None)
     return Source(path=path, weight=weight, format=fmt, sha256=file_sha256(path), rows=rows, extra={"reviews": reviews} if reviews else {})
 
 

@@ -124,7 +124,7 @@ def _load_file(source: Path, path: Path, reviews: Path) -> ReviewData:
                           input=v.get("input") or "", output=v["output"]) for v in records.values]  # fmt: skip
         return ReviewData(source=source, data_path=path, reviews=reviews, rows=rows, conversation=False)
     rows = []
-    for value, row in zip(records.values, read_source(path).rows):
+    for value, row in zip(records.values, read_source(path, reviewed=False).rows):
         turns = [(m.role, m.content) for m in row.messages]
         key = value.get("id") if isinstance(value, dict) and isinstance(value.get("id"), str) else None
         rows.append(ReviewRow(digest=chat_digest(turns), messages=turns, key=key))

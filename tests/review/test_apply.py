@@ -75,6 +75,8 @@ def test_conversations_show_every_turn_and_an_edit_replaces_the_last_answer(tmp_
         auth = {"X-Review-Token": s.token, "Content-Type": "application/json"}
         httpx.post(f"{s.base}/api/review", json={"row": 0, "hash": data.digests[0], "output": "Blue."}, headers=auth).raise_for_status()
         httpx.post(f"{s.base}/api/review", json={"row": 1, "hash": data.digests[1], "verdict": "wrong"}, headers=auth).raise_for_status()
+    again = load_rows(path)  # the review itself still shows every row as the file has it
+    assert len(again.rows) == 2 and again.rows[0].messages[-1] == ("assistant", "Bleu.") and again.digests == data.digests
     source = read_source(path)  # what finetune trains on
     assert len(source.rows) == 1 and source.rows[0].messages[-1].content == "Blue." and source.rows[0].messages[1].content == "Red."
     assert source.describe()["reviews"] == {"path": str(tmp_path / "chat.reviews.jsonl"), "dropped_wrong": 1, "edited": 1, "stale_reviews": 0}

@@ -133,3 +133,7 @@ def test_code_fences_render_as_code_and_prose_as_written() -> None:
     assert parts[1].text == "print(1)" and parts[2].text == "then *this*."
     assert code_segments("```\nunclosed") == [("code", "", "unclosed")]
     assert code_segments("no code") == [("text", "", "no code")]
+    # Unfenced code, as small teachers write it: a paragraph that starts like code, and its indented continuation.
+    unfenced = code_segments("def total(xs):\n    s = sum(xs)\n\n    return s\n\nThis adds the numbers.")
+    assert unfenced == [("code", "", "def total(xs):\n    s = sum(xs)\n\n    return s"), ("text", "", "This adds the numbers.")]
+    assert code_segments("First, mix.\nThen bake for 20 minutes.")[0].kind == "text"

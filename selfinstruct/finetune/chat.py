@@ -129,11 +129,13 @@ class ChatEncoder:
             if j == i:
                 chosen, train_from = sub(i, i, i + 1)
                 prompt = self.tokenizer(self.render(chosen[:-1], add_generation_prompt=True), add_special_tokens=False)["input_ids"]
-                if len(prompt) >= max_length:
+                sample = {k: v[:max_length] for k, v in self.encode(chosen, train_from).items()} if len(prompt) < max_length else None
+                if sample is None or all(label == IGNORE_INDEX for label in sample["labels"]):
+                    # The user's message fills max_length, or leaves room only for the answer's masked lead-in
+                    # (real ShareGPT turns do): nothing of the answer would be learned.
                     fitted.dropped_turns += 1
                 else:
-                    sample = self.encode(chosen, train_from)
-                    fitted.samples.append({k: v[:max_length] for k, v in sample.items()})
+                    fitted.samples.append(sample)
                     fitted.cut_turns += 1
                 i += 1
                 continue

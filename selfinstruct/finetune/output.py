@@ -20,6 +20,7 @@ from selfinstruct.config import FinetuneConfig
 from selfinstruct.errors import BrokenOutput
 from selfinstruct.finetune.base import BaseModelRef
 from selfinstruct.finetune.data import DataStats, PromptTemplate
+from selfinstruct.finetune.repair import describe_repairs
 from selfinstruct.model_files import file_sha256
 from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 
@@ -183,6 +184,8 @@ def model_card(summary: dict[str, Any]) -> str:
             if chat else f"loss on the response only; EOS (`{s['eos_token']}`) appended and trained")
     sources = "".join(
         f"\n  - `{src['path']}` ({src['format']}, sha256 `{src['sha256'][:16]}…`): {src['rows_read']} rows read, {src['rows_used']} used, weight {src['weight']:g}"
+        + (f"; repaired as FastChat does: {describe_repairs(src.get('repairs') or {}, src.get('conversations_dropped') or 0)}"
+           if src.get("repairs") or src.get("conversations_dropped") else "")
         for src in d.get("sources", [])
     )
     split = f"; {d['split_conversations']} conversations split at turn boundaries, {d['cut_turns']} turns cut, {d['dropped_turns']} dropped" if chat else ""

@@ -12,7 +12,8 @@ Formats (detected from the first record, or forced with --format):
 Every row becomes a Row: its chat messages (an optional system message, then user and assistant
 turns alternating, ending with the assistant) and, for an Alpaca row, the row itself, so an
 all-Alpaca run keeps the Alpaca prompt. A trailing user turn has no answer to learn and is left
-out; anything else malformed is a UserError naming the file, the line and the turn.
+out; anything else malformed is a UserError naming the file, the line and the turn, except that
+finetune reads with `repair`: conversations are repaired as FastChat does (repair.py), counted.
 
 Mixing (Koala): a weight below 1 keeps that share of a source's rows, sampled with the seed; a
 weight above 1 repeats every row int(weight) times and samples the fractional part on top. Row
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from selfinstruct.errors import UserError
+from selfinstruct.finetune.repair import REPAIRS, describe_repairs, repair_conversation
 from selfinstruct.model_files import file_sha256
 from selfinstruct.readers import detect_format, read_records
 from selfinstruct.records import AlpacaExample, ChatMessage
@@ -91,24 +94,41 @@ def _run_product(path: Path) -> Path:
     return run_product(path) if is_run_dir(path) else path
 
 
-def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, index: int = 0, reviewed: bool = True) -> Source:
+def read_source(path: Path, weight: float = 1.0, fmt: DataFormat | None = None, index: int = 0, repair: bool = False, reviewed: bool = True) -> Source:
     """Read and check one data file; the format is detected from its first record unless given.
 
     `reviewed`: rows marked wrong in `selfinstruct review` are left out and its edits used (False: the
     file as it is, which is what the review itself shows).
+
+    `repair` (finetune): conversations are repaired as FastChat does (repair.py) instead of refused, one
+    left with nothing to train on is dropped, and only a file left with nothing at all is an error; the
+    counts go to the source's `repairs`. Without it, a row that is not clean turn-taking is a UserError.
     """
     data = read_records(path, "data file", fmt="jsonl" if detect_format(path) == "jsonl" else "json")
     if not data.values:
         raise UserError(f"{path}: no examples (the {'list' if data.format == 'json' else 'file'} is empty)")
     fmt = fmt or detect_row_format(data.values[0], data.where(0))
     rows = []
+    repairs: Counter[str] = Counter()
+    dropped: list[str] = []
     for i, value in enumerate(data.values):
         where = data.where(i)
-        row = _read_row(value, fmt, where)
+        row = _read_row(value, fmt, where, repairs if repair and fmt != "alpaca" else None)
+        if row is None:
+            dropped.append(where)
+            continue
         row.key = (index, i)
         rows.append(row)
+    if not rows:
+        raise UserError(f"{path}: nothing to train on: no conversation has a user turn answered by the assistant ({describe_repairs(repairs, len(dropped))})")
     rows, reviews = apply_data_reviews(path, rows) if reviewed else (rows, None)
-    return Source(path=path, weight=weight, format=fmt, sha256=file_sha256(path), rows=rows, extra={"reviews": reviews} if reviews else {})
+    extra: dict[str, Any] = {"reviews": reviews} if reviews else {}
+    if repair and fmt != "alpaca":
+        extra["repairs"] = {name: repairs[name] for name in REPAIRS if repairs[name]}
+        extra["conversations_dropped"] = len(dropped)
+        if dropped:
+            extra["dropped_conversations"] = dropped[:10]  # where the first ones are, to look at
+    return Source(path=path, weight=weight, format=fmt, sha256=file_sha256(path), rows=rows, extra=extra)
 
 
 def apply_data_reviews(path: Path, rows: list[Row]) -> tuple[list[Row], dict[str, Any] | None]:
@@ -150,7 +170,8 @@ def detect_row_format(value: Any, where: str) -> DataFormat:
     )
 
 
-def _read_row(value: Any, fmt: DataFormat, where: str) -> Row:
+def _read_row(value: Any, fmt: DataFormat, where: str, repairs: Counter[str] | None = None) -> Row | None:
+    """One row as a Row; with `repairs` (a conversation to repair), None when nothing trainable is left."""
     from selfinstruct.finetune.data import _row_problem
     from selfinstruct.stages.converse import opener_text
 
@@ -171,10 +192,19 @@ def _read_row(value: Any, fmt: DataFormat, where: str) -> Row:
         raw_role, text = turn.get(role_key), turn.get(text_key)
         role = SHAREGPT_ROLES.get(str(raw_role).lower()) if fmt == "sharegpt" else raw_role
         if role not in ("system", "user", "assistant"):
+            if repairs is not None:
+                return None  # FastChat drops a conversation with a role it does not know; so do we
             raise UserError(f"{where}: turn {t} has {role_key} {raw_role!r}; expected system, user or assistant")
         if not isinstance(text, str):
-            raise UserError(f"{where}: turn {t}: {text_key!r} must be a string")
+            if repairs is not None and text is None:
+                text = ""  # a missing text is an empty turn, repaired below
+            else:
+                raise UserError(f"{where}: turn {t}: {text_key!r} must be a string")
         messages.append(ChatMessage(role=role, content=text))
+    if repairs is not None:
+        repaired, counts = repair_conversation(messages)
+        repairs.update(counts)
+        return Row(messages=repaired, where=where) if repaired else None
     return Row(messages=check_conversation(messages, where), where=where)
 
 

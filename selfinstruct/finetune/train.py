@@ -39,6 +39,7 @@ from selfinstruct.finetune.chat import ChatEncoder, chat_template_for
 from selfinstruct.finetune.chat_data import prepare_chat_data
 from selfinstruct.finetune.data import PromptTemplate, prepare_data
 from selfinstruct.finetune.output import save_outputs
+from selfinstruct.finetune.repair import describe_repairs
 from selfinstruct.finetune.sources import dedup_first_turns, mix, read_source
 from selfinstruct.model_files import file_sha256
 
@@ -100,8 +101,13 @@ def finetune(cfg: FinetuneConfig, console: Console) -> dict[str, Any]:
     started = time.time()
     prefer_offline(cfg.base_model)
     fmt = None if cfg.format == "auto" else cfg.format
-    sources = [read_source(path, weight, fmt, i) for i, (path, weight) in enumerate(cfg.sources)]
+    sources = [read_source(path, weight, fmt, i, repair=True) for i, (path, weight) in enumerate(cfg.sources)]
     for source in sources:
+        repairs, dropped = source.extra.get("repairs"), source.extra.get("conversations_dropped")
+        if repairs or dropped:
+            # Once per file, not per row: a real ShareGPT dump needs hundreds of these.
+            console.print(f"[yellow]warning: {source.path}: conversations repaired as FastChat does: {describe_repairs(repairs or {}, dropped or 0)}[/yellow]",
+                          highlight=False, soft_wrap=True)  # fmt: skip
         if source.extra.get("reviews"):
             r = source.extra["reviews"]
             console.print(f"{source.path}: {r['dropped_wrong']} rows marked wrong left out and {r['edited']} edited outputs used, "

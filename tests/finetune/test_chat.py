@@ -127,6 +127,18 @@ def test_a_turn_too_long_for_max_length_is_cut_and_counted_or_dropped(tokenizer)
     assert fitted.dropped_turns == 1 and not fitted.samples
 
 
+def test_a_turn_cut_before_its_first_answer_token_is_dropped_not_trained_on_nothing(tokenizer) -> None:
+    encoder = ChatEncoder(tokenizer, chat_template_for(tokenizer)[0])
+    messages = [ChatMessage(role="user", content="Why? " * 30), ChatMessage(role="assistant", content="Because.")]
+    prompt = len(tokenizer(encoder.render(messages[:1], add_generation_prompt=True), add_special_tokens=False)["input_ids"])
+    first_trained = next(i for i, label in enumerate(encoder.encode(messages)["labels"]) if label != IGNORE_INDEX)
+    assert first_trained > prompt  # the template puts masked tokens between the prompt and the answer
+    nothing = encoder.fit(messages, first_trained)  # room for the prompt and the masked lead-in only
+    assert nothing.dropped_turns == 1 and nothing.samples == []
+    one = encoder.fit(messages, first_trained + 1)
+    assert one.cut_turns == 1 and [sum(label != IGNORE_INDEX for label in s["labels"]) for s in one.samples] == [1]
+
+
 def test_prepare_chat_data_mixes_alpaca_rows_and_keeps_validation_rows_whole(tokenizer) -> None:
     encoder = ChatEncoder(tokenizer, chat_template_for(tokenizer)[0])
     chat = [m if m.role != "assistant" else ChatMessage(role="assistant", content=" ".join([m.content] * 12)) for m in conversation()]

@@ -110,3 +110,58 @@ def test_mix_dedup_drops_near_duplicate_first_user_turns_across_sources(tmp_path
     ]  # fmt: skip
     assert (a.used, b.used) == (2, 2) and b.dropped_as_duplicates == 1
     assert b.describe()["rows_used"] == 2 and b.describe()["rows_read"] == 2 and b.describe()["weight"] == 2.0
+
+
+# Shaped like the first conversations of the ShareGPT V3 dump: one opens with the assistant, one has an
+# empty turn that leaves two user turns in a row, one holds nothing but a system message, one no turns.
+SHARED = [
+    {"id": "lead", "conversations": [{"from": "gpt", "value": "Sure, here is the rest of the list."},
+                                     {"from": "human", "value": "Thanks. Now sort it."}, {"from": "gpt", "value": "Sorted: a, b, c."}]},
+    {"id": "gap", "conversations": [{"from": "human", "value": "Write a haiku."}, {"from": "gpt", "value": ""},
+                                    {"from": "human", "value": "About rain, please."}, {"from": "gpt", "value": "Rain on the tin roof."},
+                                    {"from": "system", "value": "mid-conversation note"}, {"from": "human", "value": "More?"}]},
+    {"id": "system-only", "conversations": [{"from": "system", "value": "You are helpful."}]},
+    {"id": "none", "conversations": []},
+    {"id": "clean", "conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello!"}]},
+]  # fmt: skip
+
+
+def test_conversations_are_repaired_as_fastchat_does_and_counted(tmp_path: Path) -> None:
+    path = write(tmp_path / "sharegpt.json", SHARED)
+    with pytest.raises(UserError, match=r"row 0 .*turn 0 is 'assistant'"):
+        read_source(path)  # without repair (review reads this way), a row that is not clean turn-taking is refused
+    source = read_source(path, repair=True)
+    assert [[(m.role, m.content) for m in r.messages] for r in source.rows] == [
+        [("user", "Thanks. Now sort it."), ("assistant", "Sorted: a, b, c.")],
+        [("user", "Write a haiku.\n\nAbout rain, please."), ("assistant", "Rain on the tin roof.")],
+        [("user", "Hi"), ("assistant", "Hello!")],
+    ]
+    assert [r.key for r in source.rows] == [(0, 0), (0, 1), (0, 4)]
+    assert source.extra["repairs"] == {"empty_turns_dropped": 1, "system_turns_dropped": 1, "leading_assistant_turns_dropped": 1,
+                                       "turns_merged": 1, "trailing_user_turns_dropped": 1}  # fmt: skip
+    described = source.describe()
+    assert described["conversations_dropped"] == 2 and described["rows_read"] == 3
+    assert [w.split(": ", 1)[1] for w in described["dropped_conversations"]] == ["row 2 (counting from 0)", "row 3 (counting from 0)"]
+
+
+def test_only_a_file_with_nothing_trainable_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.json", [SHARED[2], SHARED[3], {"conversations": [{"from": "gpt", "value": "Hi"}, {"from": "robot", "value": "x"}]}])
+    with pytest.raises(UserError, match=r"bad.json: nothing to train on: .*3 conversations left with nothing to train on"):
+        read_source(path, repair=True)
+
+
+def test_the_model_card_shows_the_repairs() -> None:
+    from selfinstruct.finetune.output import model_card
+
+    source = {"path": "sharegpt.json", "format": "sharegpt", "sha256": "0" * 64, "rows_read": 3, "rows_used": 3, "weight": 1.0,
+              "repairs": {"leading_assistant_turns_dropped": 42, "empty_turns_dropped": 2}, "conversations_dropped": 1}  # fmt: skip
+    settings = {"lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "lora_targets": "all", "seed": 42, "lr": 1e-4, "batch_size": 8, "grad_accum": 1}
+    data = {"path": "sharegpt.json", "sha256": "0" * 64, "sources": [source], "rows": 3, "train": 2, "validation": 1, "truncated_train": 0,
+            "truncated_validation": 0, "max_length": 512, "mean_sample": 40, "split_conversations": 0, "cut_turns": 0, "dropped_turns": 0}  # fmt: skip
+    summary = {"method": "lora", "base_model": "tiny", "chat_template": "vicuna", "weights": "adapter", "data": data, "settings": settings,
+               "eos_token": "</s>", "pad_token": "<pad>", "steps": 1, "epochs": 1, "processes": 1, "batching": "padding-free", "precision": "fp32",
+               "train_loss_first": 1.0, "train_loss_final": 0.5, "val_loss_before": 1.0, "val_loss_final": 0.6, "tokens_per_second": 1,
+               "device": "cpu", "wall_time_s": 1}  # fmt: skip
+    card = model_card(summary)
+    assert ("repaired as FastChat does: 2 empty turns dropped, 42 leading assistant turns dropped; "
+            "1 conversation left with nothing to train on, dropped") in card

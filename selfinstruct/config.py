@@ -580,6 +580,9 @@ class EvalConfig(_Config):
     judge_verdicts: Literal["probability", "text"] = setting(
         "probability", "probability: ask for one letter and read the verdict from the judge's token probabilities (top_logprobs; falls back to text where the endpoint sends none). "
         "text: the judge explains, then writes its verdict.", panel=JUDGE)
+    judge_debias: bool = setting(
+        True, "Probability verdicts: divide the judge's position prior out of every verdict (its mean P(first), P(second), P(tie) over the run's judgements, "
+        "each pair counted in both orders) before reading each order's verdict and the pair's score; --no-judge-debias reads them as the judge gave them.", panel=JUDGE)
     judge_margin: float = setting(
         0.05, "Probability verdicts: a pair is a win only when A's win probability (mean over both orders) is this far above or below 0.5; else a tie.", panel=JUDGE, ge=0, lt=0.5)
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=JUDGE)

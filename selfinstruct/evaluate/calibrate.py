@@ -34,7 +34,7 @@ from selfinstruct.judge.calibration import (
     read_pairs,
     roc_auc,
 )
-from selfinstruct.judge.pairwise import JudgePrompts, Order, PairJudge, combine_pair, prompt_sha
+from selfinstruct.judge.pairwise import JudgePrompts, Order, PairJudge, combine, combine_pair, debiased, position_prior, prompt_sha
 from selfinstruct.judge.pointwise import QualityJudge, keep
 from selfinstruct.run import CONFIG, RunDir
 from selfinstruct.safe_files import write_jsonl_atomic
@@ -75,10 +75,10 @@ def run_calibration(cfg: EvalConfig, console: Console | None = None) -> dict[str
         if cfg.calibrate_gate:
             summary["gate"] = _gate_figures(pairs, state, gate, endpoint.model, cfg.min_quality)
         else:
-            outcomes = _outcomes(pairs, judge, state, cfg.judge_margin)
+            outcomes = _outcomes(pairs, judge, state, cfg.judge_margin, cfg.judge_debias)
             write_jsonl_atomic(run.path / OUTCOMES, [o.model_dump() for o in outcomes])
-            summary["pairwise"] = {**pairwise_figures(outcomes).model_dump(), "margin": cfg.judge_margin, "verdicts": _method(judge, state),
-                                   "agreement_by_margin": _by_margin(pairs, judge, state)}  # fmt: skip
+            summary["pairwise"] = {**pairwise_figures(outcomes).model_dump(), "margin": cfg.judge_margin, "debias": cfg.judge_debias,
+                                   "verdicts": _method(judge, state), "agreement_by_margin": _by_margin(pairs, judge, state, cfg.judge_debias)}  # fmt: skip
         spent = prior_usage(run.path)
         summary["tokens"] = {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens}
         run.write_json(SUMMARY, summary)
@@ -141,25 +141,29 @@ def _gate_sha(model: str, method: str, pair: LabelledPair, output: int, text: st
     return prompt_sha(model, f"{method}\x1f{pair.id}\x1f{output}\x1f{pair.instruction}\x1f{pair.input}\x1f{text}")
 
 
-def _outcomes(pairs: list[LabelledPair], judge: PairJudge, state: EvalState, margin: float) -> list[PairOutcome]:
-    outcomes = []
+def _outcomes(pairs: list[LabelledPair], judge: PairJudge, state: EvalState, margin: float, debias: bool) -> list[PairOutcome]:
+    """Each judged pair's outcome as eval reads it: with `debias`, the position prior over all of them divided out first."""
+    found = []
     for pair in pairs:
         task = _task(pair)
         first = judge.find(state.judgements, task, pair.output_1, pair.output_2)
         second = judge.find(state.judgements, task, pair.output_2, pair.output_1)
-        if first is None or second is None:
-            continue
-        first, second = first.model_copy(update={"order": "ab"}), second.model_copy(update={"order": "ba"})
-        final, consistent, score = combine_pair(first, second, margin)
+        if first is not None and second is not None:
+            found.append((pair, first.model_copy(update={"order": "ab"}), second.model_copy(update={"order": "ba"})))
+    prior = position_prior([j for _, first, second in found for j in (first, second)]) if debias else None
+    outcomes = []
+    for pair, first, second in found:
+        final, consistent, score = combine_pair(debiased(first, prior), debiased(second, prior), margin)
         named = [j for j in (first, second) if j.reason != "identical"]
         outcomes.append(PairOutcome(id=pair.id, label=pair.label, final=final, consistent=consistent, score=score,
+                                    consistent_raw=combine(first.winner, second.winner)[1],
                                     first_position=sum(j.verdict == "A" for j in named), judged=len(named)))  # fmt: skip
     return outcomes
 
 
-def _by_margin(pairs: list[LabelledPair], judge: PairJudge, state: EvalState) -> dict[str, float]:
+def _by_margin(pairs: list[LabelledPair], judge: PairJudge, state: EvalState, debias: bool) -> dict[str, float]:
     """Agreement at each candidate margin, from the same judgements: how the default margin was chosen."""
-    return {f"{m:g}": round(pairwise_figures(_outcomes(pairs, judge, state, m)).agreement, 4) for m in MARGINS}
+    return {f"{m:g}": round(pairwise_figures(_outcomes(pairs, judge, state, m, debias)).agreement, 4) for m in MARGINS}
 
 
 def _method(judge: PairJudge, state: EvalState) -> str:
@@ -204,8 +208,9 @@ def calibration_table(summary: dict[str, Any]) -> Table:
         rows += [
             ("verdicts", p["verdicts"] + (f", margin {p['margin']:g}" if p["verdicts"] != "text" else "")),
             ("agreement with the labels", f"{100 * p['agreement']:.1f}%  (ties count half; {p['ties']} ties of {p['n']})"),
-            ("position consistency", f"{100 * p['position_consistency']:.1f}%"),
-            ("first-position wins", f"{100 * p['first_position_wins']:.1f}% of verdicts named the answer shown first"),
+            ("position consistency", f"{100 * p['position_consistency']:.1f}%" + (
+                f"  ({100 * p['position_consistency_raw']:.1f}% before the position prior was divided out)" if p.get("debias") and p["verdicts"] != "text" else "")),
+            ("first-position wins", f"{100 * p['first_position_wins']:.1f}% of the judge's own verdicts named the answer shown first"),
         ]
     if "gate" in summary:
         g = summary["gate"]

@@ -35,7 +35,7 @@ from selfinstruct.evaluate.report import (
     write_verdicts,
 )
 from selfinstruct.evaluate.tasks import EvalTask, TaskSet, default_tasks_path, read_tasks
-from selfinstruct.judge.pairwise import Judgement, JudgePrompts, Order, PairJudge
+from selfinstruct.judge.pairwise import Judgement, JudgePrompts, Order, PairJudge, position_prior
 from selfinstruct.run import CONFIG, RunDir
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
 
@@ -203,16 +203,23 @@ async def _judge_pairs(pairs: list[EvalTask], answers_a: dict[str, str], answers
             await teacher.aclose()
 
 
-def _verdicts(pairs: list[EvalTask], sides: dict[str, SideAnswers], judge: PairJudge, state: EvalState, margin: float) -> list[PairVerdict]:
-    """Final verdicts of the pairs whose two judgements are both in the journal."""
-    verdicts = []
+def _verdicts(pairs: list[EvalTask], sides: dict[str, SideAnswers], judge: PairJudge, state: EvalState, cfg: EvalConfig) -> list[PairVerdict]:
+    """Final verdicts of the pairs whose two judgements are both in the journal; with --judge-debias, the position
+    prior measured over all of them is divided out of each probability verdict first."""
+    found = []
     for task in pairs:
         ans_a, ans_b = sides["a"].answers[task.id], sides["b"].answers[task.id]
         first = judge.find(state.judgements, task, ans_a, ans_b)
         second = judge.find(state.judgements, task, ans_b, ans_a)
         if first is not None and second is not None:
-            verdicts.append(pair_verdict(task, ans_a, ans_b, _as_order(first, task, "ab"), _as_order(second, task, "ba"), margin))
-    return verdicts
+            found.append((task, ans_a, ans_b, _as_order(first, task, "ab"), _as_order(second, task, "ba")))
+    prior = position_prior([j for *_, first, second in found for j in (first, second)]) if cfg.judge_debias else None
+    return [pair_verdict(task, a, b, first, second, cfg.judge_margin, prior) for task, a, b, first, second in found]
+
+
+def _prior_of(verdicts: list[PairVerdict], cfg: EvalConfig) -> list[float] | None:
+    prior = position_prior([j for v in verdicts for j in v.judgements]) if cfg.judge_debias else None
+    return None if prior is None else [round(p, 4) for p in prior]
 
 
 def verdict_method(verdicts: list[PairVerdict], judge: PairJudge) -> str:
@@ -246,7 +253,7 @@ def _finish(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b: C
         if contestant.side in sides:
             write_answers(run.path, contestant.side, tasks, sides[contestant.side].answers, contestant.spec)
     pairs = [t for t in tasks if all(s in sides and t.id in sides[s].answers for s in ("a", "b"))]
-    verdicts = _verdicts(pairs, sides, judge, state, cfg.judge_margin) if len(sides) == 2 else []
+    verdicts = _verdicts(pairs, sides, judge, state, cfg) if len(sides) == 2 else []
     write_verdicts(run.path, verdicts)
     result = tally(verdicts)
     spent = prior_usage(run.path)
@@ -258,7 +265,8 @@ def _finish(cfg: EvalConfig, run: RunDir, task_set: TaskSet, a: Contestant, b: C
         "reference": cfg.reference,
         "contestants": {c.side: {"spec": c.spec, "kind": c.kind, "prompt": c.prompt_format(cfg.template), **_side_counts(sides.get(c.side))} for c in (a, b)},
         "judge": {"model": endpoint.model, "local": endpoint.local, "description": endpoint.description.replace("teacher:", "judge:", 1),
-                  "verdicts": verdict_method(verdicts, judge), "margin": cfg.judge_margin},
+                  "verdicts": verdict_method(verdicts, judge), "margin": cfg.judge_margin, "debias": cfg.judge_debias,
+                  "position_prior": _prior_of(verdicts, cfg)},
         "result": result.model_dump(),
         "unmatched": {s: sides[s].missing if s in sides else [] for s in ("a", "b")},
         "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},

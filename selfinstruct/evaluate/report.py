@@ -19,7 +19,7 @@ from rich.table import Table
 
 from selfinstruct.evaluate.stats import Outcome, WinRate, summarize
 from selfinstruct.evaluate.tasks import EvalTask
-from selfinstruct.judge.pairwise import DEFAULT_MARGIN, Judgement, combine_pair
+from selfinstruct.judge.pairwise import DEFAULT_MARGIN, Judgement, Prior, combine, combine_pair, debiased
 from selfinstruct.safe_files import write_jsonl_atomic
 
 VERDICTS = "verdicts.jsonl"
@@ -43,18 +43,27 @@ class PairVerdict(BaseModel):
     final: Outcome
     consistent: bool
     score: float | None = None  # probability verdicts: a's win probability, mean over both orders
+    consistent_raw: bool | None = None  # before the position prior was divided out (probability verdicts)
 
 
-def pair_verdict(task: EvalTask, answer_a: str, answer_b: str, first: Judgement, second: Judgement, margin: float = DEFAULT_MARGIN) -> PairVerdict:
-    final, consistent, score = combine_pair(first, second, margin)
+def pair_verdict(task: EvalTask, answer_a: str, answer_b: str, first: Judgement, second: Judgement, margin: float = DEFAULT_MARGIN,
+                 prior: Prior | None = None) -> PairVerdict:  # fmt: skip
+    """The pair's outcome from its two judgements (journaled as the judge gave them), with the run's position prior
+    divided out of probability verdicts when one is given."""
+    final, consistent, score = combine_pair(debiased(first, prior), debiased(second, prior), margin)
+    raw = combine(first.winner, second.winner)[1] if prior is not None and score is not None else None
     return PairVerdict(id=task.id, instruction=task.instruction, input=task.input, reference=task.reference, answer_a=answer_a,
                        answer_b=answer_b, judgements=[first, second], final=final, consistent=consistent,
-                       score=None if score is None else round(score, 4))  # fmt: skip
+                       score=None if score is None else round(score, 4), consistent_raw=raw)  # fmt: skip
 
 
 def tally(verdicts: list[PairVerdict]) -> WinRate:
     unreadable = sum(1 for v in verdicts for j in v.judgements if j.reason == "unreadable")
-    return summarize([v.final for v in verdicts], [v.consistent for v in verdicts], unreadable=unreadable)
+    result = summarize([v.final for v in verdicts], [v.consistent for v in verdicts], unreadable=unreadable)
+    raw = [v.consistent_raw for v in verdicts if v.consistent_raw is not None]
+    if raw:
+        result.position_consistency_raw = sum(raw) / len(raw)
+    return result
 
 
 def write_answers(directory: Path, side: str, tasks: list[EvalTask], answers: dict[str, str], spec: str) -> None:
@@ -87,7 +96,10 @@ def result_table(summary: dict[str, Any]) -> Table:
         ("tasks judged", f"{r['n']} of {summary['tasks']['total']}" + (" (with reference)" if summary["reference"] else "")),
         ("A wins / ties / losses", f"{r['wins']} / {r['ties']} / {r['losses']}"),
         ("win rate of A", _pct(r["win_rate"]) + interval),
-        ("position consistency", _pct(r["position_consistency"]) + (f"  ({r['unreadable']} unreadable verdicts)" if r["unreadable"] else "")),
+        ("position consistency", _pct(r["position_consistency"]) + (f"  ({_pct(r['position_consistency_raw'])} before the position prior was divided out)"
+                                                                    if r.get("position_consistency_raw") is not None else "")
+         + (f"  ({r['unreadable']} unreadable verdicts)" if r["unreadable"] else "")),
+        ("verdicts", summary["judge"].get("verdicts", "text")),
         ("cost", "unknown: no price for the judge model (pass --judge-price-input/--judge-price-output)" if not summary["price_known"] else f"${usd:.4f}"),
         ("tokens in / out", f"{summary['tokens']['prompt']:,} / {summary['tokens']['completion']:,}"),
         ("time", f"answers {summary['seconds']['answers']:.0f} s, judging {summary['seconds']['judging']:.0f} s, {summary['wall_seconds']:.0f} s in all"),

@@ -35,6 +35,7 @@ class WinRate(BaseModel):
     ci_high: float | None
     position_consistency: float | None
     unreadable: int = 0
+    position_consistency_raw: float | None = None  # probability verdicts: before the run's position prior was divided out
 
 
 def bootstrap_ci(scores: Sequence[float], resamples: int = RESAMPLES, seed: int = SEED, level: float = 0.95) -> tuple[float, float]:

@@ -44,6 +44,7 @@ class PairOutcome(BaseModel):
     final: Outcome
     consistent: bool
     score: float | None  # probability verdicts: output_1's win probability, mean over both orders
+    consistent_raw: bool  # the two orders' verdicts as the judge gave them (before any position prior was divided out)
     first_position: int  # of the pair's two judgements, how many named the answer shown first
     judged: int  # judgements that named a side or a tie (not identical answers)
 
@@ -54,6 +55,7 @@ class PairwiseFigures(BaseModel):
     n: int
     agreement: float  # right verdicts, ties counting half
     position_consistency: float  # pairs whose two orders name the same winner
+    position_consistency_raw: float  # the same, read from the verdicts as the judge gave them
     first_position_wins: float  # judgements that named the answer shown first
     ties: int
 
@@ -95,6 +97,7 @@ def pairwise_figures(outcomes: list[PairOutcome]) -> PairwiseFigures:
     judged = sum(o.judged for o in outcomes)
     return PairwiseFigures(
         n=len(outcomes), agreement=agreement, position_consistency=sum(o.consistent for o in outcomes) / len(outcomes),
+        position_consistency_raw=sum(o.consistent_raw for o in outcomes) / len(outcomes),
         first_position_wins=sum(o.first_position for o in outcomes) / judged if judged else 0.0, ties=sum(o.final == "tie" for o in outcomes),
     )  # fmt: skip
 

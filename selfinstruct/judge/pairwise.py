@@ -212,6 +212,37 @@ class Judgement(BaseModel):
         return (self.p_first if contestant == shown_first else self.p_second) + self.p_tie / 2
 
 
+Prior = tuple[float, float, float]  # the judge's mean P(first), P(second), P(tie) over a run's judgements
+
+
+def position_prior(judgements: list[Judgement]) -> Prior | None:
+    """The judge's taste for a position, measured on the run itself: the mean of (P(first), P(second), P(tie)) over
+    every probability judgement. Every pair is judged in both orders, so what the answers deserve averages out to
+    the same share for either position and what is left is the position's own pull (batch calibration)."""
+    vectors = [(j.p_first, j.p_second, j.p_tie) for j in judgements if j.method == "probability" and j.reason is None]
+    if not vectors:
+        return None
+    prior = tuple(sum(v[i] for v in vectors) / len(vectors) for i in range(3))  # type: ignore[misc]
+    return prior if min(prior) > 0 else None  # type: ignore[return-value]
+
+
+def debiased(judgement: Judgement, prior: Prior | None) -> Judgement:
+    """The judgement with the position prior divided out of its probabilities, its verdict read again.
+
+    Only the pull between the two positions is removed: P(first) and P(second) are each scaled by their mean over
+    both positions divided by their own, so a judge that named the first answer more often than the second no longer
+    does, while its share of ties (which says nothing about position) is left as the judge gave it."""
+    if prior is None or judgement.method != "probability" or judgement.reason is not None or judgement.p_first is None:
+        return judgement
+    even = (prior[0] + prior[1]) / 2
+    q = [judgement.p_first * even / prior[0], judgement.p_second * even / prior[1], judgement.p_tie]  # type: ignore[operator]
+    total = sum(q)
+    p_first, p_second, p_tie = (x / total for x in q)
+    verdict: Verdict = "A" if p_first >= max(p_second, p_tie) else "B" if p_second >= p_tie else "tie"
+    return judgement.model_copy(update={"p_first": p_first, "p_second": p_second, "p_tie": p_tie, "verdict": verdict,
+                                        "winner": winner_of(verdict, judgement.order)})  # fmt: skip
+
+
 def combine_pair(first: Judgement, second: Judgement, margin: float = DEFAULT_MARGIN) -> tuple[Outcome, bool, float | None]:
     """(final outcome, whether the two orders' own verdicts agree, the score of contestant a).
 

@@ -34,7 +34,16 @@ from selfinstruct.judge.calibration import (
     read_pairs,
     roc_auc,
 )
-from selfinstruct.judge.pairwise import JudgePrompts, Order, PairJudge, combine, combine_pair, debiased, position_prior, prompt_sha
+from selfinstruct.judge.pairwise import (
+    JudgePrompts,
+    Order,
+    PairJudge,
+    combine,
+    combine_pair,
+    debiased,
+    position_prior,
+    prompt_sha,
+)
 from selfinstruct.judge.pointwise import QualityJudge, keep
 from selfinstruct.run import CONFIG, RunDir
 from selfinstruct.safe_files import write_jsonl_atomic

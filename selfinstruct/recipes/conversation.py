@@ -13,9 +13,9 @@
              (prompts/conversation_user.txt, the conversation as a transcript) writes a follow-up,
              until --turns user turns are answered or the simulator answers with the stop marker.
              Each turn is journaled (`turn`) when it arrives, so a resumed run asks for no turn twice.
-             A dropped turn (stages/converse.py: empty, cut off, refusal, restatement) ends the
-             conversation at its last good assistant turn; one without a complete user/assistant
-             pair is dropped with the reason. Journals `completed` with the conversation.
+             A dropped turn (stages/converse.py: empty, cut off, refusal, a copy of the turn before
+             it, restatement) ends the conversation at its last good assistant turn; one without a
+             complete user/assistant pair is dropped with the reason. Journals `completed` with the conversation.
 4. product   conversations.json (ShareGPT: {"id", "conversations": [{"from": "human"|"gpt", "value"}]})
              and messages.jsonl (OpenAI / TRL: {"messages": [{"role", "content"}]}).
 

@@ -11,8 +11,10 @@ STOP_MARKER when the conversation has reached its natural end. Both templates pu
 text first and the conversation last.
 
 A turn is dropped when it is empty, cut off by the token limit, a refusal (every opener passed the
-instruction filters, so it is a harmless request), or, for a user turn, a restatement of the
-previous user turn (ROUGE-L F > 0.9).
+instruction filters, so it is a harmless request), a copy of the turn before it (ROUGE-L F > 0.7,
+either role: a small simulator repeats the assistant's line and the assistant repeats it back;
+the first answer is exempt, since an opener may hold a text to edit and return), or, for a user
+turn, a restatement of the previous user turn (ROUGE-L F > 0.9).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ ASSISTANT_TEMPLATE = "conversation_assistant"
 SIMULATOR_TEMPLATE = "conversation_user"
 STOP_MARKER = "[[END]]"
 RESTATEMENT_THRESHOLD = 0.9
+COPY_THRESHOLD = 0.7  # the near-duplicate threshold of the instruction filter
 
 # Stock refusals, at the start of a reply (a helpful answer may say "I can't" later on).
 _REFUSAL = re.compile(
@@ -147,6 +150,11 @@ def turn_problem(
         return "cut_off", None
     if is_refusal(text):
         return "refusal", None
+    # The opener's answer may rightly return most of its text (fix the typos in ...); later turns may not.
+    if len(history) >= 2:
+        score = similarity(text, history[-1].content, tokenizer)
+        if score > COPY_THRESHOLD:
+            return "copies_previous_turn", round(score, 4)
     if role == "user":
         previous = next((m.content for m in reversed(history) if m.role == "user"), None)
         if previous is not None:

@@ -188,6 +188,16 @@ def test_turn_problem_rules():
     reason, score = turn_problem("How do tides work in the open ocean?", "stop", "user", history)
     assert reason == "restatement" and score == 1.0
     assert turn_problem("How do tides work near the coast, then?", "stop", "user", history) == (None, None)
+    # A turn that copies the one before it goes, either role; the first answer may return its opener's text.
+    singer = [ChatMessage(role="user", content="Who is Taylor Swift?"),
+              ChatMessage(role="assistant", content="Taylor Swift - American singer and songwriter.")]  # fmt: skip
+    reason, score = turn_problem("Taylor Swift - American singer and songwriter", "stop", "user", singer)
+    assert reason == "copies_previous_turn" and score == 1.0
+    echoed = [*singer, ChatMessage(role="user", content="Which of her albums sold the most copies?")]
+    assert turn_problem("Which of her albums sold the most copies? Her albums sold well.", "stop", "assistant", echoed)[0] == "copies_previous_turn"
+    assert turn_problem("1989 and Fearless sold the most, each over ten million.", "stop", "assistant", echoed) == (None, None)
+    edit = [ChatMessage(role="user", content="Fix the typo: The quick brown fox jumpd over the lazy dog.")]
+    assert turn_problem("The quick brown fox jumped over the lazy dog.", "stop", "assistant", edit) == (None, None)
     assert is_stop(STOP_MARKER) and is_stop(" [[ end ]] ") and is_stop("[[END]].") and not is_stop("The end.")
     # A message that mentions the marker is no stop; one that ends with it keeps its message, less the marker.
     assert not is_stop("Write the user's next message (or [[END]] if the conversation is over).")

@@ -96,7 +96,7 @@ class Verifier:
 
 async def _probe_sandbox(verifier: Verifier) -> str | None:
     result = await run_python("print(6 * 7)")
-    verifier.sandbox = {"network": result.network, "landlock_abi": result.landlock}
+    verifier.sandbox = {"network": result.network, "landlock_abi": result.landlock, "seccomp": result.seccomp}
     if result.status == "ok" and result.stdout.strip() == "42":
         return None
     return f"the sandbox could not run a test program ({result.reason}; {result.stderr.strip()[-200:]}): code is parsed, not run"

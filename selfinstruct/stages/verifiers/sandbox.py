@@ -7,12 +7,12 @@ Each program runs in a fresh child process (`python -I -S -B`, the standard libr
 scrubbed environment, stdin from the instance's input, an empty temporary working directory that
 is deleted afterwards, and a wall-clock timeout after which its whole process group is killed.
 sandbox_runner.py confines the child before the program runs (resource limits, Landlock, an audit
-hook); here it is also put in a new network namespace (`unshare --net`, or with a user namespace
-when not root) where the kernel allows one, so it has no network at all. Where neither Landlock
-nor namespaces exist, the runner's audit hook is the only wall: good against careless code, not
-against code written to escape (`network` and `landlock` on each result say which walls stood).
-Known gap: run as root, the kernel does not apply the process-count limit; process creation is
-then refused by the audit hook, and Landlock forbids exec.
+hook, seccomp); here it is also put in a new network namespace (`unshare --net`, or with a user
+namespace when not root) where the kernel allows one, so it has no network at all. Where neither
+Landlock, seccomp nor namespaces exist, the runner's audit hook is the only wall: good against
+careless code, not against code written to escape (`network`, `landlock` and `seccomp` on each
+result say which walls stood). The process-count limit does not bind root; seccomp's refusal of
+fork and exec does.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class SandboxResult(BaseModel):
     seconds: float = 0.0
     network: str = "audit hook"  # what kept it off the network: "namespace" or the audit hook only
     landlock: int = 0  # the Landlock ABI that confined it (0: none)
+    seccomp: bool = False  # whether the kernel refused it fork and exec
 
     @property
     def reason(self) -> str:
@@ -138,5 +139,5 @@ async def run_python(source: str, stdin: str = "", wall_seconds: float = WALL_SE
         status = "blocked"
     return SandboxResult(
         status=status, error_type=report.get("type"), message=report.get("message", ""), line=report.get("line"),
-        landlock=report.get("landlock", 0), **common,
+        landlock=report.get("landlock", 0), seccomp=bool(report.get("seccomp")), **common,
     )  # fmt: skip

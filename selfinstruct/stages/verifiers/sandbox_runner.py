@@ -9,9 +9,12 @@ line of the program runs it confines itself, in this order:
   2. Landlock (Linux >= 5.13), enforced by the kernel: reads only under the system and standard
      library directories, writes only inside ROOT/work, no exec; on ABI 4+ no TCP bind or connect;
      on ABI 6+ no signals to, or abstract sockets of, processes outside;
-  3. an audit hook that refuses sockets, process creation (fork, exec, spawn, system), ctypes and
-     writes outside ROOT/work: the fallback where the kernel offers no Landlock or network namespace,
-     and a second wall where it does. sandbox.py adds a network namespace around the process.
+  3. seccomp, enforced by the kernel: no fork, vfork, exec or clone other than a thread's;
+  4. an audit hook that refuses sockets, process creation (fork, exec, spawn, system), ctypes and
+     writes outside ROOT/work: the fallback where the kernel offers none of the above, and a second
+     wall where it does. sandbox.py adds a network namespace around the process.
+Landlock and seccomp are hand-written over ctypes (a few structures and syscalls): the Python
+bindings on PyPI are pre-releases or unmaintained, and a wall here must not depend on them.
 The verdict goes to ROOT/result.json (opened before the program runs) as one JSON object.
 """
 
@@ -98,6 +101,48 @@ def _landlock(work: str) -> int:
     return abi
 
 
+# seccomp (linux/seccomp.h, linux/filter.h): process creation refused by the kernel, for root too, whom
+# RLIMIT_NPROC does not bind. Threads (clone with CLONE_THREAD) stay allowed; clone3 answers ENOSYS so
+# that the C library falls back to clone, whose flags a filter can read.
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER, SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 22, 2, 0x7FFF0000, 0x00050000
+EPERM, ENOSYS, CLONE_THREAD = 1, 38, 0x00010000
+# arch: (AUDIT_ARCH value, clone, clone3, refused outright: fork, vfork, execve, execveat where they exist)
+SYSCALLS = {"x86_64": (0xC000003E, 56, 435, (57, 58, 59, 322)), "aarch64": (0xC00000B7, 220, 435, (221, 281))}
+
+
+def _seccomp() -> bool:
+    """Install the filter; False where the architecture or the kernel does not allow it."""
+    import ctypes
+    import platform
+
+    if platform.machine() not in SYSCALLS:
+        return False
+    arch, clone, clone3, refused = SYSCALLS[platform.machine()]
+
+    class Filter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(Filter))]
+
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|JGE|JSET with K, BPF_RET|K
+    deny = (ret, 0, 0, SECCOMP_RET_ERRNO | EPERM)
+    # Jumps count the instructions they skip: (code, jump if true, jump if false, k).
+    code = [(load, 0, 0, 4), (jeq, 1, 0, arch), deny,  # seccomp_data.arch: another ABI is refused everything
+            (load, 0, 0, 0), (jge, 0, 1, 0x40000000), deny,  # seccomp_data.nr: x32 numbers refused
+            (jeq, 0, 1, clone3), (ret, 0, 0, SECCOMP_RET_ERRNO | ENOSYS)]
+    for number in refused:
+        code += [(jeq, 0, 1, number), deny]
+    code += [(jeq, 0, 3, clone), (load, 0, 0, 16), (jset, 1, 0, CLONE_THREAD), deny,  # args[0] of clone: its flags
+             (ret, 0, 0, SECCOMP_RET_ALLOW)]
+    filters = (Filter * len(code))(*[Filter(*c) for c in code])
+    program = Program(len(code), filters)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(program), 0, 0) == 0
+
+
 def _inside(path: object, work: str) -> bool:
     if isinstance(path, int):
         return True  # an already open descriptor: opened under the rules
@@ -139,13 +184,14 @@ def main() -> None:
     result = open(os.path.join(root, "result.json"), "w", encoding="utf-8")  # noqa: SIM115 - written at the very end
     os.chdir(work)
     landlock = _landlock(work)
+    seccomp = _seccomp()
     for name in ("ctypes", "_ctypes", "ctypes._endian"):
         sys.modules.pop(name, None)
     _limits()
     if audit_hook:
         sys.addaudithook(_audit_hook(work))
     sys.argv = ["main.py"]
-    report = {"status": "ok", "landlock": landlock}
+    report = {"status": "ok", "landlock": landlock, "seccomp": seccomp}
     try:
         code = compile(source, "main.py", "exec")
         exec(code, {"__name__": "__main__", "__builtins__": __builtins__})  # noqa: S102 - running it is the point

@@ -7,7 +7,8 @@ The fences are found by markdown-it-py's CommonMark parser (``` and ~~~, any len
 lists and quotes, an unclosed fence running to the end), not by a regular expression. Small
 teachers often write code without a fence, so a paragraph outside fences is shown as code too when
 it starts like code (def, class, import, #include, function, SELECT, ...) or most of its lines are
-indented: a heuristic, which only changes the font. Everything is shown exactly as written, since a
+indented, and a paragraph of prose whose later lines start like code is split there: a heuristic,
+which only changes the font. Everything is shown exactly as written, since a
 reviewer judges the raw text a student will learn.
 """
 
@@ -71,12 +72,29 @@ def looks_like_code(paragraph: str) -> bool:
     return sum(line[:1] in (" ", "\t") for line in lines) * 2 > len(lines)
 
 
+def _split_code_tails(paragraphs: list[str], gaps: list[str]) -> tuple[list[str], list[str]]:
+    """Split "Here is the code:\\nimport random\\n..." into its prose and its code: at the first later line that starts like code."""
+    out_paragraphs, out_gaps = [], []
+    for k, paragraph in enumerate(paragraphs):
+        lines = paragraph.split("\n")
+        cut = next((j for j in range(1, len(lines) - 1) if _CODE_START.match(lines[j])), None)
+        if cut is not None and not looks_like_code(paragraph) and looks_like_code("\n".join(lines[cut:])):
+            out_paragraphs += ["\n".join(lines[:cut]), "\n".join(lines[cut:])]
+            out_gaps.append("\n")
+        else:
+            out_paragraphs.append(paragraph)
+        if k < len(gaps):
+            out_gaps.append(gaps[k])
+    return out_paragraphs, out_gaps
+
+
 def _unfenced(text: str) -> list[Segment]:
     """Text outside fences, each paragraph as prose or as code; an indented paragraph right after code continues it."""
     if not text:
         return []
     parts = _PARAGRAPHS.split(text)
     paragraphs, gaps = parts[0::2], parts[1::2]
+    paragraphs, gaps = _split_code_tails(paragraphs, gaps)
     kinds: list[str] = []
     for paragraph in paragraphs:
         continues = bool(kinds) and kinds[-1] == "code" and paragraph[:1] in (" ", "\t") and bool(paragraph.strip())

@@ -137,3 +137,5 @@ def test_code_fences_render_as_code_and_prose_as_written() -> None:
     unfenced = code_segments("def total(xs):\n    s = sum(xs)\n\n    return s\n\nThis adds the numbers.")
     assert unfenced == [("code", "", "def total(xs):\n    s = sum(xs)\n\n    return s"), ("text", "", "This adds the numbers.")]
     assert code_segments("First, mix.\nThen bake for 20 minutes.")[0].kind == "text"
+    tail = code_segments("Here is one:\nimport random\nprint(random.random())")
+    assert [(p.kind, p.text) for p in tail] == [("text", "Here is one:"), ("code", "import random\nprint(random.random())")]

@@ -135,3 +135,17 @@ def test_a_row_changed_since_review_is_shown_as_changed_and_not_applied(tmp_path
     assert state["rows"][0]["changed"] and state["rows"][0]["review"] is None and state["figure"]["changed"] == 1
     kept = read_source(data).rows
     assert [r.alpaca.output for r in kept if r.alpaca] == ["A regenerated answer.", rows[2]["output"]]  # only row 1's verdict applies
+
+
+def test_a_restart_resumes_where_the_person_stopped(tmp_path: Path) -> None:
+    data = write_rows(tmp_path / "data.json", alpaca_rows(45))
+    with serving(data) as s:
+        auth = {"X-Review-Token": s.token, "Content-Type": "application/json"}
+        for row in range(23):
+            httpx.post(f"{s.base}/api/review", json={"row": row, "hash": s.session.data.digests[row], "verdict": "right"}, headers=auth).raise_for_status()
+        old = s.url
+    with serving(data) as s:  # a new server: a new token, the same reviews
+        assert httpx.get(old.replace(old.split("/?")[0], s.base)).status_code == 403
+        page = httpx.get(s.url).text
+    assert 'data-page="2"' in page and 'data-focus="3"' in page  # row 23 is the first without a verdict: page 2, its 4th row
+    assert "23 reviewed of 45" in page

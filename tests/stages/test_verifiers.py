@@ -110,6 +110,9 @@ def test_wrong_arithmetic_and_missing_input_are_dropped():
     assert reason("What is 23 + 19?", "", "23 + 19 = 41") == "wrong_arithmetic"
     assert reason("What is 23 + 19?", "", "23 + 19 = 42") is None
     assert reason("Convert 5 kilometers to miles.", "", "That is 8 miles.") == "wrong_arithmetic"
+    # Not arithmetic: a time range, a year and month.
+    assert reason("What is this schedule? 14:00 - 16:00", "", "A two-hour slot, 22 minutes late.") is None
+    assert reason("What is the report of 2021/11 about?", "", "It covers 12 funds.") is None
     assert reason("Given a paragraph, extract the main ideas.", "", "The main ideas are A and B.") == "needs_input"
     assert reason("Given a paragraph, extract the main ideas.", "Cats sleep. Dogs bark.", "Cats sleep; dogs bark.") is None
 
@@ -128,6 +131,13 @@ def test_wrong_arithmetic_and_missing_input_are_dropped():
         ("Given a list of numbers, write a function that returns the largest.", False),
         ("Write a story about this summer's heatwave.", False),
         ("Why did you choose this question?", False),
+        ("Print the even numbers below 10 in Python.", False),
+        # Material run into the instruction, as datasets that join instruction and input write it.
+        ("Paraphrase this statement in your own words. AI is changing how we work.", False),
+        ("Given a sequence of numbers, calculate the average 1, 2, 3, 4, 5", False),
+        ("Give an example of a metaphor that uses the following object Stars", False),
+        ("```\n14:00 - 16:00\n```\nWhat is this code doing?", False),
+        ("Summarize the following entry", True),
     ],
 )
 def test_the_missing_input_rule(instruction: str, missing: bool) -> None:
@@ -152,3 +162,19 @@ def test_no_seed_instance_is_dropped():
     ran = sum(c.get("python_ran", 0) for _, _, c in results)
     unchecked = sum(n for _, _, c in results for k, n in c.items() if k.startswith("python_unchecked"))
     assert ran >= 4 and verifier.runs == ran + unchecked  # the seeds' code tasks did run
+
+
+def test_a_call_the_input_gives_is_run_and_its_stated_result_checked():
+    code = "```python\ndef factorial(n):\n    return 1 if n < 2 else n * factorial(n - 1)\n```\n"
+    instruction = "Write a Python function that returns the factorial of a number."
+    kept, _, checks = verify(instruction, ("factorial(5)", code + "Output: 120"))
+    assert kept and checks["python_input_called"] == 1 and checks["python_output_matched"] == 1
+    assert reason(instruction, "factorial(5)", code + "Output: 100") == "code_wrong_output"
+    # Without a stated result the call is not made: there is nothing to compare it with.
+    assert verify(instruction, ("factorial(5)", code))[2] == {"python_parsed": 1, "python_ran": 1}
+
+
+def test_a_description_of_the_output_is_not_taken_for_the_output():
+    code = "```python\nprint([n for n in range(10) if n % 2 == 0])\n```\n"
+    assert reason("Print the even numbers below 10 in Python.", "", code + "Output: a list of the even numbers below ten") is None
+    assert reason("Print the even numbers below 10 in Python.", "", code + "Output: [0, 2, 4, 6]") == "code_wrong_output"

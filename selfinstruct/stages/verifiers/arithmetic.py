@@ -52,6 +52,7 @@ _WORD_OPERATORS = [
 _NUM = r"\d+(?:\.\d+)?"
 _EXPRESSION = re.compile(rf"[(\s]*-?{_NUM}[)\s]*(?:[-+*/^][(\s]*-?{_NUM}[)\s]*)+")
 _DATE = re.compile(r"\d{1,4}[/-]\d{1,2}[/-]\d{1,4}")
+_YEAR_MONTH = re.compile(r"(?:19|20)\d\d\s*/\s*(?:0?[1-9]|1[0-2])")  # "2021/11" is a month, not a division
 _PERCENT = re.compile(rf"({_NUM})\s*(?:%|percent)\s+of\s+\$?({_NUM})", re.IGNORECASE)
 _OUTPUT_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 _CONVERT = re.compile(rf"\bconvert\s+(-?{_NUM})\s*([a-zA-Z°][a-zA-Z° ]{{0,30}}?)\s+(?:to|into|in)\s+([a-zA-Z°][a-zA-Z°]*(?:\s+[a-zA-Z]+)?)", re.I)
@@ -114,9 +115,9 @@ def _find_expression(text: str) -> tuple[str, float] | None:
         start = match.start() + len(raw) - len(raw.lstrip())
         end = match.end() - (len(raw) - len(raw.rstrip()))
         before, after = normal[max(0, start - 1):start], normal[end:end + 1]
-        if after.isalnum() or before.isalnum():
-            continue  # "2x + 3" or "version 2.0-3": a variable or a token, not arithmetic
-        if _DATE.search(span):
+        if after.isalnum() or before.isalnum() or ":" in (before, after):
+            continue  # "2x + 3", "version 2.0-3" or "14:00 - 16:00": a variable, a token or a time, not arithmetic
+        if _DATE.search(span) or _YEAR_MONTH.fullmatch(span):
             continue
         operators = re.findall(r"(?<=[\d)\s])[-+*/^]", span)
         if operators and all(op == "-" for op in operators) and not re.search(r"\s-\s", span):

@@ -12,9 +12,12 @@ parses, and the lines of words that do ("Yes", "Name: John", "x = 2") are names,
 assignments, which alone do not count.
 Python is parsed with `ast`, then run in the sandbox (sandbox.py) with the instance's input on
 stdin; an output that also states what the program prints ("Output:" and a block after the code,
-or a `>>>` session) is compared with what it printed, unless the program is not deterministic
-(random, time, uuid ...). What the sandbox refuses, a module that is not in the standard library,
-a read past the end of stdin, or a name the instance itself supplies is not the program's fault
+"Output: 120" on the line after it, or a `>>>` session) is compared with what it printed, unless
+the program is not deterministic (random, time, uuid ...). Where the input is a call of the
+function the code defines ("factorial(5)") and the output states a result, the call's printed
+result is what is compared. Other claims about values (prose such as "so the answer is 120") are
+not checked: reading them reliably needs a judge. What the sandbox refuses, a module that is not in the standard library,
+a read past the end of stdin, a file it expects to find, or a name the instance itself supplies is not the program's fault
 as far as can be told: that instance is kept, counted as unchecked. SQL is parsed by sqlglot;
 other languages are counted and left alone.
 """
@@ -37,10 +40,15 @@ TEXT = {"text", "txt", "output", "console", "plaintext", "plain", "stdout", "she
 # Modules whose programs print something different each run: their stated output is not compared.
 NONDETERMINISTIC = {"random", "time", "datetime", "uuid", "secrets", "os", "threading", "asyncio", "tempfile", "getpass", "socket"}
 # Exceptions that say the program needed something the sandbox has not got, not that it is wrong.
-UNCHECKABLE_ERRORS = {"ModuleNotFoundError", "ImportError", "EOFError", "KeyboardInterrupt"}
+# A file the program reads ("data.csv", "/path/to/dir") is the user's, not in the empty folder it runs in.
+UNCHECKABLE_ERRORS = {"ModuleNotFoundError", "ImportError", "EOFError", "KeyboardInterrupt", "FileNotFoundError", "NotADirectoryError"}
 
-_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*```[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
+# A fence closes on a line of its own or at the end of the last code line ("print(x)```"), as models write it.
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
 _OUTPUT_CUE = re.compile(r"\b(output|outputs|prints?|printed|result|returns?|displays?|gives|produces?)\b[^\n]{0,40}:?\s*$", re.I)
+# "Output: 120" on the first line after the last fence: what the code above prints (or its call returns).
+_INLINE_OUTPUT = re.compile(r"\A\s*(?:\*\*)?(?:output|result|it prints|this prints|prints)(?:\*\*)?\s*:\s*(?:\*\*)?\s*(\S[^\n]*)$",
+                            re.IGNORECASE | re.MULTILINE)
 _SQL_START = re.compile(r"^\s*(SELECT|WITH|INSERT\s+INTO|UPDATE|DELETE\s+FROM|CREATE\s+(?:TABLE|VIEW|INDEX)|ALTER\s+TABLE|DROP\s+TABLE)\b")
 # Statements only code has. An assignment alone is not enough outside a Python fence ("x = 2" answers an
 # equation), and an annotation without a value is how "Name: John" parses.
@@ -116,6 +124,10 @@ def find_code(output: str, instruction: str = "") -> list[CodeBlock]:
         else:
             language, dialect = _guess(text, instruction)
         blocks.append(CodeBlock(language=language, text=text, dialect=dialect))
+    if blocks and blocks[-1].language == "python" and blocks[-1].stated_output is None:
+        inline = _INLINE_OUTPUT.search(output[last_end:])
+        if inline:
+            blocks[-1].stated_output = inline.group(1).strip().strip("`")
     if blocks or "```" in output:
         return blocks
     stripped = output.strip()
@@ -172,6 +184,15 @@ def _same_output(printed: str, stated: str) -> bool:
     return a == b
 
 
+def _looks_like_a_value(stated: str) -> bool:
+    """Whether a stated output is something a program prints (a number, a literal, a few words, several lines),
+    not a description of it ("Output: a list of the even numbers"), which is not compared."""
+    text = stated.strip()
+    if "\n" in text or re.search(r"[\d\[\]{}()'\"=]", text) or len(text.split()) <= 3:
+        return True
+    return False
+
+
 def _session_program(text: str) -> str:
     """A `>>>` session as a doctest run: the program fails when an example's result differs."""
     examples = doctest.DocTestParser().get_examples(text)
@@ -187,6 +208,22 @@ def _session_program(text: str) -> str:
         "    if _runner.failures:\n"
         "        raise AssertionError(f'>>> {_source.strip()[:80]} did not give {_want.strip()[:80]!r}')\n"
     )
+
+
+def _input_call(source: str, inp: str) -> str | None:
+    """The instance's input when it is one call of a function the program defines at top level and never calls itself."""
+    try:
+        expression = ast.parse(inp.strip(), mode="eval").body
+        program = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if not isinstance(expression, ast.Call) or not isinstance(expression.func, ast.Name):
+        return None
+    defined = {node.name for node in program.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    calls = {n.func.id for stmt in program.body if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+             for n in ast.walk(stmt) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}  # fmt: skip
+    name = expression.func.id
+    return inp.strip() if name in defined and name not in calls else None
 
 
 def _supplied_name(result: SandboxResult, instruction: str, inp: str) -> bool:
@@ -214,12 +251,18 @@ async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run:
     if not run:
         return verdict
     source = "\n\n".join(programs)
+    call = _input_call(source, inp) if stated is not None else None
+    if call is not None:
+        # The input names a call of the function the output defines ("factorial(5)") and the output states its
+        # result: print it, so that the result is compared like any stated output.
+        source += f"\n\nprint({call})\n"
+        verdict.checks.append("python_input_called")
     result = await run_python(source, stdin=inp)
     verdict.runs.append(result)
     if result.status == "ok":
         verdict.checks.append("python_ran")
         if stated is not None:
-            if not result.stdout.strip() or not _deterministic(ast.parse(source)) or "..." in stated:
+            if not result.stdout.strip() or not _deterministic(ast.parse(source)) or "..." in stated or not _looks_like_a_value(stated):
                 verdict.checks.append("python_output_not_compared")
             elif _same_output(result.stdout, stated):
                 verdict.checks.append("python_output_matched")

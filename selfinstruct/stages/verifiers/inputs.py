@@ -6,7 +6,8 @@
 A cheap rule, no judge. The instruction must point at material it does not hold: "given a
 paragraph/text/list ...", "the following ...", "this article/sentence ...", "the text below",
 "the provided/given ...". It holds the material itself when it quotes it, has a colon or a line
-break with words after it, or brackets or braces with something inside, as seed tasks do
+break with words after it, a sentence after the one that points at it, or brackets or braces
+with something inside, as seed tasks do
 ("Given a table employees(id, name, ...)", "Translate this sentence ...: 'The beautiful ones ...'").
 Every seed of seed_tasks/seed_tasks.jsonl and of the original Self-Instruct seeds passes.
 """
@@ -27,11 +28,16 @@ _CUE = re.compile(
     rf"|(?:the|these)\s+following\b"
     rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:about|on|that|which|for|to|with|of)\b)"
     rf"|(?:the|a)\s+(?:provided|given|attached|above|accompanying)\s+(?:\w+\s+)?{_MATERIAL}\b"
-    rf"|\b{_MATERIAL}\s+(?:below|above|provided|given)\b)",
+    rf"|\b{_MATERIAL}\s+(?:below|above|provided|given)\b(?!\s*[-\d$])"  # "the text below", not "numbers below 10"
+    rf")",
     re.IGNORECASE,
 )
-# Material carried by the instruction itself: a quotation, words after a colon or a line break, or brackets with content.
-_INLINE = re.compile(r"[\"“”'‘’`«][^\"“”'‘’`«»]{3,}|:\s*\S|\n\s*\S|[\[{(][^\]})]{3,}[\]})]")
+# Material carried by the instruction itself, anywhere in it: a quotation or code, lines after the first,
+# brackets or braces with something inside, a list of numbers.
+_INLINE = re.compile(r"[\"“”'‘’`«][^\"“”'‘’`«»]{3,}|\n\s*\S|[\[{(][^\]})]{3,}[\]})]|(?:\d+(?:\.\d+)?\s*,\s*){2,}\d")
+# ... and after the words that point at it: a colon with text after it, or a capitalised word mid-sentence
+# ("a metaphor that uses the following object Stars").
+_AFTER = re.compile(r":\s*\S|(?<=[a-z,] )[A-Z][a-z]+")
 # "Given a list of numbers, write a function that ...": the list is the function's parameter, not missing material.
 _WRITES_CODE = re.compile(
     r"\b(?:write|create|implement|design|develop|generate|construct)\s+(?:an?\s+|the\s+)?(?:\w+\s+){0,2}?"
@@ -47,4 +53,9 @@ def needs_missing_input(instruction: str, inp: str) -> bool:
     match = _CUE.search(instruction)
     if match is None or _WRITES_CODE.search(instruction):
         return False
-    return _INLINE.search(instruction, match.start()) is None
+    # Words after the sentence that points at the material: the material itself ("Paraphrase this statement.
+    # AI is ..."), or more about the task; either way not clearly missing.
+    end = re.search(r"[.?!](?:\s|$)", instruction[match.end():])
+    if end is not None and instruction[match.end() + end.end():].strip():
+        return False
+    return _INLINE.search(instruction) is None and _AFTER.search(instruction, match.end()) is None

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from selfinstruct.cli import app
 from selfinstruct.finetune.sources import parse_data_spec, read_source
-from selfinstruct.records import Candidate, Completed, Instance, QualityNote
+from selfinstruct.records import Candidate, ChatMessage, Completed, Instance, QualityNote
 from selfinstruct.report import make_report
 from selfinstruct.review.rows import load_rows
 from selfinstruct.reviews import ReviewLog, ReviewWriter, chat_digest, row_digest
@@ -149,3 +149,19 @@ def test_a_restart_resumes_where_the_person_stopped(tmp_path: Path) -> None:
         page = httpx.get(s.url).text
     assert 'data-page="2"' in page and 'data-focus="3"' in page  # row 23 is the first without a verdict: page 2, its 4th row
     assert "23 reviewed of 45" in page
+
+
+def test_a_conversation_run_is_reviewed_from_its_conversations(tmp_path: Path) -> None:
+    run = tmp_path / "chat-run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"recipe": "conversation"}))
+    turns = [ChatMessage(role="user", content="Plan a picnic."), ChatMessage(role="assistant", content="Bring bread and fruit.")]
+    (run / "journal.jsonl").write_text(Completed(id="c00001", instances=[], conversation=turns, ended="turn_limit").model_dump_json() + "\n")
+    (run / "conversations.json").write_text(json.dumps([{"id": "c00001", "conversations": [{"from": "human", "value": "Plan a picnic."},
+                                                                                          {"from": "gpt", "value": "Bring bread and fruit."}]}]))  # fmt: skip
+    data = load_rows(run)
+    assert data.conversation and data.reviews == run / "reviews.jsonl" and data.context(0).ended == "turn_limit"
+    with serving(run) as s:
+        page = httpx.get(s.url).text
+    assert "Conversation ended: turn_limit" in page and "Bring bread and fruit." in page
+    assert parse_data_spec(f"{run}:0.5") == (run / "conversations.json", 0.5)  # finetune --data RUN:WEIGHT

@@ -535,9 +535,9 @@ class ExportConfig(_Config):
 # --- eval (DESIGN section 7) ---------------------------------------------------------------
 
 JUDGE = "Judge"
+CALIBRATION = "Calibration"
 CONTESTANTS = "Contestants"
 
-CALIBRATION = "Calibration"
 
 def fresh_eval_dir() -> Path:
     """A new folder under outputs/ named by the start time; never reuses an existing one."""
@@ -589,8 +589,6 @@ class EvalConfig(_Config):
     judge_max_tokens: int = setting(320, "Most tokens in one judge reply (a few sentences, then the verdict line).", panel=JUDGE, ge=16)
     prompts: Path | None = setting(
         None, "Directory whose judge_pairwise.txt / judge_pairwise_reference.txt replace the shipped judge prompts.", panel=JUDGE, metavar="DIR")
-    max_usd: float | None = setting(None, "Stop before a request could take the run's total spend (judge and API contestants) past this many US dollars.", panel=LIMITS, gt=0)
-    max_total_tokens: int | None = setting(None, "Stop before a request could take the run's total tokens (in + out) past this.", panel=LIMITS, gt=0)
     calibrate: bool = setting(
         False, "Measure the judge instead of comparing contestants: judge labelled pairs (--calibration-set) in both orders and print agreement with the labels, position consistency, first-position wins and time per verdict.", panel=CALIBRATION)
     calibration_set: Path | None = setting(
@@ -598,11 +596,11 @@ class EvalConfig(_Config):
     calibrate_gate: bool = setting(
         False, "With --calibrate: score every output with the quality gate instead, and print how well its score separates the better outputs from the worse (ROC AUC).", panel=CALIBRATION)
     min_quality: float = setting(3.0, "With --calibrate-gate: the gate threshold whose kept shares are printed (as generate --min-quality).", panel=CALIBRATION, ge=1, le=5)
+    max_usd: float | None = setting(None, "Stop before a request could take the run's total spend (judge and API contestants) past this many US dollars.", panel=LIMITS, gt=0)
+    max_total_tokens: int | None = setting(None, "Stop before a request could take the run's total tokens (in + out) past this.", panel=LIMITS, gt=0)
     dry_run: bool = setting(
         False, "Print the requests, tokens and cost this evaluation would take, and exit without loading a model or sending anything.", panel=LIMITS, exclude=True)
 
-    @model_validator(mode="after")
-    def _caps_cover_the_run(self) -> EvalConfig:
     @model_validator(mode="after")
     def _contestants_unless_calibrating(self) -> EvalConfig:
         if not self.calibrate:
@@ -615,6 +613,8 @@ class EvalConfig(_Config):
             raise ValueError("--calibrate-gate needs --calibrate")
         return self
 
+    @model_validator(mode="after")
+    def _caps_cover_the_run(self) -> EvalConfig:
         """--max-usd / --max-total-tokens are the run's caps; the judge settings carry them to every endpoint."""
         for name in ("max_usd", "max_total_tokens"):
             mine, judge = getattr(self, name), getattr(self.judge, name)

@@ -87,9 +87,9 @@ class Decoding(BaseModel):
     stop: list[str] | None = None
     # Constrain the answer to this JSON schema where the endpoint can (see Teacher.structured).
     json_schema: dict[str, Any] | None = None
-
     # Ask for the k most likely tokens at each generated position (a judge reads its verdict from them).
     top_logprobs: int = 0
+
 
 # How an endpoint is asked for schema-constrained JSON: OpenAI's structured outputs, or llama.cpp's
 # grammar from a schema (both llama.cpp servers accept {"type": "json_object", "schema": ...}).
@@ -117,15 +117,14 @@ def request_body(model: str, api: str, prompt: list[Message] | str, decoding: De
         body["stop"] = decoding.stop
     if decoding.json_schema is not None and structured:
         body["response_format"] = response_format(decoding.json_schema, structured)
-    return body
     if decoding.top_logprobs:
         if api == "chat":
             body.update(logprobs=True, top_logprobs=decoding.top_logprobs)
         else:
             body["logprobs"] = decoding.top_logprobs
+    return body
 
 
-# The record a request belongs to (a proposal's "r00012"), set by the stage driver for the task that asks;
 TopLogprobs = list[dict[str, float]]  # per generated position: each likely token's text and its log-probability
 
 
@@ -147,6 +146,7 @@ def read_top_logprobs(choice: dict[str, Any], api: str) -> TopLogprobs | None:
     return [{str(k): float(v) for k, v in (pos or {}).items()} for pos in tops]
 
 
+# The record a request belongs to (a proposal's "r00012"), set by the stage driver for the task that asks;
 # batch mode writes it into each line's custom_id and matches a rerun's requests to journaled lines by it.
 current_record: ContextVar[str | None] = ContextVar("current_record", default=None)
 
@@ -159,8 +159,8 @@ class Completion(BaseModel):
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
-
     top_logprobs: TopLogprobs | None = None  # only when Decoding.top_logprobs asked for them and the endpoint sent them
+
     @property
     def truncated(self) -> bool:
         return self.finish_reason == "length"
@@ -221,8 +221,16 @@ def _is_timeout(exc: BaseException | None) -> bool:
 
 def _retry_after(exc: BaseException | None) -> float | None:
     response = getattr(exc, "response", None)
-    seconds = retry_after_s(response.headers) if response is not None else None
-    return min(seconds, MAX_RETRY_AFTER_S) if seconds is not None else None
+    if response is None:
+        return None
+    value = response.headers.get("retry-after")
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if seconds is None or seconds < 0:
+        return None
+    return min(seconds, MAX_RETRY_AFTER_S)
 
 
 def _describe(exc: BaseException) -> str:
@@ -517,10 +525,10 @@ class Teacher:
             choice = data["choices"][0]
             text = choice["message"].get("content") if self.api == "chat" else choice.get("text")
             finish_reason = choice.get("finish_reason")
+            top = read_top_logprobs(choice, self.api) if decoding.top_logprobs else None
             usage = data.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or estimate)
             completion_tokens = usage.get("completion_tokens")
-            top = read_top_logprobs(choice, self.api) if decoding.top_logprobs else None
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedResponse(f"response body is not valid JSON ({exc})") from exc
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
@@ -532,10 +540,10 @@ class Teacher:
             prompt_tokens=prompt_tokens,
             completion_tokens=int(completion_tokens) if completion_tokens is not None else count_tokens(text),
             latency_s=time.monotonic() - started,
+            top_logprobs=top,
         )
         return done, response.headers
 
-            top_logprobs=top,
     def _redact(self, text: str) -> str:
         """Servers may echo the key or a credentialed URL in errors; neither may reach a log or the terminal."""
         for lane in self.pool.lanes:

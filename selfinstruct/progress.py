@@ -89,6 +89,11 @@ def summary_table(summary: dict[str, Any]) -> Table:
             ("answers dropped by check", listed(summary["grounding_checks"])),
         ]
     rows += _teacher_rows(summary)
+    verifiers = summary.get("verifiers") or {}
+    if verifiers.get("on"):
+        dropped = ", ".join(f"{k} {v}" for k, v in verifiers.get("dropped", {}).items()) or "none"
+        ran = (verifiers.get("sandbox") or {}).get("runs", 0)
+        rows.append(("verifiers dropped", dropped + (f" ({ran} programs run)" if ran else "")))
     gate = summary.get("quality_gate") or {}
     if gate.get("on") and "scored" in gate:
         rows.append(("quality gate", f"{gate['scored']} instances scored, {gate['dropped']} dropped under {gate['min_quality']}"))

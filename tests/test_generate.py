@@ -2,6 +2,7 @@
 
 import gc
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -267,7 +268,8 @@ def test_rouge_tokenizer_option_reaches_the_run(runner, mock_teacher, tmp_path):
 
 def test_the_verifiers_are_on_by_default_and_counted_in_the_summary(runner, mock_teacher, tmp_path):
     on, off = tmp_path / "on", tmp_path / "off"
-    assert runner.invoke(app, mock_args(mock_teacher, on, 6)).exit_code == 0
+    result = runner.invoke(app, mock_args(mock_teacher, on, 6))
+    assert result.exit_code == 0 and re.search(r"verifiers dropped\s+│\s+none", result.output)
     summary = json.loads((on / "summary.json").read_text())
     # The mock's prose answers hold no code, sum or missing input: the verifiers run and drop none of them.
     assert summary["verifiers"] == {"on": True, "run_code": True, "dropped": {}, "checks": {}}

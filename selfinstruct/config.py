@@ -36,7 +36,7 @@ class TeacherSettings(_Config):
     teacher: Literal["auto", "openai", "local"] = setting(
         "auto", "auto: an OpenAI-compatible endpoint if OPENAI_API_KEY/OPENAI_BASE_URL/--base-url/--api-key is set, else the embedded local model. openai or local to force one.", panel=TEACHER)
     model: str | None = setting(
-        None, "Model name at the endpoint. Default: gpt-4o-mini (OpenAI); the packaged model when local. With several --base-url, one model for all, or one per endpoint separated by commas (in --base-url order).", panel=TEACHER)
+        None, "Model name at the endpoint. Default: gpt-4o-mini (OpenAI); the packaged model when local. With several --base-url, one model for all, or one per endpoint separated by commas (in --base-url order). A path to a .gguf file (and no --base-url) runs that file on the embedded llama.cpp server.", panel=TEACHER)
     base_url: list[str] = setting(
         [], "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1. Overrides OPENAI_BASE_URL. Repeat it to spread requests over several servers (least in-flight work first; one that keeps failing is set aside for a cool-down).", panel=TEACHER, metavar="URL")
     api_key: SecretStr | None = setting(None, "API key; prefer the OPENAI_API_KEY variable, which this overrides. Never written to disk.", panel=TEACHER, exclude=True)
@@ -79,6 +79,11 @@ class TeacherSettings(_Config):
 
     @model_validator(mode="after")
     def _models_match_endpoints(self) -> TeacherSettings:
+        if self.model and self.model.lower().endswith(".gguf") and not self.base_url and self.teacher != "openai":
+            # A GGUF file is a model the embedded llama.cpp server runs, whatever option names it (--judge-model x.gguf).
+            object.__setattr__(self, "local_model", self.model)
+            object.__setattr__(self, "teacher", "local")
+            object.__setattr__(self, "model", None)
         if self.model and "," in self.model and len(self.models) != max(1, len(self.base_url)):
             raise ValueError(f"--model names {len(self.models)} models for {len(self.base_url)} --base-url endpoints; give one model, or one per endpoint")
         return self

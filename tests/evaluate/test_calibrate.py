@@ -92,3 +92,13 @@ def test_the_shipped_set_is_labelled_pairs_with_its_licence_beside_it():
 
 def test_roc_auc():
     assert roc_auc([3.0, 4.0], [1.0, 2.0]) == 1.0 and roc_auc([1.0], [1.0]) == 0.5 and roc_auc([1.0, 3.0], [2.0]) == 0.5
+
+
+def test_a_gguf_path_as_the_judge_model_runs_on_the_embedded_server(runner, tmp_path):
+    from selfinstruct.config import TeacherSettings
+
+    settings = TeacherSettings(model=str(tmp_path / "judge.gguf"))
+    assert (settings.teacher, settings.local_model, settings.model) == ("local", str(tmp_path / "judge.gguf"), None)
+    assert TeacherSettings(model="x.gguf", base_url=["http://127.0.0.1:1/v1"]).model == "x.gguf"  # a server's own model name
+    result = runner.invoke(app, ["eval", "--calibrate", "--limit", "1", "--judge-model", str(tmp_path / "missing.gguf"), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "no such model file" in result.output

@@ -589,7 +589,8 @@ class EvalConfig(_Config):
         True, "Probability verdicts: divide the judge's position prior out of every verdict (its mean P(first), P(second), P(tie) over the run's judgements, "
         "each pair counted in both orders) before reading each order's verdict and the pair's score; --no-judge-debias reads them as the judge gave them.", panel=JUDGE)
     judge_margin: float = setting(
-        0.05, "Probability verdicts: a pair is a win only when A's win probability (mean over both orders) is this far above or below 0.5; else a tie.", panel=JUDGE, ge=0, lt=0.5)
+        0.0, "Probability verdicts: a pair is a win only when A's win probability (mean over both orders) is more than this above or below 0.5; else a tie. "
+        "0 agreed best with people on the calibration set (README, Judge calibration).", panel=JUDGE, ge=0, lt=0.5)
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=JUDGE)
     judge_max_tokens: int = setting(320, "Most tokens in one judge reply (a few sentences, then the verdict line).", panel=JUDGE, ge=16)
     prompts: Path | None = setting(

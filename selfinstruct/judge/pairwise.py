@@ -49,7 +49,7 @@ PLACEHOLDERS = {"plain": _PLAIN, "reference": _WITH_REFERENCE, "verdict": _PLAIN
 LETTERS = {"A": ("A",), "B": ("B",), "C": ("C",)}
 TOP_LOGPROBS = 10
 # A pair is a win only when its score is this far from 0.5; chosen on the calibration set (README, "Judge calibration").
-DEFAULT_MARGIN = 0.05
+DEFAULT_MARGIN = 0.0
 FOLLOW_UP = 'Reply with only your verdict: one line "Verdict: X", where X is A, B or tie.'
 NO_INPUT = "(none)"
 EMPTY_ANSWER = "(empty answer)"

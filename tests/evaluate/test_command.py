@@ -115,7 +115,7 @@ def test_verdicts_are_read_from_probabilities_with_one_token_each(runner, mock_t
     bodies = [r["body"] for r in mock_teacher.requests]
     assert len(bodies) == 2 * N and all(b["logprobs"] is True and b["max_tokens"] <= 4 for b in bodies)
     summary = _summary(out)
-    assert summary["judge"]["verdicts"].startswith("probability") and summary["judge"]["margin"] == 0.05
+    assert summary["judge"]["verdicts"].startswith("probability") and summary["judge"]["margin"] == 0.0
     verdict = jsonl(out / "verdicts.jsonl")[0]
     first, second = verdict["judgements"]
     # The mock gives the letter it means 0.9 and 0.05 to each other letter; a wins with 0.9 + 0.05 / 2 in each order.

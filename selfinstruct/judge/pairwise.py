@@ -254,7 +254,8 @@ def combine_pair(first: Judgement, second: Judgement, margin: float = DEFAULT_MA
     if wins[0] is None or wins[1] is None:
         return combine(first.winner, second.winner)[0], consistent, None
     score = (wins[0] + wins[1]) / 2
-    final: Outcome = "a" if score > 0.5 + margin else "b" if score < 0.5 - margin else "tie"
+    edge = margin + 1e-9  # a score of 0.5 up to rounding (a judge with no preference) is a tie, never a coin of float error
+    final: Outcome = "a" if score > 0.5 + edge else "b" if score < 0.5 - edge else "tie"
     return final, consistent, score
 
 

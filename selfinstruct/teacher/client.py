@@ -34,6 +34,7 @@ from selfinstruct.errors import SelfInstructError, TeacherError, UserError
 from selfinstruct.teacher.endpoints import EndpointPool, Lane
 from selfinstruct.teacher.holds import HoldJournal
 from selfinstruct.teacher.rate import AdaptiveLimit
+from selfinstruct.teacher.rate_headers import retry_after_s
 from selfinstruct.teacher.spend import SpendTracker, Usage, count_tokens
 
 # A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
@@ -220,17 +221,10 @@ def _is_timeout(exc: BaseException | None) -> bool:
 
 
 def _retry_after(exc: BaseException | None) -> float | None:
+    """Retry-After (seconds or an HTTP date) or retry-after-ms of a failed request's response, capped."""
     response = getattr(exc, "response", None)
-    if response is None:
-        return None
-    value = response.headers.get("retry-after")
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    if seconds is None or seconds < 0:
-        return None
-    return min(seconds, MAX_RETRY_AFTER_S)
+    seconds = retry_after_s(response.headers) if response is not None else None
+    return min(seconds, MAX_RETRY_AFTER_S) if seconds is not None else None
 
 
 def _describe(exc: BaseException) -> str:

@@ -402,7 +402,8 @@ class Teacher:
         # A request holds its slot through its retries, so at most --concurrency requests are worked on at once;
         # with several endpoints a retry moves to the least busy one that is not set aside.
         held: list[Lane] = []
-        lane, start_at = await self.pool.acquire(ahead)
+        cost = estimate + decoding.max_tokens  # what a provider's tokens-per-minute limit counts
+        lane, start_at = await self.pool.acquire(ahead, cost)
         held.append(lane)
         try:
             # Reserve once a slot is ours: requests queued for a slot hold no budget, so a cap is not hit early.
@@ -416,10 +417,10 @@ class Teacher:
                             raise asyncio.CancelledError
                         if len(self.pool.lanes) > 1:
                             self.pool.release(held.pop())
-                            lane, start_at = await self.pool.acquire(ahead)
+                            lane, start_at = await self.pool.acquire(ahead, cost)
                             held.append(lane)
                         else:
-                            start_at = time.monotonic()
+                            start_at = await self.pool.again(lane, cost)
                     try:
                         return await self._attempt(lane, start_at, prompt, decoding, stage, attempt, request_id, estimate)
                     except Exception as exc:

@@ -1,8 +1,8 @@
 """Several endpoints behind one teacher: each request goes to the one with the least work in flight.
 
     pool = EndpointPool([Lane("http://gpu0:8000/v1", "qwen", client0, AdaptiveLimit(64)), ...])
-    lane, start_at = await pool.acquire()     # least in flight per slot, skipping endpoints cooling down
-    ... send through lane.client ...
+    lane, sent_at = await pool.acquire(cost)  # the endpoint that can send soonest, then least in flight per slot
+    ... send through lane.client ...          # (a retry on the same endpoint: sent_at = await pool.again(lane, cost))
     pool.succeeded(lane) / pool.failed(lane, unreachable=...)
     pool.release(lane)
 
@@ -10,6 +10,10 @@ Each endpoint (a vLLM or llama.cpp server per GPU or per machine) has its own cl
 adaptive concurrency limit (rate.py). One that fails FAIL_STREAK times in a row is set aside for
 COOL_DOWN_S and the run goes on with the others; after the cool-down it gets requests again, and
 one success clears it. With a single endpoint nothing is ever set aside: retries decide.
+
+A request goes where its endpoint's rate limit lets it leave soonest (pacer.py): one endpoint waiting for a
+slow reset gets requests only while no other endpoint can take them within LONG_WAIT_S, so the run does not
+sleep on it while the others have room.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from selfinstruct.teacher.rate import AdaptiveLimit
 
 FAIL_STREAK = 3
 COOL_DOWN_S = 30.0
+# A request does not queue behind an endpoint's rate limit for longer than this while another endpoint could take it.
+LONG_WAIT_S = 1.0
 
 
 @dataclass(eq=False)
@@ -58,6 +64,7 @@ class EndpointPool:
         # its instructions' instance requests). Behind a queue of instance requests, the last batches of a run
         # were classified only as that queue ran out, and the slots emptied while their instances waited on them.
         self._ahead: deque[asyncio.Future[tuple[Lane, float] | None]] = deque()
+        self._costs: dict[asyncio.Future[tuple[Lane, float] | None], float] = {}  # each waiter's tokens, for the pacers
         self.closing = False
 
     @property
@@ -72,30 +79,49 @@ class EndpointPool:
     def in_flight(self) -> int:
         return sum(lane.limit.in_flight for lane in self.lanes)
 
-    def _pick(self) -> Lane | None:
+    def _pick(self, cost: float = 0.0) -> Lane | None:
         now = time.monotonic()
-        usable = [lane for lane in self.lanes if lane.cool_until <= now and lane.limit.free]
+        alive = [lane for lane in self.lanes if lane.cool_until <= now]
+        usable = [lane for lane in alive if lane.limit.free]
         if not usable:
             return None
-        return min(usable, key=lambda lane: (lane.limit.in_flight / lane.limit.current, lane.limit.in_flight))
+        if len(self.lanes) == 1:
+            return usable[0]
+        waits = {lane: lane.limit.pacer.earliest(cost, now) - now for lane in alive}
+        lane = min(
+            usable,
+            key=lambda lane: (
+                waits[lane] > 0.001,
+                waits[lane],
+                lane.limit.in_flight / lane.limit.current,
+                lane.limit.in_flight,
+            ),
+        )
+        if waits[lane] > LONG_WAIT_S and any(waits[other] <= LONG_WAIT_S for other in alive):
+            return None  # wait for a slot on an endpoint with room rather than for this one's reset
+        return lane
 
     @property
     def _waiting(self) -> bool:
         return bool(self._ahead or self._waiters)
 
-    async def acquire(self, ahead: bool = False) -> tuple[Lane, float]:
-        """A slot on the least busy usable endpoint; returns it with the time the request may start.
+    async def acquire(self, ahead: bool = False, cost: float = 0.0) -> tuple[Lane, float]:
+        """A slot on the usable endpoint that can send soonest (then the least busy); returns it once the request
+        may leave (its endpoint's pacer said so), with the moment it left.
 
-        `ahead`: served before every request queued without it (first come, first served among each kind)."""
+        `ahead`: served before every request queued without it (first come, first served among each kind).
+        `cost`: the request's estimated tokens, which the endpoints' token limits are paced by."""
         while True:
             if self.closing:
                 raise asyncio.CancelledError  # the run is stopping: nothing new starts
-            lane = self._pick() if not self._waiting else None  # queued requests come first
+            lane = self._pick(cost) if not self._waiting else None  # queued requests come first
             if lane is not None:
-                return await self._start(lane, lane.limit.take())
+                lane.limit.take()
+                return await self._start(lane, cost)
             waiter: asyncio.Future[tuple[Lane, float] | None] = asyncio.get_running_loop().create_future()
             queue = self._ahead if ahead else self._waiters
             queue.append(waiter)
+            self._costs[waiter] = cost
             cooling = [lane.cool_until for lane in self.lanes if lane.cool_until > time.monotonic()]
             timeout = max(0.01, min(cooling) - time.monotonic()) if len(cooling) == len(self.lanes) else None
             try:
@@ -107,33 +133,38 @@ class EndpointPool:
                     self.release(waiter.result()[0])  # handed a slot just as it was cancelled: pass it on
                 raise
             finally:
+                self._costs.pop(waiter, None)
                 if not waiter.done() or waiter.cancelled():
                     with contextlib.suppress(ValueError):
                         queue.remove(waiter)
             handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
             if handed is not None:
-                return await self._start(*handed)
+                return await self._start(handed[0], cost)
 
-    async def _start(self, lane: Lane, start_at: float) -> tuple[Lane, float]:
-        delay = start_at - time.monotonic()
-        if delay > 0:
-            try:
-                await asyncio.sleep(delay)
-            except asyncio.CancelledError:
-                self.release(lane)
-                raise
-        return lane, start_at
+    async def _start(self, lane: Lane, cost: float) -> tuple[Lane, float]:
+        try:
+            sent_at = await lane.limit.pacer.wait(cost)
+        except asyncio.CancelledError:
+            self.release(lane)
+            raise
+        return lane, sent_at
+
+    async def again(self, lane: Lane, cost: float = 0.0) -> float:
+        """A retry on the endpoint whose slot the request still holds: returns once its pacer lets it leave."""
+        return await lane.limit.pacer.wait(cost)
 
     def _wake(self) -> None:
         """Hand free slots to the requests waiting longest; with none usable and every endpoint cooling down,
         or the run stopping, wake them all to look again (to time their wait, or to give up)."""
         while self._waiting:
-            lane = None if self.closing else self._pick()
+            queue = self._ahead or self._waiters
+            lane = None if self.closing else self._pick(self._costs.get(queue[0], 0.0))
             if lane is None:
                 break
-            waiter = (self._ahead or self._waiters).popleft()
+            waiter = queue.popleft()
             if not waiter.done():
-                waiter.set_result((lane, lane.limit.take()))
+                lane.limit.take()
+                waiter.set_result((lane, 0.0))
         now = time.monotonic()
         if self._waiting and (self.closing or all(lane.cool_until > now for lane in self.lanes)):
             for queue in (self._ahead, self._waiters):

@@ -1,18 +1,21 @@
-"""Adaptive concurrency for online requests: AIMD under a ceiling, paced by rate-limit headers.
+"""Adaptive concurrency for online requests: AIMD under a ceiling, with the provider's rate limit followed by a pacer.
 
     limit = AdaptiveLimit(ceiling=64)              # --concurrency is the ceiling
-    if limit.free: start_at = limit.take()         # the pool (endpoints.py) waits for a free slot
-    ... sleep until start_at, send ...
-    limit.on_success(start_at, stage, latency_s, headers)  /  limit.on_throttle(start_at, retry_after, headers)  /  limit.on_timeout(start_at)
+    if limit.free: limit.take()                    # the pool (endpoints.py) waits for a free slot
+    sent_at = await limit.pacer.wait(cost_tokens)  # pacer.py: leaves once the rate limit has room
+    limit.on_success(sent_at, stage, latency_s, headers)  /  limit.on_throttle(sent_at, retry_after, headers)  /  limit.on_timeout(sent_at)
     limit.give_back()
 
 How the limit moves (TCP's congestion control, DESIGN section 11):
 - it starts at START (or the ceiling, when fixed) and grows by one per success until the first sign of
-  congestion (slow start), then by one per window of `limit` successes (additive increase);
+  congestion (slow start), then by one per window of `limit` successes (additive increase); while it grows
+  from nothing known, requests leave spread over a round trip rather than in bursts, so the first 429 of a
+  limiter without headers finds few requests already on their way;
 - a 429 or a timeout halves it (multiplicative decrease), once per window: answers to requests sent
-  before the last decrease do not count again; Retry-After holds every new start for that long;
-- x-ratelimit-remaining-requests / -tokens (with their reset times) pace starts to the provider's
-  refill rate once little is left, so a run slows down before it gets a 429;
+  before the last decrease do not count again; Retry-After holds every new start for that long. An endpoint
+  that sends x-ratelimit-* headers is paced by them instead (pacer.py), and a 429 there tightens the pacing;
+- the rate limit itself is the pacer's: from the headers, or learned from the 429s (rate_learn.py); while
+  it holds requests back, more slots would only wait, so the limit does not grow;
 - self-hosted servers queue instead of refusing: when latency (against the fastest seen for the same
   kind of request) rises with the requests in flight, the limit stops growing, and shrinks by one
   while the queue keeps growing.
@@ -21,40 +24,18 @@ Everything a run needs to explain itself is kept: the trace of the limit over ti
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping
+
+from selfinstruct.teacher.pacer import Pacer
+from selfinstruct.teacher.rate_headers import parse_reset
+
+__all__ = ["AdaptiveLimit", "parse_reset"]
 
 START = 4
 # Latency this many times the fastest seen (same kind of request) means requests are queueing.
 QUEUE_RATIO, SHRINK_RATIO = 1.6, 2.5
-# Pace once fewer than this share of the provider's limit (or a few requests' worth) is left.
-PACE_SHARE = 0.1
-# Once the buffer left is used up, start a little slower than the refill rate, so jitter does not turn into 429s.
-PACE_MARGIN = 1.1
 TRACE_POINTS = 500
-
-
-def parse_reset(value: str | None) -> float | None:
-    """Seconds in an x-ratelimit-reset-* header: "1s", "6m0s", "20ms", "1h2m3.5s" or a bare number."""
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    total, found = 0.0, False
-    for number, unit in re.findall(r"([\d.]+)(ms|h|m|s)", value):
-        found = True
-        total += float(number) * {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[unit]
-    return total if found else None
-
-
-def _number(headers: Mapping[str, str], name: str) -> float | None:
-    try:
-        return float(headers[name])
-    except (KeyError, ValueError, TypeError):
-        return None
 
 
 class AdaptiveLimit:
@@ -70,13 +51,10 @@ class AdaptiveLimit:
         self.slow_start = not fixed
         self._started = time.monotonic()
         self._last_decrease = -1.0
-        self._hold_until = 0.0  # Retry-After
-        self._next_start = 0.0  # header pacing
-        self._spacing = 0.0
+        self.pacer = Pacer(follow=not fixed)
         self._fastest: dict[str, float] = {}
         self._ratio = 1.0
         self._rtt = 0.0
-        self._pace_bound = False
         self._queue_capped = False
         self.trace: list[tuple[float, int]] = [(0.0, int(self.limit))]
 
@@ -95,27 +73,29 @@ class AdaptiveLimit:
     def free(self) -> bool:
         return self.in_flight < self.current
 
-    def take(self) -> float:
-        """Claim a slot (the caller checked `free`); returns when the request may start, after Retry-After and pacing."""
+    def take(self) -> None:
+        """Claim a slot (the caller checked `free`); the request then waits on `pacer` to leave."""
         self.in_flight += 1
-        now = time.monotonic()
-        start = max(now, self._hold_until, self._next_start)
-        self._next_start = start + self._spacing
-        # Waiting on the pacing means the provider's rate binds, not the concurrency: no point growing.
-        self._pace_bound = start > now + 0.001
-        return start
 
     def give_back(self) -> None:
         self.in_flight -= 1
 
     # --- outcomes ------------------------------------------------------------------------
 
-    def on_success(self, started: float, stage: str, latency_s: float, headers: Mapping[str, str] | None = None, cost_tokens: int = 0) -> None:
-        if headers:
-            self._pace(headers, cost_tokens)
+    def on_success(
+        self,
+        started: float,
+        stage: str,
+        latency_s: float,
+        headers: Mapping[str, str] | None = None,
+        cost_tokens: int = 0,
+    ) -> None:
+        self.pacer.on_success(started, latency_s, headers)
         if self.fixed:
             return
         self._rtt = latency_s if not self._rtt else 0.9 * self._rtt + 0.1 * latency_s
+        # Growing from nothing known: spread requests over a round trip (see the module docstring).
+        self.pacer.spread_s = self._rtt / self.current if self.slow_start and not self.pacer.has_headers else 0.0
         fastest = min(self._fastest.get(stage, latency_s), latency_s)
         self._fastest[stage] = fastest
         ratio = latency_s / fastest if fastest > 0 else 1.0
@@ -133,21 +113,20 @@ class AdaptiveLimit:
             self._note()
             return
         self._queue_capped = False
-        if self._pace_bound:
-            return  # paced by the provider's headers: more slots would only wait
+        if self.pacer.waiting:
+            return  # the rate limit holds requests back, not the concurrency: more slots would only wait
         self.limit = min(float(self.ceiling), self.limit + (1.0 if self.slow_start else 1.0 / max(1.0, self.limit)))
         self._note()
 
     def on_throttle(self, started: float, retry_after: float | None, headers: Mapping[str, str] | None = None) -> None:
         self.throttled += 1
-        if headers:
-            self._pace(headers, 0)
-        if retry_after:
-            self._hold_until = max(self._hold_until, time.monotonic() + retry_after)
-        self._decrease(started)
+        self.pacer.on_throttle(started, retry_after, headers)
+        if not self.pacer.has_headers:
+            self._decrease(started)  # with headers the pacer, not the concurrency, answers for the rate limit
 
     def on_timeout(self, started: float) -> None:
         self.timeouts += 1
+        self.pacer.on_answer(started)
         self._decrease(started)
 
     def _decrease(self, started: float) -> None:
@@ -155,32 +134,14 @@ class AdaptiveLimit:
         if self.fixed or started <= self._last_decrease or now - self._last_decrease < self._rtt:
             return  # one halving per window (about one round trip): requests sent before it, or just after, saw the same congestion
         self.slow_start = False
+        self.pacer.spread_s = 0.0
         self.limit = max(1.0, self.limit / 2)
         self._last_decrease = now
         self._note()
-
-    def _pace(self, headers: Mapping[str, str], cost_tokens: int) -> None:
-        """Space starts at the provider's refill rate once what is left would not cover the requests in flight."""
-        spacing = 0.0
-        for kind, cost in (("requests", 1.0), ("tokens", float(max(1, cost_tokens)))):
-            limit = _number(headers, f"x-ratelimit-limit-{kind}")
-            left = _number(headers, f"x-ratelimit-remaining-{kind}")
-            reset = parse_reset(headers.get(f"x-ratelimit-reset-{kind}"))
-            if limit is None or left is None or not limit:
-                continue
-            if left > PACE_SHARE * limit + 2 * cost:
-                continue
-            # Refill rate from the headers: what is missing comes back within `reset` seconds.
-            per_s = (limit - left) / reset if reset else limit / 60.0
-            if per_s > 0:
-                # At the refill rate while a few requests' worth is left; a little under it once that buffer is gone.
-                margin = 1.0 if left >= 2 * cost else PACE_MARGIN
-                spacing = max(spacing, margin * cost / per_s)
-        self._spacing = spacing
 
     def report(self) -> dict[str, object]:
         return {
             "mode": "fixed" if self.fixed else "adaptive", "ceiling": self.ceiling, "final": self.current,
             "max": max(p[1] for p in self.trace), "throttled_429": self.throttled, "timeouts": self.timeouts,
-            "trace": [list(p) for p in self.trace],
+            "trace": [list(p) for p in self.trace], **self.pacer.report(),
         }  # fmt: skip

@@ -1,0 +1,326 @@
+"""When the next request may leave for one endpoint, so that a provider's rate limit is used in full without 429s.
+
+    pacer = Pacer()
+    sent_at = await pacer.wait(cost_tokens)          # returns once the budget left allows this request; it leaves now
+    pacer.on_success(sent_at, latency_s, headers)     /  pacer.on_throttle(sent_at, retry_after_s, headers)
+    pacer.on_answer(sent_at)                          # any other outcome: no longer in flight
+
+With x-ratelimit-* headers (requests and tokens, rate_headers.py) each answer is a fact: at about the moment the
+request was admitted, `remaining` was left and the whole limit is back `reset` seconds later. Whatever the
+limiter's shape, then, until that moment at least `remaining` less what was sent since is left, and after it at
+least the whole limit less what was sent since. A request leaves once one such bound covers its cost: a fixed
+window that refills all at once is used in full at its reset, a sliding log as its entries expire, a token bucket
+at its refill rate (its answers keep moving the reset along), and never beyond what the provider said was left.
+
+Without headers the limiter's shape is learned from the 429s (rate_learn.py): each Retry-After marks when it has
+room again, and what it accepted between two such moments is its rate; requests then leave evenly at a little
+under that rate, which every shape allows, and the rate creeps up until the next 429 says where the limit is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from selfinstruct.teacher.rate_headers import read_budget
+from selfinstruct.teacher.rate_learn import RateLearner
+from selfinstruct.teacher.rate_shape import ShapeGuess
+
+KINDS = ("requests", "tokens")
+# How long after it leaves a request may be admitted (and so be overtaken by one that left after it), at first;
+# a 429 the headers did not foresee doubles it.
+DELAY_S, MAX_DELAY_S = 0.05, 1.0
+# A limit that names no reset is taken as per minute (as providers state them).
+DEFAULT_RESET_S = 60.0
+# Answers kept per kind: enough to cover a window's worth of requests in flight.
+OBSERVATIONS = 16
+# Sent requests remembered (for what was sent since an answer); older ones are dropped in chunks.
+SENT_KEPT, PRUNE_EVERY = 4096, 1024
+# Until the first answer (or this long) only the first request is out: its headers may tell the limit.
+FIRST_ANSWER_WAIT_S = 2.0
+# Our requests looked through, at most, to find when enough of them have left a sliding window.
+MAX_EXPIRED = 1024
+# A waiter with no time to wait for (nothing foreseeable frees the budget) looks again this often.
+POLL_S = 1.0
+
+
+@dataclass(slots=True)
+class _Seen:
+    """One answer's account of a limit: the request left at `sent` and was answered at `received`; when it was
+    admitted `remaining` was left, and all of the limit was back `reset_s` later."""
+
+    sent: float
+    received: float
+    remaining: float
+    reset_s: float
+    # Requests that left just before it and were still out when it was answered: they may have been admitted
+    # after it (a new connection is slower than a kept one), so its `remaining` may not count them yet.
+    overtaken: float
+
+
+class _Account:
+    """One kind of limit (requests or tokens) as the endpoint's answers described it."""
+
+    def __init__(self) -> None:
+        self.limit = 0.0
+        self.seen: list[_Seen] = []
+        self.shape = ShapeGuess()
+
+    def note(self, seen: _Seen, limit: float, admitted: bool) -> None:
+        self.limit = limit
+        self.seen.append(seen)
+        if admitted:  # a 429's reset is read at a refusal, which says less about the shape
+            self.shape.note(seen.received, seen.remaining, seen.reset_s, limit)
+        if len(self.seen) > OBSERVATIONS:
+            # Keep the newest, and the one whose whole limit is back soonest among the rest (it may be the next step).
+            rest = self.seen[: -OBSERVATIONS + 1]
+            keep = min(rest, key=lambda s: (s.received + s.reset_s, -s.sent))
+            self.seen = [keep, *self.seen[-OBSERVATIONS + 1 :]]
+
+    def earliest(self, now: float, cost: float, sent_since: Callable[[float], float], admitted: Callable[[_Seen], float],
+                 expired: Callable[[float, float, float], float]) -> float:  # fmt: skip
+        """The first moment from `now` at which some answer's bound leaves `cost`; inf if none does."""
+        # A request larger than the whole limit waits for all of it, then goes (the provider says what it thinks).
+        need = min(cost, self.limit)
+        window = self.shape.window_s if self.shape.name == "sliding" else 0.0
+        best = math.inf
+        for seen in self.seen:
+            used = sent_since(seen.sent) + seen.overtaken
+            at = admitted(seen)
+            if now < at + seen.reset_s and seen.remaining - used >= need:
+                return now
+            if self.limit - used >= need:
+                best = min(best, max(now, at + seen.reset_s))
+            if window and seen is self.seen[-1]:
+                # A sliding log: each of our requests it counted leaves it a window after it was let in.
+                best = min(best, max(now, expired(at - window, need - (seen.remaining - used), window)))
+        return best
+
+
+class Pacer:
+    """Holds requests for one endpoint until its rate limit has room for them (see the module docstring)."""
+
+    def __init__(self, follow: bool = True) -> None:
+        self.follow = follow  # False (--concurrency-fixed): only Retry-After holds requests back
+        self.accounts = {kind: _Account() for kind in KINDS}
+        self.learner = RateLearner()
+        self.delay_s = DELAY_S
+        self.hold_until = 0.0  # Retry-After
+        self.fastest = math.inf  # quickest answer seen: how long the provider takes at least, admission to answer
+        self.token_scale = 1.0  # the provider's token count over our estimate, raised by token 429s
+        self.unforeseen = 0  # 429s met while the headers said there was room
+        self.waiting = 0  # requests holding a slot while they wait for the rate limit
+        self.spread_s = 0.0  # least time between two requests leaving (set by the concurrency limit while it grows)
+        # Requests sent, in order: when each left and its cumulative cost (count and tokens), for "sent since".
+        self._times: list[float] = []
+        self._cum_tokens: list[float] = []
+        self._admitted_by: list[float] = []  # each request's latest possible admission, once it is answered
+        self._cost: dict[float, float] = {}  # in flight: when it left -> its tokens
+        self._total_tokens = 0.0
+        self._forgotten_until, self._forgotten_tokens = -math.inf, 0.0  # the last request dropped from that record
+        self._last_sent = -math.inf
+        self._waiters: list[asyncio.Future[None]] = []
+
+    @property
+    def has_headers(self) -> bool:
+        return bool(self.accounts["requests"].seen or self.accounts["tokens"].seen)
+
+    # --- leaving ---------------------------------------------------------------------------
+
+    def earliest(self, cost_tokens: float, now: float | None = None) -> float:
+        """When a request of this cost may leave (now or later; inf: not until an answer says more)."""
+        now = time.monotonic() if now is None else now
+        at = max(now, self.hold_until)
+        if not self.follow:
+            return at
+        at = max(at, self._last_sent + self.spread_s)
+        if self.has_headers:
+            for kind, cost in (("requests", 1.0), ("tokens", cost_tokens * self.token_scale)):
+                account = self.accounts[kind]
+                if account.seen:
+                    sent_since = self._sent_since_count if kind == "requests" else self._sent_since_tokens
+                    expired = self._expired_count if kind == "requests" else self._expired_tokens
+                    at = max(at, account.earliest(at, cost, sent_since, self._admitted, expired))
+        elif self.learner.rate:
+            at = max(at, self.learner.next_at(self._last_sent))
+        elif self._times and not math.isfinite(self.fastest) and self.learner.room_at is None:
+            # The first request is still out: its answer may carry the headers that say how far to go.
+            at = max(at, self._times[0] + FIRST_ANSWER_WAIT_S)
+        return at
+
+    def _admitted(self, seen: _Seen) -> float:
+        """When that request was admitted, at the latest: after it left, and no later than the provider's quickest
+        answer before it came (read now, as the quickest answer seen keeps improving), plus the delay allowed."""
+        return max(seen.sent, seen.received - self.fastest) + self.delay_s
+
+    async def wait(self, cost_tokens: float) -> float:
+        """Wait until this request may leave, then count it as sent; returns the moment it left."""
+        now = time.monotonic()
+        if self.earliest(cost_tokens, now) <= now:
+            return self._sent(now, cost_tokens)
+        loop = asyncio.get_running_loop()
+        self.waiting += 1
+        try:
+            while True:
+                waiter = loop.create_future()
+                self._waiters.append(waiter)
+                timer = loop.call_later(min(self.earliest(cost_tokens, now) - now, POLL_S), _wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                    if not waiter.done():
+                        waiter.cancel()
+                now = time.monotonic()
+                if self.earliest(cost_tokens, now) <= now:
+                    return self._sent(now, cost_tokens)
+        finally:
+            self.waiting -= 1
+
+    def _sent(self, now: float, cost_tokens: float) -> float:
+        while now in self._cost:  # each request in flight is known by when it left
+            now = math.nextafter(now, math.inf)
+        cost = cost_tokens * self.token_scale
+        self._total_tokens += cost
+        self._times.append(now)
+        self._cum_tokens.append(self._total_tokens)
+        self._admitted_by.append(math.inf)
+        self._cost[now] = cost
+        if len(self._cost) > SENT_KEPT:  # outcomes nobody reported (errors): forget the oldest
+            for key in list(self._cost)[: SENT_KEPT // 2]:
+                del self._cost[key]
+        self._last_sent = now
+        if len(self._times) > SENT_KEPT + PRUNE_EVERY:
+            self._forgotten_until, self._forgotten_tokens = (
+                self._times[PRUNE_EVERY - 1],
+                self._cum_tokens[PRUNE_EVERY - 1],
+            )
+            del self._times[:PRUNE_EVERY], self._cum_tokens[:PRUNE_EVERY], self._admitted_by[:PRUNE_EVERY]
+        return now
+
+    def _sent_since_count(self, at: float) -> float:
+        if at < self._forgotten_until:
+            return math.inf  # older than what is remembered: that answer can no longer vouch for anything
+        return len(self._times) - bisect.bisect_right(self._times, at)
+
+    def _sent_since_tokens(self, at: float) -> float:
+        if at < self._forgotten_until:
+            return math.inf
+        i = bisect.bisect_right(self._times, at)
+        return self._total_tokens - (self._cum_tokens[i - 1] if i else self._forgotten_tokens)
+
+    def _expired_count(self, after: float, deficit: float, window: float) -> float:
+        """When `deficit` of our requests sent after `after` have surely left a sliding window: a window after the
+        last of the first `deficit` of them was let in (known once answered); inf if they are not all answered."""
+        return self._expired(after, deficit, window, tokens=False)
+
+    def _expired_tokens(self, after: float, deficit: float, window: float) -> float:
+        return self._expired(after, deficit, window, tokens=True)
+
+    def _expired(self, after: float, deficit: float, window: float, tokens: bool) -> float:
+        if deficit <= 0:
+            return -math.inf
+        if after < self._forgotten_until:
+            return math.inf
+        i = bisect.bisect_right(self._times, after)
+        last, freed = -math.inf, 0.0
+        for j in range(i, min(len(self._times), i + MAX_EXPIRED)):
+            last = max(last, self._admitted_by[j])
+            freed += (
+                (self._cum_tokens[j] - (self._cum_tokens[j - 1] if j else self._forgotten_tokens)) if tokens else 1.0
+            )
+            if freed >= deficit:
+                return last + window + self.delay_s
+        return math.inf
+
+    def _news(self) -> None:
+        """Something changed (an answer, a hold): every waiting request looks again."""
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            _wake(waiter)
+
+    # --- answers ---------------------------------------------------------------------------
+
+    def on_success(self, sent: float, latency_s: float, headers: Mapping[str, str] | None) -> None:
+        self._cost.pop(sent, None)
+        self.fastest = min(self.fastest, latency_s)
+        now = time.monotonic()
+        i = bisect.bisect_left(self._times, sent)
+        if i < len(self._times) and self._times[i] == sent:
+            self._admitted_by[i] = max(sent, now - self.fastest)
+        self._read(sent, now, headers, admitted=True)
+        if self.learner.rate and not self.has_headers:
+            i = bisect.bisect_left(self._times, sent)
+            self.learner.on_success(sent - self._times[i - 1] if i else 0.0)
+        self._news()
+
+    def on_throttle(self, sent: float, retry_after: float | None, headers: Mapping[str, str] | None) -> None:
+        now = time.monotonic()
+        cost = self._cost.pop(sent, 0.0)
+        i = bisect.bisect_left(self._times, sent)
+        if i < len(self._times) and self._times[i] == sent:
+            self._admitted_by[i] = sent  # refused: it never entered the limiter's count
+        if retry_after:
+            self.hold_until = max(self.hold_until, now + retry_after)
+        if self.has_headers:
+            self._unforeseen(sent, now, cost, headers)
+        self._read(sent, now, headers, admitted=False)
+        if not self.has_headers:
+            first = self._times[0] if self._times else sent
+            self.learner.on_throttle(sent, now, retry_after, first, self._accepted_between)
+        self._news()
+
+    def on_answer(self, sent: float) -> None:
+        """Any other outcome (an error, a timeout, a cancelled request): it is no longer in flight."""
+        if self._cost.pop(sent, None) is not None:
+            self._news()
+
+    def _read(self, sent: float, received: float, headers: Mapping[str, str] | None, admitted: bool) -> None:
+        """Note what the answer's x-ratelimit-* headers say, as of when the request was admitted at the latest."""
+        if not headers:
+            return
+        overtaken = [cost for at, cost in self._cost.items() if sent - self.delay_s <= at < sent]
+        for kind in KINDS:
+            budget = read_budget(headers, kind)
+            if budget is not None:
+                reset = budget.reset_s if budget.reset_s is not None else DEFAULT_RESET_S
+                extra = len(overtaken) if kind == "requests" else sum(overtaken)
+                self.accounts[kind].note(_Seen(sent, received, budget.remaining, reset, extra), budget.limit, admitted)
+
+    def _unforeseen(self, sent: float, now: float, cost: float, headers: Mapping[str, str] | None) -> None:
+        """A 429 although the headers said there was room: requests reach the provider later, or in another order,
+        than allowed for, or it counts tokens higher than we do. Each such 429 makes the next requests more careful."""
+        self.unforeseen += 1
+        tokens = read_budget(headers, "tokens")
+        requests = read_budget(headers, "requests")
+        if tokens is not None and tokens.remaining < cost and (requests is None or requests.remaining >= 1):
+            self.token_scale *= 1.05  # short of tokens only: our estimate is low against the provider's count
+            return
+        self.delay_s = min(MAX_DELAY_S, max(2 * self.delay_s, now - sent))
+
+    def _accepted_between(self, start: float, end: float) -> int:
+        """Requests that left in [start, end) and were not refused (answered or still in flight)."""
+        lo, hi = bisect.bisect_left(self._times, start), bisect.bisect_left(self._times, end)
+        return hi - lo - self.learner.refused_between(start, end)
+
+    def report(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "paced_by": "headers" if self.has_headers else ("429s" if self.learner.rate else "none")
+        }
+        if self.learner.rate:
+            out["learned_rate_per_s"] = round(self.learner.rate, 3)
+        if self.unforeseen:
+            out["unforeseen_429"] = self.unforeseen
+        shapes = {kind: account.shape.name for kind, account in self.accounts.items() if account.shape.name}
+        if shapes:
+            out["limiter_shape"] = shapes
+        return out
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -40,7 +40,6 @@ TOKENS_PER_PROPOSED_INSTRUCTION = 18  # "12. Explain ... for ... in ..." is one 
 TOKENS_PER_ALPACA_TASK = 80  # instruction, input and a short output
 TOKENS_PER_VERDICT = 4  # "3. Yes"
 TOKENS_PER_INSTANCE = 30
-TOKENS_PER_QUALITY_VERDICT = 30  # "Reason: ..." and "Score: 4"
 INSTANCES_PER_INSTRUCTION = 3
 # Proposal prompts differ by their sampled examples: average a few to smooth that out.
 PROMPT_SAMPLES = 8
@@ -151,12 +150,14 @@ def quality_stage(cfg: GenerateConfig, seeds: list[SeedTask], requests: int) -> 
 
     judge = QualityJudge(None, cfg.prompts)  # type: ignore[arg-type]  # only renders prompts here
     probe = [(s.instruction, i) for s in seeds[:PROMPT_SAMPLES] for i in s.instances[:1]]
-    size = mean(prompt_tokens(judge.prompt(t, i.input, i.output), cfg) for t, i in probe) if probe else 200
+    # The judge is asked for the digit alone (its probabilities are the score); an endpoint without log-probabilities is
+    # asked once that way, then for a reason and a score line as text, which is the worst case.
+    size = mean(prompt_tokens(judge.prompt(t, i.input, i.output, judge.score_template), cfg) for t, i in probe) if probe else 200
     return StageEstimate(
         stage="quality",
         requests=requests,
         prompt_tokens=round(requests * size),
-        completion_tokens=requests * TOKENS_PER_QUALITY_VERDICT,
+        completion_tokens=requests * judge.digit_decoding.max_tokens,
         worst_completion_tokens=requests * judge.decoding.max_tokens,
     )
 

@@ -582,8 +582,9 @@ class EvalConfig(_Config):
         "auto", "Local transformers models: auto is bf16 where the GPU or CPU computes it natively (2-3x faster on an AVX512-BF16 CPU), else fp32.", panel=CONTESTANTS)
     reference: bool = setting(
         True, "Show the judge each task's reference output, where the task has one, and have it check correctness against it; --no-reference judges without.", panel=JUDGE)
-    judge_verdicts: Literal["probability", "text"] = setting(
+    judge_verdicts: Literal["probability", "text", "scores"] = setting(
         "probability", "probability: ask for one letter and read the verdict from the judge's token probabilities (top_logprobs; falls back to text where the endpoint sends none). "
+        "scores: grade each answer alone, 1-5 as the expected score from the digit probabilities (against the reference when shown), and compare the grades; no position to be biased by. "
         "text: the judge explains, then writes its verdict.", panel=JUDGE)
     judge_debias: bool = setting(
         True, "Probability verdicts: divide the judge's position prior out of every verdict (its mean P(first), P(second), P(tie) over the run's judgements, "

@@ -177,7 +177,7 @@ def _by_margin(pairs: list[LabelledPair], judge: PairJudge, state: EvalState, de
 
 def _method(judge: PairJudge, state: EvalState) -> str:
     methods = {j.method for j in state.judgements.values()}
-    return "probability" if methods == {"probability"} else "text" if methods == {"text"} else "mixed"
+    return methods.pop() if len(methods) == 1 else "mixed"
 
 
 def _gate_figures(pairs: list[LabelledPair], state: EvalState, gate: dict[str, Any], model: str, min_quality: float) -> dict[str, Any]:

@@ -230,6 +230,8 @@ def verdict_method(verdicts: list[PairVerdict], judge: PairJudge) -> str:
         methods.add("text")
     if methods == {"probability"}:
         return "probability (one token per verdict, from top_logprobs)"
+    if methods == {"scores"}:
+        return "scores (each answer graded alone, expected 1-5 grade from top_logprobs)"
     if methods == {"text"}:
         return "text (the endpoint sent no log-probabilities)" if judge.fell_back or judge.method == "probability" else "text"
     return "mixed: probability, then text when the endpoint sent no log-probabilities" if methods else judge.method

@@ -31,13 +31,15 @@ from pydantic import BaseModel
 from selfinstruct.errors import UserError
 from selfinstruct.evaluate.stats import Outcome
 from selfinstruct.evaluate.tasks import EvalTask, normalize_ws
+from selfinstruct.judge.graded import AnswerGrader
+from selfinstruct.judge.pointwise import NO_INPUT
 from selfinstruct.judge.probabilities import LogprobSupport, option_probabilities
 from selfinstruct.teacher.client import Completion, Decoding, Message, Teacher
 from selfinstruct.templates import default_prompts_dir
 
 Verdict = Literal["A", "B", "tie"]
 Order = Literal["ab", "ba"]
-Method = Literal["probability", "text"]
+Method = Literal["probability", "text", "scores"]
 TEMPLATES = {
     "plain": "judge_pairwise.txt", "reference": "judge_pairwise_reference.txt",
     "verdict": "judge_pairwise_verdict.txt", "verdict_reference": "judge_pairwise_verdict_reference.txt",
@@ -51,7 +53,6 @@ TOP_LOGPROBS = 10
 # A pair is a win only when its score is this far from 0.5; chosen on the calibration set (README, "Judge calibration").
 DEFAULT_MARGIN = 0.0
 FOLLOW_UP = 'Reply with only your verdict: one line "Verdict: X", where X is A, B or tie.'
-NO_INPUT = "(none)"
 EMPTY_ANSWER = "(empty answer)"
 
 
@@ -203,6 +204,9 @@ class Judgement(BaseModel):
     p_second: float | None = None
     p_tie: float | None = None
     mass: float | None = None
+    # Method "scores": each answer's expected 1-5 grade, graded alone (first shown, second shown).
+    score_first: float | None = None
+    score_second: float | None = None
 
     def p_win(self, contestant: Literal["a", "b"]) -> float | None:
         """The probability that `contestant` wins this order, a tie counting half; None for a text verdict."""
@@ -250,6 +254,13 @@ def combine_pair(first: Judgement, second: Judgement, margin: float = DEFAULT_MA
     decides (a win past `margin` from 0.5, else a tie); otherwise a text pair's rule (disagreement is
     a tie). Consistency compares each order's most likely verdict, so it still shows position bias."""
     _, consistent = combine(first.winner, second.winner)
+    if first.method == second.method == "scores" and first.score_first is not None and second.score_first is not None:
+        # Each answer was graded alone, so there is no position to cancel: a's grade against b's, from both records.
+        grade_a = (first.score_first + second.score_second) / 2  # type: ignore[operator]
+        grade_b = (first.score_second + second.score_first) / 2  # type: ignore[operator]
+        score = 0.5 + (grade_a - grade_b) / 8  # the 1-5 difference on a 0-1 scale, 0.5 for equal grades
+        edge = margin + 1e-9
+        return ("a" if score > 0.5 + edge else "b" if score < 0.5 - edge else "tie"), consistent, score
     wins = [first.p_win("a"), second.p_win("a")]
     if wins[0] is None or wins[1] is None:
         return combine(first.winner, second.winner)[0], consistent, None
@@ -282,6 +293,7 @@ class PairJudge:
         self.method: Method = method
         self.fell_back = False  # the endpoint sent no log-probabilities, so verdicts are read from text
         self.support = LogprobSupport()
+        self.grader = AnswerGrader(self, reference=reference)  # method "scores": each answer graded alone, once
 
     @staticmethod
     def trivial(first: str, second: str) -> bool:
@@ -289,14 +301,17 @@ class PairJudge:
         return normalize_ws(first) == normalize_ws(second)
 
     def prompt(self, task: EvalTask, first: str, second: str, method: Method | None = None) -> str:
-        return self.prompts.render(task, first, second, self.reference, method or self.method)
+        """The request's text; for graded answers, both answers' grading prompts (what the judgement's identity covers)."""
+        if (method or self.method) == "scores":
+            return "scores\x1f" + self.grader.prompt(task, first) + "\x1f" + self.grader.prompt(task, second)
+        return self.prompts.render(task, first, second, self.reference, method or self.method)  # type: ignore[arg-type]
 
     def sha(self, task: EvalTask, first: str, second: str, method: Method | None = None) -> str:
         return prompt_sha(self.model, self.prompt(task, first, second, method))
 
     def find(self, judgements: dict[str, Judgement], task: EvalTask, first: str, second: str) -> Judgement | None:
         """This order's journaled judgement, asked either way (a run that fell back to text verdicts resumes)."""
-        for method in (self.method, "text" if self.method == "probability" else "probability"):
+        for method in (self.method, "text") if self.method == "scores" else (self.method, "text" if self.method == "probability" else "probability"):
             found = judgements.get(self.sha(task, first, second, method))  # type: ignore[arg-type]
             if found is not None:
                 return found
@@ -308,11 +323,31 @@ class PairJudge:
             sha = self.sha(task, first, second)
             return Judgement(prompt_sha=sha, task=task.id, order=order, verdict="tie", winner="tie", reason="identical", judge=self.model,
                              method=self.method, **({"p_first": 0.0, "p_second": 0.0, "p_tie": 1.0} if self.method == "probability" else {}))  # fmt: skip
+        if self.method == "scores":
+            graded = await self._by_scores(task, first, second, order)
+            if graded is not None:
+                return graded
+            self.method, self.fell_back = "text", True
         if self.method == "probability":
             judged = await self._by_probability(task, first, second, order)
             if judged is not None:
                 return judged
         return await self._by_text(task, first, second, order)
+
+    async def _by_scores(self, task: EvalTask, first: str, second: str, order: Order) -> Judgement | None:
+        """Both answers graded alone and compared; None (and text verdicts from now on) without log-probabilities."""
+        grades = await self.grader.grades(task, first, second)
+        if grades is None:
+            return None
+        one, two = grades
+        if one.expected is None or two.expected is None:
+            # A grade with no digit among the likely tokens: no preference can be read.
+            return Judgement(prompt_sha=self.sha(task, first, second, "scores"), task=task.id, order=order, verdict="tie", winner="tie",
+                             reason="unreadable", explanation=f"{one.reason} | {two.reason}", judge=self.model, method="scores")  # fmt: skip
+        verdict: Verdict = "A" if one.expected > two.expected else "B" if two.expected > one.expected else "tie"
+        return Judgement(prompt_sha=self.sha(task, first, second, "scores"), task=task.id, order=order, verdict=verdict,
+                         winner=winner_of(verdict, order), explanation=f"A: {one.reason} | B: {two.reason}", judge=self.model,
+                         method="scores", score_first=one.expected, score_second=two.expected)  # fmt: skip
 
     async def _by_probability(self, task: EvalTask, first: str, second: str, order: Order) -> Judgement | None:
         """The one-letter verdict read from top_logprobs; None (and text verdicts from now on) when the endpoint sent none."""

@@ -27,13 +27,14 @@ from typing import Literal
 from pydantic import BaseModel
 
 from selfinstruct.errors import UserError
-from selfinstruct.judge.pairwise import NO_INPUT
 from selfinstruct.judge.probabilities import LogprobSupport, expected_score, option_probabilities
 from selfinstruct.teacher.client import Decoding, Message, Teacher
 from selfinstruct.templates import default_prompts_dir
 
 TEMPLATE = "judge_quality.txt"
+NO_INPUT = "(none)"
 SCORE_TEMPLATE = "judge_quality_score.txt"
+REFERENCE_TEMPLATE = "judge_quality_score_reference.txt"  # the same, checked against a reference answer
 DIGITS = {str(k): (str(k),) for k in range(1, 6)}
 TOP_LOGPROBS = 10
 PLACEHOLDERS = ("instruction", "input", "output")
@@ -91,12 +92,12 @@ def keep(scored: QualityScore, min_quality: float = DEFAULT_MIN_QUALITY) -> bool
     return scored.score is None or scored.score >= min_quality
 
 
-def _load(directory: Path, name: str) -> str:
+def _load(directory: Path, name: str, placeholders: tuple[str, ...] = PLACEHOLDERS) -> str:
     path = directory / name
     if not path.is_file():
         raise UserError(f"{path}: quality judge prompt template missing")
     text = path.read_text(encoding="utf-8")
-    for placeholder in PLACEHOLDERS:
+    for placeholder in placeholders:
         if "{" + placeholder + "}" not in text:
             raise UserError(f"{path}: quality judge prompt template lacks the placeholder {{{placeholder}}}")
     return text.rstrip() + "\n"
@@ -109,6 +110,7 @@ class QualityJudge:
         directory = prompts_dir or default_prompts_dir()
         self.template = _load(directory, TEMPLATE)
         self.score_template = _load(directory, SCORE_TEMPLATE)
+        self.reference_template = _load(directory, REFERENCE_TEMPLATE, (*PLACEHOLDERS, "reference"))
         self.teacher = teacher
         self.method = method
         self.fell_back = False  # the endpoint sent no log-probabilities: text scores from then on
@@ -116,14 +118,24 @@ class QualityJudge:
         self.decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=max_tokens, json_schema=SCHEMA)
         self.digit_decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=3, top_logprobs=TOP_LOGPROBS)
 
-    def prompt(self, instruction: str, input: str, output: str, template: str | None = None) -> str:
-        values = {"instruction": instruction.strip(), "input": input.strip() or NO_INPUT, "output": output.strip() or "(empty)"}
-        pattern = re.compile("|".join(re.escape("{" + n + "}") for n in PLACEHOLDERS))
+    def prompt(self, instruction: str, input: str, output: str, template: str | None = None, reference: str | None = None) -> str:
+        values = {"instruction": instruction.strip(), "input": input.strip() or NO_INPUT, "output": output.strip() or "(empty)",
+                  "reference": (reference or "").strip()}  # fmt: skip
+        names = (*PLACEHOLDERS, "reference") if reference else PLACEHOLDERS
+        # One pass, so an output containing "{reference}" is never substituted again.
+        pattern = re.compile("|".join(re.escape("{" + n + "}") for n in names))
         return pattern.sub(lambda m: values[m.group(0)[1:-1]], template or self.template)
 
-    async def score(self, instruction: str, input: str, output: str) -> QualityScore:
+    def score_prompt(self, instruction: str, input: str, output: str, reference: str | None = None) -> str:
+        """The digit-only prompt, checked against `reference` when one is given."""
+        if reference:
+            return self.prompt(instruction, input, output, self.reference_template, reference)
+        return self.prompt(instruction, input, output, self.score_template)
+
+    async def score(self, instruction: str, input: str, output: str, reference: str | None = None) -> QualityScore:
+        """The output's score; with a `reference` (probability scores only) its correctness is checked against it."""
         if self.method == "probability":
-            prompt = self.prompt(instruction, input, output, self.score_template)
+            prompt = self.score_prompt(instruction, input, output, reference)
             done = await self.support.ask(lambda: self.teacher.complete(prompt, self.digit_decoding, stage=STAGE))
             if done is not None:
                 probs = option_probabilities(done.top_logprobs, DIGITS)

@@ -102,3 +102,13 @@ def test_a_gguf_path_as_the_judge_model_runs_on_the_embedded_server(runner, tmp_
     assert TeacherSettings(model="x.gguf", base_url=["http://127.0.0.1:1/v1"]).model == "x.gguf"  # a server's own model name
     result = runner.invoke(app, ["eval", "--calibrate", "--limit", "1", "--judge-model", str(tmp_path / "missing.gguf"), "--out", str(tmp_path / "c")])
     assert result.exit_code == 2 and "no such model file" in result.output
+
+
+def test_graded_verdicts_are_calibrated_with_no_position_to_prefer(runner, mock_teacher, tmp_path):
+    mock_teacher.quality_score = lambda instruction, given, output: min(5, len(output.split()))
+    mock_teacher.judge_position_bias = 1.0  # would name the first answer every time, were the answers shown side by side
+    path = write_jsonl(tmp_path / "pairs.jsonl", _pairs())
+    assert _calibrate(runner, mock_teacher, path, tmp_path / "cal", "--judge-verdicts", "scores").exit_code == 0
+    figures = json.loads((tmp_path / "cal" / "calibration.json").read_text())["pairwise"]
+    assert (figures["agreement"], figures["position_consistency"], figures["first_position_wins"], figures["verdicts"]) == (1.0, 1.0, 0.5, "scores")
+    assert len(mock_teacher.requests) == 12  # each of the 12 outputs graded once

@@ -282,3 +282,32 @@ def test_no_tasks_is_exit_2(runner, mock_teacher, eval_files, tmp_path):
     args[args.index("--tasks") + 1] = str(empty)
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "no tasks" in result.output
+
+
+def test_graded_verdicts_grade_each_answer_once_against_the_reference(runner, mock_teacher, eval_files, tmp_path):
+    mock_teacher.quality_score = lambda instruction, given, output: min(5, len(output.split()))
+    out = tmp_path / "ev"
+    result = runner.invoke(app, eval_args(eval_files, out, mock_teacher, "good", "bad", "--judge-verdicts", "scores"))
+    assert result.exit_code == 0, result.output
+    prompts = [r["body"]["messages"][-1]["content"] for r in mock_teacher.requests]
+    # Two answers per task, each graded once (the second order reuses both grades), each beside the task's reference.
+    assert len(prompts) == 2 * N and all("[Reference answer]" in p and "Reply with the score alone" in p for p in prompts)
+    assert not any("[Start of Answer B]" in p for p in prompts)
+    summary = _summary(out)
+    assert summary["judge"]["verdicts"].startswith("scores") and summary["result"]["wins"] == N
+    assert summary["result"]["position_consistency"] == 1.0
+    first, second = jsonl(out / "verdicts.jsonl")[0]["judgements"]
+    # The mock gives the digit it means 0.9 and 0.025 to each other: 5 -> 4.75, 3 ("Idea 0 means") -> 3.0.
+    assert (first["score_first"], first["score_second"], second["score_first"], second["score_second"]) == pytest.approx((4.75, 3.0, 3.0, 4.75))
+    # A rerun finds every judgement in the journal and asks nothing.
+    assert runner.invoke(app, eval_args(eval_files, out, mock_teacher, "good", "bad", "--judge-verdicts", "scores")).exit_code == 0
+    assert len(mock_teacher.requests) == 2 * N
+
+
+def test_graded_verdicts_fall_back_to_text_without_logprobs(runner, mock_teacher, eval_files, tmp_path):
+    mock_teacher.no_logprobs = True
+    out = tmp_path / "ev"
+    result = runner.invoke(app, eval_args(eval_files, out, mock_teacher, "good", "bad", "--judge-verdicts", "scores", "--judge-concurrency", "1"))
+    assert result.exit_code == 0, result.output
+    summary = _summary(out)
+    assert summary["result"]["wins"] == N and "no log-probabilities" in summary["judge"]["verdicts"]

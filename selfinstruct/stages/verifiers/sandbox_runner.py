@@ -54,7 +54,10 @@ def _limits() -> None:
         (resource.RLIMIT_NOFILE, OPEN_FILES), (resource.RLIMIT_NPROC, PROCESSES), (resource.RLIMIT_CORE, 0),
     ]
     for which, value in limits:
-        resource.setrlimit(which, (value, value))
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):  # a limit this system does not let us set (macOS refuses RLIMIT_AS)
+            pass
 
 
 def _landlock(work: str) -> int:
@@ -62,6 +65,8 @@ def _landlock(work: str) -> int:
     import ctypes
     import sysconfig
 
+    if not sys.platform.startswith("linux"):
+        return 0
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     abi = libc.syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(1))  # LANDLOCK_CREATE_RULESET_VERSION
@@ -115,7 +120,7 @@ def _seccomp() -> bool:
     import ctypes
     import platform
 
-    if platform.machine() not in SYSCALLS:
+    if not sys.platform.startswith("linux") or platform.machine() not in SYSCALLS:
         return False
     arch, clone, clone3, refused = SYSCALLS[platform.machine()]
 

@@ -36,7 +36,10 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @slow
 def test_conversations_mixed_with_alpaca_train_on_assistant_turns_and_ask_holds_a_conversation(tiny: Path, tmp_path: Path) -> None:
     conversations = tmp_path / "conversations.json"
-    conversations.write_text(json.dumps(sharegpt_rows()), encoding="utf-8")
+    # As shared conversations come: one opens with the assistant, one holds nothing to train on.
+    shared = [{"id": "lead", "conversations": [{"from": "gpt", "value": "Hello!"}, *sharegpt_rows(1)[0]["conversations"]]},
+              {"id": "empty", "conversations": [{"from": "gpt", "value": "Hi"}, {"from": "human", "value": ""}]}]  # fmt: skip
+    conversations.write_text(json.dumps(sharegpt_rows() + shared), encoding="utf-8")
     alpaca = write_data(tmp_path / "alpaca_data.json", repetitive_rows(12))
     out = tmp_path / "model"
     args = ["finetune", "--data", str(conversations), "--data", f"{alpaca}:0.5", "--base-model", str(tiny), "--out", str(out),
@@ -48,10 +51,12 @@ def test_conversations_mixed_with_alpaca_train_on_assistant_turns_and_ask_holds_
     assert summary["chat_template"] == "vicuna" and summary["data"]["format"] == "chat"
     sources = summary["data"]["sources"]
     assert [(Path(s["path"]).name, s["format"], s["rows_read"], s["rows_used"], s["weight"]) for s in sources] == [
-        ("conversations.json", "sharegpt", 24, 24, 1.0), ("alpaca_data.json", "alpaca", 12, 6, 0.5),
+        ("conversations.json", "sharegpt", 25, 25, 1.0), ("alpaca_data.json", "alpaca", 12, 6, 0.5),
     ]  # fmt: skip
+    assert sources[0]["repairs"] == {"empty_turns_dropped": 1, "leading_assistant_turns_dropped": 2} and sources[0]["conversations_dropped"] == 1
+    assert "warning: " in result.output and "2 leading assistant turns dropped" in result.output
     assert all(len(s["sha256"]) == 64 for s in sources)
-    assert summary["data"]["rows"] == 30
+    assert summary["data"]["rows"] == 31
     losses = [loss for _, loss in summary["train_loss_curve"]]
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.3
     # The chat template travels with the tokenizer; no Alpaca prompt_template.json, so ask and eval use the chat template.
@@ -64,7 +69,7 @@ def test_conversations_mixed_with_alpaca_train_on_assistant_turns_and_ask_holds_
     trained = re.split(r"\[\[masked: .*?\]\]", shown.rstrip("\n"), flags=re.DOTALL)[1:]
     assert trained and all(re.fullmatch(r" (\w+) \1 \1<eos>", t) for t in trained), shown
     card = (out / "README.md").read_text()
-    assert "conversations.json" in card and "weight 0.5" in card and "assistant turns only" in card
+    assert "conversations.json" in card and "weight 0.5" in card and "assistant turns only" in card and "repaired as FastChat does" in card
     ask = CliRunner().invoke(app, ["ask", str(out), "--user", "Repeat the word three times.\n\nred", "--user", "Again?", "--max-new-tokens", "12"])
     assert ask.exit_code == 0, ask.output
     turns = [line for line in ask.output.splitlines() if line.startswith(("user:", "assistant:"))]

@@ -117,7 +117,10 @@ class EndpointPool:
             lane = self._pick(cost) if not self._waiting else None  # queued requests come first
             if lane is not None:
                 lane.limit.take()
-                return await self._start(lane, cost)
+                started = await self._start(lane, cost)
+                if started is not None:
+                    return started
+                continue
             waiter: asyncio.Future[tuple[Lane, float] | None] = asyncio.get_running_loop().create_future()
             queue = self._ahead if ahead else self._waiters
             queue.append(waiter)
@@ -139,19 +142,35 @@ class EndpointPool:
                         queue.remove(waiter)
             handed = waiter.result() if waiter.done() and not waiter.cancelled() else None
             if handed is not None:
-                return await self._start(handed[0], cost)
+                started = await self._start(handed[0], cost)
+                if started is not None:
+                    return started
 
-    async def _start(self, lane: Lane, cost: float) -> tuple[Lane, float]:
+    async def _start(self, lane: Lane, cost: float) -> tuple[Lane, float] | None:
+        """Wait on the lane's pacer; None (the slot given back) once another endpoint could send much sooner."""
         try:
-            sent_at = await lane.limit.pacer.wait(cost)
+            sent_at = await lane.limit.pacer.wait(cost, lambda: LONG_WAIT_S if self._elsewhere(lane, cost) else None)
         except asyncio.CancelledError:
             self.release(lane)
             raise
+        if sent_at is None:
+            self.release(lane)
+            return None
         return lane, sent_at
+
+    def _elsewhere(self, lane: Lane, cost: float) -> bool:
+        """Whether another endpoint (not cooling down) could send this request within LONG_WAIT_S."""
+        now = time.monotonic()
+        return any(
+            other is not lane and other.cool_until <= now and other.limit.pacer.earliest(cost, now) - now <= LONG_WAIT_S
+            for other in self.lanes
+        )
 
     async def again(self, lane: Lane, cost: float = 0.0) -> float:
         """A retry on the endpoint whose slot the request still holds: returns once its pacer lets it leave."""
-        return await lane.limit.pacer.wait(cost)
+        sent_at = await lane.limit.pacer.wait(cost)
+        assert sent_at is not None  # without patience it always waits
+        return sent_at
 
     def _wake(self) -> None:
         """Hand free slots to the requests waiting longest; with none usable and every endpoint cooling down,

@@ -157,8 +157,9 @@ class Pacer:
         answer before it came (read now, as the quickest answer seen keeps improving), plus the delay allowed."""
         return max(seen.sent, seen.received - self.fastest) + self.delay_s
 
-    async def wait(self, cost_tokens: float) -> float:
-        """Wait until this request may leave, then count it as sent; returns the moment it left."""
+    async def wait(self, cost_tokens: float, patience: Callable[[], float | None] | None = None) -> float | None:
+        """Wait until this request may leave, then count it as sent; returns the moment it left. None as soon as the
+        wait would outlast `patience()` seconds (the caller has somewhere better to send it)."""
         now = time.monotonic()
         if self.earliest(cost_tokens, now) <= now:
             return self._sent(now, cost_tokens)
@@ -166,6 +167,9 @@ class Pacer:
         self.waiting += 1
         try:
             while True:
+                limit = patience() if patience is not None else None
+                if limit is not None and self.earliest(cost_tokens, now) - now > limit:
+                    return None
                 waiter = loop.create_future()
                 self._waiters.append(waiter)
                 timer = loop.call_later(min(self.earliest(cost_tokens, now) - now, POLL_S), _wake, waiter)

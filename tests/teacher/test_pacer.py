@@ -1,0 +1,127 @@
+"""Reading rate-limit headers, and the pacer's rules on their own: what a reset allows, the shape told from the
+headers, the rate learned from 429s (no server; the mock limiter's runs are in test_rate_shapes.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+
+import pytest
+
+from selfinstruct.teacher.pacer import DELAY_S, Pacer
+from selfinstruct.teacher.rate_headers import parse_reset, read_budget, retry_after_s
+from selfinstruct.teacher.rate_learn import MARGIN, RateLearner
+from selfinstruct.teacher.rate_shape import ShapeGuess
+
+
+def test_reset_and_retry_after_in_every_format() -> None:
+    assert parse_reset("1s") == 1.0 and parse_reset("20ms") == pytest.approx(0.02) and parse_reset("6m0s") == 360.0
+    assert parse_reset("1m5.5s") == pytest.approx(65.5) and parse_reset("0.5") == 0.5 and parse_reset("2") == 2.0
+    assert parse_reset(str(time.time() + 30)) == pytest.approx(30, abs=1)  # a Unix time
+    assert parse_reset(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 90))) == pytest.approx(90, abs=2)
+    assert parse_reset("soon") is None and parse_reset("5x") is None and parse_reset(None) is None
+    assert retry_after_s({"retry-after-ms": "250", "retry-after": "3"}) == 0.25  # the finer one wins
+    assert retry_after_s({"retry-after": "3"}) == 3.0 and retry_after_s({"retry-after": "0.05"}) == 0.05
+    assert retry_after_s({"retry-after": email.utils.formatdate(time.time() + 20, usegmt=True)}) == pytest.approx(
+        20, abs=2
+    )
+    assert retry_after_s({"retry-after": "later"}) is None and retry_after_s({}) is None
+    budget = read_budget(
+        {
+            "x-ratelimit-limit-tokens": "40000",
+            "x-ratelimit-remaining-tokens": "39000",
+            "x-ratelimit-reset-tokens": "1.5s",
+        },
+        "tokens",
+    )
+    assert budget is not None and (budget.limit, budget.remaining, budget.reset_s) == (40000, 39000, 1.5)
+    assert (
+        read_budget({"x-ratelimit-limit-tokens": "40000"}, "tokens") is None and read_budget(None, "requests") is None
+    )
+
+
+def headers(kind: str, limit: float, remaining: float, reset: str) -> dict[str, str]:
+    return {
+        f"x-ratelimit-limit-{kind}": str(limit),
+        f"x-ratelimit-remaining-{kind}": str(remaining),
+        f"x-ratelimit-reset-{kind}": reset,
+    }
+
+
+async def leave_times(pacer: Pacer, costs: list[float]) -> list[float]:
+    """Send one request per cost in turn (each leaves when the pacer allows), returning when each left."""
+    return [await pacer.wait(cost) for cost in costs]
+
+
+@pytest.mark.parametrize("kind", ["requests", "tokens"])
+def test_what_is_left_goes_now_and_the_rest_at_the_reset(kind: str) -> None:
+    """An answer says 4 requests' worth is left and all 5 are back in 0.3 s: 4 leave at once, the next at the reset."""
+
+    async def go() -> list[float]:
+        pacer = Pacer()
+        first = await pacer.wait(250)
+        unit = 1 if kind == "requests" else 250
+        pacer.on_success(first, 0.0, headers(kind, 5 * unit, 4 * unit, "300ms"))
+        answered = time.monotonic()
+        return [t - answered for t in await leave_times(pacer, [250] * 5)]
+
+    waits = asyncio.run(go())
+    assert max(waits[:4]) < 0.05  # the four that were left
+    # The fifth waits for the reset, counted from the answer plus the delay allowed for reaching the provider.
+    assert 0.3 + DELAY_S - 0.01 <= waits[4] < 0.3 + DELAY_S + 0.2
+
+
+def test_without_headers_the_first_answer_is_awaited_then_requests_flow() -> None:
+    async def go() -> tuple[float, float]:
+        pacer = Pacer()
+        first = await pacer.wait(1)
+        waiting = asyncio.ensure_future(pacer.wait(1))
+        await asyncio.sleep(0.1)
+        held = not waiting.done()  # the first answer may bring the headers: nothing else goes before it
+        pacer.on_success(first, 0.1, None)
+        second = await waiting
+        return held, await pacer.wait(1) - second
+
+    held, gap = asyncio.run(go())
+    assert held and gap < 0.05
+
+
+def test_a_retry_after_holds_every_request() -> None:
+    async def go() -> float:
+        pacer = Pacer()
+        pacer.on_throttle(await pacer.wait(1), 0.2, None)
+        held_from = time.monotonic()
+        await pacer.wait(1)
+        return time.monotonic() - held_from
+
+    assert 0.19 <= asyncio.run(go()) < 0.4
+
+
+def test_the_shape_is_told_from_how_the_headers_move() -> None:
+    def guess(readings: list[tuple[float, float, float]], limit: float) -> ShapeGuess:
+        shape = ShapeGuess()
+        for received, remaining, reset in readings:
+            shape.note(received, remaining, reset, limit)
+        return shape
+
+    # 10 in any 5 s: every answer's reset is the whole window (the request just let in is its newest entry).
+    sliding = guess([(0.1 * i, 9 - i % 7, 5.0) for i in range(12)], 10)
+    assert sliding.name == "sliding" and sliding.window_s == 5.0
+    # 10 per fixed 5 s window: the reset counts down to the same end.
+    assert guess([(0.2 * i, 9 - i, 5.0 - 0.2 * i) for i in range(9)], 10).name == "fixed"
+    # A bucket of 10 refilled at 2 a second: the reset is what is missing over the rate.
+    assert (
+        guess([(0.3 * i, r, (10 - r) / 2) for i, r in enumerate([9, 7, 8, 5, 6, 3, 4, 2, 6, 1])], 10).name == "bucket"
+    )
+    assert guess([(0.1, 9, 5.0), (0.3, 8, 5.0)], 10).name is None  # too few answers to tell
+
+
+def test_the_rate_is_what_was_accepted_between_two_moments_with_room() -> None:
+    learner = RateLearner()
+    # From the first request at t=0, 10 were accepted, then a 429 at t=1 said there is room at t=5: 2 a second.
+    learner.on_throttle(1.0, 1.0, 4.0, 0.0, lambda start, end: 10)
+    assert learner.rate == pytest.approx(MARGIN * 2.0) and learner.room_at == 5.0
+    learner.on_throttle(2.0, 2.0, 3.0, 0.0, lambda start, end: 10)  # left before that moment: the same refusal
+    assert learner.rate == pytest.approx(MARGIN * 2.0) and learner.room_at == 5.0
+    assert learner.next_at(10.0) == pytest.approx(10.0 + 1 / (MARGIN * 2.0))

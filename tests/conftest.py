@@ -115,7 +115,9 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, qualit
     try:
         from selfinstruct.judge.pointwise import QualityJudge
 
-        judge = QualityJudge(teacher) if quality else None  # type: ignore[arg-type]
+        # The fake answers in text, one canned reply per request, so the gate reads text scores here; the digit
+        # probabilities are read in tests/judge and in the runs against the mock server (test_generate_quality.py).
+        judge = QualityJudge(teacher, method="text") if quality else None  # type: ignore[arg-type]
         pipeline = Pipeline(cfg, module, run, run.load_state(), read_seed_tasks(SEEDS), Templates(None, module.TEMPLATES, cfg.language), teacher, judge)
         with RunProgress(Console(quiet=True), budget, 0, enabled=False) as progress:
             asyncio.run(pipeline.run(progress))

@@ -103,9 +103,9 @@ class QualityNote(BaseModel):
 
     score: int | None = None
     reason: str
-
-
     expected: float | None = None  # a probability score (sum of k * p(k)); None for a text score
+
+
 class ChatMessage(BaseModel):
     """One message of a generated conversation (recipe conversation)."""
 

@@ -145,6 +145,17 @@ class Pacer:
                     sent_since = self._sent_since_count if kind == "requests" else self._sent_since_tokens
                     expired = self._expired_count if kind == "requests" else self._expired_tokens
                     at = max(at, account.earliest(at, cost, sent_since, self._admitted, expired))
+        elif self.learner.window_count:
+            # As a sliding log the first refusal measured: no more than its count within its span.
+            span = self.learner.window_s
+            after = at - span - self.delay_s
+            over = (
+                self._sent_since_count(after)
+                - self.learner.refused_between(after, math.inf)
+                + 1
+                - self.learner.window_count
+            )
+            at = max(at, self._expired(after, over, span, tokens=False))
         elif self.learner.rate:
             at = max(at, self.learner.next_at(self._last_sent))
         elif self._times and not math.isfinite(self.fastest) and self.learner.room_at is None:
@@ -233,6 +244,8 @@ class Pacer:
         i = bisect.bisect_right(self._times, after)
         last, freed = -math.inf, 0.0
         for j in range(i, min(len(self._times), i + MAX_EXPIRED)):
+            if self._admitted_by[j] == -math.inf:
+                continue  # refused: it never held a place in the window
             last = max(last, self._admitted_by[j])
             freed += (
                 (self._cum_tokens[j] - (self._cum_tokens[j - 1] if j else self._forgotten_tokens)) if tokens else 1.0
@@ -267,7 +280,7 @@ class Pacer:
         cost = self._cost.pop(sent, 0.0)
         i = bisect.bisect_left(self._times, sent)
         if i < len(self._times) and self._times[i] == sent:
-            self._admitted_by[i] = sent  # refused: it never entered the limiter's count
+            self._admitted_by[i] = -math.inf  # refused: it never entered the limiter's count
         if retry_after:
             self.hold_until = max(self.hold_until, now + retry_after)
         if self.has_headers:

@@ -3,7 +3,8 @@
     learner = RateLearner()
     learner.on_throttle(sent, received, retry_after_s, first_sent, accepted_between)   # a 429
     learner.on_success(gap_s)                           # an answer; gap_s: since the request before it left
-    next_at = learner.next_at(last_sent)                # the next request leaves no sooner
+    next_at = learner.next_at(last_sent)                # the next request leaves no sooner (even pacing)
+    learner.window_count, learner.window_s              # while set: pace as a sliding log of that size instead
 
 Whatever the limiter's shape (token bucket, fixed window, sliding-window log), a 429's Retry-After marks the
 moment it has room again, and the requests it accepted between two such moments, over the time between them,
@@ -35,6 +36,12 @@ class RateLearner:
 
     def __init__(self) -> None:
         self.rate: float | None = None
+        # The first refusal's window: `window_count` were accepted from the first request until the moment the
+        # limiter had room again, `window_s` later. While no 429 contradicts it, requests leave as a sliding log of
+        # that size allows (our own requests leaving it), so a window that refills at once is used in full; a 429
+        # then (a token bucket refills only at its rate) leaves even pacing at the learned rate.
+        self.window_count = 0
+        self.window_s = 0.0
         self.room_at: float | None = None  # the last moment a 429 said the limiter would have room again
         self._pool_from: float | None = None  # where the cycles pooled for the next rate began
         self.samples: list[float] = []  # each cycle's rate, for the report
@@ -63,6 +70,10 @@ class RateLearner:
         start = self._pool_from if self._pool_from is not None else first_sent
         span = room_at - start
         self.room_at = room_at
+        if self.rate is None:
+            self.window_count, self.window_s = accepted_between(start, sent), span
+        elif self.window_count:
+            self.window_count = 0  # refused within what the window allowed: pace evenly from here
         if self.rate is not None and span < POOL_S:
             return  # pool this cycle with the next ones
         sample = accepted_between(start, sent) / span if span > 0 else 0.0

@@ -47,7 +47,7 @@ class TeacherSettings(_Config):
     concurrency: int | None = setting(
         None, "Most requests in flight at once. Default: 8 for a hosted endpoint; for the local teacher, the requests its server decodes at once (--local-slots; 1 with --local-engine python).", panel=TEACHER, ge=1, le=4096)
     concurrency_fixed: bool = setting(
-        False, "Keep --concurrency requests in flight from the start. Default: start low and adapt (AIMD) up to --concurrency: grow while requests succeed, halve on a 429 or a timeout, pace from x-ratelimit-remaining-* headers, stop growing when latency rises with load.", panel=TEACHER)
+        False, "Keep --concurrency requests in flight from the start, following no rate-limit headers (Retry-After still holds requests back). Default: start low and adapt (AIMD) up to --concurrency: grow while requests succeed, halve on a timeout (and on a 429 from an endpoint without headers), stop growing when latency rises with load; requests leave only when the x-ratelimit-* headers (requests and tokens) say the limit has room, or, without headers, at the rate learned from the 429s.", panel=TEACHER)
     requests_per_minute: float | None = setting(None, "Pace request starts to at most this many per minute.", panel=TEACHER, flag="--rpm", gt=0)
     timeout: float = setting(120.0, "Seconds before a request counts as timed out and is retried (local: at least 1800).", panel=TEACHER, gt=0)
     max_attempts: int = setting(
@@ -205,7 +205,8 @@ class GenerateConfig(_Config):
     quality_judge: bool | None = setting(
         None, "Score each finished instruction's instances 1-5 with the judge (correctness, relevance to the instruction, completeness) and drop those under --min-quality. Default: on for the embedded local teacher, off for a hosted one.", panel=QUALITY)
     min_quality: float = setting(
-        3.0, "Lowest quality score (1-5) an instance needs to be kept while the quality judge is on: the judge's expected score (sum of k * p(k) over the digits) where the endpoint gives log-probabilities, else its digit.", panel=QUALITY, ge=1, le=5)
+        3.5, "Lowest quality score (1-5) an instance needs to be kept while the quality judge is on: the judge's expected score (sum of k * p(k) over the digits) where the endpoint gives log-probabilities, else its digit. "
+        "3.5 separated better from worse outputs best on the calibration set (README, Judge calibration).", panel=QUALITY, ge=1, le=5)
     # Left at its defaults, the judge is the teacher itself: the same endpoint, spend and caps.
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=QUALITY)
     max_proposals: int | None = setting(
@@ -602,7 +603,7 @@ class EvalConfig(_Config):
         None, "Labelled pairs for --calibrate, JSONL {instruction, output_1, output_2, label: 1|2}. Default: the shipped LLMBar Natural set (eval_tasks/calibration/, with its licence).", panel=CALIBRATION, metavar="FILE")
     calibrate_gate: bool = setting(
         False, "With --calibrate: score every output with the quality gate instead, and print how well its score separates the better outputs from the worse (ROC AUC).", panel=CALIBRATION)
-    min_quality: float = setting(3.0, "With --calibrate-gate: the gate threshold whose kept shares are printed (as generate --min-quality).", panel=CALIBRATION, ge=1, le=5)
+    min_quality: float = setting(3.5, "With --calibrate-gate: the gate threshold whose kept shares are printed (as generate --min-quality).", panel=CALIBRATION, ge=1, le=5)
     max_usd: float | None = setting(None, "Stop before a request could take the run's total spend (judge and API contestants) past this many US dollars.", panel=LIMITS, gt=0)
     max_total_tokens: int | None = setting(None, "Stop before a request could take the run's total tokens (in + out) past this.", panel=LIMITS, gt=0)
     dry_run: bool = setting(

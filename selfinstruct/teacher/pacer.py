@@ -12,9 +12,11 @@ least the whole limit less what was sent since. A request leaves once one such b
 window that refills all at once is used in full at its reset, a sliding log as its entries expire, a token bucket
 at its refill rate (its answers keep moving the reset along), and never beyond what the provider said was left.
 
-Without headers the limiter's shape is learned from the 429s (rate_learn.py): each Retry-After marks when it has
-room again, and what it accepted between two such moments is its rate; requests then leave evenly at a little
-under that rate, which every shape allows, and the rate creeps up until the next 429 says where the limit is.
+Without headers the limiter is learned from the 429s (rate_learn.py): each Retry-After marks when it has room
+again. What it accepted until the first such moment is taken as a window, filled as a sliding log of that size
+would allow (our own requests leaving it), which a fixed window and a sliding log allow in full; a 429 within it
+(a token bucket) leaves even pacing a little under the rate accepted between such moments, which every shape
+allows, and that rate creeps up until the next 429 says where the limit is.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@
 Whatever the limiter's shape (token bucket, fixed window, sliding-window log), a 429's Retry-After marks the
 moment it has room again, and the requests it accepted between two such moments, over the time between them,
 are its rate: a window admits its whole limit and then refuses until it refills, a log refuses until its oldest
-entry expires, a bucket refills at its rate. Requests then leave evenly at MARGIN of that rate. Even spacing
+entry expires, a bucket refills at its rate. The first cycle is also taken as a window to fill as a sliding log
+would (pacer.py) until a 429 says otherwise; from then on requests leave evenly at MARGIN of that rate. Even spacing
 a little under the rate is what all three shapes allow at any moment (a window never sees more than its limit
 inside it, a log never more than its limit inside its span, a bucket never drains), so the limit is used to
 within the margin and 429s stop. The rate creeps up by GROWTH per answer while it is what holds requests back,

@@ -122,6 +122,9 @@ def test_the_rate_is_what_was_accepted_between_two_moments_with_room() -> None:
     # From the first request at t=0, 10 were accepted, then a 429 at t=1 said there is room at t=5: 2 a second.
     learner.on_throttle(1.0, 1.0, 4.0, 0.0, lambda start, end: 10)
     assert learner.rate == pytest.approx(MARGIN * 2.0) and learner.room_at == 5.0
+    assert (learner.window_count, learner.window_s) == (10, 5.0)  # first filled as a window of 10 in 5 s
     learner.on_throttle(2.0, 2.0, 3.0, 0.0, lambda start, end: 10)  # left before that moment: the same refusal
-    assert learner.rate == pytest.approx(MARGIN * 2.0) and learner.room_at == 5.0
+    assert learner.rate == pytest.approx(MARGIN * 2.0) and learner.room_at == 5.0 and learner.window_count == 10
+    learner.on_throttle(5.5, 5.5, 0.2, 0.0, lambda start, end: 1)  # refused within that window: not one
+    assert learner.window_count == 0 and learner.rate == pytest.approx(MARGIN * 2.0)  # (a cycle under 1 s is pooled)
     assert learner.next_at(10.0) == pytest.approx(10.0 + 1 / (MARGIN * 2.0))

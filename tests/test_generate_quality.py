@@ -33,7 +33,7 @@ def test_the_gate_drops_low_scores_before_they_are_emitted(runner, mock_teacher,
     assert low and all(d["score"] == 2 and d["judge_reason"] for d in low)
     assert all(len(c["quality"]) == len(c["instances"]) for c in completed)
     gate = json.loads((out / "summary.json").read_text())["quality_gate"]
-    assert gate["on"] is True and gate["min_quality"] == 3 and gate["judge"] == "mock-teacher"
+    assert gate["on"] is True and gate["min_quality"] == 3.5 and gate["judge"] == "mock-teacher"
     assert gate["dropped"] == len(low) and gate["scored"] == gate["kept"] + gate["dropped"]
     # Each scored instance cost one request, logged under its own stage with the rest of the run's spend.
     quality_requests = [r for r in _jsonl(out / "requests.jsonl") if r["stage"] == "quality"]

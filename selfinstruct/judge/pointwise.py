@@ -38,7 +38,7 @@ REFERENCE_TEMPLATE = "judge_quality_score_reference.txt"  # the same, checked ag
 DIGITS = {str(k): (str(k),) for k in range(1, 6)}
 TOP_LOGPROBS = 10
 PLACEHOLDERS = ("instruction", "input", "output")
-DEFAULT_MIN_QUALITY = 3
+DEFAULT_MIN_QUALITY = 3.5  # the balanced-accuracy optimum on the shipped calibration set (README, Judge calibration)
 STAGE = "quality"  # the requests log's stage name for the gate's requests
 SCHEMA = {
     "type": "object",

@@ -45,7 +45,7 @@ def test_the_packaged_judge_names_the_better_answers(runner, tmp_path):
     correct, cut = _answer_files(tmp_path, tasks)
     out = tmp_path / "ev"
     result = runner.invoke(app, ["eval", "--a", str(correct), "--b", str(cut), "--limit", "6", "--out", str(out),
-                                 "--judge-teacher", "local", "--judge-local-model", JUDGE, "--judge-local-slots", "4"])  # fmt: skip
+                                 "--judge-teacher", "local", "--judge-local-model", JUDGE])  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text())
     r = summary["result"]
@@ -102,9 +102,10 @@ def test_the_quality_gate_with_the_packaged_judge_rejects_what_small_teachers_wr
 
     for (instruction, _, bad_output, _), (bad, good) in zip(BAD_AND_GOOD, asyncio.run(scores())):
         # A sentiment label as the answer to an explanation (46 of 61 rows of an early demo) is what even a
-        # small judge must reject. The packaged 1.5B judge does not reliably catch a wrong fact ("Abraham
-        # Lincoln") or "Positive" as a climate report, so those two are scored but not asserted.
-        if bad_output == "Neutral":
+        # small judge must reject, and so is "Positive" as a climate report. The packaged 1.5B's expected
+        # score does not catch the wrong fact ("Abraham Lincoln", 3.64 against 3.91 for Washington, over the
+        # default 3.5), so that one is scored but not asserted.
+        if bad_output != "Abraham Lincoln":
             assert not keep(bad), (instruction, bad)
         assert keep(good), (instruction, good)
         assert bad.reason and bad.score is not None

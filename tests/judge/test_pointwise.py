@@ -32,7 +32,9 @@ def test_parse_reason():
 
 
 def test_keep():
-    assert keep(QualityScore(score=3, reason="")) and not keep(QualityScore(score=2, reason=""))
+    assert keep(QualityScore(score=3, reason=""), min_quality=3) and not keep(QualityScore(score=2, reason=""), min_quality=3)
+    assert not keep(QualityScore(score=3, reason="")) and keep(QualityScore(score=4, reason=""))  # the default, 3.5
+    assert keep(QualityScore(score=3, reason="", expected=3.5)) and not keep(QualityScore(score=3, reason="", expected=3.49))
     assert keep(QualityScore(score=None, reason="unreadable"))  # a failing judge never drops data
     assert not keep(QualityScore(score=4, reason=""), min_quality=5)
 

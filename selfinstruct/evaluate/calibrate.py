@@ -218,7 +218,8 @@ def calibration_table(summary: dict[str, Any]) -> Table:
             ("verdicts", p["verdicts"] + (f", margin {p['margin']:g}" if p["verdicts"] != "text" else "")),
             ("agreement with the labels", f"{100 * p['agreement']:.1f}%  (ties count half; {p['ties']} ties of {p['n']})"),
             ("position consistency", f"{100 * p['position_consistency']:.1f}%" + (
-                f"  ({100 * p['position_consistency_raw']:.1f}% before the position prior was divided out)" if p.get("debias") and p["verdicts"] != "text" else "")),
+                f"  ({100 * p['position_consistency_raw']:.1f}% before the position prior was divided out)" if p.get("debias") and p["verdicts"] == "probability"
+                else "  (each answer graded alone: no position to prefer)" if p["verdicts"] == "scores" else "")),
             ("first-position wins", f"{100 * p['first_position_wins']:.1f}% of the judge's own verdicts named the answer shown first"),
         ]
     if "gate" in summary:

@@ -42,6 +42,8 @@ DEFAULT_RESET_S = 60.0
 OBSERVATIONS = 16
 # Sent requests remembered (for what was sent since an answer); older ones are dropped in chunks.
 SENT_KEPT, PRUNE_EVERY = 4096, 1024
+# The most the first answer may scale our token estimates by (the provider's count over ours).
+MAX_TOKEN_SCALE = 1.5
 # Until the first answer (or this long) only the first request is out: its headers may tell the limit.
 FIRST_ANSWER_WAIT_S = 2.0
 # Our requests looked through, at most, to find when enough of them have left a sliding window.
@@ -306,9 +308,19 @@ class Pacer:
         for kind in KINDS:
             budget = read_budget(headers, kind)
             if budget is not None:
+                if kind == "tokens" and admitted and not self.accounts[kind].seen and self._times == [sent]:
+                    self._calibrate(budget.limit - budget.remaining)
                 reset = budget.reset_s if budget.reset_s is not None else DEFAULT_RESET_S
                 extra = len(overtaken) if kind == "requests" else sum(overtaken)
                 self.accounts[kind].note(_Seen(sent, received, budget.remaining, reset, extra), budget.limit, admitted)
+
+    def _calibrate(self, charged: float) -> None:
+        """The run's first request went alone: what the provider took for it, over our estimate, is how its token
+        count compares with ours (OpenAI counts a prompt's characters / 4). Only a plausible ratio is believed: a
+        limit already partly used by someone else would look like a far larger one."""
+        ratio = charged / self._cum_tokens[0] if self._cum_tokens[0] else 0.0
+        if 1.0 < ratio <= MAX_TOKEN_SCALE:
+            self.token_scale = ratio
 
     def _unforeseen(self, sent: float, now: float, cost: float, headers: Mapping[str, str] | None) -> None:
         """A 429 although the headers said there was room: requests reach the provider later, or in another order,

@@ -128,3 +128,14 @@ def test_the_rate_is_what_was_accepted_between_two_moments_with_room() -> None:
     learner.on_throttle(5.5, 5.5, 0.2, 0.0, lambda start, end: 1)  # refused within that window: not one
     assert learner.window_count == 0 and learner.rate == pytest.approx(MARGIN * 2.0)  # (a cycle under 1 s is pooled)
     assert learner.next_at(10.0) == pytest.approx(10.0 + 1 / (MARGIN * 2.0))
+
+
+def test_the_first_answer_tells_how_the_provider_counts_tokens() -> None:
+    async def scale(remaining: float) -> float:
+        pacer = Pacer()
+        pacer.on_success(await pacer.wait(1000), 0.1, headers("tokens", 10_000, remaining, "1s"))
+        return pacer.token_scale
+
+    assert asyncio.run(scale(8950)) == pytest.approx(1.05)  # it took 1,050 for what we estimated at 1,000
+    assert asyncio.run(scale(5000)) == 1.0  # 5x: the limit was partly used already, not a different count
+    assert asyncio.run(scale(9100)) == 1.0  # it counts fewer: ours stays (the safe side)

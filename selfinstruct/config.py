@@ -596,7 +596,8 @@ class EvalConfig(_Config):
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=JUDGE)
     judge_max_tokens: int = setting(320, "Most tokens in one judge reply (a few sentences, then the verdict line).", panel=JUDGE, ge=16)
     prompts: Path | None = setting(
-        None, "Directory whose judge_pairwise.txt / judge_pairwise_reference.txt replace the shipped judge prompts.", panel=JUDGE, metavar="DIR")
+        None, "Directory whose judge templates replace the shipped ones: judge_pairwise.txt and judge_pairwise_reference.txt (text verdicts), "
+        "judge_pairwise_verdict.txt and judge_pairwise_verdict_reference.txt (one-letter verdicts); all four must be there.", panel=JUDGE, metavar="DIR")
     calibrate: bool = setting(
         False, "Measure the judge instead of comparing contestants: judge labelled pairs (--calibration-set) in both orders and print agreement with the labels, position consistency, first-position wins and time per verdict.", panel=CALIBRATION)
     calibration_set: Path | None = setting(

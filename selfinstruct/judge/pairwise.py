@@ -89,8 +89,10 @@ class JudgePrompts(BaseModel):
             "answer_a": answer_a.strip() or EMPTY_ANSWER,
             "answer_b": answer_b.strip() or EMPTY_ANSWER,
         }
-        key = ("verdict_" if method == "probability" else "") + ("reference" if use_reference else "plain")
-        key = "verdict" if key == "verdict_plain" else key
+        if method == "probability":
+            key = "verdict_reference" if use_reference else "verdict"
+        else:
+            key = "reference" if use_reference else "plain"
         names = PLACEHOLDERS[key]
         # One pass, so an answer containing "{answer_b}" is never substituted again.
         pattern = re.compile("|".join(re.escape("{" + n + "}") for n in names))

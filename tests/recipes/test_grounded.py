@@ -146,14 +146,15 @@ def test_near_duplicate_questions_within_a_conversation_leave_it_too_short(mock_
 
 def test_verify_drops_unsupported_answers_that_pass_the_cheap_checks(mock_teacher, runner, tmp_path):
     mock_teacher.grounded_fault = lambda rtype, prompt: "unsupported" if rtype == "detail" else None
+    # The budget's 4 examples are the first 4 to finish, so both runs send one request at a time: the detail answers
+    # (requests 2 and 5) are then judged before the budget is met; with 4-7 in flight, the mock's longer detail
+    # replies often finished after the other types had already filled it.
     out = tmp_path / "run"
-    _run(runner, _args(mock_teacher, out, 4, "--verify", "--chunk-tokens", "150"))
+    _run(runner, _args(mock_teacher, out, 4, "--verify", "--chunk-tokens", "150", "--concurrency", "1"))
     assert all(c["source"]["type"] != "detail" for c in _examples(out).values())
     assert _json(out / "summary.json")["grounding_checks"]["unsupported"] >= 1
     assert mock_teacher.count("verify") >= 4
-    # Without --verify the same answers pass: only the judge catches a claim with no number or name. The budget's
-    # 4 examples are the first 4 to finish, so one request at a time keeps the detail answer (request 2) among them;
-    # with 4-7 in flight it finished fifth in about half the runs, the mock's detail replies being the longest.
+    # Without --verify the same answers pass: only the judge catches a claim with no number or name.
     out2 = tmp_path / "run2"
     _run(runner, _args(mock_teacher, out2, 4, "--chunk-tokens", "150", "--concurrency", "1"))
     assert any(c["source"]["type"] == "detail" for c in _examples(out2).values())

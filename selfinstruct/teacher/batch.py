@@ -46,6 +46,7 @@ from selfinstruct.teacher.client import (
     prompt_tokens_estimate,
     request_body,
 )
+from selfinstruct.teacher.retry import describe
 from selfinstruct.teacher.spend import SpendTracker, count_tokens
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -461,6 +462,4 @@ def _body_tokens(body: dict[str, Any]) -> int:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, SelfInstructError):
         return str(exc)
-    from selfinstruct.teacher.client import _describe as describe
-
     return describe(exc)

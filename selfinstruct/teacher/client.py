@@ -7,7 +7,8 @@
 It talks to any OpenAI-compatible endpoint (OpenAI, Azure, vLLM, llama.cpp, Ollama, ...) with the
 official `openai` client, through the chat or the legacy completions API. The client's own retries
 are off: `complete` retries transient faults (429, 5xx, timeouts, dropped connections, malformed
-bodies) with full-jitter exponential backoff, honours Retry-After, and every attempt is logged.
+bodies) as the teacher's tenacity policy says (retry.py: full-jitter exponential backoff, Retry-After
+honoured), and every attempt is logged.
 """
 
 from __future__ import annotations
@@ -18,9 +19,6 @@ import functools
 import importlib
 import itertools
 import json
-import random
-import re
-import socket
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -34,11 +32,16 @@ from selfinstruct.errors import SelfInstructError, TeacherError, UserError
 from selfinstruct.teacher.endpoints import EndpointPool, Lane
 from selfinstruct.teacher.holds import HoldJournal
 from selfinstruct.teacher.rate import AdaptiveLimit
-from selfinstruct.teacher.rate_headers import retry_after_s
+from selfinstruct.teacher.retry import (
+    MalformedResponse,
+    RetryPolicy,
+    describe,
+    is_timeout,
+    is_transient,
+    is_unreachable,
+    retry_after,
+)
 from selfinstruct.teacher.spend import SpendTracker, Usage, count_tokens
-
-# A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
-MAX_RETRY_AFTER_S = 120.0
 
 
 class Message(BaseModel):
@@ -167,78 +170,6 @@ class Completion(BaseModel):
         return self.finish_reason == "length"
 
 
-class MalformedResponse(Exception):
-    """The endpoint answered 200 with a body we cannot use (no choices, bad JSON); worth retrying."""
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError, MalformedResponse)):
-        return True
-    if isinstance(exc, openai.APIResponseValidationError):
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code in (408, 409, 425, 429) or exc.status_code >= 500
-    return False
-
-
-# What a failed connection was. Read from the cause chain, innermost first, not from the SDK's class: its aiohttp
-# transport labels every aiohttp connection error a timeout (a refused connection, one the server closed).
-Failure = Literal["refused", "timeout", "dropped"]
-
-
-def connection_failure(exc: BaseException | None) -> tuple[Failure, str] | None:
-    """For an APIConnectionError: whether the connection could not be made, timed out, or was dropped, and the
-    innermost error's name (for the log); None for any other error."""
-    if not isinstance(exc, openai.APIConnectionError):
-        return None
-    links: list[BaseException] = []
-    cause = exc.__cause__
-    while cause is not None and len(links) < 8:
-        links.append(cause)
-        cause = cause.__cause__
-    for link in reversed(links):
-        name = type(link).__name__
-        if isinstance(link, (ConnectionRefusedError, socket.gaierror)) or name in ("ConnectError", "ClientConnectorError", "ClientConnectorDNSError"):
-            return "refused", name
-        if isinstance(link, TimeoutError) or name.endswith("Timeout"):
-            return "timeout", name
-        if type(link).__module__.startswith("aiohttp"):
-            return "dropped", name  # the transport's own error, neither of the above: the HTTP layer's label adds nothing
-    if isinstance(exc, openai.APITimeoutError):
-        return "timeout", type(links[0]).__name__ if links else "APITimeoutError"
-    return "dropped", type(links[-1]).__name__ if links else "no response"
-
-
-def _is_unreachable(exc: BaseException | None) -> bool:
-    """A refused or unresolvable connection (nothing listening), as opposed to one dropped mid-response."""
-    failure = connection_failure(exc)
-    return failure is not None and failure[0] == "refused"
-
-
-def _is_timeout(exc: BaseException | None) -> bool:
-    failure = connection_failure(exc)
-    return failure is not None and failure[0] == "timeout"
-
-
-def _retry_after(exc: BaseException | None) -> float | None:
-    """Retry-After (seconds or an HTTP date) or retry-after-ms of a failed request's response, capped."""
-    response = getattr(exc, "response", None)
-    seconds = retry_after_s(response.headers) if response is not None else None
-    return min(seconds, MAX_RETRY_AFTER_S) if seconds is not None else None
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, openai.APIStatusError):
-        message = exc.message if isinstance(exc.message, str) else str(exc)
-        message = re.sub(r"^Error code: \d+ - ", "", message)  # the client's prefix repeats the status
-        return f"HTTP {exc.status_code}: {' '.join(message.split())[:200]}"
-    failure = connection_failure(exc)
-    if failure is not None:
-        kind, name = failure
-        return {"timeout": "request timed out", "refused": f"could not connect ({name})", "dropped": f"connection dropped ({name})"}[kind]
-    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
-
-
 # The HTTP library this openai release speaks (httpx, or its successor httpx2), for its Response and Limits types.
 _HTTP = importlib.import_module(type(openai.DEFAULT_CONNECTION_LIMITS).__module__.split(".")[0])
 
@@ -297,6 +228,8 @@ class Teacher:
         self.api = api
         self.max_attempts = max_attempts
         self.retry_wait_s = retry_wait_s
+        # One retry policy for every request: tenacity's strategies, asked after a failed attempt (retry.py).
+        self.retry_policy = RetryPolicy(max_attempts, retry_wait_s, endpoints=1 + len(more_endpoints or []))
         self.spend = spend
         self.log = log
         self.on_connection_error = on_connection_error
@@ -357,28 +290,6 @@ class Teacher:
         for lane in self.pool.lanes:
             await lane.client.close()
 
-    def _backoff(self, exc: BaseException, attempt: int) -> float | None:
-        """Seconds to wait before retrying after failed attempt number `attempt`, or None to give up.
-
-        Retry-After when the endpoint sends it, else full jitter: uniform in [0, min(60, 2^(n-1)) x --retry-wait].
-        Written out rather than built per request from a retry library: that built about thirty objects per
-        request, reference cycles among them that only the cyclic collector frees, and at 256 requests in
-        flight that garbage was the largest thing a long run kept in memory (bench/throughput.py).
-        """
-        if not _is_transient(exc):
-            return None
-        if not self._succeeded and _is_unreachable(exc):
-            # An endpoint that has never answered is probably misconfigured: give up after two tries.
-            limit = 2 * len(self.pool.lanes)
-        else:
-            limit = self.max_attempts
-        if attempt >= limit:
-            return None
-        after = _retry_after(exc)
-        if after is not None:
-            return after
-        return random.uniform(0, self.retry_wait_s * min(60.0, 2.0 ** (attempt - 1)))
-
     async def _pace(self) -> None:
         if not self._min_interval:
             return
@@ -424,7 +335,7 @@ class Teacher:
                     try:
                         return await self._attempt(lane, start_at, prompt, decoding, stage, attempt, request_id, estimate)
                     except Exception as exc:
-                        wait = self._backoff(exc, attempt)
+                        wait = self.retry_policy.next_wait(exc, attempt, self._succeeded)
                         if wait is None:
                             raise
                     await asyncio.sleep(wait)
@@ -469,10 +380,10 @@ class Teacher:
             self.log(record)
             raise
         except BaseException as exc:
-            record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error=self._redact(_describe(exc)))
+            record.update(ok=False, latency_s=round(time.monotonic() - started, 3), error=self._redact(describe(exc)))
             if isinstance(exc, openai.APIStatusError):
                 record["status"] = exc.status_code
-                after = _retry_after(exc)
+                after = retry_after(exc)
                 if after is not None:
                     record["retry_after_s"] = after
             self._feedback(lane, start_at, exc)
@@ -497,12 +408,12 @@ class Teacher:
 
     def _feedback(self, lane: Lane, start_at: float, exc: BaseException) -> None:
         """A 429 or a timeout shrinks the endpoint's concurrency; any failure counts toward setting it aside."""
-        if isinstance(exc, openai.RateLimitError) or (isinstance(exc, openai.APIStatusError) and exc.status_code == 429):
-            lane.limit.on_throttle(start_at, _retry_after(exc), exc.response.headers)
+        if isinstance(exc, openai.APIStatusError) and exc.status_code == 429:
+            lane.limit.on_throttle(start_at, retry_after(exc), exc.response.headers)
             return  # the endpoint is alive, only busy
-        if _is_timeout(exc):
+        if is_timeout(exc):
             lane.limit.on_timeout(start_at)
-        if _is_transient(exc):
+        if is_transient(exc):
             self.pool.failed(lane)
 
     async def _send(self, lane: Lane, prompt: list[Message] | str, decoding: Decoding, started: float, estimate: int) -> tuple[Completion, Any]:
@@ -558,7 +469,7 @@ class Teacher:
                 f"model '{self.model}' not found at {self.pool.lanes[0].name} (HTTP 404): check --model and --base-url"
             )
         if isinstance(exc, openai.BadRequestError):
-            return TeacherError(f"the teacher rejected the request: {_describe(exc)}")
-        if _is_unreachable(exc) and not self._succeeded:
-            return UserError(f"cannot reach the teacher at {self.pool.lanes[0].name}: {_describe(exc)}; is the server running?")
-        return TeacherError(f"the teacher failed {attempts} times in a row, giving up; last error: {_describe(exc)}")
+            return TeacherError(f"the teacher rejected the request: {describe(exc)}")
+        if is_unreachable(exc) and not self._succeeded:
+            return UserError(f"cannot reach the teacher at {self.pool.lanes[0].name}: {describe(exc)}; is the server running?")
+        return TeacherError(f"the teacher failed {attempts} times in a row, giving up; last error: {describe(exc)}")

@@ -76,20 +76,6 @@ def test_each_connection_failure_is_told_apart_and_only_a_timeout_counts_as_one(
     assert teacher.pool.lanes[0].limit.timeouts == timeouts
 
 
-def test_backoff_is_full_jitter_under_a_doubling_ceiling(monkeypatch):
-    """Between attempts: uniform in [0, min(60, 2^(n-1)) x retry_wait]; nothing to wait for once the attempts are spent."""
-    from selfinstruct.teacher import client as client_module
-
-    teacher = Teacher(model="m", base_url="http://127.0.0.1:9/v1", api_key="sk-test", max_attempts=9, retry_wait_s=0.5,
-                      spend=SpendTracker((1.0, 2.0)))  # fmt: skip
-    fault = client_module.MalformedResponse("response has no choices")
-    monkeypatch.setattr(client_module.random, "uniform", lambda low, high: (low, high))
-    assert [teacher._backoff(fault, n) for n in range(1, 9)] == [(0, 0.5 * 2.0 ** (n - 1)) for n in range(1, 7)] + [(0, 30.0)] * 2
-    assert teacher._backoff(fault, 9) is None  # the ninth attempt was the last
-    assert teacher._backoff(ValueError("a bug, not a fault of the endpoint"), 1) is None  # never retried
-    asyncio.run(teacher.aclose())
-
-
 def test_retry_after_is_honoured(mock_teacher):
     mock_teacher.schedule = ["429-retry-after"]
     log = []

@@ -11,6 +11,7 @@ instruction per line); every dropped item goes to a JSONL report with its most s
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from selfinstruct.config import DedupConfig
 from selfinstruct.errors import UserError
 from selfinstruct.readers import Format, read_records, require_object
-from selfinstruct.rouge import RougeIndex
+from selfinstruct.rouge import DupCheck, RougeIndex, Tokenizer
 from selfinstruct.safe_files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 
 # Redrawing the bar per item would cost more than checking the item.
@@ -93,6 +94,25 @@ def default_report_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.dropped.jsonl")
 
 
+def find_duplicates(texts: Sequence[str], references: Sequence[str] = (), threshold: float = 0.7, tokenizer: Tokenizer = "rouge",
+                    progress: Callable[[int], None] | None = None) -> list[DupCheck]:  # fmt: skip
+    """The near-duplicate verdict of each text, greedily in order: against every reference and every earlier text kept.
+
+    The engine of `selfinstruct dedup` and `selfinstruct clean`; `progress(done)` is told every so many texts.
+    """
+    index = RougeIndex(threshold, tokenizer=tokenizer)
+    for text in references:
+        index.add(text)
+    verdicts: list[DupCheck] = []
+    for position, text in enumerate(texts):
+        verdicts.append(index.check_and_add(text))
+        if progress is not None and position % _PROGRESS_EVERY == 0:
+            progress(position + 1)
+    if progress is not None:
+        progress(len(verdicts))
+    return verdicts
+
+
 def dedup(cfg: DedupConfig, console: Console | None = None) -> DedupSummary:
     """Drop near-duplicates from cfg.input greedily in order; write kept records and the report."""
     console = console or Console(stderr=True)
@@ -103,35 +123,30 @@ def dedup(cfg: DedupConfig, console: Console | None = None) -> DedupSummary:
     references = [read_dataset(path, cfg.against_field or cfg.field, "reference file") for path in cfg.against]
 
     start = time.perf_counter()
-    index = RougeIndex(cfg.threshold, tokenizer=cfg.tokenizer)
-    # The index names its match by text; the earliest item with that text is the one it means.
+    columns = (TextColumn("dedup"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    # Off a terminal the bar would only leave blank lines in logs.
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("dedup", total=len(dataset.texts))
+        verdicts = find_duplicates(dataset.texts, [t for r in references for t in r.texts], cfg.threshold, cfg.tokenizer,
+                                   progress=lambda done: progress.update(task, completed=done))  # fmt: skip
+    seconds = time.perf_counter() - start
+    # A verdict names its match by text; the earliest item with that text is the one it means.
     origin: dict[str, tuple[Literal["input", "against"], str, int]] = {}
     for reference in references:
         for position, text in enumerate(reference.texts):
-            index.add(text)
             origin.setdefault(text, ("against", str(reference.path), position))
     kept: list[Any] = []
     dropped: list[DroppedItem] = []
-    columns = (TextColumn("dedup"), BarColumn(), MofNCompleteColumn(), TextColumn("kept {task.fields[kept]}"),
-               TimeElapsedColumn())
-    # Off a terminal the bar would only leave blank lines in logs.
-    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task("dedup", total=len(dataset.texts), kept=0)
-        for position, (record, text) in enumerate(zip(dataset.records, dataset.texts)):
-            verdict = index.check_and_add(text)
-            if verdict.is_duplicate:
-                assert verdict.most_similar is not None
-                source, file, match = origin[verdict.most_similar]
-                dropped.append(DroppedItem(index=position, instruction=text, most_similar=verdict.most_similar,
-                                           most_similar_source=source, most_similar_file=file,
-                                           most_similar_index=match, score=verdict.score))
-            else:
-                kept.append(record)
-                origin.setdefault(text, ("input", str(cfg.input), position))
-            if position % _PROGRESS_EVERY == 0:
-                progress.update(task, completed=position + 1, kept=len(kept))
-        progress.update(task, completed=len(dataset.texts), kept=len(kept))
-    seconds = time.perf_counter() - start
+    for position, (record, text, verdict) in enumerate(zip(dataset.records, dataset.texts, verdicts)):
+        if verdict.is_duplicate:
+            assert verdict.most_similar is not None
+            source, file, match = origin[verdict.most_similar]
+            dropped.append(DroppedItem(index=position, instruction=text, most_similar=verdict.most_similar,
+                                       most_similar_source=source, most_similar_file=file,
+                                       most_similar_index=match, score=verdict.score))
+        else:
+            kept.append(record)
+            origin.setdefault(text, ("input", str(cfg.input), position))
 
     write_dataset(cfg.out, dataset.format, kept)
     write_dataset(report_path, "jsonl", [item.model_dump(mode="json") for item in dropped])

@@ -182,6 +182,22 @@ def _read_row(value: Any, fmt: DataFormat, where: str, repairs: Counter[str] | N
         row = AlpacaExample(instruction=value["instruction"], input=value.get("input") or "", output=value["output"])
         messages = [ChatMessage(role="user", content=opener_text(row.instruction, row.input)), ChatMessage(role="assistant", content=row.output)]
         return Row(messages=messages, alpaca=row, where=where)
+    messages = read_turns(value, fmt, where, lenient=repairs is not None)
+    if messages is None:
+        return None  # FastChat drops a conversation with a role it does not know; so do we
+    if repairs is not None:
+        repaired, counts = repair_conversation(messages)
+        repairs.update(counts)
+        return Row(messages=repaired, where=where) if repaired else None
+    return Row(messages=check_conversation(messages, where), where=where)
+
+
+def read_turns(value: Any, fmt: DataFormat, where: str, lenient: bool = False) -> list[ChatMessage] | None:
+    """A ShareGPT or messages record's turns as chat messages, unrepaired; a malformed record is a UserError at `where`.
+
+    `lenient` (data to be repaired): a missing text is an empty turn, and a role that is not system, user or
+    assistant gives None instead of an error.
+    """
     key, role_key, text_key = ("conversations", "from", "value") if fmt == "sharegpt" else ("messages", "role", "content")
     if not isinstance(value, dict) or not isinstance(value.get(key), list):
         raise UserError(f"{where}: expected an object with a list {key!r} ({fmt} format)")
@@ -192,20 +208,16 @@ def _read_row(value: Any, fmt: DataFormat, where: str, repairs: Counter[str] | N
         raw_role, text = turn.get(role_key), turn.get(text_key)
         role = SHAREGPT_ROLES.get(str(raw_role).lower()) if fmt == "sharegpt" else raw_role
         if role not in ("system", "user", "assistant"):
-            if repairs is not None:
-                return None  # FastChat drops a conversation with a role it does not know; so do we
+            if lenient:
+                return None
             raise UserError(f"{where}: turn {t} has {role_key} {raw_role!r}; expected system, user or assistant")
         if not isinstance(text, str):
-            if repairs is not None and text is None:
-                text = ""  # a missing text is an empty turn, repaired below
+            if lenient and text is None:
+                text = ""  # a missing text is an empty turn, for the repairs to drop
             else:
                 raise UserError(f"{where}: turn {t}: {text_key!r} must be a string")
         messages.append(ChatMessage(role=role, content=text))
-    if repairs is not None:
-        repaired, counts = repair_conversation(messages)
-        repairs.update(counts)
-        return Row(messages=repaired, where=where) if repaired else None
-    return Row(messages=check_conversation(messages, where), where=where)
+    return messages
 
 
 def check_conversation(messages: list[ChatMessage], where: str) -> list[ChatMessage]:

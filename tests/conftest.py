@@ -73,9 +73,12 @@ class FakeTeacher:
         self.requests = 0
         self.structured = None  # text formats, as an endpoint without JSON schemas
         self.retries = 0
+        self.api = "chat"
+        self.max_attempts = 1
+        self.current_concurrency = None
 
-    async def complete(self, prompt, decoding, stage, ahead=False):  # noqa: ANN001, ANN201 - mirrors Teacher.complete
-        from selfinstruct.teacher.client import Completion
+    async def complete(self, prompt, decoding, stage, ahead=False):  # noqa: ANN001, ANN201 - mirrors TeacherSeam.complete
+        from selfinstruct.teacher.wire import Completion
 
         self.asked.append((stage, prompt, decoding))
         self.requests += 1
@@ -88,6 +91,12 @@ class FakeTeacher:
 
     def count(self, stage: str) -> int:
         return sum(1 for asked in self.asked if asked[0] == stage)
+
+    async def drain(self) -> None:
+        pass
+
+    def report(self) -> dict:
+        return {}
 
     async def aclose(self) -> None:
         pass

@@ -17,6 +17,7 @@ from pathlib import Path
 import typer
 
 from selfinstruct import __version__
+from selfinstruct.clean.settings import CleanConfig
 from selfinstruct.cli_options import err_console, settings_command
 from selfinstruct.config import (
     AskConfig,
@@ -94,6 +95,22 @@ def dedup_command(cfg: DedupConfig) -> None:
     from selfinstruct.dedup import dedup
 
     dedup(cfg, console=err_console)
+
+
+@settings_command(app, "clean", CleanConfig, no_args_is_help=True)
+def clean_command(cfg: CleanConfig) -> None:
+    """Drop the wrong rows of any dataset (Alpaca, ShareGPT, messages, a run): repairs, near-duplicates, quality flags, verifiers, the judge's gate; --calibrate measures the gate."""
+    if cfg.calibrate:
+        from selfinstruct.clean.calibrate import calibrate_gate
+
+        calibrate_gate(cfg, console=err_console)
+        return
+    from selfinstruct.clean.command import run_clean, side_paths
+
+    summary = run_clean(cfg, console=err_console)
+    if summary:
+        dropped, scores = side_paths(Path(summary["out"]))
+        typer.echo(f"kept {summary['rows_kept']:,} of {summary['rows_in']:,} rows in {summary['out']}; why the others went: {dropped}; every row's score: {scores}")
 
 
 @settings_command(app, "finetune", FinetuneConfig, no_args_is_help=True)

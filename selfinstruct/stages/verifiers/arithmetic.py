@@ -10,12 +10,16 @@ neither the report package nor its extra.
 
 AlpacaDataCleaned found most of Alpaca's math answers wrong. Only what can be checked for sure
 is judged: a plain expression (digits, + - * / ^ and parentheses, or the words plus, minus,
-times, divided by) in a task that asks for a calculation, "N% of M", and unit conversions
-("convert 5 km to miles", "how many feet are in 2 miles"). Expressions are evaluated by
+times, divided by) in a task that asks for a calculation, "N% of M", unit conversions
+("convert 5 km to miles", "how many feet are in 2 miles") and a named run of numbers ("the sum
+of all prime numbers less than 50", series.py). Expressions are evaluated by
 simpleeval with arithmetic operators only (no names, no calls, bounded powers; never `eval`),
 conversions by pint. An output is correct when any number in it equals the result to the
 precision it is written with (conversions: within 2%, since people round factors); wrong when
 it gives a different number; uncheckable when it gives none besides the question's own.
+Whatever the question, a calculation the output states ("3 + 4 + 5 = 13", "2 * (3 + 4) = 2 * 7 = 14",
+"1 + 2 + 3 + ... + 100 = 5050" where the terms shown before the dots step evenly) must hold too;
+code, the task's own material and calculations in another base are left alone.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from selfinstruct.stages.verifiers.series import series_question
 
 Status = Literal["correct", "wrong", "uncheckable"]
 MAX_EXPRESSION_CHARS = 120
@@ -68,10 +74,12 @@ class ArithmeticCheck(BaseModel):
     """The verdict on one row, with what was computed and which number in the output was compared."""
 
     status: Status
-    kind: Literal["expression", "percentage", "conversion"] | None = None
+    kind: Literal["expression", "percentage", "conversion", "series", "stated"] | None = None
     question: str | None = None
     expected: float | None = None
     answer: float | None = None
+    # Other values a right answer may give, where the question reads two ways ("between 1 and 100").
+    also: list[float] = []
 
 
 def _bounded_power(base: Any, exponent: Any) -> Any:
@@ -158,7 +166,7 @@ def _convert(value: float, source: str, target: str) -> float | None:
         return None
 
 
-def _question(instruction: str, inp: str) -> tuple[Literal["expression", "percentage", "conversion"], str, float] | None:
+def _question(instruction: str, inp: str) -> tuple[Literal["expression", "percentage", "conversion", "series"], str, list[float]] | None:
     text = f"{instruction}\n{inp}".strip()
     for pattern, order in ((_CONVERT, (1, 2, 3)), (_HOW_MANY, (2, 3, 1))):
         for line in text.splitlines():
@@ -167,10 +175,13 @@ def _question(instruction: str, inp: str) -> tuple[Literal["expression", "percen
                 value, source, target = (match.group(i) for i in order)
                 result = _convert(float(value), source, target)
                 if result is not None:
-                    return "conversion", f"{value} {source.strip()} to {target.strip()}", result
+                    return "conversion", f"{value} {source.strip()} to {target.strip()}", [result]
     percent = _PERCENT.search(text)
     if percent and _CUE.search(instruction):
-        return "percentage", percent.group(0), float(percent.group(1)) * float(percent.group(2)) / 100
+        return "percentage", percent.group(0), [float(percent.group(1)) * float(percent.group(2)) / 100]
+    series = series_question(text) if _CUE.search(instruction) or re.search(r"\bhow\s+many\b", text, re.I) else None
+    if series is not None:
+        return "series", series.text, series.values
     # An expression counts when the task asks for a result, or when the input is nothing but the expression.
     found = _find_expression(inp) if inp.strip() else None
     if found and found[0] != inp.strip().rstrip("=?. "):
@@ -178,7 +189,7 @@ def _question(instruction: str, inp: str) -> tuple[Literal["expression", "percen
     if found is None and _CUE.search(instruction):
         found = _find_expression(text)
     if found:
-        return "expression", found[0], found[1]
+        return "expression", found[0], [found[1]]
     return None
 
 
@@ -194,17 +205,118 @@ def _matches(token: str, value: float, expected: float, kind: str) -> bool:
 
 def check_arithmetic(instruction: str, inp: str, output: str) -> ArithmeticCheck:
     """Judge one row; anything that is not clearly a checkable calculation is "uncheckable"."""
+    check = _check_question(instruction, inp, output)
+    if check.status != "wrong":
+        stated = stated_calculation_error(instruction, inp, output)
+        if stated is not None:
+            return stated
+    return check
+
+
+def _check_question(instruction: str, inp: str, output: str) -> ArithmeticCheck:
     question = _question(instruction, inp)
     if question is None:
         return ArithmeticCheck(status="uncheckable")
-    kind, text, expected = question
+    kind, text, accepted = question
+    expected, also = accepted[0], accepted[1:]
     tokens = _OUTPUT_NUMBER.findall(output)
     numbers = [(t, float(t.replace(",", ""))) for t in tokens]
     for token, value in numbers:
-        if _matches(token, value, expected, kind):
-            return ArithmeticCheck(status="correct", kind=kind, question=text, expected=expected, answer=value)
+        for candidate in accepted:
+            if _matches(token, value, candidate, kind):
+                return ArithmeticCheck(status="correct", kind=kind, question=text, expected=candidate, answer=value, also=also)
     operands = {float(n) for n in re.findall(_NUM, text)}
     answers = [value for _, value in numbers if value not in operands]
     if not answers:
-        return ArithmeticCheck(status="uncheckable", kind=kind, question=text, expected=expected)
-    return ArithmeticCheck(status="wrong", kind=kind, question=text, expected=expected, answer=answers[-1])
+        return ArithmeticCheck(status="uncheckable", kind=kind, question=text, expected=expected, also=also)
+    return ArithmeticCheck(status="wrong", kind=kind, question=text, expected=expected, answer=answers[-1], also=also)
+
+
+# --- calculations the output states ------------------------------------------------------------
+
+_FENCED = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)
+_LIST_MARK = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+", re.MULTILINE)
+_CHAIN = re.compile(r"[\d(.][\d.\s+\-*/^()]*(?:=[\d.\s+\-*/^()]*)+[\d)]")
+_ELLIPSIS = re.compile(r"\.{3}|…")
+_OTHER_BASE = re.compile(r"\b(binary|base[\s-]?\d+|hexadecimal|octal|modulo|mod|modular|remainder|boolean|logic)\b", re.IGNORECASE)
+_REMAINDER_AFTER = re.compile(r"\A\s*(?:r\b|R\b|rem|remainder|with a remainder)")
+MAX_SERIES_TERMS = 10_000
+
+
+def _series_sum(piece: str) -> float | None:
+    """The sum "a + b + c + ... + z" stands for, when the terms before the dots step evenly by a whole number."""
+    if "+" not in piece:
+        return None
+    parts = [p.strip() for p in piece.split("+")]
+    dots = [i for i, p in enumerate(parts) if _ELLIPSIS.fullmatch(p)]
+    if len(dots) != 1 or not all(re.fullmatch(r"-?\d+", p) for i, p in enumerate(parts) if i != dots[0]):
+        return None
+    before, after = [int(p) for p in parts[: dots[0]]], [int(p) for p in parts[dots[0] + 1 :]]
+    if len(before) < 3 or not after:
+        return None
+    step = before[1] - before[0]
+    if step == 0 or any(b - a != step for a, b in zip(before, before[1:])) or any(b - a != step for a, b in zip(after, after[1:])):
+        return None
+    span = after[0] - before[-1]
+    if span <= 0 if step > 0 else span >= 0 or span % step:
+        return None
+    terms = (after[-1] - before[0]) // step + 1
+    if terms > MAX_SERIES_TERMS:
+        return None
+    return float(terms * (before[0] + after[-1]) / 2)
+
+
+def _value(piece: str) -> float | None:
+    piece = piece.strip()
+    if _ELLIPSIS.search(piece):
+        return _series_sum(piece)
+    if _DATE.search(piece) or _YEAR_MONTH.fullmatch(piece):
+        return None
+    return evaluate(piece)
+
+
+def _is_calculation(piece: str) -> bool:
+    return bool(re.search(r"(?<=[\d).\s])[-+*/^]", piece.strip()))
+
+
+def stated_calculation_error(instruction: str, inp: str, output: str) -> ArithmeticCheck | None:
+    """The first calculation the output states ("A op B ... = C") that does not hold, as a "wrong" check; None if all hold."""
+    material = f"{instruction}\n{inp}"
+    if _OTHER_BASE.search(material) or _OTHER_BASE.search(output):
+        return None
+    text = _FENCED.sub("\n", output).replace("−", "-").replace("–", "-")
+    text = _LIST_MARK.sub("", text)
+    text = re.sub(r"\$(?=\d)", "", text)
+    for pattern, replacement in _WORD_OPERATORS:
+        text = pattern.sub(replacement, text)
+    for line in text.splitlines():
+        for match in _CHAIN.finditer(line):
+            chain = match.group(0)
+            before = line[: match.start()].rstrip()[-1:]
+            after = line[match.end() :]
+            pieces = chain.split("=")
+            # A piece that runs on into words or symbols ("x + 1 = 5", "= 75%", "20% * 50 = 10") is only part of a term.
+            # So is one that continues a calculation started before it ("plus 4 = 10" after "6, ").
+            if before and (before.isalnum() or before in "%)]}_'\".,+-*/^"):
+                pieces[0] = ""
+            if (after[:1] and (after[:1].isalnum() or after[:1] in "%([_'\"")) or _REMAINDER_AFTER.match(after):
+                pieces[-1] = ""
+            for left, right in zip(pieces, pieces[1:]):
+                if not left.strip() or not right.strip() or not (_is_calculation(left) or _is_calculation(right)):
+                    continue
+                if " ".join(f"{left}={right}".split()) in " ".join(material.split()):
+                    continue  # the task's own material, perhaps a wrong calculation it asks to correct
+                lv, rv = _value(left), _value(right)
+                if lv is None or rv is None:
+                    continue
+                token = right.strip()
+                if re.fullmatch(r"-?\d+(?:\.\d+)?", token):
+                    if _matches(token, rv, lv, "expression") or (_ELLIPSIS.search(left) and abs(rv - lv) <= 1e-9 * abs(lv)):
+                        continue
+                else:
+                    first = re.match(r"\(?\s*(-?\d+(?:\.\d+)?)", token)
+                    # "2 + 3 = 5 + 4 = 9": a running calculation that carries the result on.
+                    if abs(rv - lv) <= 1e-9 * max(1.0, abs(lv)) or (first and _matches(first.group(1), float(first.group(1)), lv, "expression")):
+                        continue
+                return ArithmeticCheck(status="wrong", kind="stated", question=" ".join(left.split()), expected=lv, answer=rv, also=[])
+    return None

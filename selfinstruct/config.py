@@ -198,10 +198,14 @@ class GenerateConfig(_Config):
     verifiers: bool = setting(
         True, "Check every instance without a judge before the quality gate and drop the wrong ones: an instruction that works on missing input "
         "(\"Given a paragraph, ...\" with none), wrong arithmetic or unit conversions, SQL that does not parse, Python that does not parse, raises, "
-        "times out or prints other than its output says (run in a sandbox: no network, no writes outside an empty temporary folder, CPU, memory and time limits). "
-        "--no-verifiers keeps them all.", panel=QUALITY)
+        "times out or prints other than its output says (run in a sandbox: no network, no writes outside an empty temporary folder, CPU, memory and time limits), "
+        "an output of another kind than asked (code for \"a list of 10 random numbers\": the judge decides, asked one yes/no token where the form looks wrong), "
+        "a short answer the teacher does not repeat (--consistency). --no-verifiers keeps them all.", panel=QUALITY)
     run_code: bool = setting(
         True, "With the verifiers on: run the Python an output holds in the sandbox; --no-run-code only parses it.", panel=QUALITY)
+    consistency: int = setting(
+        2, "With the verifiers on: ask the teacher this many more times for each short answer (a label, a number, a short fact), at the proposal temperature, "
+        "and drop an instance whose new answers mostly disagree with it; the summary prints the agreement rate. 0 turns it off.", panel=QUALITY, ge=0, le=10)
     quality_judge: bool | None = setting(
         None, "Score each finished instruction's instances 1-5 with the judge (correctness, relevance to the instruction, completeness) and drop those under --min-quality. Default: on for the embedded local teacher, off for a hosted one.", panel=QUALITY)
     min_quality: float = setting(

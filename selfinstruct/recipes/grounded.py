@@ -16,7 +16,9 @@
              the context lacks, a near-duplicate question within the same context (ROUGE-L >
              --rouge-threshold), then with --verify the teacher as a yes/no judge. Each dropped pair
              is journaled with its reason in the `completed` line; a conversation keeps its good
-             pairs if at least two remain, a detail or reasoning example needs its one pair.
+             pairs if at least two remain, a detail or reasoning example needs its one pair. Examples
+             are journaled in request order (grounded_order.py), so the budget holds the first to pass
+             in request order, whatever finished first.
 4. product   alpaca_data.json (one row per pair: question as instruction, the context as input
              unless --no-context-in-input), conversations.json (ShareGPT), and, for annotation
              contexts, llava_instruct.json in LLaVA's training format with "<image>\\n" on the first
@@ -38,6 +40,7 @@ from rich.console import Console
 from selfinstruct.contexts import Context, read_contexts
 from selfinstruct.errors import CapReached
 from selfinstruct.pipeline import gather_all
+from selfinstruct.recipes.grounded_order import RequestOrder
 from selfinstruct.records import Candidate, ChatMessage, Completed, Instance, Proposed, SeedTask
 from selfinstruct.rouge import RougeIndex
 from selfinstruct.safe_files import write_json_atomic
@@ -127,13 +130,26 @@ def decoding(cfg: GenerateConfig, rtype: str) -> Decoding:
 
 
 def prepare(driver: Pipeline) -> None:
-    """Load the contexts, and rebuild each context's ROUGE-L pool of kept questions from the journal."""
+    """Load the contexts, rebuild each context's ROUGE-L pool from the journal (every question that passed the
+    cheap checks, as the run added them), and set up the request order (grounded_order.py)."""
     driver.contexts = load_contexts(driver.cfg)  # type: ignore[attr-defined]
     driver.question_pools = {}  # type: ignore[attr-defined]
-    for cid in driver.state.done_ids():
-        cand = driver.state.kept[cid]
-        for inst in driver.state.completed[cid].instances:
+    for cid in driver.state.completed:
+        if cid not in driver.state.kept:
+            continue
+        cand, completed = driver.state.kept[cid], driver.state.completed[cid]
+        for inst in completed.instances:
             _pool(driver, cand).add(inst.input)
+        for drop in completed.dropped:
+            if drop["reason"].startswith("unsupported"):  # judged after it joined the pool
+                _pool(driver, cand).add(drop["question"])
+    driver.grounded_order = RequestOrder(  # type: ignore[attr-defined]
+        driver.state, driver.state.proposals, lambda r: propose(driver, r), lambda cid: _check(driver, cid), _cid
+    )
+
+
+def _cid(request: int) -> str:
+    return f"g{request:05d}"
 
 
 def _pool(driver: Pipeline, cand: Candidate) -> RougeIndex:
@@ -148,6 +164,13 @@ def _pool(driver: Pipeline, cand: Candidate) -> RougeIndex:
 
 
 async def propose(driver: Pipeline, request: int) -> None:
+    try:
+        await _write(driver, request)
+    finally:
+        driver.grounded_order.arrive(request)  # type: ignore[attr-defined]  # answered or not: nobody waits in vain
+
+
+async def _write(driver: Pipeline, request: int) -> None:
     cfg, contexts = driver.cfg, driver.contexts  # type: ignore[attr-defined]
     n = len(cfg.types)
     if request >= len(contexts) * n:
@@ -163,7 +186,7 @@ async def propose(driver: Pipeline, request: int) -> None:
         pairs = pairs[:-1]  # cut off by the token limit: the last answer may be unfinished
     pairs = pairs[: MAX_PAIRS[rtype]]
     source = {**ctx.source, "context": context_key(ctx), "type": rtype, "text": ctx.text}
-    cid = f"g{request:05d}"
+    cid = _cid(request)
     reason = None if pairs else ("cut_off" if completion.truncated else "unparsable")
     driver.record(Candidate(
         id=cid, instruction=pairs[0][0] if pairs else completion.text.strip()[:300], status="rejected" if reason else "kept",
@@ -183,12 +206,18 @@ def finish_batch(cfg: GenerateConfig) -> int:
 
 async def finish(driver: Pipeline, ids: list[str]) -> None:
     for cid in ids:
-        await _check(driver, cid)
+        await driver.grounded_order.checked(cid)  # type: ignore[attr-defined]
 
 
 async def _check(driver: Pipeline, cid: str) -> None:
-    """Checks 1-3 on every pair (a passing question joins its context's pool at once), then --verify, then the verdict."""
+    """Checks 1-3 on every pair (a passing question joins its context's pool at once), then --verify, then the
+    verdict, journaled once every earlier request's is."""
     cand = driver.state.kept[cid]
+    if cid in driver.state.completed:
+        return  # a resumed run: journaled before the kill
+    request, n = cand.request, len(driver.cfg.types)
+    order: RequestOrder = driver.grounded_order  # type: ignore[attr-defined]
+    await order.settled(range(request - request % n, request))  # the same context's earlier requests first
     source = cand.source or {}
     context, rtype = source.get("text", ""), source.get("type", "detail")
     pool = _pool(driver, cand)
@@ -210,6 +239,7 @@ async def _check(driver: Pipeline, cid: str) -> None:
             if supported is not True:
                 kept.remove(inst)
                 dropped.append(_drop(inst, "unsupported" if supported is False else "unsupported:unreadable_verdict", verdict=raw[:300]))
+    await order.settled(range(0, request))  # journaled in request order (grounded_order.py)
     if len(kept) < MIN_PAIRS[rtype]:
         why = "conversation_too_short" if kept else check_name(dropped[0]["reason"]) if dropped else "no_pairs"
         driver.record(Completed(id=cid, instances=[], dropped=dropped, reason=why))
@@ -232,9 +262,9 @@ async def _verify(driver: Pipeline, context: str, inst: Instance) -> tuple[bool 
 
 
 def rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, Any]]:
-    """The first `budget` examples that passed, each with its pairs and where it came from."""
+    """The first `budget` examples that passed, in request order, each with its pairs and where it came from."""
     out = []
-    for cid in state.done_ids()[: cfg.budget]:
+    for cid in _emitted(state, cfg):
         source = dict(state.kept[cid].source or {})
         text = source.pop("text", "")
         out.append({
@@ -242,6 +272,11 @@ def rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[di
             "pairs": [(i.input, i.output) for i in state.completed[cid].instances],
         })  # fmt: skip
     return out
+
+
+def _emitted(state: RunState, cfg: GenerateConfig) -> list[str]:
+    """The examples the product holds: the first `budget` to pass, by request (ids are g + the request number)."""
+    return sorted(state.done_ids(), key=lambda cid: int(cid[1:]))[: cfg.budget]
 
 
 def write_product(run: RunDir, rows: list[dict[str, Any]]) -> None:
@@ -271,7 +306,7 @@ def llava_record(row: dict[str, Any]) -> dict[str, Any]:
 
 def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
     """Examples per type and per source file, and the pairs each grounding check dropped over the whole run."""
-    done = state.done_ids()[: cfg.budget]
+    done = _emitted(state, cfg)
     sources = [state.kept[cid].source or {} for cid in done]
     checks = Counter({name: 0 for name in CHECKS})
     for completed in state.completed.values():

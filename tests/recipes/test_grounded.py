@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -119,11 +120,11 @@ def test_annotations_write_llava_instruct_in_llavas_format(mock_teacher, runner,
     [("refusal", "refusal"), ("number", "ungrounded_number"), ("name", "ungrounded_name"), ("duplicate", "near_duplicate")],
 )
 def test_each_cheap_check_drops_ungrounded_answers_with_its_reason(mock_teacher, runner, tmp_path, fault, check):
-    # Every reasoning answer is ungrounded in this way; conversation and detail stay grounded. One request at a
-    # time, so a context's conversation is checked before its reasoning question repeats the conversation's first.
+    # Every reasoning answer is ungrounded in this way; conversation and detail stay grounded. A context's
+    # conversation is checked before its reasoning question repeats the conversation's first (request order).
     mock_teacher.grounded_fault = lambda rtype, prompt: fault if rtype == "reasoning" else None
     out = tmp_path / "run"
-    _run(runner, _args(mock_teacher, out, 6, "--chunk-tokens", "150", "--concurrency", "1"))
+    _run(runner, _args(mock_teacher, out, 6, "--chunk-tokens", "150"))
     examples = _examples(out)
     assert len(examples) == 6
     assert all(c["source"]["type"] != "reasoning" for c in examples.values())
@@ -146,18 +147,38 @@ def test_near_duplicate_questions_within_a_conversation_leave_it_too_short(mock_
 
 def test_verify_drops_unsupported_answers_that_pass_the_cheap_checks(mock_teacher, runner, tmp_path):
     mock_teacher.grounded_fault = lambda rtype, prompt: "unsupported" if rtype == "detail" else None
-    # The budget's 4 examples are the first 4 to finish, so both runs send one request at a time: the detail answers
-    # (requests 2 and 5) are then judged before the budget is met; with 4-7 in flight, the mock's longer detail
-    # replies often finished after the other types had already filled it.
+    # The budget's 4 examples are the first 4 to pass in request order, however many are in flight: the detail
+    # answers (requests 1 and 4) are judged before the budget is met, though the mock's detail replies are the
+    # longest and so finish last.
     out = tmp_path / "run"
-    _run(runner, _args(mock_teacher, out, 4, "--verify", "--chunk-tokens", "150", "--concurrency", "1"))
+    _run(runner, _args(mock_teacher, out, 4, "--verify", "--chunk-tokens", "150"))
     assert all(c["source"]["type"] != "detail" for c in _examples(out).values())
     assert _json(out / "summary.json")["grounding_checks"]["unsupported"] >= 1
     assert mock_teacher.count("verify") >= 4
     # Without --verify the same answers pass: only the judge catches a claim with no number or name.
     out2 = tmp_path / "run2"
-    _run(runner, _args(mock_teacher, out2, 4, "--chunk-tokens", "150", "--concurrency", "1"))
+    _run(runner, _args(mock_teacher, out2, 4, "--chunk-tokens", "150"))
     assert any(c["source"]["type"] == "detail" for c in _examples(out2).values())
+
+
+def test_the_product_is_the_same_whichever_answer_finishes_first(mock_teacher, runner, tmp_path):
+    """One request at a time, then 16 at once with every answer and verdict delayed by its own 0-0.3 s: the same examples, in the same order, with the same checks. Detail answers are unsupported and
+    each reasoning question repeats its conversation's first, so both the judge and the pool's order matter."""
+    faults = {"detail": "unsupported", "reasoning": "duplicate"}
+    mock_teacher.grounded_fault = lambda rtype, prompt: faults.get(rtype)
+    products = []
+    for name, extra in (("one", ["--concurrency", "1"]), ("many", ["--concurrency", "16"])):
+        if name == "many":  # each request its own latency, 0-0.3 s, so answers and verdicts come back scrambled
+            mock_teacher.latency_fn = lambda body: 0.05 * (zlib.crc32(json.dumps(body, sort_keys=True).encode()) % 7)
+        out = tmp_path / name
+        _run(runner, _args(mock_teacher, out, 7, "--verify", "--chunk-tokens", "150", *extra))
+        summary = _json(out / "summary.json")
+        completed = [r["id"] for r in read_journal(out) if r["kind"] == "completed"]
+        products.append((_json(out / "conversations.json"), _json(out / "alpaca_data.json"), summary["grounding_checks"],
+                         summary["examples_per_type"], completed == sorted(completed)))  # fmt: skip
+    assert products[0] == products[1]
+    assert products[0][4], "examples journaled in request order"
+    assert products[0][2]["unsupported"] >= 1 and products[0][2]["near_duplicate"] >= 1
 
 
 def test_an_unreadable_verdict_drops_the_answer(mock_teacher, runner, tmp_path):

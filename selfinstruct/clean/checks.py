@@ -40,7 +40,8 @@ def mark_duplicates(rows: list[CleanRow], against: list[str], threshold: float =
 
     Alpaca rows are compared by instruction, each distinct instruction once: rows sharing an instruction are its
     instances, and one whose input repeats an earlier kept instance's is a duplicate. Conversations are compared
-    by their first user turn. Rows already dropped (nothing to train on) take no part.
+    by their first exchange, the user's request and the answer ("Continue" opens many a shared conversation that
+    is no copy of another). Rows already dropped (nothing to train on) take no part.
     """
     candidates = [r for r in rows if r.kept and r.dedup_text]
     first_of: dict[str, CleanRow] = {}
@@ -79,11 +80,13 @@ def _detail(similar: str | None, score: float, first_of: dict[str, CleanRow], ag
 
 
 def mark_flags(rows: list[CleanRow], ignore: list[str] = ()) -> None:  # type: ignore[assignment]
-    """Every quality flag of every exchange (conversations: the user turn as the instruction, the answer as the output)."""
+    """Every quality flag of every exchange. In a conversation only the answers are flagged (an echo of the request
+    included): the user turns are what a person asked, about a picture or in a numbered list as people do, and chat
+    training learns only the assistant's turns."""
     for row in rows:
         for turn, exchange in enumerate(row.exchanges):
             for flag in flag_row(Row(instruction=exchange.instruction, input=exchange.input, output=exchange.output)):
-                if flag.name not in ignore:
+                if flag.name not in ignore and (row.messages is None or flag.field == "output"):
                     row.drop(flag.name, f"{_turn(row, turn)}{flag.field}: {flag.detail}")
 
 

@@ -123,10 +123,11 @@ def _chat_row(index: int, where: str, value: Any, fmt: DataFormat) -> CleanRow:
         return row
     repaired, repairs = repair_conversation(messages)
     exchanges = conversation_exchanges(repaired)
-    first = exchanges[0].instruction if exchanges else ""
+    first = f"{exchanges[0].instruction}\n\n{exchanges[0].output}" if exchanges else ""
     row = CleanRow(index=index, where=where, value=value, exchanges=exchanges, dedup_text=first, messages=repaired, repairs=repairs)
     if not repaired:
-        row.drop("nothing_to_train_on", f"no user turn answered by the assistant after the repairs ({describe_repairs(repairs, 0)})")
+        repaired_text = f" after the repairs ({describe_repairs(repairs, 0)})" if repairs else ""
+        row.drop("nothing_to_train_on", f"no user turn answered by the assistant{repaired_text}: {len(messages)} turn(s) in all")
     return row
 
 
@@ -160,7 +161,7 @@ def write_rows(path: Path, table: RowTable, rows: list[CleanRow]) -> None:
 
 
 def reference_texts(path: Path) -> list[str]:
-    """What rows are compared with in a --against file: instructions (seed tasks, Alpaca), first user turns, or lines of text."""
+    """What rows are compared with in a --against file: instructions (seed tasks, Alpaca), a conversation's first request and answer, or lines of text."""
     path = data_path(path)
     data = read_records(path, "reference file")
     if data.format == "text":
@@ -173,8 +174,8 @@ def reference_texts(path: Path) -> list[str]:
         fmt = "sharegpt" if isinstance(value, dict) and "conversations" in value else "messages" if isinstance(value, dict) and "messages" in value else None
         if fmt is None:
             raise UserError(f"{where}: expected a record with an instruction, conversations (ShareGPT) or messages")
-        turns = read_turns(value, fmt, where, lenient=True) or []
-        first = next((m.content for m in turns if m.role == "user" and m.content.strip()), None)
-        if first is not None:
-            texts.append(first)
+        repaired, _ = repair_conversation(read_turns(value, fmt, where, lenient=True) or [])
+        exchanges = conversation_exchanges(repaired)
+        if exchanges:
+            texts.append(f"{exchanges[0].instruction}\n\n{exchanges[0].output}")  # as a conversation row is compared
     return texts

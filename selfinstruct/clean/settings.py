@@ -41,7 +41,7 @@ class CleanConfig(_Config):
     limit: int | None = setting(None, "Clean only the first N rows of DATA (OUT holds what they keep).", panel=LIMITS, ge=1, metavar="N")
     dedup: bool = setting(
         True, "Drop near-duplicates (ROUGE-L F above --threshold, the engine of `selfinstruct dedup`), greedily in order: Alpaca rows by instruction "
-        "(rows of one instruction are its instances; a repeated input is a duplicate), conversations by their first user turn.", panel=CHECKS)
+        "(rows of one instruction are its instances; a repeated input is a duplicate), conversations by their first request and answer.", panel=CHECKS)
     against: list[Path] = setting(
         [], "Other data rows are also compared with, never written out: seed tasks, Alpaca, ShareGPT or messages files, or a text file of one "
         "instruction a line. Repeatable.", panel=CHECKS, metavar="FILE")
@@ -51,7 +51,7 @@ class CleanConfig(_Config):
         "rouge", "rouge: exactly rouge_score's tokens. unicode: words of any script, for non-English data (not rouge_score-compatible).", panel=CHECKS)
     flags: bool = setting(
         True, "Drop rows with a quality flag of `selfinstruct report` (merged instructions, input placeholders, empty or echo outputs, "
-        "references to media, URL-only inputs, control characters, unbalanced code fences, wrong arithmetic); conversations turn by turn.", panel=CHECKS)
+        "references to media, URL-only inputs, control characters, unbalanced code fences, wrong arithmetic); in conversations, the assistant's answers.", panel=CHECKS)
     ignore_flag: list[str] = setting(
         [], "A quality flag that drops nothing (e.g. media_reference for chat data that discusses pictures). Repeatable.", panel=CHECKS, metavar="NAME")
     verifiers: bool = setting(

@@ -145,8 +145,9 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
 
 
 def quality_stage(cfg: GenerateConfig, seeds: list[SeedTask], requests: int) -> StageEstimate:
-    """One judge request per emitted instance (--quality-judge), its prompt rendered with seed instances."""
-    from selfinstruct.judge.pointwise import QualityJudge
+    """One judge request per emitted instance (--quality-judge), its prompt rendered with seed instances; the worst case
+    adds, for every instance, the judge's own answer of up to SELF_ANSWER_TOKENS that a short output is checked against."""
+    from selfinstruct.judge.pointwise import SELF_ANSWER_TOKENS, QualityJudge
 
     judge = QualityJudge(None, cfg.prompts)  # type: ignore[arg-type]  # only renders prompts here
     probe = [(s.instruction, i) for s in seeds[:PROMPT_SAMPLES] for i in s.instances[:1]]
@@ -158,7 +159,7 @@ def quality_stage(cfg: GenerateConfig, seeds: list[SeedTask], requests: int) -> 
         requests=requests,
         prompt_tokens=round(requests * size),
         completion_tokens=requests * judge.digit_decoding.max_tokens,
-        worst_completion_tokens=requests * judge.decoding.max_tokens,
+        worst_completion_tokens=requests * (judge.decoding.max_tokens + SELF_ANSWER_TOKENS),
     )
 
 

@@ -104,6 +104,7 @@ class QualityNote(BaseModel):
     score: int | None = None
     reason: str
     expected: float | None = None  # a probability score (sum of k * p(k)); None for a text score
+    reference: Literal["given", "own"] | None = None  # checked against a known answer, or the judge's own short answer
 
 
 class ChatMessage(BaseModel):

@@ -386,8 +386,8 @@ def request_stage(chat: bool, body: dict[str, Any]) -> str:
     """Which of our stages a request body comes from, by its templates' fixed text."""
     prompt = body["messages"][-1]["content"] if chat else body.get("prompt", "")
     context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
-    if "Score the output from 1 to 5" in context:
-        return "quality"  # the quality gate's prompt, or its follow-up
+    if "Score the output from 1 to 5" in context or prompt.startswith(OWN_ANSWER_START):
+        return "quality"  # the quality gate's prompt, its follow-up, or its own answer to a short-answer instruction
     return _stage(context, prompt)
 
 
@@ -550,6 +550,8 @@ def eval_answer(mock: MockTeacher, prompt: str) -> tuple[str, str] | None:
         return f"{reason}\n{style.format(v=verdict)}", "stop"
     if "Score the output from 1 to 5" in prompt and "[Output]" in prompt:
         return _quality(mock, prompt), "stop"
+    if prompt.startswith(OWN_ANSWER_START):
+        return _own_answer(mock, prompt)
     if prompt.startswith("Reply with only the score line"):
         return ("no idea" if getattr(mock, "quality_unreadable_follow_up", False) else "Score: 2"), "stop"
     answer = getattr(mock, "contestant_answer", None)
@@ -560,20 +562,35 @@ def eval_answer(mock: MockTeacher, prompt: str) -> tuple[str, str] | None:
 
 # The quality gate's prompt ("Score the output from 1 to 5") gets "Reason: ...\nScore: N": 1 for a bare
 # sentiment label given to an instruction that asks for more, else 4. Knobs: quality_score(instruction,
-# input, output) -> int replaces that rule; quality_unreadable = True answers without a score (the
+# input, output) -> int replaces that rule; quality_against_reference(reference, output) -> int scores a
+# prompt that shows a reference answer; quality_unreadable = True answers without a score (the
 # follow-up then says "Score: 2", or nothing readable with quality_unreadable_follow_up = True).
 
 _LABELS = {"positive", "negative", "neutral"}
+# The gate's own-answer prompt (a short output is checked against the judge's own answer) gets "A mock
+# answer."; knob: own_answer(instruction, input) -> str, or None for an answer cut off at max_tokens.
+OWN_ANSWER_START = "Answer the instruction briefly and correctly."
+
+
+def _own_answer(mock: MockTeacher, prompt: str) -> tuple[str, str]:
+    rule = getattr(mock, "own_answer", None)
+    if rule is None:
+        return "A mock answer.", "stop"
+    answer = rule(_between(prompt, "[Instruction]", "[Input]"), prompt.split("[Input]", 1)[-1].strip())
+    return ("word " * 80, "length") if answer is None else (answer, "stop")
 
 
 def _quality(mock: MockTeacher, prompt: str) -> str:
     instruction = _between(prompt, "[Instruction]", "[Input]")
-    given = _between(prompt, "[Input]", "[Output]")
+    given = _between(prompt, "[Input]", "[Reference answer]" if "[Reference answer]" in prompt else "[Output]")
     output = prompt.split("[Output]", 1)[-1].split("Reply with the score alone", 1)[0].strip()
     if getattr(mock, "quality_unreadable", False):
         return "This example is interesting."
     rule = getattr(mock, "quality_score", None)
-    if rule is not None:
+    against = getattr(mock, "quality_against_reference", None)
+    if against is not None and "[Reference answer]" in prompt:
+        score = against(_between(prompt, "[Reference answer]", "[Output]"), output)
+    elif rule is not None:
         score = rule(instruction, given, output)
     else:
         score = 1 if output.strip(" .").lower() in _LABELS and "classify" not in instruction.lower() else 4

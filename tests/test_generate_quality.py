@@ -8,11 +8,16 @@ from selfinstruct.config import GenerateConfig
 from selfinstruct.stages.quality_gate import quality_gate_on
 from selfinstruct.teacher.endpoint import resolve_endpoint
 from tests.conftest import SEEDS, mock_args
-from tests.mock_teacher import MockTeacher
+from tests.mock_teacher import OWN_ANSWER_START, MockTeacher
 
 
 def _jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _own_answers(mock) -> int:
+    """Requests in which the gate asked the judge for its own answer to a short-answer instruction."""
+    return sum(1 for r in mock.requests if r["body"]["messages"][-1]["content"].startswith(OWN_ANSWER_START))
 
 
 def _low_for_every_third(instruction: str, given: str, output: str) -> int:
@@ -35,9 +40,11 @@ def test_the_gate_drops_low_scores_before_they_are_emitted(runner, mock_teacher,
     gate = json.loads((out / "summary.json").read_text())["quality_gate"]
     assert gate["on"] is True and gate["min_quality"] == 3.5 and gate["judge"] == "mock-teacher"
     assert gate["dropped"] == len(low) and gate["scored"] == gate["kept"] + gate["dropped"]
-    # Each scored instance cost one request, logged under its own stage with the rest of the run's spend.
+    # Each scored instance cost one request, and each short-answer instruction one more for the judge's own answer
+    # (checked against); all are logged under the gate's stage with the rest of the run's spend.
     quality_requests = [r for r in _jsonl(out / "requests.jsonl") if r["stage"] == "quality"]
-    assert len(quality_requests) == gate["scored"]
+    assert len(quality_requests) == gate["scored"] + _own_answers(mock_teacher)
+    assert gate["against_own_answer"] + gate["against_reference"] <= gate["scored"]
 
 
 def test_a_run_whose_judge_could_not_be_read_resumes(runner, mock_teacher, tmp_path):
@@ -89,7 +96,7 @@ def test_judge_settings_send_the_gate_to_another_endpoint(runner, mock_teacher, 
         assert mock_teacher.count("quality") == 0 and judge.count("quality") > 0
         assert judge.count() == judge.count("quality")
         summary = json.loads((out / "summary.json").read_text())
-        assert summary["quality_gate"]["judge"] == "mock-judge" and summary["quality_gate"]["scored"] == judge.count("quality")
+        assert summary["quality_gate"]["judge"] == "mock-judge" and summary["quality_gate"]["scored"] == judge.count("quality") - _own_answers(judge)
         # The key given for the judge is never written anywhere.
         assert "sk-judge" not in "".join(p.read_text() for p in out.iterdir() if p.is_file())
     finally:

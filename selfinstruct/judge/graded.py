@@ -38,7 +38,8 @@ class AnswerGrader:
     @property
     def judge(self) -> QualityJudge:
         if self._judge is None or self._judge.teacher is not self.owner.teacher:
-            self._judge = QualityJudge(self.owner.teacher)  # type: ignore[arg-type]
+            # Graded with the task's reference or none: an answer the judge wrote itself is not what eval's figures were measured with.
+            self._judge = QualityJudge(self.owner.teacher, own_reference=False)  # type: ignore[arg-type]
         return self._judge
 
     def prompt(self, task: EvalTask, answer: str) -> str:

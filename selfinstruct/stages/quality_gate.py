@@ -49,10 +49,10 @@ async def gate(judge: QualityJudge, instruction: str, instances: list[Instance],
     for instance, scored in zip(instances, scores):
         if keep(scored, min_quality):
             kept.append(instance)
-            notes.append(QualityNote(score=scored.score, reason=scored.reason, expected=scored.expected))
+            notes.append(QualityNote(score=scored.score, reason=scored.reason, expected=scored.expected, reference=scored.reference))
         else:
             dropped.append({"input": instance.input, "output": instance.output, "reason": LOW_QUALITY, "score": scored.score,
-                            "expected": scored.expected, "judge_reason": scored.reason})  # fmt: skip
+                            "expected": scored.expected, "judge_reason": scored.reason, "reference": scored.reference})  # fmt: skip
     return kept, dropped, notes
 
 
@@ -67,4 +67,11 @@ def gate_counts(state: RunState) -> dict[str, int]:
         "dropped": dropped,
         "unreadable_kept": sum(1 for n in notes if n.score is None),
         "instructions_emptied": emptied,
+        # Scored against a known answer (a seed's) or, for a short output, against the judge's own answer.
+        "against_reference": sum(1 for n in notes if n.reference == "given") + _dropped_against(state, "given"),
+        "against_own_answer": sum(1 for n in notes if n.reference == "own") + _dropped_against(state, "own"),
     }
+
+
+def _dropped_against(state: RunState, source: str) -> int:
+    return sum(1 for c in state.completed.values() for d in c.dropped if d.get("reason") == LOW_QUALITY and d.get("reference") == source)

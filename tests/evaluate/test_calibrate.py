@@ -67,7 +67,8 @@ def test_the_gate_is_calibrated_by_how_well_it_separates_better_from_worse(runne
     assert result.exit_code == 0, result.output
     gate = json.loads((tmp_path / "cal" / "calibration.json").read_text())["gate"]
     assert (gate["pairs"], gate["roc_auc"], gate["better_kept"], gate["worse_kept"], gate["method"]) == (3, 1.0, 1.0, 0.0, "probability")
-    assert "gate ROC AUC" in result.output and len(mock_teacher.requests) == 6
+    # Six scores, and one own answer of the judge's that the six short outputs of one instruction are checked against.
+    assert "gate ROC AUC" in result.output and len(mock_teacher.requests) == 7
 
 
 def test_bad_calibration_input_is_one_line_and_exit_2(runner, mock_teacher, tmp_path):

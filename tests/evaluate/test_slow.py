@@ -102,10 +102,9 @@ def test_the_quality_gate_with_the_packaged_judge_rejects_what_small_teachers_wr
 
     for (instruction, _, bad_output, _), (bad, good) in zip(BAD_AND_GOOD, asyncio.run(scores())):
         # A sentiment label as the answer to an explanation (46 of 61 rows of an early demo) is what even a
-        # small judge must reject, and so is "Positive" as a climate report. The packaged 1.5B's expected
-        # score does not catch the wrong fact ("Abraham Lincoln", 3.64 against 3.91 for Washington, over the
-        # default 3.5), so that one is scored but not asserted.
-        if bad_output != "Abraham Lincoln":
-            assert not keep(bad), (instruction, bad)
+        # small judge must reject, and so is "Positive" as a climate report. The wrong fact is caught only
+        # beside the judge's own short answer: alone, the 1.5B rated "Abraham Lincoln" 3.64 (Washington 3.91).
+        assert not keep(bad), (instruction, bad)
         assert keep(good), (instruction, good)
         assert bad.reason and bad.score is not None
+        assert (bad.reference == "own") is (bad_output == "Abraham Lincoln"), bad  # the two labels' own answers ran long

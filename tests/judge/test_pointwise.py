@@ -9,6 +9,7 @@ import pytest
 from selfinstruct.judge.pointwise import QualityJudge, QualityScore, keep, parse_reason, parse_score
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.spend import SpendTracker
+from tests.mock_teacher import OWN_ANSWER_START
 
 
 @pytest.mark.parametrize(("reply", "score"), [
@@ -43,10 +44,10 @@ def _score(mock, *instance, method="text"):
     return _scores(mock, [instance], method)[0]
 
 
-def _scores(mock, instances, method="probability"):
+def _scores(mock, instances, method="probability", **options):
     async def run():
         teacher = Teacher(model="mock-judge", base_url=mock.url, api_key="sk-test-123456", timeout_s=5, spend=SpendTracker((0.0, 0.0)))
-        judge = QualityJudge(teacher, method=method)
+        judge = QualityJudge(teacher, method=method, **options)
         try:
             return [await judge.score(*instance) for instance in instances] + [judge]
         finally:
@@ -61,10 +62,44 @@ def test_the_expected_score_is_read_from_the_digit_probabilities(mock_teacher):
                                               ("Can you explain what a neural network is in simple terms?", "", "A program that learns from examples.")])
     assert bad.expected == pytest.approx(1.25) and bad.score == 1 and not keep(bad) and "expected score 1.25" in bad.reason
     assert good.expected == pytest.approx(3.875) and good.score == 4 and keep(good) and not keep(good, min_quality=3.9)
-    body = mock_teacher.requests[0]["body"]
+    # Both outputs are short: the judge first answered the instruction itself, once, and each was checked against that.
+    own, *scored = [r["body"] for r in mock_teacher.requests]
+    assert own["messages"][-1]["content"].startswith(OWN_ANSWER_START) and own["max_tokens"] == 64 and own["temperature"] == 0
+    assert all(b["messages"][-1]["content"].count("[Reference answer]\nA mock answer.") == 1 for b in scored)
+    body = scored[0]
     assert body["logprobs"] is True and body["top_logprobs"] == 10 and body["max_tokens"] <= 3 and "response_format" not in body
     assert body["messages"][-1]["content"].rstrip().endswith("Reply with the score alone: one digit from 1 to 5.")
-    assert len(mock_teacher.requests) == 2 and not judge.fell_back
+    assert len(scored) == 2 and not judge.fell_back and bad.reference == good.reference == "own"
+    assert "against the judge's own answer: A mock answer." in bad.reason
+
+
+def test_a_short_wrong_answer_is_caught_by_the_judges_own_answer(mock_teacher):
+    """The gate that rated "Abraham Lincoln" 3.6 on its own rates it low beside its own "George Washington"."""
+    mock_teacher.own_answer = lambda instruction, given: "George Washington" if "president" in instruction else None
+    mock_teacher.quality_score = lambda instruction, given, output: 4  # alone, the judge passes everything
+    mock_teacher.quality_against_reference = lambda reference, output: 4 if reference.split()[-1] in output else 2
+    wrong, right, long, *_ = _scores(mock_teacher, [
+        ("Who was the first president of the United States?", "", "Abraham Lincoln"),
+        ("Who was the first president of the United States?", "", "George Washington, from 1789 to 1797."),
+        ("Who was the first explorer to reach the South Pole?", "", "Roald Amundsen"),  # its own answer ran too long: unused
+    ])  # fmt: skip
+    assert not keep(wrong) and wrong.reference == "own" and "George Washington" in wrong.reason
+    assert keep(right) and right.reference == "own" and keep(long) and long.reference is None
+    own = [r for r in mock_teacher.requests if r["body"]["messages"][-1]["content"].startswith(OWN_ANSWER_START)]
+    assert len(own) == 2  # one per instruction, shared by its outputs
+
+
+def test_long_outputs_and_known_answers_need_no_own_answer(mock_teacher):
+    mock_teacher.quality_against_reference = lambda reference, output: 5 if "Canberra" in output else 1
+    essay = "Canberra was chosen as a compromise between Sydney and Melbourne. " * 8
+    known = {("What is the capital of  Australia?", ""): "Canberra"}
+    sydney, long, *_ = _scores(mock_teacher, [("what is the capital of Australia?", "", "Sydney"),
+                                              ("Describe the history of Canberra.", "", essay)], references=known)
+    assert not keep(sydney) and sydney.reference == "given" and "against the reference answer" in sydney.reason
+    assert long.reference is None and keep(long)
+    assert not any(r["body"]["messages"][-1]["content"].startswith(OWN_ANSWER_START) for r in mock_teacher.requests)
+    off, *_ = _scores(mock_teacher, [("Name a colour.", "", "Red")], own_reference=False)
+    assert off.reference is None
 
 
 def test_an_endpoint_without_logprobs_gets_text_scores_from_then_on(mock_teacher):

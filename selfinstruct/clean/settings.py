@@ -71,7 +71,7 @@ class CleanConfig(_Config):
         None, "Conversations: score only the first N user/assistant exchanges. Default: every exchange (one judge request each).", panel=GATE, ge=1,
         metavar="N")
     gate_prompt_tokens: int = setting(
-        3000, "Most tokens of row text in one gate prompt: a longer instruction, output or earlier conversation is shortened in the middle "
+        2500, "Most tokens of row text in one gate prompt: a longer instruction, output or earlier conversation is shortened in the middle "
         "(marked) so the prompt fits the judge's context.", panel=GATE, ge=200)
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=GATE)
     max_usd: float | None = setting(None, "Stop before a gate request could take the run's total spend past this many US dollars.", panel=LIMITS, gt=0)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from selfinstruct import __version__
+from selfinstruct.report.cleaned import Cleaned, load_cleaned
 from selfinstruct.report.cost import Cost, build_cost
 from selfinstruct.report.diversity import SeedSimilarity, VerbNoun, seed_similarity, verb_noun_chart
 from selfinstruct.report.flags import Flags, build_flags
@@ -27,7 +28,7 @@ from selfinstruct.report.verified import Verified, build_verified
 from selfinstruct.reviews import ReviewFigure, dataset_review, row_digest
 from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 
-SECTIONS = [("funnel", "Funnel"), ("diversity", "Diversity"), ("shape", "Shape"), ("flags", "Quality flags"), ("review", "Human review"), ("cost", "Cost and time")]
+SECTIONS = [("cleaned", "Cleaning"), ("funnel", "Funnel"), ("diversity", "Diversity"), ("shape", "Shape"), ("flags", "Quality flags"), ("review", "Human review"), ("cost", "Cost and time")]
 
 
 class SourceInfo(BaseModel):
@@ -55,6 +56,7 @@ class Report(BaseModel):
     cost: Cost | None
     review: ReviewFigure | None = None  # the share marked right in `selfinstruct review`, when the data has reviews
     verified: Verified | None = None  # what generate's verifiers dropped and checked (a run only)
+    cleaned: Cleaned | None = None  # what `selfinstruct clean` dropped to make this dataset
 
 
 def build_report(source: Source) -> Report:
@@ -87,6 +89,7 @@ def build_report(source: Source) -> Report:
         cost=build_cost(run, len({r.instruction_id for r in emitted_rows}), len(emitted_rows)) if run else None,
         review=review.figure if review else None,
         verified=build_verified(run) if run else None,
+        cleaned=None if run else load_cleaned(source.path),
     )
 
 

@@ -168,3 +168,20 @@ def test_settings_mistakes_are_one_line(runner: CliRunner, tmp_path: Path) -> No
     assert result.exit_code == 2 and "'pictures' is not a quality flag" in result.output
     result = clean(runner, str(data), "--out", str(data))
     assert result.exit_code == 2 and "would overwrite DATA" in result.output
+
+
+def test_report_shows_the_cleaning(runner: CliRunner, tmp_path: Path) -> None:
+    data = write(tmp_path / "data.json", ALPACA)
+    out = tmp_path / "clean.json"
+    assert clean(runner, str(data), "--out", str(out), "--no-gate").exit_code == 0
+    result = runner.invoke(app, ["report", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "clean.report.json").read_text())
+    cleaned = report["cleaned"]
+    assert (cleaned["rows_in"], cleaned["rows_kept"]) == (len(ALPACA), 5)
+    assert {r["reason"]: r["rows"] for r in cleaned["reasons"]}["near_duplicate"] == 2
+    assert cleaned["reasons"][0]["examples"][0]["detail"]
+    html = (tmp_path / "clean.report.html").read_text()
+    assert '<section id="cleaned">' in html and "kept 5 of 11 rows" in html
+    runner.invoke(app, ["report", str(data)])
+    assert json.loads((tmp_path / "data.report.json").read_text())["cleaned"] is None  # the input was not made by clean

@@ -211,6 +211,10 @@ class GenerateConfig(_Config):
     min_quality: float = setting(
         3.5, "Lowest quality score (1-5) an instance needs to be kept while the quality judge is on: the judge's expected score (sum of k * p(k) over the digits) where the endpoint gives log-probabilities, else its digit. "
         "3.5 separated better from worse outputs best on the calibration set (README, Judge calibration).", panel=QUALITY, ge=1, le=5)
+    judge_own_answer: bool = setting(
+        True, "With the quality judge on: a short output (40 words or fewer: a label, a number, a name) is scored against the judge's own answer to the instruction, "
+        "asked once per instruction and input (greedy, at most 64 tokens; not used if cut off). Catches confident wrong facts a judge passes on their own; "
+        "costs one short request per short-answer instruction. An answer known for the same instruction (a seed's) is used instead.", panel=QUALITY)
     # Left at its defaults, the judge is the teacher itself: the same endpoint, spend and caps.
     judge: TeacherSettings = nested(TeacherSettings, prefix="judge_", panel=QUALITY)
     max_proposals: int | None = setting(
@@ -609,6 +613,7 @@ class EvalConfig(_Config):
     calibrate_gate: bool = setting(
         False, "With --calibrate: score every output with the quality gate instead, and print how well its score separates the better outputs from the worse (ROC AUC).", panel=CALIBRATION)
     min_quality: float = setting(3.5, "With --calibrate-gate: the gate threshold whose kept shares are printed (as generate --min-quality).", panel=CALIBRATION, ge=1, le=5)
+    judge_own_answer: bool = setting(True, "With --calibrate-gate: check a short output against the judge's own answer, as generate's gate does (--judge-own-answer).", panel=CALIBRATION)
     max_usd: float | None = setting(None, "Stop before a request could take the run's total spend (judge and API contestants) past this many US dollars.", panel=LIMITS, gt=0)
     max_total_tokens: int | None = setting(None, "Stop before a request could take the run's total tokens (in + out) past this.", panel=LIMITS, gt=0)
     dry_run: bool = setting(

@@ -29,7 +29,7 @@ from selfinstruct.recipes import RECIPES
 from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
 from selfinstruct.stages.filters import read_keywords
-from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on
+from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on, seed_answers
 from selfinstruct.stages.verifiers import Verifier, verifier_summary
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
@@ -122,15 +122,16 @@ def _open_quality_judge(session: _Session, teacher: Teacher, stack: contextlib.E
     cfg = session.cfg
     if not quality_gate_on(cfg, session.endpoint, session.recipe):
         return None
+    known = seed_answers(session.seeds)
     if cfg.judge_is_teacher:
-        return QualityJudge(teacher, cfg.prompts)
+        return QualityJudge(teacher, cfg.prompts, own_reference=cfg.judge_own_answer, references=known)
     endpoint = resolve_endpoint(cfg.judge)
     endpoint.require_price("--judge-max-usd")
     judge = stack.enter_context(
         open_teacher(endpoint, server_log=session.run.path / "judge.log", log=session.run.log_request, spent=session.judge_usage, holds=session.holds)
     )
     session.console.print(judge.description.replace("teacher:", "quality judge:", 1), highlight=False)
-    return QualityJudge(judge, cfg.prompts)
+    return QualityJudge(judge, cfg.prompts, own_reference=cfg.judge_own_answer, references=known)
 
 
 async def _drive(session: _Session, templates: Templates, teacher: Teacher, judge: QualityJudge | None) -> dict[str, Any]:

@@ -111,3 +111,30 @@ def test_min_quality_is_checked_and_the_dry_run_counts_the_gate(runner, tmp_path
     assert "quality" in result.output
     off = runner.invoke(app, ["generate", "--seeds", str(SEEDS), "--budget", "10", "--dry-run", "--teacher", "local", "--no-quality-judge"])
     assert "quality" not in off.output.split("total")[0].split("stage")[-1]
+
+
+def test_a_row_that_asks_a_seeds_question_is_scored_against_the_seeds_answer(mock_teacher):
+    """The seed tasks' instances are known answers: the gate checks a row with the same instruction and input against them."""
+    import asyncio
+
+    from selfinstruct.judge.pointwise import QualityJudge, keep
+    from selfinstruct.records import read_seed_tasks
+    from selfinstruct.stages.quality_gate import seed_answers
+    from selfinstruct.teacher.client import Teacher
+    from selfinstruct.teacher.spend import SpendTracker
+
+    seed = next(s for s in read_seed_tasks(SEEDS) if s.instances[0].output.strip())
+    instance = seed.instances[0]
+    mock_teacher.quality_against_reference = lambda reference, output: 5 if output == reference else 1
+
+    async def scores():
+        teacher = Teacher(model="mock-judge", base_url=mock_teacher.url, api_key="sk-test-123456", timeout_s=5, spend=SpendTracker((0.0, 0.0)))
+        judge = QualityJudge(teacher, references=seed_answers(read_seed_tasks(SEEDS)))
+        try:
+            return [await judge.score(seed.instruction, instance.input, out) for out in (instance.output, "Something else entirely.")]
+        finally:
+            await teacher.aclose()
+
+    same, other = asyncio.run(scores())
+    assert keep(same) and not keep(other) and same.reference == other.reference == "given"
+    assert not any(r["body"]["messages"][-1]["content"].startswith(OWN_ANSWER_START) for r in mock_teacher.requests)

@@ -72,7 +72,7 @@ def run_calibration(cfg: EvalConfig, console: Console | None = None) -> dict[str
         run.write_json(CONFIG, cfg.public_dump())
         state = load_state(run.path)
         judge = PairJudge(None, prompts, reference=False, max_tokens=cfg.judge_max_tokens, model=endpoint.model, method=cfg.judge_verdicts)
-        gate: dict[str, Any] = {"method": cfg.judge_verdicts}
+        gate: dict[str, Any] = {"method": cfg.judge_verdicts, "own_answer": cfg.judge_own_answer}
         started = time.monotonic()
         asked = asyncio.run(_ask(cfg, pairs, judge, gate, endpoint, run, state, console))
         seconds = time.monotonic() - started
@@ -101,7 +101,7 @@ async def _ask(cfg: EvalConfig, pairs: list[LabelledPair], judge: PairJudge, gat
                state: EvalState, console: Console) -> int:  # fmt: skip
     """Ask for every judgement (or gate score) not yet in the journal; returns how many were asked now."""
     with open_teacher(endpoint, server_log=run.path / "judge.log", log=run.log_request, spent=prior_usage(run.path)) as teacher:
-        jobs = _gate_jobs(pairs, QualityJudge(teacher, method=cfg.judge_verdicts), gate, run, state) if cfg.calibrate_gate else \
+        jobs = _gate_jobs(pairs, QualityJudge(teacher, method=cfg.judge_verdicts, own_reference=cfg.judge_own_answer), gate, run, state) if cfg.calibrate_gate else \
             _pair_jobs(pairs, judge, run, state)  # fmt: skip
         judge.teacher = teacher
         console.print(f"{teacher.description.replace('teacher:', 'judge:', 1)}; {len(jobs)} verdicts to ask", highlight=False, soft_wrap=True)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from selfinstruct.judge.pointwise import STAGE as QUALITY_STAGE
 from selfinstruct.judge.pointwise import keep
 from selfinstruct.pipeline import gather_all
-from selfinstruct.records import Instance, QualityNote
+from selfinstruct.records import Instance, QualityNote, SeedTask
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from selfinstruct.teacher.endpoint import Endpoint
 
 LOW_QUALITY = "low_quality"
-__all__ = ["LOW_QUALITY", "QUALITY_STAGE", "gate", "gate_counts", "quality_gate_on"]
+__all__ = ["LOW_QUALITY", "QUALITY_STAGE", "gate", "gate_counts", "quality_gate_on", "seed_answers"]
 
 
 def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint, recipe: ModuleType) -> bool:
@@ -54,6 +54,11 @@ async def gate(judge: QualityJudge, instruction: str, instances: list[Instance],
             dropped.append({"input": instance.input, "output": instance.output, "reason": LOW_QUALITY, "score": scored.score,
                             "expected": scored.expected, "judge_reason": scored.reason, "reference": scored.reference})  # fmt: skip
     return kept, dropped, notes
+
+
+def seed_answers(seeds: list[SeedTask]) -> dict[tuple[str, str], str]:
+    """The seed tasks' instances as known answers: a row asking a seed's instruction with its input is scored against it."""
+    return {(s.instruction, i.input): i.output for s in seeds for i in s.instances if i.output.strip()}
 
 
 def gate_counts(state: RunState) -> dict[str, int]:

@@ -95,8 +95,10 @@ def _turn(row: CleanRow, turn: int) -> str:
 
 
 async def verify_rows(rows: list[CleanRow], verifier: Verifier, state: CleanState, append: Callable[[Any], Any],
-                      progress: Callable[[], None] | None = None) -> int:  # fmt: skip
-    """Run the verifiers on every exchange of every kept row not yet journaled; returns how many were checked now."""
+                      progress: Callable[[], None] | None = None, ignore: list[str] = ()) -> int:  # type: ignore[assignment]  # fmt: skip
+    """Run the verifiers on every exchange of every kept row not yet journaled; returns how many were checked now.
+
+    A reason in `ignore` drops nothing (the journal still holds it, so a rerun without it decides again unasked)."""
     checked = 0
 
     async def one(exchange: Exchange, later: bool) -> Verified:
@@ -117,7 +119,7 @@ async def verify_rows(rows: list[CleanRow], verifier: Verifier, state: CleanStat
     async def row_verdict(row: CleanRow) -> None:
         for turn, exchange in enumerate(row.exchanges):
             verdict = await one(exchange, later=turn > 0)
-            if verdict.reason is not None:
+            if verdict.reason is not None and verdict.reason not in ignore:
                 row.drop(verdict.reason, f"{_turn(row, turn)}{verdict.detail or verdict.reason}")
                 break
         if progress is not None:

@@ -52,7 +52,7 @@ def prepare(cfg: CleanConfig, console: Console) -> RowTable:
         against = [text for path in cfg.against for text in reference_texts(path)]
         mark_duplicates(table.rows, against, cfg.threshold, cfg.tokenizer)
     if cfg.flags:
-        mark_flags(table.rows, cfg.ignore_flag)
+        mark_flags(table.rows, cfg.ignore)
     return table
 
 
@@ -97,7 +97,7 @@ async def _check(cfg: CleanConfig, table: RowTable, run: RunDir, state: Any, con
 
             verifier = Verifier(run_code=cfg.run_code)
             task = progress.add_task("verifiers", total=sum(1 for r in table.rows if r.kept))
-            counts["verified_now"] = await verify_rows(table.rows, verifier, state, run.append, lambda: progress.advance(task))
+            counts["verified_now"] = await verify_rows(table.rows, verifier, state, run.append, lambda: progress.advance(task), cfg.ignore)
             counts["sandbox"] = {**verifier.sandbox, "runs": verifier.runs, "seconds": round(verifier.seconds, 2)} if verifier.runs else None
             counts["sandbox_problem"] = verifier.sandbox_problem
         if cfg.gate:

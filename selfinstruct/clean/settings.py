@@ -52,8 +52,10 @@ class CleanConfig(_Config):
     flags: bool = setting(
         True, "Drop rows with a quality flag of `selfinstruct report` (merged instructions, input placeholders, empty or echo outputs, "
         "references to media, URL-only inputs, control characters, unbalanced code fences, wrong arithmetic); in conversations, the assistant's answers.", panel=CHECKS)
-    ignore_flag: list[str] = setting(
-        [], "A quality flag that drops nothing (e.g. media_reference for chat data that discusses pictures). Repeatable.", panel=CHECKS, metavar="NAME")
+    ignore: list[str] = setting(
+        [], "A quality flag or verifier reason that drops nothing, e.g. media_reference for data that discusses pictures, or sql_syntax for "
+        "ShareGPT, whose code fences often name the wrong language (a verifier stops at the first failure, so an ignored one leaves that "
+        "turn's later checks unrun). Repeatable.", panel=CHECKS, metavar="REASON")
     verifiers: bool = setting(
         True, "Run generate's verifiers on every row (every turn of a conversation): material the instruction needs but lacks, wrong arithmetic "
         "and unit conversions, SQL and Python that do not parse, Python that raises, times out or prints other than its output says (sandboxed).",
@@ -87,14 +89,16 @@ class CleanConfig(_Config):
         None, "Labelled pairs, JSONL {instruction, output_1, output_2, label: 1|2}. Default: the shipped LLMBar Natural set (eval_tasks/calibration/).",
         panel=CALIBRATION, metavar="FILE")
 
-    @field_validator("ignore_flag")
+    @field_validator("ignore")
     @classmethod
-    def _known_flags(cls, names: list[str]) -> list[str]:
+    def _known_reasons(cls, names: list[str]) -> list[str]:
         from selfinstruct.report.flags import DETECTORS
+        from selfinstruct.stages.verifiers import REASONS
 
-        unknown = [n for n in names if n not in DETECTORS]
+        known = list(DETECTORS) + [r for r in REASONS if r not in DETECTORS]
+        unknown = [n for n in names if n not in known]
         if unknown:
-            raise ValueError(f"{unknown[0]!r} is not a quality flag; the flags are {', '.join(DETECTORS)}")
+            raise ValueError(f"{unknown[0]!r} is not a quality flag or verifier reason; they are {', '.join(known)}")
         return names
 
     @model_validator(mode="after")

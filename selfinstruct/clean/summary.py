@@ -54,7 +54,7 @@ def build_summary(cfg: CleanConfig, table: RowTable, state: CleanState, counts: 
         "dropped_by_reason": dict(by_reason.most_common()),
         "repairs": {name: repairs[name] for name in REPAIRS if repairs[name]},
         "rows_repaired": sum(1 for r in rows if r.repairs),
-        "checks": {"dedup": cfg.dedup, "flags": cfg.flags, "ignored_flags": cfg.ignore_flag, "verifiers": cfg.verifiers, "run_code": cfg.run_code,
+        "checks": {"dedup": cfg.dedup, "flags": cfg.flags, "ignored": cfg.ignore, "verifiers": cfg.verifiers, "run_code": cfg.run_code,
                    "gate": cfg.gate},
         "verifiers": {"checked_now": counts.get("verified_now", 0), "kept_rows_checks": verifier_checks(rows, state, cfg.run_code)},
         "examples": examples,

@@ -164,8 +164,8 @@ def test_calibrate_prints_roc_auc(runner: CliRunner, mock_teacher: MockTeacher, 
 def test_settings_mistakes_are_one_line(runner: CliRunner, tmp_path: Path) -> None:
     data = write(tmp_path / "data.json", ALPACA)
     assert "--out is required" in clean(runner, str(data)).output
-    result = clean(runner, str(data), "--out", str(tmp_path / "o.json"), "--ignore-flag", "pictures")
-    assert result.exit_code == 2 and "'pictures' is not a quality flag" in result.output
+    result = clean(runner, str(data), "--out", str(tmp_path / "o.json"), "--ignore", "pictures")
+    assert result.exit_code == 2 and "'pictures' is not a quality flag or verifier reason" in result.output
     result = clean(runner, str(data), "--out", str(data))
     assert result.exit_code == 2 and "would overwrite DATA" in result.output
 
@@ -185,3 +185,13 @@ def test_report_shows_the_cleaning(runner: CliRunner, tmp_path: Path) -> None:
     assert '<section id="cleaned">' in html and "kept 5 of 11 rows" in html
     runner.invoke(app, ["report", str(data)])
     assert json.loads((tmp_path / "data.report.json").read_text())["cleaned"] is None  # the input was not made by clean
+
+
+def test_ignored_reasons_drop_nothing(runner: CliRunner, tmp_path: Path) -> None:
+    data = write(tmp_path / "data.json", ALPACA)
+    out = tmp_path / "o.json"
+    ignored = ["empty_or_echo_output", "code_error", "needs_input"]
+    result = clean(runner, str(data), "--out", str(out), "--no-gate", *[a for r in ignored for a in ("--ignore", r)])
+    assert result.exit_code == 0, result.output
+    ids = [r["id"] for r in json.loads(out.read_text())]
+    assert {"flagged", "code error", "needs input"} <= set(ids) and "wrong arithmetic" not in ids

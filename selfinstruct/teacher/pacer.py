@@ -117,7 +117,9 @@ class Pacer:
         self.fastest = math.inf  # quickest answer seen: how long the provider takes at least, admission to answer
         self.token_scale = 1.0  # the provider's token count over our estimate, raised by token 429s
         self.unforeseen = 0  # 429s met while the headers said there was room
-        self.waiting = 0  # requests holding a slot while they wait for the rate limit
+        # Requests holding a slot while the rate limit holds them back (not those only spaced out by `spread_s`:
+        # counting those stopped a growing limit from growing at all).
+        self.waiting = 0
         self.spread_s = 0.0  # least time between two requests leaving (set by the concurrency limit while it grows)
         # Requests sent, in order: when each left and its cumulative cost (count and tokens), for "sent since".
         self._times: list[float] = []
@@ -127,21 +129,38 @@ class Pacer:
         self._total_tokens = 0.0
         self._forgotten_until, self._forgotten_tokens = -math.inf, 0.0  # the last request dropped from that record
         self._last_sent = -math.inf
+        self._tightened = -math.inf  # when a 429 the headers did not foresee last made the pacing more careful
         self._waiters: list[asyncio.Future[None]] = []
 
     @property
     def has_headers(self) -> bool:
         return bool(self.accounts["requests"].seen or self.accounts["tokens"].seen)
 
+    def room(self) -> float | None:
+        """Requests the last answers' headers leave room for now (tokens at our average request's cost); None
+        without headers."""
+        if not self.has_headers:
+            return None
+        room = math.inf
+        for kind, sent_since in (("requests", self._sent_since_count), ("tokens", self._sent_since_tokens)):
+            account = self.accounts[kind]
+            if account.seen:
+                seen = account.seen[-1]
+                unit = 1.0 if kind == "requests" else self._total_tokens / max(1, len(self._times))
+                room = min(room, (seen.remaining - sent_since(seen.sent)) / max(unit, 1e-9))
+        return max(0.0, room)
+
     # --- leaving ---------------------------------------------------------------------------
 
-    def earliest(self, cost_tokens: float, now: float | None = None) -> float:
-        """When a request of this cost may leave (now or later; inf: not until an answer says more)."""
+    def earliest(self, cost_tokens: float, now: float | None = None, spread: bool = True) -> float:
+        """When a request of this cost may leave (now or later; inf: not until an answer says more). `spread`:
+        also no sooner than the concurrency limit's spacing while it grows (off: what the rate limit alone allows)."""
         now = time.monotonic() if now is None else now
         at = max(now, self.hold_until)
         if not self.follow:
             return at
-        at = max(at, self._last_sent + self.spread_s)
+        if spread:
+            at = max(at, self._last_sent + self.spread_s)
         if self.has_headers:
             for kind, cost in (("requests", 1.0), ("tokens", cost_tokens * self.token_scale)):
                 account = self.accounts[kind]
@@ -179,9 +198,12 @@ class Pacer:
         if self.earliest(cost_tokens, now) <= now:
             return self._sent(now, cost_tokens)
         loop = asyncio.get_running_loop()
-        self.waiting += 1
+        held = False  # counted in `waiting`: held by the rate limit, not only by the spacing of a growing limit
         try:
             while True:
+                if held != (self.earliest(cost_tokens, now, spread=False) > now):
+                    held = not held
+                    self.waiting += 1 if held else -1
                 limit = patience() if patience is not None else None
                 if limit is not None and self.earliest(cost_tokens, now) - now > limit:
                     return None
@@ -198,7 +220,8 @@ class Pacer:
                 if self.earliest(cost_tokens, now) <= now:
                     return self._sent(now, cost_tokens)
         finally:
-            self.waiting -= 1
+            if held:
+                self.waiting -= 1
 
     def _sent(self, now: float, cost_tokens: float) -> float:
         while now in self._cost:  # each request in flight is known by when it left
@@ -324,8 +347,12 @@ class Pacer:
 
     def _unforeseen(self, sent: float, now: float, cost: float, headers: Mapping[str, str] | None) -> None:
         """A 429 although the headers said there was room: requests reach the provider later, or in another order,
-        than allowed for, or it counts tokens higher than we do. Each such 429 makes the next requests more careful."""
+        than allowed for, or it counts tokens higher than we do. Each burst of them (sent after the last such
+        tightening) makes the next requests more careful once."""
         self.unforeseen += 1
+        if sent <= self._tightened:
+            return  # sent before the last tightening: the same burst met the same cause
+        self._tightened = now
         tokens = read_budget(headers, "tokens")
         requests = read_budget(headers, "requests")
         if tokens is not None and tokens.remaining < cost and (requests is None or requests.remaining >= 1):

@@ -24,6 +24,7 @@ Everything a run needs to explain itself is kept: the trace of the limit over ti
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 
@@ -113,6 +114,11 @@ class AdaptiveLimit:
             self._note()
             return
         self._queue_capped = False
+        room = self.pacer.room() if self.slow_start else None
+        if room:
+            # The headers say how many may go now: growing to that at once fills a window the slow start would
+            # take several round trips to reach (and every later window of a sliding log repeats the first one).
+            self.limit = max(self.limit, min(float(self.ceiling), math.floor(room)))
         if self.pacer.waiting:
             return  # the rate limit holds requests back, not the concurrency: more slots would only wait
         self.limit = min(float(self.ceiling), self.limit + (1.0 if self.slow_start else 1.0 / max(1.0, self.limit)))

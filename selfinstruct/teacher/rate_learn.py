@@ -71,11 +71,14 @@ class RateLearner:
         start = self._pool_from if self._pool_from is not None else first_sent
         span = room_at - start
         self.room_at = room_at
+        contradicted = False
         if self.rate is None:
             self.window_count, self.window_s = accepted_between(start, sent), span
         elif self.window_count:
-            self.window_count = 0  # refused within what the window allowed: pace evenly from here
-        if self.rate is not None and span < POOL_S:
+            # Refused within what the window allowed (a token bucket: its first cycle held its burst as well as
+            # its refill): pace evenly from here, at what this cycle alone accepted, however short it was.
+            self.window_count, contradicted = 0, True
+        if self.rate is not None and span < POOL_S and not contradicted:
             return  # pool this cycle with the next ones
         sample = accepted_between(start, sent) / span if span > 0 else 0.0
         if sample > 0:

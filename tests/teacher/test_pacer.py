@@ -125,9 +125,13 @@ def test_the_rate_is_what_was_accepted_between_two_moments_with_room() -> None:
     assert (learner.window_count, learner.window_s) == (10, 5.0)  # first filled as a window of 10 in 5 s
     learner.on_throttle(2.0, 2.0, 3.0, 0.0, lambda start, end: 10)  # left before that moment: the same refusal
     assert learner.rate == pytest.approx(MARGIN * 2.0) and learner.room_at == 5.0 and learner.window_count == 10
-    learner.on_throttle(5.5, 5.5, 0.2, 0.0, lambda start, end: 1)  # refused within that window: not one
-    assert learner.window_count == 0 and learner.rate == pytest.approx(MARGIN * 2.0)  # (a cycle under 1 s is pooled)
-    assert learner.next_at(10.0) == pytest.approx(10.0 + 1 / (MARGIN * 2.0))
+    # Refused within that window (a token bucket): not one. The rate is then what this cycle alone accepted, 1 from
+    # t=5 until the room at t=5.7, short as it is: the first cycle also held the bucket's burst.
+    learner.on_throttle(5.5, 5.5, 0.2, 0.0, lambda start, end: 1 if start == 5.0 else 10)
+    assert learner.window_count == 0 and learner.rate == pytest.approx(MARGIN / 0.7)
+    assert learner.next_at(10.0) == pytest.approx(10.0 + 0.7 / MARGIN)
+    learner.on_throttle(6.0, 6.0, 0.1, 0.0, lambda start, end: 1)  # a later cycle under 1 s is pooled with the next
+    assert learner.rate == pytest.approx(MARGIN / 0.7) and learner.room_at == pytest.approx(6.1)
 
 
 def test_the_first_answer_tells_how_the_provider_counts_tokens() -> None:

@@ -6,6 +6,7 @@ fixed concurrency set too high, against the same limits.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -48,6 +49,41 @@ def test_aimd_grows_then_halves_once_per_window() -> None:
     fixed = AdaptiveLimit(ceiling=8, fixed=True)
     fixed.on_throttle(time.monotonic(), 1.0)
     assert fixed.current == 8
+
+
+def test_requests_spaced_by_a_growing_limit_do_not_stop_its_growth() -> None:
+    """While the limit grows from nothing known, requests leave a spacing apart; one held only by that spacing is
+    not held by the rate limit, so the slow start still doubles per round trip (it had grown by one per answer
+    that found no such request, about one per 0.4 s at 40 requests/s)."""
+
+    async def go() -> tuple[int, int]:
+        limit = AdaptiveLimit(ceiling=64)
+        first = await limit.pacer.wait(1)
+        limit.on_success(first, "s", 0.3)  # spacing now 0.3 s / 5
+        spaced = asyncio.ensure_future(limit.pacer.wait(1))
+        await asyncio.sleep(0.01)
+        held = limit.pacer.waiting
+        before = limit.current
+        limit.on_success(first, "s", 0.3)
+        await spaced
+        return held, limit.current - before
+
+    held, grown = asyncio.run(go())
+    assert held == 0 and grown == 1
+
+
+def test_headers_that_leave_room_for_many_let_the_limit_grow_to_it() -> None:
+    limit = AdaptiveLimit(ceiling=64)
+    sent = time.monotonic()
+    limit.pacer._sent(sent, 1)
+    limit.on_success(sent, "s", 0.3, {"x-ratelimit-limit-requests": "200", "x-ratelimit-remaining-requests": "199",
+                                      "x-ratelimit-reset-requests": "5s"})  # fmt: skip
+    assert limit.current == 64
+    small = AdaptiveLimit(ceiling=64)
+    small.pacer._sent(sent, 1)
+    small.on_success(sent, "s", 0.3, {"x-ratelimit-limit-requests": "2", "x-ratelimit-remaining-requests": "1",
+                                      "x-ratelimit-reset-requests": "1s"})  # fmt: skip
+    assert small.current == 5  # one more per answer, as without headers
 
 
 def test_latency_rising_with_load_stops_growth() -> None:

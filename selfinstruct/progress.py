@@ -94,6 +94,10 @@ def summary_table(summary: dict[str, Any]) -> Table:
         dropped = ", ".join(f"{k} {v}" for k, v in verifiers.get("dropped", {}).items()) or "none"
         ran = (verifiers.get("sandbox") or {}).get("runs", 0)
         rows.append(("verifiers dropped", dropped + (f" ({ran} programs run)" if ran else "")))
+        agreement = verifiers.get("consistency")
+        if agreement and agreement.get("answers"):
+            rows.append(("self-consistency", f"{agreement['agreed']} of {agreement['answers']} new answers agreed ({agreement['agreement_rate']:.0%}); "
+                                             f"{agreement['dropped']} of {agreement['checked']} short answers dropped"))  # fmt: skip
     gate = summary.get("quality_gate") or {}
     if gate.get("on") and "scored" in gate:
         rows.append(("quality gate", f"{gate['scored']} instances scored, {gate['dropped']} dropped under {gate['min_quality']}"))

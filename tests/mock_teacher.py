@@ -24,6 +24,7 @@ from typing import Any
 from tests.mock_batches import BatchService
 from tests.mock_grounded import grounded_answer, grounded_stage
 from tests.mock_rate import RateLimits
+from tests.mock_verifiers import verifier_answer, verifier_stage
 
 VERBS = ["Explain", "Describe", "Summarize", "Compare", "Suggest", "Outline", "List", "Propose", "Evaluate", "Recommend",
          "Sketch out", "Argue", "Identify", "Plan", "Estimate", "Critique", "Brainstorm", "Justify", "Predict", "Rewrite"]
@@ -365,7 +366,7 @@ def completion_payload(mock: MockTeacher, chat: bool, body: dict[str, Any], faul
 # answer gets `mock.first_token_p` (0.9 by default), the rest of the letters or digits share what is left; a letter
 # or digit verdict's alternatives are the other letters or digits, as a judge's would be. `mock.no_logprobs = True`
 # answers without them, like an endpoint that does not support them.
-_ALTERNATIVES = (("A", "B", "C"), ("1", "2", "3", "4", "5"))
+_ALTERNATIVES = (("A", "B", "C"), ("1", "2", "3", "4", "5"), ("Yes", "No"))
 
 
 def _logprobs(mock: MockTeacher, text: str, k: int, chat: bool) -> dict[str, Any]:
@@ -388,7 +389,7 @@ def request_stage(chat: bool, body: dict[str, Any]) -> str:
     context = "\n\n".join(str(m.get("content", "")) for m in body["messages"]) if chat else prompt
     if "Score the output from 1 to 5" in context or prompt.startswith(OWN_ANSWER_START):
         return "quality"  # the quality gate's prompt, its follow-up, or its own answer to a short-answer instruction
-    return _stage(context, prompt)
+    return verifier_stage(prompt) or _stage(context, prompt)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -550,6 +551,9 @@ def eval_answer(mock: MockTeacher, prompt: str) -> tuple[str, str] | None:
         return f"{reason}\n{style.format(v=verdict)}", "stop"
     if "Score the output from 1 to 5" in prompt and "[Output]" in prompt:
         return _quality(mock, prompt), "stop"
+    verified = verifier_answer(mock, prompt)  # the verifiers' requests (tests/mock_verifiers.py)
+    if verified is not None:
+        return verified, "stop"
     if prompt.startswith(OWN_ANSWER_START):
         return _own_answer(mock, prompt)
     if prompt.startswith("Reply with only the score line"):

@@ -271,8 +271,14 @@ def test_the_verifiers_are_on_by_default_and_counted_in_the_summary(runner, mock
     result = runner.invoke(app, mock_args(mock_teacher, on, 6))
     assert result.exit_code == 0 and re.search(r"verifiers dropped\s+│\s+none", result.output)
     summary = json.loads((on / "summary.json").read_text())
-    # The mock's prose answers hold no code, sum or missing input: the verifiers run and drop none of them.
-    assert summary["verifiers"] == {"on": True, "run_code": True, "dropped": {}, "checks": {}}
+    # The mock's prose answers hold no code, sum or missing input: the verifiers run and drop none of them. Its labels
+    # are short answers, asked again twice each (--consistency 2), and it repeats them.
+    verifiers = summary["verifiers"]
+    assert {k: verifiers[k] for k in ("on", "run_code", "dropped")} == {"on": True, "run_code": True, "dropped": {}}
+    labels = verifiers["consistency"]["checked"]
+    assert labels and verifiers["consistency"] == {"checked": labels, "dropped": 0, "answers": 2 * labels, "agreed": 2 * labels, "agreement_rate": 1.0}
+    assert verifiers["checks"] == {"consistency_checked": labels, "consistency_answers": 2 * labels, "consistency_agreed": 2 * labels}
+    assert re.search(rf"self-consistency\s+│\s+{2 * labels} of {2 * labels} new answers agreed \(100%\); 0 of {labels}", result.output)
     assert runner.invoke(app, mock_args(mock_teacher, off, 6, "--no-verifiers", "--no-run-code")).exit_code == 0
     assert json.loads((off / "summary.json").read_text())["verifiers"] == {"on": False}
     assert json.loads((off / "config.json").read_text())["run_code"] is False

@@ -24,6 +24,7 @@ from selfinstruct.stages.emit import alpaca_rows
 from selfinstruct.stages.filters import Verdict, cheap_reason, filter_instances, filter_instruction
 from selfinstruct.stages.propose import build_alpaca_prompt, examples_per_request, parse_alpaca_tasks, proposal_decoding
 from selfinstruct.stages.quality_gate import LOW_QUALITY, gate
+from selfinstruct.stages.verifiers import add_teacher_checks
 
 if TYPE_CHECKING:
     from selfinstruct.config import GenerateConfig
@@ -40,7 +41,10 @@ TOKENS_PER_ITEM = 150  # room per complete task (instruction, input, output) in 
 def prepare(driver: Pipeline) -> None:
     """A task brings its instance along: a crash between its two journal lines leaves it kept but not
     completed, and it is finished from its own instance, with no request. With the quality judge on,
-    kept tasks stay queued for `finish`, which scores them first."""
+    kept tasks stay queued for `finish`, which scores them first. The verifiers get the teacher for the checks
+    that ask it (answer kind, self-consistency)."""
+    judge = driver.quality.teacher if driver.quality is not None else None
+    add_teacher_checks(driver.verifier, driver.cfg, driver.teacher, judge, proposal_decoding(driver.cfg, DECODING, TOKENS_PER_ITEM).temperature)
     if driver.quality is None:
         for cid in driver.state.pending_ids():
             driver.record(Completed(id=cid, instances=driver.state.kept[cid].instances))

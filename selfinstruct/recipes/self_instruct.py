@@ -21,7 +21,9 @@
              output-first answer yields nothing, or a single label, gets one input-first try.
    verify    stages/verifiers (unless --no-verifiers): an instruction whose input is missing, wrong
              arithmetic, SQL or Python that does not parse, Python that raises, times out or prints
-             other than it says in the sandbox; dropped instances are journaled with reason and detail.
+             other than it says in the sandbox, an output of another kind than asked (the judge), a
+             short answer the teacher does not repeat (--consistency; a classification task's labels
+             are the choices); dropped instances are journaled with reason and detail.
    quality   with --quality-judge (default for the local teacher): stages/quality_gate.py scores each
              kept instance 1-5 and drops those under --min-quality, journaling score and reason.
 5. rows      alpaca_data.json: one {instruction, input, output} row per valid instance.
@@ -55,6 +57,7 @@ from selfinstruct.stages.propose import (
     sample_examples,
 )
 from selfinstruct.stages.quality_gate import LOW_QUALITY, gate
+from selfinstruct.stages.verifiers import add_teacher_checks
 from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
@@ -76,7 +79,10 @@ TOKENS_PER_ITEM = 50  # room per proposed instruction in the proposal's max_toke
 
 
 def prepare(driver: Pipeline) -> None:
-    """Kept instructions without instances are already queued by the driver; nothing else to do."""
+    """Kept instructions without instances are already queued by the driver; the verifiers get the teacher for
+    the checks that ask it (answer kind, self-consistency)."""
+    judge = driver.quality.teacher if driver.quality is not None else None
+    add_teacher_checks(driver.verifier, driver.cfg, driver.teacher, judge, proposal_decoding(driver.cfg, DECODING, TOKENS_PER_ITEM).temperature)
 
 
 # --- 1 + 2: propose and filter ---------------------------------------------------------
@@ -158,6 +164,7 @@ async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> N
 async def _instances(driver: Pipeline, cid: str) -> None:
     is_clf = driver.state.classified[cid].is_classification
     kept, dropped, reason, raw = await _ask_instances(driver, cid, is_clf)
+    labelled = is_clf and bool(kept)  # the outputs are the task's labels (not after an input-first try)
     if not kept and is_clf and reason != "conflicting_outputs":
         # A teacher that cannot follow the output-first format (small models) gets one input-first try;
         # what the first try dropped stays in the journal beside the second's.
@@ -167,7 +174,8 @@ async def _instances(driver: Pipeline, cid: str) -> None:
     kept, notes, checks = kept[: driver.cfg.max_instances], [], {}
     if kept and driver.verifier is not None:
         # Checks that need no judge come first: they are cheaper than the gate's request per instance.
-        kept, wrong, checks = await driver.verifier.verify(driver.state.kept[cid].instruction, kept)
+        labels = sorted({i.output.strip() for i in kept}) if labelled and len({i.output.strip().lower() for i in kept}) > 1 else None
+        kept, wrong, checks = await driver.verifier.verify(driver.state.kept[cid].instruction, kept, labels)
         dropped += wrong
         reason, raw = (wrong[0]["reason"], None) if not kept else (reason, raw)
     if kept and driver.quality is not None:

@@ -11,6 +11,11 @@ Cheapest first; the first check an instance fails drops it, with its reason and 
     code_error         the Python, run in the sandbox (sandbox.py), raises or exits non-zero
     code_timeout       ... or runs past its time limits
     code_wrong_output  ... or prints something other than what its output says it prints
+    wrong_kind         kind.py picks an output whose form may not be what was asked (code for "a list of
+                       10 random numbers"), and the judge (judge/answer_kind.py) says whether the task
+                       asks for code: one token per task
+    inconsistent       consistency.py: a short answer (a label, a number, a short fact) that the teacher,
+                       asked k more times (--consistency), mostly answers otherwise
 Code in other languages is counted, not judged. The recipes journal dropped instances in the
 `completed` line (alpaca: the candidate line, as its other instance checks), and the counts of
 what was checked (`checks`) with the kept ones; summary.json and the report count both.
@@ -25,24 +30,35 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from selfinstruct.errors import TeacherError
 from selfinstruct.records import Instance
 from selfinstruct.stages.verifiers.arithmetic import check_arithmetic
 from selfinstruct.stages.verifiers.code import check_code, find_code
+from selfinstruct.stages.verifiers.consistency import short_answer
 from selfinstruct.stages.verifiers.inputs import needs_missing_input
+from selfinstruct.stages.verifiers.kind import suspect_kind
 from selfinstruct.stages.verifiers.sandbox import run_python
 
 if TYPE_CHECKING:
+    from selfinstruct.config import GenerateConfig
+    from selfinstruct.judge.answer_kind import AnswerKindJudge
     from selfinstruct.run import RunState
+    from selfinstruct.stages.verifiers.consistency import Consistency
+    from selfinstruct.teacher.client import Teacher
 
-REASONS = ("needs_input", "wrong_arithmetic", "sql_syntax", "code_syntax", "code_error", "code_timeout", "code_wrong_output")
-__all__ = ["REASONS", "Verifier", "verifier_summary"]
+REASONS = ("needs_input", "wrong_arithmetic", "sql_syntax", "code_syntax", "code_error", "code_timeout", "code_wrong_output",
+           "wrong_kind", "inconsistent")  # fmt: skip
+__all__ = ["REASONS", "Verifier", "add_teacher_checks", "verifier_summary"]
 
 
 class Verifier:
     """The stage's state over a run: whether code runs, the sandbox's slots, and the time spent in it."""
 
-    def __init__(self, run_code: bool = True, parallel: int | None = None) -> None:
+    def __init__(
+        self, run_code: bool = True, parallel: int | None = None, kind_judge: AnswerKindJudge | None = None, consistency: Consistency | None = None
+    ) -> None:
         self.run_code = run_code
+        self.kind_judge, self.consistency = kind_judge, consistency
         # Each run is a process on its own core; more at once than the cores only queues them in the kernel.
         self._slots = asyncio.Semaphore(parallel or max(1, min(2, os.cpu_count() or 1)))
         self._probe: asyncio.Task[str | None] | None = None
@@ -59,8 +75,8 @@ class Verifier:
         self.sandbox_problem = await asyncio.shield(self._probe)
         return self.sandbox_problem is None
 
-    async def check(self, instruction: str, instance: Instance) -> tuple[str | None, str | None, list[str]]:
-        """(reason or None, detail, checks) for one instance."""
+    async def check(self, instruction: str, instance: Instance, labels: list[str] | None = None) -> tuple[str | None, str | None, list[str]]:
+        """(reason or None, detail, checks) for one instance; `labels`: the label set of a classification task."""
         inp, out = instance.input, instance.output
         if needs_missing_input(instruction, inp):
             return "needs_input", "the instruction works on material the input does not hold", []
@@ -77,11 +93,38 @@ class Verifier:
             if verdict.runs:
                 self.runs += len(verdict.runs)
                 self.seconds += time.monotonic() - started
-        return verdict.reason, verdict.detail, checks + verdict.checks
+        if verdict.reason is not None:
+            return verdict.reason, verdict.detail, []
+        checks += verdict.checks
+        # A check that asks the teacher and fails for good (retries spent) leaves the instance unchecked, counted as
+        # such: the instance request is paid for, and a stopped run must not ask for it again when resumed.
+        suspect = suspect_kind(instruction, inp, out) if self.kind_judge is not None else None
+        if suspect is not None:
+            try:
+                kind = await self.kind_judge.ask(instruction, inp)  # type: ignore[union-attr]
+            except TeacherError:
+                kind = None
+                checks.append("kind_failed")
+            if kind is not None and kind.asks_for_code is (suspect == "no_code"):
+                what = "code for a task that asks for the result itself" if suspect == "code" else "no code for a task that asks for code"
+                return "wrong_kind", f"{what} (the judge's P(asks for code) {kind.p_code:.2f})", []
+            if kind is not None:
+                checks.append("kind_judged")
+        if self.consistency is not None and short_answer(instruction, instance, bool(labels)):
+            try:
+                again = await self.consistency.check(instruction, instance, labels)
+            except TeacherError:
+                return None, None, [*checks, "consistency_failed"]
+            answers = "; ".join(repr(a[:60]) for a in again.answers)
+            if not again.consistent:
+                return "inconsistent", f"{again.agreed} of {len(again.answers)} new answers agreed with {out.strip()[:60]!r}: {answers}", [
+                    f"consistency_agreed:{again.agreed}", f"consistency_answers:{len(again.answers)}"]
+            checks += ["consistency_checked"] + ["consistency_agreed"] * again.agreed + ["consistency_answers"] * len(again.answers)
+        return None, None, checks
 
-    async def verify(self, instruction: str, instances: list[Instance]) -> tuple[list[Instance], list[dict], dict[str, int]]:
+    async def verify(self, instruction: str, instances: list[Instance], labels: list[str] | None = None) -> tuple[list[Instance], list[dict], dict[str, int]]:
         """(instances kept, dropped ones with reason and detail, counts of what was checked in the kept ones)."""
-        verdicts = await asyncio.gather(*(self.check(instruction, i) for i in instances))
+        verdicts = await asyncio.gather(*(self.check(instruction, i, labels) for i in instances))
         kept: list[Instance] = []
         dropped: list[dict] = []
         checks: Counter[str] = Counter()
@@ -90,8 +133,23 @@ class Verifier:
                 kept.append(instance)
                 checks.update(done)
             else:
-                dropped.append({"input": instance.input, "output": instance.output, "reason": reason, "detail": detail})
+                drop = {"input": instance.input, "output": instance.output, "reason": reason, "detail": detail}
+                for name, _, count in (d.partition(":") for d in done):  # an inconsistent answer's counts, for the agreement rate
+                    drop[name] = int(count)
+                dropped.append(drop)
         return kept, dropped, dict(checks)
+
+
+def add_teacher_checks(verifier: Verifier | None, cfg: GenerateConfig, teacher: Teacher, judge: Teacher | None, temperature: float) -> None:
+    """Arm the checks that ask the teacher: the answer-kind judge (the quality judge's endpoint, else the teacher)
+    and, with --consistency K, K more answers for each short answer at the proposal `temperature`."""
+    from selfinstruct.judge.answer_kind import AnswerKindJudge
+    from selfinstruct.stages.verifiers.consistency import Consistency
+
+    if verifier is None or verifier.kind_judge is not None:
+        return  # off, or armed already
+    verifier.kind_judge = AnswerKindJudge(judge or teacher, cfg.prompts)
+    verifier.consistency = Consistency(teacher, cfg.consistency, temperature, cfg.prompts) if cfg.consistency else None
 
 
 async def _probe_sandbox(verifier: Verifier) -> str | None:
@@ -123,4 +181,27 @@ def verifier_summary(state: RunState, verifier: Verifier | None, on: bool) -> di
                               "ms_per_run": round(1000 * verifier.seconds / verifier.runs, 1)}  # fmt: skip
     if verifier is not None and verifier.sandbox_problem:
         summary["sandbox_problem"] = verifier.sandbox_problem
+    agreement = consistency_counts(state)
+    if agreement["checked"]:
+        summary["consistency"] = agreement
     return summary
+
+
+def consistency_counts(state: RunState) -> dict[str, Any]:
+    """Short answers asked again over the whole run: instances checked and dropped, and the share of new answers that agreed."""
+    checked = dropped = answers = agreed = 0
+    for completed in state.completed.values():
+        checked += completed.checks.get("consistency_checked", 0)
+        answers += completed.checks.get("consistency_answers", 0)
+        agreed += completed.checks.get("consistency_agreed", 0)
+        for drop in completed.dropped:
+            if drop.get("reason") == "inconsistent":
+                dropped += 1
+                answers += int(drop.get("consistency_answers", 0))
+                agreed += int(drop.get("consistency_agreed", 0))
+    # Recipe alpaca journals an instance it drops on the rejected candidate, which the state only counts: its
+    # answers are not in the rate.
+    dropped += state.rejected.get("inconsistent", 0) - sum(1 for c in state.completed.values() if c.reason == "inconsistent")
+    checked += dropped
+    return {"checked": checked, "dropped": dropped, "answers": answers, "agreed": agreed,
+            "agreement_rate": round(agreed / answers, 3) if answers else None}  # fmt: skip

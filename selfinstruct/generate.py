@@ -31,9 +31,9 @@ from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
 from selfinstruct.stages.filters import read_keywords
 from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on, seed_answers
 from selfinstruct.stages.verifiers import Verifier, verifier_summary
-from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.endpoint import Endpoint, open_teacher, resolve_endpoint
 from selfinstruct.teacher.holds import Hold, HoldJournal, lost_in_crash
+from selfinstruct.teacher.seam import TeacherSeam
 from selfinstruct.teacher.spend import Usage
 from selfinstruct.templates import Templates
 
@@ -117,7 +117,7 @@ def _generate(cfg: GenerateConfig, console: Console) -> dict[str, Any]:
         run.close()
 
 
-def _open_quality_judge(session: _Session, teacher: Teacher, stack: contextlib.ExitStack) -> QualityJudge | None:
+def _open_quality_judge(session: _Session, teacher: TeacherSeam, stack: contextlib.ExitStack) -> QualityJudge | None:
     """The gate's judge: the teacher itself unless --judge-* settings name another endpoint, opened on `stack`."""
     cfg = session.cfg
     if not quality_gate_on(cfg, session.endpoint, session.recipe):
@@ -134,7 +134,7 @@ def _open_quality_judge(session: _Session, teacher: Teacher, stack: contextlib.E
     return QualityJudge(judge, cfg.prompts, own_reference=cfg.judge_own_answer, references=known)
 
 
-async def _drive(session: _Session, templates: Templates, teacher: Teacher, judge: QualityJudge | None) -> dict[str, Any]:
+async def _drive(session: _Session, templates: Templates, teacher: TeacherSeam, judge: QualityJudge | None) -> dict[str, Any]:
     cfg = session.cfg
     pipeline = Pipeline(cfg, session.recipe, session.run, session.state, session.seeds, templates, teacher, judge)
     session.verifier = pipeline.verifier
@@ -199,7 +199,7 @@ def _prior_usage(run: RunDir, separate_judge: bool) -> tuple[Usage, Usage, float
 # --- what a run leaves behind ----------------------------------------------------------
 
 
-def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int, status: str, judge: QualityJudge | None) -> dict[str, Any]:
+def _summary(session: _Session, spent: Usage, teacher: TeacherSeam | None, rows: int, status: str, judge: QualityJudge | None) -> dict[str, Any]:
     cfg, state = session.cfg, session.state
     instructions = min(len(state.done_ids()), cfg.budget)
     wall = time.monotonic() - session.started
@@ -234,7 +234,7 @@ def _summary(session: _Session, spent: Usage, teacher: Teacher | None, rows: int
         # Only the recipes of instruction rows (those the gate can score) run the verifiers.
         "verifiers": verifier_summary(state, session.verifier, cfg.verifiers and hasattr(session.recipe, "gated_instances")),
         # How the teacher worked: batch prices and batches, or the adaptive concurrency's trace and 429s.
-        **(teacher.report() if teacher is not None and hasattr(teacher, "report") else {}),
+        **(teacher.report() if teacher is not None else {}),
     }
 
 
@@ -260,7 +260,7 @@ def _gate_summary(session: _Session, judge: QualityJudge | None) -> dict[str, An
 
 
 def _write_summary(
-    session: _Session, teacher: Teacher | None, status: str, judge: QualityJudge | None = None, rows: int | None = None
+    session: _Session, teacher: TeacherSeam | None, status: str, judge: QualityJudge | None = None, rows: int | None = None
 ) -> dict[str, Any]:
     """summary.json; `rows`: the product's row count when the caller has just written it (else counted here)."""
     if rows is None:
@@ -275,7 +275,7 @@ def _write_summary(
     return summary
 
 
-def _complete(session: _Session, teacher: Teacher | None, judge: QualityJudge | None = None) -> dict[str, Any]:
+def _complete(session: _Session, teacher: TeacherSeam | None, judge: QualityJudge | None = None) -> dict[str, Any]:
     """Write the product and the summary of a run that met its budget (teacher is None if nothing was sent)."""
     rows = session.recipe.rows(session.state, session.cfg, session.seeds)
     write_product = getattr(session.recipe, "write_product", None)

@@ -27,7 +27,8 @@ from selfinstruct.rouge import RougeIndex
 from selfinstruct.run import RunDir, RunState
 from selfinstruct.stages.filters import Verdict, read_keywords
 from selfinstruct.stages.verifiers import Verifier
-from selfinstruct.teacher.client import Teacher, current_record
+from selfinstruct.teacher.seam import TeacherSeam
+from selfinstruct.teacher.wire import current_record
 from selfinstruct.templates import Templates
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ class Pipeline:
         state: RunState,
         seeds: list[SeedTask],
         templates: Templates,
-        teacher: Teacher,
+        teacher: TeacherSeam,
         quality: QualityJudge | None = None,
     ) -> None:
         self.cfg, self.recipe, self.rundir, self.state, self.seeds, self.templates, self.teacher = (
@@ -274,12 +275,11 @@ class Pipeline:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if hasattr(self.teacher, "drain"):
-                await self.teacher.drain()  # requests already sent finish and are counted before the summary
+            await self.teacher.drain()  # requests already sent finish and are counted before the summary
 
     def _show(self, progress: RunProgress) -> None:
         spent = self.teacher.spend.spent
-        limit = getattr(self.teacher, "current_concurrency", None)
+        limit = self.teacher.current_concurrency
         progress.update(self.done, self.teacher.in_flight, spent.total_tokens, spent.usd, sum(self.state.rejected.values()), limit)
 
 

@@ -26,18 +26,29 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import openai
 
 from selfinstruct.config import BatchSettings
-from selfinstruct.errors import CapReached, SelfInstructError, TeacherError
+from selfinstruct.errors import CapReached, TeacherError
 from selfinstruct.run import REQUESTS
 from selfinstruct.safe_files import write_text_atomic
 from selfinstruct.teacher.batch_journal import BatchEntry, BatchJournal, LineKey, custom_id, digest, parse_custom_id
-from selfinstruct.teacher.client import (
+from selfinstruct.teacher.batch_lines import (
+    ENDPOINTS,
+    LineResult,
+    PendingRequest,
+    body_tokens,
+    input_line,
+    log_record,
+    logged_lines,
+    read_results,
+)
+from selfinstruct.teacher.retry import describe
+from selfinstruct.teacher.spend import SpendTracker
+from selfinstruct.teacher.wire import (
     Completion,
     Decoding,
     Message,
@@ -46,41 +57,15 @@ from selfinstruct.teacher.client import (
     prompt_tokens_estimate,
     request_body,
 )
-from selfinstruct.teacher.retry import describe
-from selfinstruct.teacher.spend import SpendTracker, count_tokens
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 # Requests arriving closer together than this are one burst: the burst is sent as one batch.
 QUIET_S = 0.2
 POLL_START_S, POLL_MAX_S, POLL_GROWTH = 30.0, 300.0, 1.5
-ENDPOINTS = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
-
-
-@dataclass
-class _Request:
-    """One `complete` call waiting for its line."""
-
-    key: LineKey
-    body: dict[str, Any]
-    estimate: int  # prompt tokens expected, for the reservation
-    future: asyncio.Future[Completion]
-    attempt: int = 1
-    reservation: tuple[int, float] = (0, 0.0)
-    custom_id: str = ""
-
-
-@dataclass
-class _Result:
-    """A line of a result file: an answer, or why there is none."""
-
-    completion: Completion | None = None
-    error: str | None = None
-    usage: tuple[int, int] = (0, 0)
-    lines: list[str] = field(default_factory=list)
 
 
 class BatchTeacher:
-    """The Teacher interface (`complete`, `spend`, `in_flight`, ...) served by the Batch API."""
+    """The teacher seam (seam.TeacherSeam: `complete`, `spend`, `in_flight`, ...) served by the Batch API."""
 
     def __init__(
         self, *, model: str, base_url: str | None, api_key: str, api: Literal["chat", "completions"], timeout_s: float,
@@ -98,12 +83,11 @@ class BatchTeacher:
         self.retries = 0
         self.journal = BatchJournal(run_dir)
         self._client = openai.AsyncOpenAI(api_key=api_key, base_url=base_url, timeout=max(timeout_s, 300.0), max_retries=4)
-        self._pending: list[_Request] = []
-        self._live: dict[str, dict[str, _Request]] = {}  # batch id -> custom_id -> the request awaiting it
+        self._pending: list[PendingRequest] = []
+        self._live: dict[str, dict[str, PendingRequest]] = {}  # batch id -> custom_id -> the request awaiting it
         self._results: dict[tuple[str, str], list[Completion]] = {}  # answers no request has taken yet
         self._attempts: dict[tuple[str, str], int] = {}  # attempts already made for a request not yet answered
         self._out_lines: dict[tuple[str, str], tuple[str, str]] = {}  # lines of batches still out: match -> (batch, custom_id)
-        self._logged: set[tuple[str, str]] = set()
         self._arrivals = 0
         self._kick = asyncio.Event()
         self._ready = asyncio.Event()
@@ -111,6 +95,7 @@ class BatchTeacher:
         self._broken: BaseException | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._polls = 0
+        self._logged = logged_lines(run_dir / REQUESTS)  # (batch, custom_id) already in the request log
         self._resume()
 
     # --- the seam ------------------------------------------------------------------------
@@ -118,6 +103,14 @@ class BatchTeacher:
     @property
     def in_flight(self) -> int:
         return len(self._pending) + sum(len(v) for v in self._live.values())
+
+    @property
+    def current_concurrency(self) -> None:
+        """Nothing adapts: a batch takes whatever is pending."""
+        return None
+
+    async def drain(self) -> None:
+        """Nothing to wait for: what was submitted is journaled, and a rerun collects it at the provider."""
 
     async def complete(self, prompt: list[Message] | str, decoding: Decoding, stage: str, ahead: bool = False) -> Completion:
         """Wait for this request's answer from a batch: one already journaled, or a new one (`ahead` means
@@ -132,7 +125,7 @@ class BatchTeacher:
         if self._results.get(key.match):
             return self._results[key.match].pop(0)
         loop = asyncio.get_running_loop()
-        request = _Request(key, body, prompt_tokens_estimate(prompt, self.api), loop.create_future())
+        request = PendingRequest(key, body, prompt_tokens_estimate(prompt, self.api), loop.create_future())
         out = self._out_lines.pop(key.match, None)
         if out is not None:
             request.custom_id = out[1]
@@ -167,15 +160,6 @@ class BatchTeacher:
 
     def _resume(self) -> None:
         """Replay batches.jsonl: results on disk become answers, lines of batches still out await their requests."""
-        path = self.run_dir / REQUESTS
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                if rec.get("batch") and rec.get("custom_id"):
-                    self._logged.add((rec["batch"], rec["custom_id"]))
         for entry in self.journal.entries.values():
             if not entry.settled:
                 # Already submitted: its worst case counts against the caps until its results are logged.
@@ -186,7 +170,7 @@ class BatchTeacher:
                         self._out_lines[parsed[0].match] = (entry.batch_id, line["custom_id"])
                         self._attempts[parsed[0].match] = parsed[1]
             else:
-                self._absorb(entry, self._read_results(entry), waiting={})
+                self._absorb(entry, read_results(self.journal, entry, self.api), waiting={})
 
     # --- sending -------------------------------------------------------------------------
 
@@ -209,7 +193,7 @@ class BatchTeacher:
             if batch.input_file_id not in orphans:
                 continue
             lines = [json.loads(x) for x in (self.run_dir / orphans[batch.input_file_id]).read_text(encoding="utf-8").splitlines() if x.strip()]
-            worst = [(_body_tokens(line["body"]), int(line["body"].get("max_tokens") or 0)) for line in lines]
+            worst = [(body_tokens(line["body"]), int(line["body"].get("max_tokens") or 0)) for line in lines]
             usd = sum(self.spend.cost(p, m) for p, m in worst)
             entry = BatchEntry(
                 batch_id=batch.id, file_id=batch.input_file_id, input_path=orphans[batch.input_file_id], requests=len(lines),
@@ -225,7 +209,7 @@ class BatchTeacher:
                     self._attempts[parsed[0].match] = parsed[1]
             self._new_batch.set()
 
-    def _enqueue(self, request: _Request) -> None:
+    def _enqueue(self, request: PendingRequest) -> None:
         self._pending.append(request)
         self._arrivals += 1
         self._kick.set()
@@ -255,11 +239,11 @@ class BatchTeacher:
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
             self._fail_all(exc)
 
-    def _take(self, n: int) -> list[_Request]:
+    def _take(self, n: int) -> list[PendingRequest]:
         taken, self._pending = self._pending[:n], self._pending[n:]
         return taken
 
-    async def _submit(self, requests: list[_Request]) -> None:
+    async def _submit(self, requests: list[PendingRequest]) -> None:
         """Reserve, write, upload and create: one batch per 200 MB / --batch-max-requests part."""
         try:
             await self._submit_parts(requests)
@@ -270,8 +254,8 @@ class BatchTeacher:
                     request.future.set_exception(exc)
             raise
 
-    async def _submit_parts(self, requests: list[_Request]) -> None:
-        fitting: list[_Request] = []
+    async def _submit_parts(self, requests: list[PendingRequest]) -> None:
+        fitting: list[PendingRequest] = []
         for i, request in enumerate(requests):
             try:
                 request.reservation = self.spend.reserve(request.estimate, int(request.body.get("max_tokens") or 0))
@@ -281,11 +265,11 @@ class BatchTeacher:
                         rest.future.set_exception(exc)
                 break
             fitting.append(request)
-        part: list[_Request] = []
+        part: list[PendingRequest] = []
         size = 0
         for request in fitting:
             request.custom_id = custom_id(request.key, request.attempt)
-            line = json.dumps({"custom_id": request.custom_id, "method": "POST", "url": ENDPOINTS[self.api], "body": request.body}) + "\n"
+            line = json.dumps(input_line(request, self.api)) + "\n"
             if part and size + len(line.encode()) > MAX_FILE_BYTES:
                 await self._create(part)
                 part, size = [], 0
@@ -294,8 +278,8 @@ class BatchTeacher:
         if part:
             await self._create(part)
 
-    async def _create(self, requests: list[_Request]) -> None:
-        lines = [{"custom_id": r.custom_id, "method": "POST", "url": ENDPOINTS[self.api], "body": r.body} for r in requests]
+    async def _create(self, requests: list[PendingRequest]) -> None:
+        lines = [input_line(r, self.api) for r in requests]
         seq, path = self.journal.write_input(lines)
         try:
             uploaded = await self._client.files.create(file=(path.name, path.read_bytes()), purpose="batch")
@@ -305,7 +289,7 @@ class BatchTeacher:
                 metadata={"selfinstruct_run": self.run_dir.name[:500], "part": str(seq)},
             )  # fmt: skip
         except openai.APIError as exc:
-            raise TeacherError(f"the Batch API refused the batch ({_describe(exc)}); rerun to resume") from None
+            raise TeacherError(f"the Batch API refused the batch ({describe(exc)}); rerun to resume") from None
         entry = BatchEntry(
             batch_id=batch.id, file_id=uploaded.id, input_path=str(path.relative_to(self.run_dir)), requests=len(requests),
             reserved_tokens=sum(r.reservation[0] for r in requests), reserved_usd=sum(r.reservation[1] for r in requests),
@@ -343,7 +327,7 @@ class BatchTeacher:
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting request
-            self._fail_all(TeacherError(f"polling the Batch API failed ({_describe(exc)}); rerun to resume"))
+            self._fail_all(TeacherError(f"polling the Batch API failed ({describe(exc)}); rerun to resume"))
 
     async def _download(self, entry: BatchEntry) -> None:
         for kind, file_id in (("output", entry.output_file_id), ("errors", entry.error_file_id)):
@@ -352,55 +336,25 @@ class BatchTeacher:
                 content = await self._client.files.content(file_id)
                 write_text_atomic(path, content.text)
 
-    def _read_results(self, entry: BatchEntry) -> dict[str, _Result]:
-        results: dict[str, _Result] = {}
-        for kind in ("output", "errors"):
-            path = self.journal.result_path(entry, kind)
-            if not path.exists():
-                continue
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    results[row.get("custom_id", "")] = self._parse_line(row)
-        return results
-
-    def _parse_line(self, row: dict[str, Any]) -> _Result:
-        response = row.get("response") or {}
-        body = response.get("body") or {}
-        if row.get("error") or response.get("status_code") != 200:
-            error = row.get("error") or body.get("error") or {}
-            return _Result(error=f"{error.get('code') or response.get('status_code')}: {error.get('message', 'no answer')}"[:200])
-        choices = body.get("choices") or []
-        if not choices:
-            return _Result(error="response has no choices")
-        choice = choices[0]
-        text = (choice.get("message") or {}).get("content") if self.api == "chat" else choice.get("text")
-        usage = body.get("usage") or {}
-        prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        completion_tokens = int(usage.get("completion_tokens") or count_tokens(text or ""))
-        done = Completion(text=text or "", finish_reason=choice.get("finish_reason"), prompt_tokens=prompt_tokens,
-                          completion_tokens=completion_tokens, latency_s=0.0)  # fmt: skip
-        return _Result(completion=done, usage=(prompt_tokens, completion_tokens))
-
     def _collect(self, entry: BatchEntry) -> None:
         """A finished batch: log and settle every line, answer its requests, resend what went unanswered."""
         waiting = self._live.pop(entry.batch_id, {})
         for cid in [c for c in list(self._out_lines.items()) if c[1][0] == entry.batch_id]:
             del self._out_lines[cid[0]]
-        self._absorb(entry, self._read_results(entry), waiting)
+        self._absorb(entry, read_results(self.journal, entry, self.api), waiting)
         self.spend.release((entry.reserved_tokens, entry.reserved_usd))
         self.journal.settled(entry)
 
-    def _absorb(self, entry: BatchEntry, results: dict[str, _Result], waiting: dict[str, _Request]) -> None:
+    def _absorb(self, entry: BatchEntry, results: dict[str, LineResult], waiting: dict[str, PendingRequest]) -> None:
         latency = entry.waiting_s()
-        cancelled: list[_Request] = []
+        cancelled: list[PendingRequest] = []
         for line in self.journal.input_lines(entry):
             cid = line["custom_id"]
             parsed = parse_custom_id(cid)
             if parsed is None:
                 continue
             key, attempt = parsed
-            result = results.get(cid) or _Result(error=f"no answer: batch {entry.status}" + (f" ({entry.errors})" if entry.errors else ""))
+            result = results.get(cid) or LineResult(error=f"no answer: batch {entry.status}" + (f" ({entry.errors})" if entry.errors else ""))
             self._log(entry, cid, key, attempt, result, latency)
             request = waiting.get(cid)
             if result.completion is not None:
@@ -427,22 +381,13 @@ class BatchTeacher:
             request.future.set_exception(TeacherError(
                 f"batch {entry.batch_id} was cancelled at the provider; its {entry.counts.get('completed', 0)} answers are saved, rerun to resume"))
 
-    def _log(self, entry: BatchEntry, cid: str, key: LineKey, attempt: int, result: _Result, latency: float) -> None:
+    def _log(self, entry: BatchEntry, cid: str, key: LineKey, attempt: int, result: LineResult, latency: float) -> None:
         """requests.jsonl gets each line once, with its cost at batch prices, however often the run resumes."""
         if (entry.batch_id, cid) in self._logged:
             return
         self._logged.add((entry.batch_id, cid))
-        record: dict[str, Any] = {
-            "ts": round(time.time(), 3), "stage": key.stage, "model": self.model, "api": self.api, "request": cid, "attempt": attempt,
-            "batch": entry.batch_id, "custom_id": cid, "latency_s": round(latency, 3),
-        }  # fmt: skip
-        if result.completion is None:
-            record.update(ok=False, error=result.error)
-        else:
-            usd = self.spend.record(*result.usage)
-            record.update(ok=True, prompt_tokens=result.usage[0], completion_tokens=result.usage[1], usd=round(usd, 6),
-                          finish_reason=result.completion.finish_reason)  # fmt: skip
-        self.log(record)
+        usd = self.spend.record(*result.usage) if result.completion is not None else 0.0
+        self.log(log_record(self.model, self.api, entry.batch_id, cid, key.stage, attempt, result, latency, usd))
 
     def _fail_all(self, exc: BaseException) -> None:
         self._broken = exc
@@ -451,15 +396,3 @@ class BatchTeacher:
                 request.future.set_exception(exc)
         self._pending = []
 
-
-def _body_tokens(body: dict[str, Any]) -> int:
-    """Prompt tokens of a batch line's body, as a request's reservation estimates them."""
-    if "messages" in body:
-        return sum(count_tokens(str(m.get("content", ""))) + 4 for m in body["messages"]) + 4
-    return count_tokens(str(body.get("prompt", "")))
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, SelfInstructError):
-        return str(exc)
-    return describe(exc)

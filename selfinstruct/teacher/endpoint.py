@@ -22,10 +22,12 @@ from typing import Any
 
 from selfinstruct.config import BatchSettings, TeacherSettings, redact_url
 from selfinstruct.errors import UserError
-from selfinstruct.teacher.client import Structured, Teacher
+from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.holds import HoldJournal
-from selfinstruct.teacher.llama_server import DEFAULT_ENGINE, DEFAULT_PARALLEL, engine_slots
+from selfinstruct.teacher.llama_command import DEFAULT_ENGINE, DEFAULT_PARALLEL, engine_slots
+from selfinstruct.teacher.seam import TeacherSeam
 from selfinstruct.teacher.spend import SpendTracker, Usage, batch_price, price_for
+from selfinstruct.teacher.wire import Structured
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 # llama.cpp and most self-hosted servers accept any key, but the client insists on one.
@@ -189,8 +191,8 @@ def connect(endpoint: Endpoint, server_log: Path) -> Iterator[Endpoint]:
 def open_teacher(
     endpoint: Endpoint, *, server_log: Path, log: Callable[[dict[str, Any]], None] = lambda record: None, spent: Usage | None = None,
     run_dir: Path | None = None, holds: HoldJournal | None = None,
-) -> Iterator[Teacher]:
-    """A Teacher on the connected endpoint, its spend caps counting what was `spent` before.
+) -> Iterator[TeacherSeam]:
+    """A teacher on the connected endpoint, its spend caps counting what was `spent` before.
 
     A batch endpoint gives a BatchTeacher journaling into `run_dir`. With `holds`, an online teacher journals
     each attempt's worst case before sending it (holds.py), so a crash cannot hide what it cost. The caller closes the
@@ -208,7 +210,7 @@ def open_teacher(
             from selfinstruct.teacher.batch import BatchTeacher
 
             assert run_dir is not None, "batch mode journals into a run directory"
-            yield BatchTeacher(  # type: ignore[misc]
+            yield BatchTeacher(
                 model=live.model, base_url=live.base_url, api_key=live.api_key or PLACEHOLDER_KEY, api=settings.api,
                 timeout_s=live.timeout_s, max_attempts=settings.max_attempts, spend=spend, log=log,
                 description=live.description, structured=live.structured, settings=endpoint.batch, run_dir=run_dir,

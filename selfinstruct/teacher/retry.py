@@ -21,6 +21,7 @@ from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, wai
 from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
+from selfinstruct.errors import SelfInstructError
 from selfinstruct.teacher.rate_headers import retry_after_s
 
 # A Retry-After longer than this is not worth sleeping through; the cap keeps runs responsive.
@@ -92,6 +93,8 @@ def retry_after(exc: BaseException | None) -> float | None:
 
 def describe(exc: BaseException) -> str:
     """One line for the request log and error messages: the status and the server's message, or the connection's fate."""
+    if isinstance(exc, SelfInstructError):
+        return str(exc)  # already a message for the user
     if isinstance(exc, openai.APIStatusError):
         message = exc.message if isinstance(exc.message, str) else str(exc)
         message = re.sub(r"^Error code: \d+ - ", "", message)  # the client's prefix repeats the status

@@ -195,6 +195,10 @@ class GenerateConfig(_Config):
         None, "File of keywords (one a line) that reject an instruction holding one as a whole word, instead of the built-in English list (image, graph, draw, ...); for non-English runs.",
         panel=RECIPE, metavar="FILE")
     include_seeds: bool = setting(False, "Also write the seed tasks' instances into alpaca_data.json.", panel=RECIPE)
+    seed_mix: bool = setting(
+        True, "self-instruct: keep the run's task mix within reach of the seeds': proposals show seed examples stratified by kind (code, classification, with an input, open), "
+        "and a proposed task whose kind is full is rejected (code past the seeds' share + 10 points of the budget, or no input past what leaves the seeds' share - 10 points "
+        "to tasks with one) until half the proposal cap is spent. --no-seed-mix keeps whatever the teacher proposes.", panel=RECIPE)
     verifiers: bool = setting(
         True, "Check every instance without a judge before the quality gate and drop the wrong ones: an instruction that works on missing input "
         "(\"Given a paragraph, ...\" with none), wrong arithmetic or unit conversions, SQL that does not parse, Python that does not parse, raises, "

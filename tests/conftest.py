@@ -120,6 +120,7 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, qualit
     # Labels asked again (--consistency) would need canned answers in every test of another stage; they are
     # asked of the mock server instead (tests/stages/test_consistency.py, test_generate.py).
     settings.setdefault("consistency", 0)
+    settings.setdefault("seed_mix", False)  # canned proposal lists: a task the mix rejected would need another
     cfg = GenerateConfig(seeds=SEEDS, budget=budget, out=tmp_path / "run", recipe=recipe, **settings)
     module = RECIPES[recipe]
     run = RunDir(cfg.out)

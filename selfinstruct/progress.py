@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from selfinstruct.stages.mix import Mix
+
 
 class RunProgress:
     """A rich progress bar: kept instructions out of the budget, requests in flight, tokens, cost, ETA."""
@@ -98,6 +100,10 @@ def summary_table(summary: dict[str, Any]) -> Table:
         if agreement and agreement.get("answers"):
             rows.append(("self-consistency", f"{agreement['agreed']} of {agreement['answers']} new answers agreed ({agreement['agreement_rate']:.0%}); "
                                              f"{agreement['dropped']} of {agreement['checked']} short answers dropped"))  # fmt: skip
+    mix = summary.get("mix")
+    if mix:
+        rows.append(("task mix", Mix.model_validate(mix["run"]).line()))
+        rows.append(("  seeds' mix", Mix.model_validate(mix["seeds"]).line()))
     gate = summary.get("quality_gate") or {}
     if gate.get("on") and "scored" in gate:
         rows.append(("quality gate", f"{gate['scored']} instances scored, {gate['dropped']} dropped under {gate['min_quality']}"))

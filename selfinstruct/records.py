@@ -135,11 +135,14 @@ class Completed(BaseModel):
     conversation: list[ChatMessage] | None = None
     # Why a kept conversation ended: turn_limit, stop_marker, or dropped_turn:<reason>.
     ended: str | None = None
+    # The instances as answered, journaled before checks that ask the teacher again: a run stopped during them
+    # resumes with these checks instead of paying for the instances twice. A later line for the id replaces it.
+    unchecked: bool | None = None
 
     @property
     def finished(self) -> bool:
-        """Whether this item counts towards the budget: it has instances, or a conversation."""
-        return bool(self.instances or self.conversation)
+        """Whether this item counts towards the budget: it has instances (checked), or a conversation."""
+        return bool(self.instances or self.conversation) and not self.unchecked
 
 
 class Turn(BaseModel):

@@ -24,6 +24,10 @@
              other than it says in the sandbox, an output of another kind than asked (the judge), a
              short answer the teacher does not repeat (--consistency; a classification task's labels
              are the choices); dropped instances are journaled with reason and detail.
+   mix       stages/mix.py: proposals show seed examples stratified by kind, and a proposed instruction
+             whose kind is full (code past the seeds' share + 10 points, or no input past what
+             leaves the seeds' share - 10 points of the budget to tasks with one) is rejected as
+             mix_full; summary.json's mix sets the run's kinds beside the seeds'.
    quality   with --quality-judge (default for the local teacher): stages/quality_gate.py scores each
              kept instance 1-5 and drops those under --min-quality, journaling score and reason.
 5. rows      alpaca_data.json: one {instruction, input, output} row per valid instance.
@@ -35,13 +39,13 @@ import asyncio
 import math
 import random
 from statistics import mean
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from selfinstruct.pipeline import gather_all
 from selfinstruct.records import Classified, Completed, Instance, Proposed, SeedTask
 from selfinstruct.stages.classify import build_classify_prompt, open_task, parse_verdicts, verdict_schema
 from selfinstruct.stages.emit import alpaca_rows
-from selfinstruct.stages.filters import filter_instances, filter_instruction, foreign_labels
+from selfinstruct.stages.filters import Verdict, cheap_reason, filter_instances, filter_instruction, foreign_labels
 from selfinstruct.stages.instances import (
     build_instances_prompt,
     demonstration_text,
@@ -49,6 +53,7 @@ from selfinstruct.stages.instances import (
     read_instances,
     worked_labels,
 )
+from selfinstruct.stages.mix import MIX_FULL, MixPlan, mix_of_run
 from selfinstruct.stages.propose import (
     build_propose_prompt,
     examples_per_request,
@@ -64,6 +69,7 @@ if TYPE_CHECKING:
     from selfinstruct.config import GenerateConfig
     from selfinstruct.estimate import StageEstimate
     from selfinstruct.pipeline import Pipeline
+    from selfinstruct.run import RunState
     from selfinstruct.templates import Templates
 
 # Each template this recipe renders, and the placeholders it must contain.
@@ -80,30 +86,52 @@ TOKENS_PER_ITEM = 50  # room per proposed instruction in the proposal's max_toke
 
 def prepare(driver: Pipeline) -> None:
     """Kept instructions without instances are already queued by the driver; the verifiers get the teacher for
-    the checks that ask it (answer kind, self-consistency)."""
+    the checks that ask it (answer kind, self-consistency); `driver.mix` steers the task mix towards the seeds'
+    (stages/mix.py), counting what the journal already kept."""
     judge = driver.quality.teacher if driver.quality is not None else None
     add_teacher_checks(driver.verifier, driver.cfg, driver.teacher, judge, proposal_decoding(driver.cfg, DECODING, TOKENS_PER_ITEM).temperature)
+    plan = MixPlan(driver.seeds, driver.cfg.budget)
+    for cid, cand in driver.state.kept.items():
+        completed = driver.state.completed.get(cid)
+        if completed is None or completed.finished:
+            plan.count(cand.instruction)
+    driver.mix = plan  # type: ignore[attr-defined]
 
 
 # --- 1 + 2: propose and filter ---------------------------------------------------------
 
 
-def proposal_prompt(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], machine: list[str], request: int) -> str:
-    """The proposal prompt of request number `request`: reproducible from the run's --seed."""
+def proposal_prompt(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], machine: list[str], request: int, plan: MixPlan | None = None) -> str:
+    """The proposal prompt of request number `request`: reproducible from the run's --seed (and, with a `plan`,
+    from what the run has kept: seed examples stratified by kind, stages/mix.py)."""
     rng = random.Random(f"{cfg.seed}:{request}")
     num_seed, num_machine = examples_per_request(cfg, EXAMPLES)
-    texts = sample_examples(rng, [s.instruction for s in seeds], machine, num_seed, num_machine)
+    if plan is None:
+        texts = sample_examples(rng, [s.instruction for s in seeds], machine, num_seed, num_machine)
+    else:
+        pool = plan.machine_examples(machine)
+        picked = rng.sample(pool, min(num_machine, len(pool)))
+        texts = plan.sample_seeds(rng, num_seed + num_machine - len(picked)) + picked
+        rng.shuffle(texts)
     return build_propose_prompt(templates, texts, cfg.num_instructions_per_request)
 
 
 async def propose(driver: Pipeline, request: int) -> None:
-    cfg = driver.cfg
-    prompt = proposal_prompt(cfg, driver.templates, driver.seeds, driver.machine, request)
+    cfg, plan = driver.cfg, driver.mix  # type: ignore[attr-defined]
+    prompt = proposal_prompt(cfg, driver.templates, driver.seeds, driver.machine, request, plan if cfg.seed_mix else None)
     completion = await driver.teacher.complete(prompt, proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM), stage="propose")
     items = parse_numbered_list(completion.text, completion.truncated)
+    # The mix gives way once half the proposal cap is spent: steering must not stop a run the filters would finish.
+    steering = cfg.seed_mix and request < cfg.proposal_cap // 2
     for j, instruction in enumerate(items):
+        full = plan.admit(instruction) if steering and not cheap_reason(instruction, cfg.allow_non_ascii, driver.banned_words) else None
+        if full is not None:
+            driver.record_candidate(request, j, instruction, Verdict(MIX_FULL), detail=full)
+            continue
         verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii, driver.banned_words)
         driver.record_candidate(request, j, instruction, verdict)
+        if verdict.reason is None:
+            plan.count(instruction)
     driver.record(Proposed(request=request, parsed=len(items), finish_reason=completion.finish_reason))
 
 
@@ -163,14 +191,25 @@ async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> N
 
 async def _instances(driver: Pipeline, cid: str) -> None:
     is_clf = driver.state.classified[cid].is_classification
-    kept, dropped, reason, raw = await _ask_instances(driver, cid, is_clf)
-    labelled = is_clf and bool(kept)  # the outputs are the task's labels (not after an input-first try)
-    if not kept and is_clf and reason != "conflicting_outputs":
-        # A teacher that cannot follow the output-first format (small models) gets one input-first try;
-        # what the first try dropped stays in the journal beside the second's.
-        first_dropped = dropped
-        kept, dropped, reason, raw = await _ask_instances(driver, cid, False)
-        dropped = first_dropped + dropped
+    answered = driver.state.completed.get(cid)
+    if answered is not None and answered.unchecked:
+        # Answered before a stop that came during the checks: checked now, not asked again.
+        kept, dropped, reason, raw = answered.instances, answered.dropped, answered.reason, answered.raw
+        labelled = bool(answered.checks.get("labels"))
+    else:
+        kept, dropped, reason, raw = await _ask_instances(driver, cid, is_clf)
+        labelled = is_clf and bool(kept)  # the outputs are the task's labels (not after an input-first try)
+        if not kept and is_clf and reason != "conflicting_outputs":
+            # A teacher that cannot follow the output-first format (small models) gets one input-first try;
+            # what the first try dropped stays in the journal beside the second's.
+            first_dropped = dropped
+            kept, dropped, reason, raw = await _ask_instances(driver, cid, False)
+            dropped = first_dropped + dropped
+        if kept and (driver.verifier is not None or driver.quality is not None):
+            # Journaled before the checks that ask the teacher, so a stop during them costs no second instance request.
+            # Not through driver.record: the instruction keeps its place in the work under way until it is checked.
+            answer = Completed(id=cid, instances=kept, dropped=dropped, raw=raw, unchecked=True, checks={"labels": int(labelled)})
+            driver.state.apply(answer, driver.rundir.append(answer))
     kept, notes, checks = kept[: driver.cfg.max_instances], [], {}
     if kept and driver.verifier is not None:
         # Checks that need no judge come first: they are cheaper than the gate's request per instance.
@@ -184,6 +223,8 @@ async def _instances(driver: Pipeline, cid: str) -> None:
         dropped += low
         reason, raw = (LOW_QUALITY, None) if not kept else (reason, raw)
     driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=reason, raw=raw, quality=notes, checks=checks))
+    if not kept:
+        driver.mix.count(driver.state.kept[cid].instruction, -1)  # type: ignore[attr-defined]  # its place in the mix is free again
 
 
 async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:
@@ -221,6 +262,11 @@ def instances_max_tokens(cfg: GenerateConfig) -> int:
 # --- 5: the product ---------------------------------------------------------------------
 
 rows = alpaca_rows
+
+
+def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
+    """The task mix of the finished instructions beside the seeds' (stages/mix.py), for summary.json and the table."""
+    return {"mix": mix_of_run(state, cfg)}
 
 
 # --- the dry run --------------------------------------------------------------------------

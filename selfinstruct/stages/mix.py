@@ -1,0 +1,200 @@
+"""The task mix: what kinds of task the seeds hold, and keeping a run's tasks within reach of those shares.
+
+    plan = MixPlan(seeds, budget=20)
+    plan.seeds.share("code")                     # 0.096: 19 of the 197 shipped seeds
+    plan.admit("Write a Python function ...")    # None, or why the mix is full for this kind
+    mix_of(rows)                                 # the kinds of a run's finished tasks, counted the same way
+
+Kinds, one per task, first match wins:
+  code            the task asks for code, is about programming (names a language, code, an algorithm,
+                  an API ...), or an output holds code;
+  classification  a label from a fixed set (the seed's is_classification, the classify stage's verdict);
+  with_input      an instance has an input;
+  open            the rest: questions, explanations, open writing.
+"With an input" is also counted on its own, over all kinds: the share of tasks with an input.
+
+A small coder teacher drifts to programming questions without inputs (a demo run: 10 of 20 tasks
+code, none with an input, against 10% and 36% of the seeds), so a run steers in two ways:
+  - each proposal shows seed examples stratified by kind: slots in proportion to the seeds' shares,
+    with the kinds that carry an input weighed double while the run's share with an input is short
+    of the seeds', and code seeds (and machine-written code examples) left out once code is full;
+  - a proposed instruction whose kind is full is rejected (`mix_full`) before anything is spent on
+    it: code beyond the seeds' share + TOLERANCE of the budget, or a task predicted to need no
+    input beyond what leaves (seeds' share with an input - TOLERANCE) of the budget to tasks
+    with one. The prediction reads the instruction (code.py's and inputs.py's rules, a
+    classification cue); the needs-input verifier drops a predicted-input task left without one.
+Once half the proposal cap is spent the mix gives way and anything passes, so steering never stops
+a run that the filters alone would finish. A user's own seeds set the shares.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+from selfinstruct.records import Instance, SeedTask
+from selfinstruct.stages.verifiers.code import find_code
+from selfinstruct.stages.verifiers.inputs import needs_missing_input
+from selfinstruct.stages.verifiers.kind import asks_for_code
+
+if TYPE_CHECKING:
+    from selfinstruct.config import GenerateConfig
+    from selfinstruct.run import RunState
+
+KINDS = ("code", "classification", "with_input", "open")
+TOLERANCE = 0.10
+MIX_FULL = "mix_full"
+# About programming: a language, code, an algorithm ... (narrower than kind.py's, which only decides whether code in an answer is natural).
+_PROGRAMMING = re.compile(
+    r"\b(python|javascript|typescript|java|c\+\+|c#|rust|golang|ruby|php|kotlin|swift|sql|html|css|regex|regular\s+expressions?|code|coding|"
+    r"programs?|programming|programmers?|functions?|algorithms?|scripts?|git|shell|bash|api|recursion|time\s+complexity|compiler|"
+    r"debug(?:ging)?|syntax)\b",
+    re.IGNORECASE,
+)
+_CLASSIFY = re.compile(r"^\s*(?:classify|categori[sz]e|label|sort\s+(?:the|these|each)|decide\s+whether|determine\s+whether|identify\s+whether|"
+                       r"tell\s+whether|is\s+the\s+following|does\s+the\s+following|rate\s+the)\b", re.IGNORECASE)  # fmt: skip
+
+
+def code_task(instruction: str, outputs: Iterable[str] = ()) -> bool:
+    return asks_for_code(instruction) or bool(_PROGRAMMING.search(instruction)) or any(find_code(o, instruction) for o in outputs)
+
+
+def task_kind(instruction: str, instances: list[Instance], is_classification: bool) -> str:
+    """The kind of one task (module docstring), from its instruction, its instances and its classification."""
+    if code_task(instruction, (i.output for i in instances)):
+        return "code"
+    if is_classification:
+        return "classification"
+    return "with_input" if any(i.input.strip() for i in instances) else "open"
+
+
+class Mix(BaseModel):
+    """Tasks by kind, and how many have an input."""
+
+    total: int = 0
+    kinds: dict[str, int] = {k: 0 for k in KINDS}
+    with_input: int = 0
+
+    def share(self, kind: str) -> float:
+        count = self.with_input if kind == "input" else self.kinds.get(kind, 0)
+        return count / self.total if self.total else 0.0
+
+    def add(self, kind: str, has_input: bool) -> None:
+        self.total += 1
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        self.with_input += has_input
+
+    def line(self) -> str:
+        """"code 3 (15%), classification 2 (10%), ... ; with an input 6 (30%)"."""
+        parts = [f"{k} {self.kinds.get(k, 0)} ({self.share(k):.0%})" for k in KINDS]
+        return ", ".join(parts) + f"; with an input {self.with_input} ({self.share('input'):.0%})"
+
+
+def seed_mix(seeds: list[SeedTask]) -> Mix:
+    mix = Mix()
+    for seed in seeds:
+        mix.add(task_kind(seed.instruction, seed.instances, seed.is_classification), any(i.input.strip() for i in seed.instances))
+    return mix
+
+
+def predicted(instruction: str) -> str:
+    """What a proposed instruction will most likely be, read from its words alone: "code", "input" or "other"."""
+    if code_task(instruction):
+        return "code"
+    if needs_missing_input(instruction, "") or _CLASSIFY.match(instruction):
+        return "input"
+    return "other"
+
+
+class MixPlan:
+    """A run's steering towards its seeds' mix: allowances per predicted kind, counted over kept instructions."""
+
+    def __init__(self, seeds: list[SeedTask], budget: int, tolerance: float = TOLERANCE) -> None:
+        self.seeds = seed_mix(seeds)
+        self.budget, self.tolerance = budget, tolerance
+        self.by_kind: dict[str, list[SeedTask]] = {k: [] for k in KINDS}
+        for seed in seeds:
+            self.by_kind[task_kind(seed.instruction, seed.instances, seed.is_classification)].append(seed)
+        self.code_allowance = math.floor((self.seeds.share("code") + tolerance) * budget + 1e-9)
+        self.no_input_allowance = budget - math.ceil(max(0.0, self.seeds.share("input") - tolerance) * budget - 1e-9)
+        self.kept: Counter[str] = Counter()  # kept instructions not (yet) failed, by predicted kind
+
+    def count(self, instruction: str, delta: int = 1) -> None:
+        """A kept instruction (delta 1), or one whose instance stage finished with nothing (delta -1)."""
+        self.kept[predicted(instruction)] += delta
+
+    def admit(self, instruction: str) -> str | None:
+        """None when the instruction's kind still has room, else why not (the journal's detail)."""
+        kind = predicted(instruction)
+        if kind == "code" and self.kept["code"] >= self.code_allowance:
+            return f"code: {self.kept['code']} of {self.code_allowance} kept (seeds {self.seeds.share('code'):.0%} + {self.tolerance:.0%} of {self.budget})"
+        no_input = self.kept["code"] + self.kept["other"]
+        if kind != "input" and no_input >= self.no_input_allowance:
+            return (f"no input: {no_input} of {self.no_input_allowance} kept (the rest of {self.budget} is kept for tasks with an input: "
+                    f"seeds {self.seeds.share('input'):.0%} - {self.tolerance:.0%})")  # fmt: skip
+        return None
+
+    def weights(self) -> dict[str, float]:
+        """Each seed kind's weight in a proposal's examples: the seeds' shares, steered by what the run has kept."""
+        weights = {k: float(len(self.by_kind[k])) for k in KINDS}
+        kept = sum(self.kept.values())
+        if kept and self.kept["input"] / kept < self.seeds.share("input"):
+            weights["with_input"] *= 2
+            weights["classification"] *= 2
+        if self.kept["code"] >= self.code_allowance:
+            weights["code"] = 0.0
+        return weights
+
+    def sample_seeds(self, rng: random.Random, n: int) -> list[str]:
+        """n seed instructions stratified by kind: whole slots in proportion to the weights, the rest drawn by them."""
+        weights = {k: w for k, w in self.weights().items() if w > 0 and self.by_kind[k]}
+        total = sum(weights.values())
+        if not total:
+            return []
+        exact = {k: n * w / total for k, w in weights.items()}
+        slots = {k: min(int(v), len(self.by_kind[k])) for k, v in exact.items()}
+        while sum(slots.values()) < n:
+            room = {k: exact[k] - slots[k] for k in weights if slots[k] < len(self.by_kind[k])}
+            if not room:
+                break
+            kind = rng.choices(list(room), weights=[max(v, 1e-6) for v in room.values()])[0]
+            slots[kind] += 1
+        return [s.instruction for k, m in slots.items() for s in rng.sample(self.by_kind[k], m)]
+
+    def machine_examples(self, machine: list[str]) -> list[str]:
+        """Machine-written examples to sample from: no code ones once code is full (they pull more code)."""
+        if self.kept["code"] >= self.code_allowance:
+            return [m for m in machine if predicted(m) != "code"]
+        return machine
+
+
+def mix_of_run(state: RunState, cfg: GenerateConfig) -> dict[str, object]:
+    """summary.json's mix: the kinds of the run's finished instructions (those emitted) beside the seeds'."""
+    from selfinstruct.records import read_seed_tasks
+
+    run = Mix()
+    for cid in state.done_ids()[: cfg.budget]:
+        instances = state.completed[cid].instances
+        is_clf = cid in state.classified and state.classified[cid].is_classification
+        run.add(task_kind(state.kept[cid].instruction, instances, is_clf), any(i.input.strip() for i in instances))
+    seeds = seed_mix(read_seed_tasks(cfg.seeds)) if cfg.seeds is not None else Mix()
+    return mix_summary(run, seeds, cfg.budget)
+
+
+def mix_summary(run: Mix, seeds: Mix, budget: int) -> dict[str, object]:
+    """The run's kinds beside the seeds', and the targets' figures."""
+    return {
+        "run": run.model_dump(),
+        "seeds": seeds.model_dump(),
+        "code_share": round(run.share("code"), 3),
+        "code_share_seeds": round(seeds.share("code"), 3),
+        "input_share": round(run.share("input"), 3),
+        "input_share_seeds": round(seeds.share("input"), 3),
+        "budget": budget,
+    }

@@ -1,0 +1,76 @@
+"""The task mix: the kinds of the shipped seeds, what a proposed task is taken for, the allowances, and a run's mix."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from selfinstruct.cli import app
+from selfinstruct.records import Instance, read_seed_tasks
+from selfinstruct.stages.mix import MixPlan, predicted, seed_mix, task_kind
+from tests.conftest import SEEDS, mock_args
+
+SHIPPED = Path(__file__).parents[2] / "seed_tasks" / "seed_tasks.jsonl"
+
+
+def test_the_shipped_seeds_mix() -> None:
+    mix = seed_mix(read_seed_tasks(SHIPPED))
+    assert mix.total == 197 and mix.kinds == {"code": 19, "classification": 35, "with_input": 40, "open": 103} and mix.with_input == 71
+
+
+def test_kinds_of_tasks() -> None:
+    assert task_kind("Generate a list of 10 random numbers.", [Instance(output="```python\nimport random\nprint(1)\n```")], False) == "code"
+    assert task_kind("Explain recursion to a child.", [Instance(output="It is ...")], False) == "code"  # about programming
+    assert task_kind("Classify the review as positive or negative.", [Instance(input="Great!", output="Positive")], True) == "classification"
+    assert task_kind("Summarize the text.", [Instance(input="Cats sleep a lot.", output="Cats sleep.")], False) == "with_input"
+    assert task_kind("Write a poem about rain.", [Instance(output="Rain falls.")], False) == "open"
+    assert [predicted(i) for i in ("Write a Python function that adds two numbers.", "Summarize the following article.",
+                                   "Classify each animal as a mammal or a bird.", "Why is the sky blue?")] == ["code", "input", "input", "other"]  # fmt: skip
+
+
+def test_allowances_follow_the_seeds_and_the_budget() -> None:
+    plan = MixPlan(read_seed_tasks(SHIPPED), budget=20)
+    # Code: 9.6% + 10 points of 20 is 3.9 tasks; no input: 20 less 36.0% - 10 points of 20 (5.2, so 6) kept for tasks with one.
+    assert (plan.code_allowance, plan.no_input_allowance) == (3, 14)
+    for _ in range(3):
+        assert plan.admit("Write a Python function that reverses a string.") is None
+        plan.count("Write a Python function that reverses a string.")
+    assert plan.admit("Implement a stack in Java.").startswith("code: 3 of 3 kept")
+    for _ in range(11):
+        plan.count("Why is the sky blue?")
+    assert plan.admit("How do tides work?").startswith("no input: 14 of 14 kept")
+    assert plan.admit("Summarize the following article.") is None
+    plan.count("How do tides work?", -1)  # an instruction that finished with nothing frees its place
+    assert plan.admit("How do tides work?") is None
+
+
+def test_proposals_show_seeds_stratified_by_kind() -> None:
+    seeds = read_seed_tasks(SHIPPED)
+    plan = MixPlan(seeds, budget=20)
+    kind_of = {s.instruction: task_kind(s.instruction, s.instances, s.is_classification) for s in seeds}
+    shown = [kind_of[t] for r in range(300) for t in plan.sample_seeds(random.Random(r), 8)]
+    share = {k: shown.count(k) / len(shown) for k in ("code", "classification", "with_input", "open")}
+    assert abs(share["code"] - 19 / 197) < 0.03 and abs(share["open"] - 103 / 197) < 0.03
+    for _ in range(3):
+        plan.count("Write a Python function that reverses a string.")
+    # Code is full, and nothing kept has an input yet: no code seeds, and the kinds with an input weigh double.
+    shown = [kind_of[t] for r in range(300) for t in plan.sample_seeds(random.Random(r), 8)]
+    assert "code" not in shown and shown.count("with_input") / len(shown) > 1.5 * 40 / 197
+
+
+def test_a_run_keeps_its_mix_and_reports_it_beside_the_seeds(runner, mock_teacher, tmp_path) -> None:
+    """The mock proposes open tasks and about one classification task in five: past the no-input allowance only tasks with an input are kept."""
+    out = tmp_path / "run"
+    result = runner.invoke(app, mock_args(mock_teacher, out, 12))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    mix = summary["mix"]
+    assert mix["run"]["total"] == 12 and mix["seeds"]["total"] == len(read_seed_tasks(SEEDS))
+    assert mix["input_share"] >= mix["input_share_seeds"] - 0.10 and mix["code_share"] <= mix["code_share_seeds"] + 0.10
+    rejected = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines() if '"mix_full"' in line]
+    assert rejected and all(r["detail"].startswith("no input:") for r in rejected)
+    assert "task mix" in result.output and "seeds' mix" in result.output
+    off = tmp_path / "off"
+    assert runner.invoke(app, mock_args(mock_teacher, off, 12, "--no-seed-mix")).exit_code == 0
+    assert "mix_full" not in (off / "journal.jsonl").read_text()

@@ -29,6 +29,7 @@ FILTER_STEPS: list[tuple[str, Callable[[str], bool]]] = [
     ("'Write a program' start", lambda r: r == "write_a_program"),
     ("punctuation start", lambda r: r == "starts_with_punctuation"),
     ("non-ASCII start", lambda r: r == "non_ascii_start"),
+    ("task mix full (seeds' shares)", lambda r: r == "mix_full"),  # stages/mix.py, after the cheap filters and before ROUGE-L
 ]
 _NEAR_DUPLICATE = "near_duplicate"
 _OTHER_STEP = "other checks"

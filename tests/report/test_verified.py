@@ -35,6 +35,8 @@ def test_the_report_shows_what_each_verifier_dropped_and_why(tmp_path):
         "dropped": [{"reason": "wrong_arithmetic", "count": 1, "examples": [
             {"instruction": "What is 15% of 80?", "output": "15% of 80 is 14.", "why": "15% of 80 = 12, the output says 14"}]}],
         "checks": {"python_parsed": 1, "python_ran": 1},
+        "agreement": None,  # summary.json's figures: this driven run wrote none
+        "mix": None,
     }  # fmt: skip
     page = html.read_text()
     assert "<h3>Verifiers</h3>" in page and "why: 15% of 80 = 12, the output says 14" in page and "python_ran 1" in page

@@ -71,6 +71,10 @@ def test_a_run_keeps_its_mix_and_reports_it_beside_the_seeds(runner, mock_teache
     rejected = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines() if '"mix_full"' in line]
     assert rejected and all(r["detail"].startswith("no input:") for r in rejected)
     assert "task mix" in result.output and "seeds' mix" in result.output
+    assert runner.invoke(app, ["report", str(out)]).exit_code == 0
+    page = (out / "report.html").read_text()
+    assert "Task mix, this run: code 0 (0%)" in page and "Seeds: code 19 (10%), classification 35 (18%)" in page
+    assert "Self-consistency (short answers asked again):" in page
     off = tmp_path / "off"
     assert runner.invoke(app, mock_args(mock_teacher, off, 12, "--no-seed-mix")).exit_code == 0
     assert "mix_full" not in (off / "journal.jsonl").read_text()

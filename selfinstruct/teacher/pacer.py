@@ -315,7 +315,11 @@ class Pacer:
         self._read(sent, now, headers, admitted=False)
         if not self.has_headers:
             first = self._times[0] if self._times else sent
+            late = self.learner.late
             self.learner.on_throttle(sent, now, retry_after, first, self._accepted_between)
+            if self.learner.late > late and sent > self._tightened:  # once per burst, as with headers
+                self.delay_s = min(MAX_DELAY_S, 2 * self.delay_s)
+                self._tightened = now
         self._news()
 
     def on_answer(self, sent: float) -> None:

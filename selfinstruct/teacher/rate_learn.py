@@ -10,7 +10,8 @@ Whatever the limiter's shape (token bucket, fixed window, sliding-window log), a
 moment it has room again, and the requests it accepted between two such moments, over the time between them,
 are its rate: a window admits its whole limit and then refuses until it refills, a log refuses until its oldest
 entry expires, a bucket refills at its rate. The first cycle is also taken as a window to fill as a sliding log
-would (pacer.py) until a 429 says otherwise; from then on requests leave evenly at MARGIN of that rate. Even spacing
+would (pacer.py) until a 429 within its first span says otherwise (a bucket's burst; one after the window held for
+a whole span is a request let in late, and the pacer allows more time for that instead); from then on requests leave evenly at MARGIN of that rate. Even spacing
 a little under the rate is what all three shapes allow at any moment (a window never sees more than its limit
 inside it, a log never more than its limit inside its span, a bucket never drains), so the limit is used to
 within the margin and 429s stop. The rate creeps up by GROWTH per answer while it is what holds requests back,
@@ -46,6 +47,8 @@ class RateLearner:
         self.room_at: float | None = None  # the last moment a 429 said the limiter would have room again
         self._pool_from: float | None = None  # where the cycles pooled for the next rate began
         self.samples: list[float] = []  # each cycle's rate, for the report
+        self._window_from = 0.0  # when the window learned from the first refusal began to be paced
+        self.late = 0  # refusals the window allowed, after it had held for a whole span (see on_throttle)
         self._refused: list[float] = []  # when refused requests left, in order
 
     def next_at(self, last_sent: float) -> float:
@@ -74,6 +77,12 @@ class RateLearner:
         contradicted = False
         if self.rate is None:
             self.window_count, self.window_s = accepted_between(start, sent), span
+            self._window_from = room_at
+        elif self.window_count and sent >= self._window_from + self.window_s:
+            # The window held for a whole span of it, which a bucket's burst does not: this refusal is the timing
+            # (a request let in later than allowed for), not the shape. The pacer allows more for that instead.
+            self.late += 1
+            return
         elif self.window_count:
             # Refused within what the window allowed (a token bucket: its first cycle held its burst as well as
             # its refill): pace evenly from here, at what this cycle alone accepted, however short it was.

@@ -134,6 +134,17 @@ def test_the_rate_is_what_was_accepted_between_two_moments_with_room() -> None:
     assert learner.rate == pytest.approx(MARGIN / 0.7) and learner.room_at == pytest.approx(6.1)
 
 
+def test_a_window_that_held_for_a_whole_span_survives_a_late_refusal() -> None:
+    learner = RateLearner()
+    learner.on_throttle(1.0, 1.0, 4.0, 0.0, lambda start, end: 10)  # a window of 10 in 5 s, paced from t=5
+    learner.on_throttle(12.0, 12.0, 0.1, 0.0, lambda start, end: 10)  # after a whole span of it: a late admission
+    assert (learner.window_count, learner.window_s, learner.late) == (10, 5.0, 1)
+    fresh = RateLearner()
+    fresh.on_throttle(1.0, 1.0, 4.0, 0.0, lambda start, end: 10)
+    fresh.on_throttle(6.0, 6.0, 0.2, 0.0, lambda start, end: 1)  # within its first span: a bucket, paced evenly
+    assert fresh.window_count == 0 and fresh.late == 0
+
+
 def test_the_first_answer_tells_how_the_provider_counts_tokens() -> None:
     async def scale(remaining: float) -> float:
         pacer = Pacer()

@@ -53,7 +53,7 @@ from selfinstruct.stages.instances import (
     read_instances,
     worked_labels,
 )
-from selfinstruct.stages.mix import MIX_FULL, MixPlan, mix_of_run
+from selfinstruct.stages.mix import INPUT_NOTE, MIX_FULL, MixPlan, mix_of_run
 from selfinstruct.stages.propose import (
     build_propose_prompt,
     examples_per_request,
@@ -108,6 +108,8 @@ def proposal_prompt(cfg: GenerateConfig, templates: Templates, seeds: list[SeedT
     num_seed, num_machine = examples_per_request(cfg, EXAMPLES)
     if plan is None:
         texts = sample_examples(rng, [s.instruction for s in seeds], machine, num_seed, num_machine)
+    elif plan.focus_input(request):
+        return build_propose_prompt(templates, plan.sample_input_seeds(rng, num_seed + num_machine), cfg.num_instructions_per_request, INPUT_NOTE)
     else:
         pool = plan.machine_examples(machine)
         picked = rng.sample(pool, min(num_machine, len(pool)))

@@ -18,6 +18,9 @@ code, none with an input, against 10% and 36% of the seeds), so a run steers in 
   - each proposal shows seed examples stratified by kind: slots in proportion to the seeds' shares,
     with the kinds that carry an input weighed double while the run's share with an input is short
     of the seeds', and code seeds (and machine-written code examples) left out once code is full;
+    while the run has fewer tasks with an input than it needs, every other proposal (each one, once
+    no-input tasks are full) shows only seeds with an input and asks for tasks that refer to one
+    (INPUT_NOTE): a 1.5B teacher shown mixed examples proposed questions only, 0 of 40 with an input;
   - a proposed instruction whose kind is full is rejected (`mix_full`) before anything is spent on
     it: code beyond the seeds' share + TOLERANCE of the budget, or a task predicted to need no
     input beyond what leaves (seeds' share with an input - TOLERANCE) of the budget to tasks
@@ -103,11 +106,23 @@ def seed_mix(seeds: list[SeedTask]) -> Mix:
     return mix
 
 
+# Words that point at material the task is given: "this sentence", "the following list", "the given review".
+_POINTS_AT = re.compile(r"\b(?:this|these|the\s+following|the\s+given|the\s+provided|the\s+above|each\s+of\s+the\s+following)\s+(?:\w+\s+){0,2}?"
+                       r"(?:sentences?|paragraphs?|text|passage|article|essay|story|poem|review|email|tweet|list|table|data|numbers|words?|"
+                       r"phrases?|code|snippet|function|statement|headline|description|product|recipe|message|letter|dialogue|conversation|"
+                       r"quote|excerpt|argument|question|title|word|report|document|speech)\b", re.IGNORECASE)
+INPUT_NOTE = (
+    "Every example task below works on an input that is given with it: a sentence, a paragraph, a list, a table, a review, "
+    "a snippet of code. Write new tasks of this kind: each one refers to the input it works on (\"this sentence\", "
+    "\"the following list\", \"the given review\") and does not contain that input."
+)
+
+
 def predicted(instruction: str) -> str:
     """What a proposed instruction will most likely be, read from its words alone: "code", "input" or "other"."""
     if code_task(instruction):
         return "code"
-    if needs_missing_input(instruction, "") or _CLASSIFY.match(instruction):
+    if needs_missing_input(instruction, "") or _CLASSIFY.match(instruction) or _POINTS_AT.search(instruction):
         return "input"
     return "other"
 
@@ -166,6 +181,18 @@ class MixPlan:
             kind = rng.choices(list(room), weights=[max(v, 1e-6) for v in room.values()])[0]
             slots[kind] += 1
         return [s.instruction for k, m in slots.items() for s in rng.sample(self.by_kind[k], m)]
+
+    def focus_input(self, request: int) -> bool:
+        """Whether a proposal asks for tasks that work on an input (INPUT_NOTE, with-input and classification seeds only):
+        every other request while the run has kept fewer of them than it needs, and every one once no-input tasks are full."""
+        needed = self.budget - self.no_input_allowance
+        if self.kept["input"] >= needed:
+            return False
+        return self.kept["code"] + self.kept["other"] >= self.no_input_allowance or request % 2 == 1
+
+    def sample_input_seeds(self, rng: random.Random, n: int) -> list[str]:
+        pool = self.by_kind["with_input"] + self.by_kind["classification"]
+        return [s.instruction for s in rng.sample(pool, min(n, len(pool)))]
 
     def machine_examples(self, machine: list[str]) -> list[str]:
         """Machine-written examples to sample from: no code ones once code is full (they pull more code)."""

@@ -34,10 +34,11 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def build_propose_prompt(templates: Templates, examples: list[str], num_instructions: int) -> str:
-    """The Self-Instruct proposal prompt: a numbered list of examples, then ask for more."""
+def build_propose_prompt(templates: Templates, examples: list[str], num_instructions: int, note: str = "") -> str:
+    """The Self-Instruct proposal prompt: a numbered list of examples, then ask for more; a `note` goes above the
+    examples (the task mix's request for tasks that work on an input, stages/mix.py)."""
     listing = "\n".join(f"{i}. {_one_line(t)}" for i, t in enumerate(examples, 1))
-    return templates.render("propose_instructions", num_instructions=num_instructions, examples=listing)
+    return templates.render("propose_instructions", num_instructions=num_instructions, examples=f"{note}\n{listing}" if note else listing)
 
 
 def build_alpaca_prompt(templates: Templates, examples: list[SeedTask], num_instructions: int) -> str:

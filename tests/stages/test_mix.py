@@ -7,8 +7,12 @@ import random
 from pathlib import Path
 
 from selfinstruct.cli import app
+from selfinstruct.config import GenerateConfig
+from selfinstruct.recipes import self_instruct
+from selfinstruct.recipes.self_instruct import proposal_prompt
 from selfinstruct.records import Instance, read_seed_tasks
-from selfinstruct.stages.mix import MixPlan, predicted, seed_mix, task_kind
+from selfinstruct.stages.mix import INPUT_NOTE, MixPlan, predicted, seed_mix, task_kind
+from selfinstruct.templates import Templates
 from tests.conftest import SEEDS, mock_args
 
 SHIPPED = Path(__file__).parents[2] / "seed_tasks" / "seed_tasks.jsonl"
@@ -27,6 +31,8 @@ def test_kinds_of_tasks() -> None:
     assert task_kind("Write a poem about rain.", [Instance(output="Rain falls.")], False) == "open"
     assert [predicted(i) for i in ("Write a Python function that adds two numbers.", "Summarize the following article.",
                                    "Classify each animal as a mammal or a bird.", "Why is the sky blue?")] == ["code", "input", "input", "other"]  # fmt: skip
+    # Proposed by the packaged 1.5B when asked for tasks on an input: they point at it, with words after.
+    assert predicted("Translate this sentence into French.") == predicted("Is this review positive or negative?") == "input"
 
 
 def test_allowances_follow_the_seeds_and_the_budget() -> None:
@@ -57,6 +63,26 @@ def test_proposals_show_seeds_stratified_by_kind() -> None:
     # Code is full, and nothing kept has an input yet: no code seeds, and the kinds with an input weigh double.
     shown = [kind_of[t] for r in range(300) for t in plan.sample_seeds(random.Random(r), 8)]
     assert "code" not in shown and shown.count("with_input") / len(shown) > 1.5 * 40 / 197
+
+
+def test_proposals_ask_for_tasks_on_an_input_while_the_run_needs_them(tmp_path) -> None:
+    seeds = read_seed_tasks(SHIPPED)
+    cfg = GenerateConfig(seeds=SHIPPED, budget=20, out=tmp_path / "run")
+    templates = Templates(None, self_instruct.TEMPLATES, "English")
+    plan = MixPlan(seeds, budget=20)
+    with_input = {s.instruction for s in seeds if any(i.input for i in s.instances) or s.is_classification}
+    assert [plan.focus_input(r) for r in range(4)] == [False, True, False, True]  # every other request
+    focused = proposal_prompt(cfg, templates, seeds, [], 1, plan)
+    assert INPUT_NOTE in focused
+    examples = focused.split(INPUT_NOTE, 1)[1].split("List of", 1)[0]
+    listed = [line.split(". ", 1)[1] for line in examples.splitlines() if ". " in line]
+    assert len(listed) == 8 and all(" ".join(t.split()) in {" ".join(w.split()) for w in with_input} for t in listed)
+    for _ in range(14):
+        plan.count("Why is the sky blue?")
+    assert plan.focus_input(2)  # no-input tasks are full: every request
+    for _ in range(6):
+        plan.count("Summarize the following article.")
+    assert not plan.focus_input(3) and INPUT_NOTE not in proposal_prompt(cfg, templates, seeds, [], 3, plan)
 
 
 def test_a_run_keeps_its_mix_and_reports_it_beside_the_seeds(runner, mock_teacher, tmp_path) -> None:

@@ -67,6 +67,12 @@ def run_clean(cfg: CleanConfig, console: Console | None = None) -> dict[str, Any
         print_estimate(cfg, table, console)
         return {}
     assert cfg.out is not None
+    if cfg.gate:
+        from selfinstruct.teacher.endpoint import resolve_endpoint
+
+        endpoint = resolve_endpoint(cfg.judge)
+        if cfg.judge.max_usd is not None and endpoint.price is None:  # before anything runs: a dollar cap needs the judge's price
+            raise UserError(f"--max-usd: no built-in price for the judge model '{endpoint.model}'; pass --judge-price-input and --judge-price-output (USD per 1M tokens)")
     run = RunDir(cfg.work_dir, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]", soft_wrap=True))
     run.open()
     console.print(f"clean: {len(table.rows):,} {table.format} rows from {table.path}; journal in {run.path} (rerun the same command to resume)",
@@ -111,7 +117,6 @@ async def _gate(cfg: CleanConfig, table: RowTable, run: RunDir, state: Any, prog
     from selfinstruct.teacher.holds import HoldJournal
 
     endpoint = resolve_endpoint(cfg.judge)
-    endpoint.require_price("--max-usd")
     judge = QualityJudge(None)  # type: ignore[arg-type]  # the teacher is opened only when something is left to ask
     asks = gate_asks(table.rows, judge, endpoint.model, cfg)
     missing = {a.key for a in asks if a.key not in state.scored}

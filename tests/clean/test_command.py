@@ -207,3 +207,10 @@ def test_a_file_cut_short_is_one_line(runner: CliRunner, tmp_path: Path) -> None
     assert result.exit_code == 2
     line = text[: text.index("Tell me how tides work")].count("\n") + 1
     assert f"cut.json:{line}: invalid JSON (Unterminated string starting at column " in " ".join(result.output.split())
+
+
+def test_a_dollar_cap_needs_the_judges_price(runner: CliRunner, mock_teacher: MockTeacher, tmp_path: Path) -> None:
+    data = write(tmp_path / "data.json", ALPACA)
+    result = clean(runner, str(data), "--out", str(tmp_path / "o.json"), "--max-usd", "1", *judge_args(mock_teacher))
+    assert result.exit_code == 2 and "pass --judge-price-input and --judge-price-output" in " ".join(result.output.split())
+    assert not (tmp_path / "o.clean").exists() and mock_teacher.requests == []

@@ -128,7 +128,7 @@ def client(spec: dict[str, Any]) -> None:
     from rich.console import Console
 
     from selfinstruct.config import GenerateConfig
-    from selfinstruct.generate import generate
+    from selfinstruct.generate.command import generate
 
     cfg = GenerateConfig(
         seeds=ROOT / "seed_tasks" / "seed_tasks.jsonl", budget=spec["budget"], out=Path(spec["out"]), base_url=[spec["url"]],

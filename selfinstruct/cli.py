@@ -71,11 +71,11 @@ def models_command(cfg: ModelsConfig) -> None:
 def generate_command(cfg: GenerateConfig) -> None:
     """Grow the seed tasks into DIR/alpaca_data.json with a teacher LLM; rerun with the same --out to resume."""
     if cfg.dry_run:
-        from selfinstruct.estimate import estimate_run, print_estimate
+        from selfinstruct.generate.estimate import estimate_run, print_estimate
 
         print_estimate(estimate_run(cfg), cfg)
         return
-    from selfinstruct.generate import generate
+    from selfinstruct.generate.command import generate
 
     summary = generate(cfg, console=err_console)
     run_dir = Path(summary["run_dir"])
@@ -157,7 +157,7 @@ def ask_command(cfg: AskConfig) -> None:
 @settings_command(app, "status", StatusConfig, no_args_is_help=True)
 def status_command(cfg: StatusConfig) -> None:
     """Show where a generate run stands: instructions, spend, and each Batch API batch's state, counts and time waiting."""
-    from selfinstruct.status import print_status
+    from selfinstruct.generate.status import print_status
 
     print_status(cfg)
 

@@ -511,7 +511,7 @@ class ModelsConfig(_Config):
         False, "Re-hash each assembled model file (reads ~1.6 GB) instead of trusting the checksum marker written when it was assembled.")
 
 
-# --- report / export (DESIGN section 8) ------------------------------------------------
+# --- report / export ------------------------------------------------
 
 ExportFormat = Literal["alpaca", "messages", "sharegpt", "hf", "sqlite"]
 
@@ -550,7 +550,7 @@ class ExportConfig(_Config):
     seeds: Path | None = setting(None, "Seed file to name and hash in the card when the run's own path no longer exists.", metavar="FILE")
 
 
-# --- eval (DESIGN section 7) ---------------------------------------------------------------
+# --- eval ---------------------------------------------------------------
 
 JUDGE = "Judge"
 CALIBRATION = "Calibration"

@@ -110,7 +110,7 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, qualit
     from rich.console import Console
 
     from selfinstruct.config import GenerateConfig
-    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.generate.pipeline import Pipeline
     from selfinstruct.progress import RunProgress
     from selfinstruct.recipes import RECIPES
     from selfinstruct.records import read_seed_tasks

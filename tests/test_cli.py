@@ -130,7 +130,7 @@ def _capture(monkeypatch: pytest.MonkeyPatch, target: str, result: Any = None) -
 
 CONFIG_CASES: dict[str, tuple[str, Any, str, list[str], dict[str, Any]]] = {
     # command: (function it calls, its result, YAML, command line, expected settings)
-    "generate": ("selfinstruct.generate.generate", {"examples": 1, "instructions": 1, "run_dir": "o"},
+    "generate": ("selfinstruct.generate.command.generate", {"examples": 1, "instructions": 1, "run_dir": "o"},
                  f"seeds: {SEEDS}\nbudget: 7\nmax-usd: 5\nrpm: 30\nrecipe: alpaca\n", ["--out", "o", "--budget", "9"],
                  {"budget": 9, "recipe": "alpaca", "teacher.max_usd": 5.0, "teacher.requests_per_minute": 30.0}),
     "dedup": ("selfinstruct.dedup.dedup", None, "input: a.json\nout: b.json\nagainst: [c.jsonl, d.json]\nthreshold: 0.5\n",

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
-from selfinstruct.pipeline import WORK_PER_SLOT, YOUNG_COLLECTION_EVERY, Pipeline, quiet_collector
+from selfinstruct.generate.pipeline import WORK_PER_SLOT, YOUNG_COLLECTION_EVERY, Pipeline, quiet_collector
 from selfinstruct.progress import RunProgress
 from selfinstruct.records import Completed, Proposed, read_seed_tasks
 from selfinstruct.run import RunDir

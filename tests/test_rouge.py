@@ -1,4 +1,4 @@
-"""The ROUGE-L index must make exactly rouge_score's decisions (see DESIGN, "ROUGE-L, exactly").
+"""The ROUGE-L index must make exactly rouge_score's decisions.
 
 The reference here is the straightforward method: rouge_score's RougeScorer on every
 (kept, candidate) pair, duplicate iff the best F > threshold, greedy in input order.

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from selfinstruct.recipes import alpaca, conversation, grounded, self_instruct
+from selfinstruct.recipes import alpaca, conversation, self_instruct
+from selfinstruct.recipes.grounded import recipe as grounded
 
 RECIPES: dict[str, ModuleType] = {
     "self-instruct": self_instruct,

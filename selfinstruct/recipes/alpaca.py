@@ -28,8 +28,8 @@ from selfinstruct.stages.verifiers import add_teacher_checks
 
 if TYPE_CHECKING:
     from selfinstruct.config import GenerateConfig
-    from selfinstruct.estimate import StageEstimate
-    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.generate.pipeline import Pipeline
+    from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
 
 TEMPLATES: dict[str, tuple[str, ...]] = {"alpaca_propose": ("num_instructions", "examples")}
@@ -128,7 +128,7 @@ rows = alpaca_rows
 
 def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """Proposals only: a kept task arrives with its instance, so kept means finished."""
-    from selfinstruct import estimate as est
+    from selfinstruct.stages import estimate as est
 
     decoding = proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM)
     return [

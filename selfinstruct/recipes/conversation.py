@@ -52,9 +52,9 @@ from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
     from selfinstruct.config import GenerateConfig
-    from selfinstruct.estimate import StageEstimate
-    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.generate.pipeline import Pipeline
     from selfinstruct.run import RunDir, RunState
+    from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
 
 TEMPLATES: dict[str, tuple[str, ...]] = {
@@ -228,7 +228,7 @@ TOKENS_PER_QUESTION = 40
 
 def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """Proposals for the openers the files do not give, then every user turn answered and all but the last followed up."""
-    from selfinstruct import estimate as est
+    from selfinstruct.stages import estimate as est
 
     stages = []
     openers = len(seeds) + (len(read_openers(cfg.openers_from)) if cfg.openers_from else 0)

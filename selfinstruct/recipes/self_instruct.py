@@ -41,11 +41,11 @@ import random
 from statistics import mean
 from typing import TYPE_CHECKING, Any
 
-from selfinstruct.pipeline import gather_all
 from selfinstruct.records import Classified, Completed, Instance, Proposed, SeedTask
 from selfinstruct.stages.classify import build_classify_prompt, open_task, parse_verdicts, verdict_schema
 from selfinstruct.stages.emit import alpaca_rows
 from selfinstruct.stages.filters import Verdict, cheap_reason, filter_instances, filter_instruction, foreign_labels
+from selfinstruct.stages.gather import gather_all
 from selfinstruct.stages.instances import (
     build_instances_prompt,
     demonstration_text,
@@ -67,9 +67,9 @@ from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
     from selfinstruct.config import GenerateConfig
-    from selfinstruct.estimate import StageEstimate
-    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.generate.pipeline import Pipeline
     from selfinstruct.run import RunState
+    from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
 
 # Each template this recipe renders, and the placeholders it must contain.
@@ -252,7 +252,7 @@ async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tupl
 
 def gated_instances(cfg: GenerateConfig) -> int:
     """Instances the quality gate is expected to score for the budget (one judge request each)."""
-    from selfinstruct import estimate as est
+    from selfinstruct.stages import estimate as est
 
     return cfg.budget * min(est.INSTANCES_PER_INSTRUCTION, cfg.max_instances)
 
@@ -276,7 +276,7 @@ def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
 
 def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """Proposals for enough kept instructions, then classification batches and one instance request each."""
-    from selfinstruct import estimate as est
+    from selfinstruct.stages import estimate as est
 
     kept = math.ceil(cfg.budget / est.FINISH_RATE)
     decoding = proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from selfinstruct.judge.pointwise import STAGE as QUALITY_STAGE
 from selfinstruct.judge.pointwise import keep
-from selfinstruct.pipeline import gather_all
 from selfinstruct.records import Instance, QualityNote, SeedTask
+from selfinstruct.stages.gather import gather_all
 
 if TYPE_CHECKING:
     from types import ModuleType

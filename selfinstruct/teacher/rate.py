@@ -6,7 +6,7 @@
     limit.on_success(sent_at, stage, latency_s, headers)  /  limit.on_throttle(sent_at, retry_after, headers)  /  limit.on_timeout(sent_at)
     limit.give_back()
 
-How the limit moves (TCP's congestion control, DESIGN section 11):
+How the limit moves (after TCP's congestion control):
 - it starts at START (or the ceiling, when fixed) and grows by one per success until the first sign of
   congestion (slow start), then by one per window of `limit` successes (additive increase); while it grows
   from nothing known, requests leave spread over a round trip rather than in bursts, so the first 429 of a

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from selfinstruct.cli import app
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached, UserError
-from selfinstruct.estimate import estimate_run
+from selfinstruct.generate.estimate import estimate_run
 from selfinstruct.teacher import llama_server as local_server
 from selfinstruct.teacher import packaged as local
 from selfinstruct.teacher.client import Decoding, Teacher

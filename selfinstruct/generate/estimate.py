@@ -2,7 +2,7 @@
 
     print_estimate(estimate_run(cfg), cfg)
 
-Each recipe module estimates its own stages (`recipe.estimate`) with the helpers and constants here.
+Each recipe estimates its own stages (`recipe.estimate`) with the helpers and constants in stages/estimate.py.
 
 Prompt tokens come from the real templates rendered with the real seed tasks and counted with
 tiktoken, so they track the prompts a run would send. What the teacher answers cannot be known
@@ -19,8 +19,6 @@ reserve per request, so it tells whether --max-usd / --max-total-tokens would le
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from statistics import mean
 
 from pydantic import BaseModel
@@ -29,31 +27,16 @@ from rich.table import Table
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.records import SeedTask, read_seed_tasks
+from selfinstruct.stages.estimate import (
+    FINISH_RATE,
+    KEEP_RATE,
+    PROMPT_SAMPLES,
+    StageEstimate,
+    prompt_tokens,
+)
 from selfinstruct.stages.quality_gate import quality_gate_on
-from selfinstruct.teacher.client import Message, prompt_tokens_estimate
 from selfinstruct.teacher.endpoint import resolve_endpoint
 from selfinstruct.templates import Templates
-
-KEEP_RATE = 0.6
-FINISH_RATE = 0.9
-TOKENS_PER_PROPOSED_INSTRUCTION = 18  # "12. Explain ... for ... in ..." is one sentence
-TOKENS_PER_ALPACA_TASK = 80  # instruction, input and a short output
-TOKENS_PER_VERDICT = 4  # "3. Yes"
-TOKENS_PER_INSTANCE = 30
-INSTANCES_PER_INSTRUCTION = 3
-# Proposal prompts differ by their sampled examples: average a few to smooth that out.
-PROMPT_SAMPLES = 8
-
-
-class StageEstimate(BaseModel):
-    """Expected requests and tokens for one stage, plus the worst case the caps reserve."""
-
-    stage: str
-    requests: int
-    prompt_tokens: int
-    completion_tokens: int
-    worst_completion_tokens: int
-    capped: bool = False  # the attempt cap is below what this stage is likely to need
 
 
 class Estimate(BaseModel):
@@ -100,30 +83,6 @@ class Estimate(BaseModel):
     @property
     def worst_usd(self) -> float | None:
         return self.cost(sum(s.worst_completion_tokens for s in self.stages))
-
-
-def prompt_tokens(prompt: list[Message] | str, cfg: GenerateConfig) -> int:
-    """Tokens a rendered prompt costs, with the chat API's message framing (as the teacher reserves them)."""
-    return prompt_tokens_estimate(prompt, cfg.teacher.api)
-
-
-def proposal_stage(
-    cfg: GenerateConfig, kept_needed: int, tokens_per_item: int, max_tokens: int, render: Callable[[int], str]
-) -> StageEstimate:
-    """Proposal requests for `kept_needed` kept items at KEEP_RATE; prompt size averaged over a few renders."""
-    n = cfg.num_instructions_per_request
-    wanted = math.ceil(kept_needed / (n * KEEP_RATE))
-    proposals = min(wanted, cfg.proposal_cap)
-    # Proposal prompts differ by their sampled examples: average a few to smooth that out.
-    size = mean(prompt_tokens(render(i), cfg) for i in range(PROMPT_SAMPLES))
-    return StageEstimate(
-        stage="propose",
-        requests=proposals,
-        prompt_tokens=round(proposals * size),
-        completion_tokens=proposals * (n * tokens_per_item + 20),
-        worst_completion_tokens=proposals * max_tokens,
-        capped=wanted > cfg.proposal_cap,
-    )
 
 
 def estimate_run(cfg: GenerateConfig) -> Estimate:

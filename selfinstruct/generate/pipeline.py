@@ -14,7 +14,7 @@ import asyncio
 import gc
 import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -45,19 +45,6 @@ YOUNG_COLLECTION_EVERY = 10_000
 # place through a classification and an instance request, slow ones included, so eight per slot still
 # leaves several requests waiting for every slot that frees.
 WORK_PER_SLOT = 8
-
-
-async def gather_all(*work: Awaitable[T]) -> list[T]:
-    """asyncio.gather, except that the first failure cancels the rest and waits for them before it is
-    raised: no request outlives a failed step (a dead server, a cap) to fail later, unheard."""
-    tasks = [asyncio.ensure_future(w) for w in work]
-    try:
-        return await asyncio.gather(*tasks)
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
 
 
 # Set while quiet_collector's outermost block runs, so that a nested one only freezes what was built since.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from selfinstruct.contexts import chunk_text, read_contexts, read_pdf_pages, render_annotation
 from selfinstruct.errors import UserError
+from selfinstruct.recipes.grounded.contexts import chunk_text, read_contexts, read_pdf_pages, render_annotation
 from selfinstruct.teacher.spend import count_tokens
 
 

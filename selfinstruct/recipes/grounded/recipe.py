@@ -17,7 +17,7 @@
              --rouge-threshold), then with --verify the teacher as a yes/no judge. Each dropped pair
              is journaled with its reason in the `completed` line; a conversation keeps its good
              pairs if at least two remain, a detail or reasoning example needs its one pair. Examples
-             are journaled in request order (grounded_order.py), so the budget holds the first to pass
+             are journaled in request order (order.py), so the budget holds the first to pass
              in request order, whatever finished first.
 4. product   alpaca_data.json (one row per pair: question as instruction, the context as input
              unless --no-context-in-input), conversations.json (ShareGPT), and, for annotation
@@ -37,13 +37,13 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from selfinstruct.contexts import Context, read_contexts
 from selfinstruct.errors import CapReached
-from selfinstruct.pipeline import gather_all
-from selfinstruct.recipes.grounded_order import RequestOrder
+from selfinstruct.recipes.grounded.contexts import Context, read_contexts
+from selfinstruct.recipes.grounded.order import RequestOrder
 from selfinstruct.records import Candidate, ChatMessage, Completed, Instance, Proposed, SeedTask
 from selfinstruct.rouge import RougeIndex
 from selfinstruct.safe_files import write_json_atomic
+from selfinstruct.stages.gather import gather_all
 from selfinstruct.stages.grounding import (
     VERIFY_TEMPLATE,
     cheap_problem,
@@ -56,9 +56,9 @@ from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
     from selfinstruct.config import GenerateConfig
-    from selfinstruct.estimate import StageEstimate
-    from selfinstruct.pipeline import Pipeline
+    from selfinstruct.generate.pipeline import Pipeline
     from selfinstruct.run import RunDir, RunState
+    from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
 
 TYPES = ("conversation", "detail", "reasoning")
@@ -131,7 +131,7 @@ def decoding(cfg: GenerateConfig, rtype: str) -> Decoding:
 
 def prepare(driver: Pipeline) -> None:
     """Load the contexts, rebuild each context's ROUGE-L pool from the journal (every question that passed the
-    cheap checks, as the run added them), and set up the request order (grounded_order.py)."""
+    cheap checks, as the run added them), and set up the request order (order.py)."""
     driver.contexts = load_contexts(driver.cfg)  # type: ignore[attr-defined]
     driver.question_pools = {}  # type: ignore[attr-defined]
     for cid in driver.state.completed:
@@ -239,7 +239,7 @@ async def _check(driver: Pipeline, cid: str) -> None:
             if supported is not True:
                 kept.remove(inst)
                 dropped.append(_drop(inst, "unsupported" if supported is False else "unsupported:unreadable_verdict", verdict=raw[:300]))
-    await order.settled(range(0, request))  # journaled in request order (grounded_order.py)
+    await order.settled(range(0, request))  # journaled in request order (order.py)
     if len(kept) < MIN_PAIRS[rtype]:
         why = "conversation_too_short" if kept else check_name(dropped[0]["reason"]) if dropped else "no_pairs"
         driver.record(Completed(id=cid, instances=[], dropped=dropped, reason=why))
@@ -332,7 +332,7 @@ PROMPT_SAMPLES = 8
 
 def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """One request per context and type until the budget is met at YIELD, prompts rendered with the real contexts; --verify adds one per pair."""
-    from selfinstruct import estimate as est
+    from selfinstruct.stages import estimate as est
 
     contexts = load_contexts(cfg)
     n = len(cfg.types)

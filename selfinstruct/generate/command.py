@@ -22,8 +22,8 @@ from rich.console import Console
 
 from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import UserError
+from selfinstruct.generate.pipeline import Pipeline, quiet_collector
 from selfinstruct.judge.pointwise import QualityJudge
-from selfinstruct.pipeline import Pipeline, quiet_collector
 from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.recipes import RECIPES
 from selfinstruct.records import SeedTask, read_seed_tasks

@@ -23,7 +23,7 @@ def calibrate_gate(cfg: CleanConfig, console: Console | None = None) -> dict[str
     from selfinstruct.evaluate.calibrate import run_calibration
 
     settings: dict[str, Any] = {"calibrate": True, "calibrate_gate": True, "calibration_set": cfg.calibration_set, "limit": cfg.limit,
-                                "min_quality": cfg.min_quality, "judge": cfg.judge}  # fmt: skip
+                                "min_quality": cfg.min_quality, "judge_own_answer": cfg.judge_own_answer, "judge": cfg.judge}  # fmt: skip
     if cfg.work is not None:
         settings["out"] = cfg.work
     return run_calibration(EvalConfig(**settings), console=console)

@@ -117,7 +117,7 @@ async def _gate(cfg: CleanConfig, table: RowTable, run: RunDir, state: Any, prog
     from selfinstruct.teacher.holds import HoldJournal
 
     endpoint = resolve_endpoint(cfg.judge)
-    judge = QualityJudge(None)  # type: ignore[arg-type]  # the teacher is opened only when something is left to ask
+    judge = QualityJudge(None, own_reference=cfg.judge_own_answer)  # type: ignore[arg-type]  # the teacher is opened only when something is left to ask
     asks = gate_asks(table.rows, judge, endpoint.model, cfg)
     missing = {a.key for a in asks if a.key not in state.scored}
     result: dict[str, Any] = {"judge": endpoint.description.replace("teacher:", "judge:", 1), "judge_model": endpoint.model, "scored_now": 0}

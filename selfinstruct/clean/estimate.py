@@ -18,7 +18,7 @@ from selfinstruct.clean.gate import gate_asks
 from selfinstruct.clean.journal import load_state
 from selfinstruct.clean.rows import RowTable
 from selfinstruct.clean.settings import CleanConfig
-from selfinstruct.judge.pointwise import QualityJudge
+from selfinstruct.judge.pointwise import SELF_ANSWER_TOKENS, SHORT_OUTPUT_WORDS, QualityJudge
 from selfinstruct.teacher.spend import count_tokens
 
 CHAT_OVERHEAD = 8
@@ -44,13 +44,19 @@ def print_estimate(cfg: CleanConfig, table: RowTable, console: Console) -> None:
     out.add_row("left for the verifiers", f"{left:,}", "and the gate" if cfg.gate else "")
     if cfg.gate:
         endpoint = resolve_endpoint(cfg.judge)
-        asks = gate_asks(rows, QualityJudge(None), endpoint.model, cfg)  # type: ignore[arg-type]
+        asks = gate_asks(rows, QualityJudge(None, own_reference=cfg.judge_own_answer), endpoint.model, cfg)  # type: ignore[arg-type]
         done = load_state(cfg.work_dir).scored if cfg.work_dir.is_dir() else {}
         todo = {a.key: a for a in asks if a.key not in done}
-        judge = QualityJudge(None)  # type: ignore[arg-type]
+        judge = QualityJudge(None, own_reference=cfg.judge_own_answer)  # type: ignore[arg-type]
         prompt = sum(count_tokens(judge.score_prompt(a.instruction, a.input, a.output, a.reference)) + CHAT_OVERHEAD for a in todo.values())
         expected, worst = len(todo) * DIGIT_TOKENS, len(todo) * TEXT_TOKENS
-        out.add_row("gate requests", f"{len(todo):,}", f"{len(asks) - len(todo):,} already journaled; at most this many (the verifiers may drop rows first)")
+        # Short outputs without a reference: the judge first answers the request itself, once per request.
+        own = {(a.instruction, a.input) for a in todo.values() if cfg.judge_own_answer and not a.reference and a.output.strip()
+               and len(a.output.split()) <= SHORT_OUTPUT_WORDS}  # fmt: skip
+        prompt += sum(count_tokens(judge.self_answer_prompt(i, x)) + CHAT_OVERHEAD for i, x in own)
+        expected, worst = expected + len(own) * SELF_ANSWER_TOKENS // 2, worst + len(own) * SELF_ANSWER_TOKENS
+        out.add_row("gate requests", f"{len(todo) + len(own):,}", f"{len(todo):,} scores and {len(own):,} own answers to short-answer requests; "
+                    f"{len(asks) - len(todo):,} scores already journaled; at most this many (the verifiers may drop rows first)")  # fmt: skip
         out.add_row("gate tokens", f"{prompt + expected:,}", f"prompt {prompt:,}, completion {expected:,} (worst {worst:,}); judge {endpoint.model}")
         if endpoint.price is not None:
             usd = (prompt * endpoint.price[0] + expected * endpoint.price[1]) / 1e6

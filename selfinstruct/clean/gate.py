@@ -76,7 +76,9 @@ def gate_asks(rows: list[CleanRow], judge: QualityJudge, model: str, cfg: CleanC
         for turn, exchange in enumerate(row.exchanges[: cfg.gate_turns]):
             instruction, given, output, reference = fit(exchange, cfg.gate_prompt_tokens)
             prompt = judge.score_prompt(instruction, given, output, reference) if judge.method == "probability" else judge.prompt(instruction, given, output)
-            asks.append(Ask(row, turn, instruction, given, output, reference, score_key(model, judge.method, prompt)))
+            # With its own answer the judge sees more than this prompt; a score asked without it is another score.
+            method = f"{judge.method}+own" if judge.own_reference and not reference else judge.method
+            asks.append(Ask(row, turn, instruction, given, output, reference, score_key(model, method, prompt)))
     return asks
 
 

@@ -69,6 +69,9 @@ class CleanConfig(_Config):
         "the calibration set (README, Judge calibration).", panel=GATE, ge=1, le=5)
     reference_field: str = setting(
         "reference", "Alpaca rows: the field holding a reference answer the gate checks the output against, where a row has one.", panel=GATE, min_length=1)
+    judge_own_answer: bool = setting(
+        True, "A short output (40 words or fewer) without a reference is scored against the judge's own answer to the request, asked once "
+        "per request (greedy, at most 64 tokens; not used if cut off), as generate's gate does; one short request more per short answer.", panel=GATE)
     gate_turns: int | None = setting(
         None, "Conversations: score only the first N user/assistant exchanges. Default: every exchange (one judge request each).", panel=GATE, ge=1,
         metavar="N")

@@ -132,7 +132,8 @@ def test_dry_run_sends_and_writes_nothing(runner: CliRunner, mock_teacher: MockT
     assert "nothing sent" in text and "gate requests" in text
     # The cheap checks ran: 11 rows less 2 near-duplicates and the flagged one (wrong arithmetic is flagged too) leave 7.
     assert re.search(r"left for the verifiers\W+7\b", text), text
-    assert re.search(r"gate requests\W+7\b", text), text
+    # 7 scores, and the judge's own answer first for each of the 6 short outputs without a reference.
+    assert re.search(r"gate requests\W+13\b", text) and "7 scores and 6 own answers" in text, text
     assert mock_teacher.requests == []
     assert not (tmp_path / "o.json").exists() and not (tmp_path / "o.clean").exists()
 

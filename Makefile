@@ -44,8 +44,10 @@ install: $(BIN)/.installed $(BIN)/llama-server
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# ruff, then the layers and the no-cycle rule of docs/ARCHITECTURE.md (import-linter's contracts in pyproject.toml).
 lint: install
 	$(BIN)/ruff check selfinstruct tests bench
+	$(BIN)/lint-imports --no-logo
 
 test: install chromium lint
 	$(BIN)/python -m pytest

@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console  # noqa: E402
 
-from selfinstruct.config import FinetuneConfig  # noqa: E402
 from selfinstruct.finetune.base import resolve_base_model  # noqa: E402
+from selfinstruct.finetune.settings import FinetuneConfig  # noqa: E402
 from selfinstruct.finetune.train import finetune  # noqa: E402
 from tests.fixtures.alpaca_synth import make_rows  # noqa: E402
 

@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from rich.console import Console  # noqa: E402
 
-from selfinstruct.config import ExportModelConfig, FinetuneConfig  # noqa: E402
 from selfinstruct.finetune.data import PromptTemplate  # noqa: E402
 from selfinstruct.finetune.export_gguf import export_gguf, load_dense  # noqa: E402
+from selfinstruct.finetune.settings import ExportModelConfig, FinetuneConfig  # noqa: E402
 from selfinstruct.finetune.train import finetune  # noqa: E402
 from selfinstruct.teacher.llama_server import default_threads  # noqa: E402
 from tests.fixtures.alpaca_synth import make_rows  # noqa: E402

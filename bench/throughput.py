@@ -127,8 +127,8 @@ def client(spec: dict[str, Any]) -> None:
     """One generate run; prints its CPU time, wall time, peak RSS and request count as JSON."""
     from rich.console import Console
 
-    from selfinstruct.config import GenerateConfig
     from selfinstruct.generate.command import generate
+    from selfinstruct.generate.settings import GenerateConfig
 
     cfg = GenerateConfig(
         seeds=ROOT / "seed_tasks" / "seed_tasks.jsonl", budget=spec["budget"], out=Path(spec["out"]), base_url=[spec["url"]],

@@ -4,7 +4,7 @@
     selfinstruct finetune --data outputs/<run>/alpaca_data.json
 
 A command's options, defaults, help text and panels are its settings model's fields
-(`selfinstruct.config`); `settings_command` (`cli_options.py`) generates them, adds
+(each command's settings.py); `settings_command` (`cli_options.py`) generates them, adds
 `--config FILE.yaml`, validates, and runs the body under `guarded`, which turns our error classes
 (and Ctrl-C) into a short red line and a non-zero exit code.
 """
@@ -19,19 +19,14 @@ import typer
 from selfinstruct import __version__
 from selfinstruct.clean.settings import CleanConfig
 from selfinstruct.cli_options import err_console, settings_command
-from selfinstruct.config import (
-    AskConfig,
-    DedupConfig,
-    EvalConfig,
-    ExportConfig,
-    ExportModelConfig,
-    FinetuneConfig,
-    GenerateConfig,
-    ModelsConfig,
-    ReportConfig,
-    StatusConfig,
-)
+from selfinstruct.dedup import DedupConfig
+from selfinstruct.evaluate.settings import EvalConfig
+from selfinstruct.export.settings import ExportConfig
+from selfinstruct.finetune.settings import AskConfig, ExportModelConfig, FinetuneConfig
+from selfinstruct.generate.settings import GenerateConfig, StatusConfig
+from selfinstruct.report.settings import ReportConfig
 from selfinstruct.review.settings import ReviewConfig
+from selfinstruct.teacher.settings import ModelsConfig
 
 app = typer.Typer(
     name="selfinstruct",
@@ -76,17 +71,10 @@ def generate_command(cfg: GenerateConfig) -> None:
         print_estimate(estimate_run(cfg), cfg)
         return
     from selfinstruct.generate.command import generate
+    from selfinstruct.recipes import RECIPES
 
     summary = generate(cfg, console=err_console)
-    run_dir = Path(summary["run_dir"])
-    if "grounding_checks" in summary:
-        files = ["alpaca_data.json", "conversations.json"] + (["llava_instruct.json"] if (run_dir / "llava_instruct.json").exists() else [])
-        typer.echo(f"wrote {summary['examples']} grounded examples ({summary['qa_pairs']} question/answer pairs) to {', '.join(str(run_dir / f) for f in files)}")
-        return
-    if "conversations" in summary:
-        typer.echo(f"wrote {summary['conversations']} conversations to {run_dir / 'conversations.json'} and {run_dir / 'messages.jsonl'}")
-        return
-    typer.echo(f"wrote {summary['examples']} examples for {summary['instructions']} instructions to {run_dir / 'alpaca_data.json'}")
+    typer.echo(RECIPES[cfg.recipe].product_message(summary, Path(summary["run_dir"])))
 
 
 @settings_command(app, "dedup", DedupConfig, no_args_is_help=True)

@@ -7,7 +7,7 @@
 
 Every field of the model becomes an option (or, with `setting(argument=True)`, a positional
 argument) with the field's default, help text, panel, flag and metavar; a nested settings model
-adds its fields flat under its prefix (see `selfinstruct.config.nested`). Each command also takes
+adds its fields flat under its prefix (see `selfinstruct.settings.nested`). Each command also takes
 `--config FILE.yaml`: an eager option whose file becomes click's `default_map`, so the file's
 values stand in for defaults and flags given on the command line win. Validation happens in
 `build_config`; the function receives the validated model.

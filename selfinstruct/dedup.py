@@ -15,18 +15,38 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from selfinstruct.config import DedupConfig
 from selfinstruct.errors import UserError
 from selfinstruct.readers import Format, read_records, require_object
 from selfinstruct.rouge import DupCheck, RougeIndex, Tokenizer
 from selfinstruct.safe_files import write_json_atomic, write_jsonl_atomic, write_text_atomic
+from selfinstruct.settings import _Config, setting
 
 # Redrawing the bar per item would cost more than checking the item.
 _PROGRESS_EVERY = 256
+
+
+class DedupConfig(_Config):
+    """Settings of one `dedup` run: which file to filter, against what, and where results go."""
+
+    model_config = ConfigDict(json_schema_extra={"config_example": "threshold: 0.8"})
+
+    input: Path = setting(
+        help="Dataset to filter: alpaca_data.json (a JSON list of records), a .jsonl of records, or a text file with one instruction per line.", argument=True, metavar="INPUT")
+    out: Path = setting(help="Where the kept records go, in INPUT's own format. May equal INPUT: it is replaced only once the result is complete.", metavar="OUT")
+    against: list[Path] = setting(
+        [], "Reference instructions (seed tasks .jsonl, Alpaca .json or text) that items are also compared with; never written out. Repeatable.", metavar="FILE")
+    threshold: float = setting(
+        0.7, "Drop an item whose ROUGE-L F against a reference or earlier kept item is above this (exactly 0.7 is kept).", ge=0, le=1, allow_inf_nan=False)
+    field: str = setting("instruction", "Record field holding the text to compare (JSON and JSONL inputs).", min_length=1)
+    against_field: str | None = setting(None, "Field to compare in the --against files. Default: the same as --field.", min_length=1)
+    report: Path | None = setting(
+        None, "JSONL report of every dropped item with its most similar item and score. Default: OUT's name with .dropped.jsonl.", metavar="FILE")
+    tokenizer: Literal["rouge", "unicode"] = setting(
+        "rouge", "rouge: exactly rouge_score's tokens (ASCII letters and digits only). unicode: words of any script, each CJK/Thai character a token; for non-English data, not rouge_score-compatible.")
 
 
 class Dataset(BaseModel):

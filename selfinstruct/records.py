@@ -206,3 +206,30 @@ def read_seed_tasks(path: Path) -> list[SeedTask]:
     if not tasks:
         raise UserError(f"{path}: no seed tasks (the file is empty)")
     return tasks
+
+
+# --- eval: a task both contestants answer (evaluate/tasks.py reads them; the judge compares answers to them)
+
+
+class EvalTask(BaseModel):
+    """One thing both contestants answer: an instruction, an optional input, maybe a reference answer."""
+
+    id: str
+    instruction: str
+    input: str = ""
+    reference: str | None = None
+    motivation_app: str | None = None
+
+    @property
+    def key(self) -> str:
+        return task_key(self.instruction, self.input)
+
+
+def normalize_ws(text: str) -> str:
+    """Collapse every whitespace run to one space and strip the ends."""
+    return " ".join(text.split())
+
+
+def task_key(instruction: str, input: str = "") -> str:
+    """The match key for a task: instruction and input after whitespace normalisation."""
+    return normalize_ws(instruction) + "\x1f" + normalize_ws(normalize_input(input))

@@ -46,13 +46,14 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from selfinstruct.errors import UserError
+from selfinstruct.recipes import RECIPES, recipe_of_run
 from selfinstruct.safe_files import JsonlAppender
 
 REVIEWS = "reviews.jsonl"
 VERDICTS = ("right", "wrong", "skip")
 Verdict = Literal["right", "wrong", "skip"]
 # A run's product, as `review RUN` and `finetune --data RUN` read it: conversations for the conversation recipe.
-PRODUCTS = ("alpaca_data.json", "conversations.json")
+PRODUCTS = tuple(dict.fromkeys(recipe.PRODUCTS[0] for recipe in RECIPES.values()))  # the files a review covers
 
 
 def is_run_dir(path: Path) -> bool:
@@ -60,13 +61,14 @@ def is_run_dir(path: Path) -> bool:
 
 
 def run_product(run: Path) -> Path:
-    """The data file a run's review covers: conversations.json for a conversation run, else alpaca_data.json."""
-    recipe = None
+    """The data file a run's review covers: the first of its recipe's PRODUCTS (alpaca_data.json if the recipe is not known)."""
+    name = None
     try:
-        recipe = json.loads((run / "config.json").read_text(encoding="utf-8")).get("recipe")
+        name = json.loads((run / "config.json").read_text(encoding="utf-8")).get("recipe")
     except (OSError, ValueError, AttributeError):
         pass
-    return run / (PRODUCTS[1] if recipe == "conversation" else PRODUCTS[0])
+    recipe = recipe_of_run(name)
+    return run / (recipe.PRODUCTS[0] if recipe is not None else "alpaca_data.json")
 
 
 def reviews_path(source: Path) -> Path:

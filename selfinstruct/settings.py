@@ -14,6 +14,8 @@ the CLI (`cli_options.py`); `build_config` validates and names the offending opt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -121,3 +123,15 @@ def build_config(cls: type[_Config], values: dict[str, object]) -> _Config:
         if first["type"] == "missing":
             raise UserError(f"{option} is required (on the command line or in --config)") from None
         raise UserError(f"{option}: {first['msg'].lower()}") from None
+
+
+def fresh_dir(prefix: str) -> Path:
+    """A new folder under outputs/ named by the start time, PREFIX-YYYYmmdd-HHMMSS (then -2, -3, ...);
+    never one that exists. The default --out of generate and eval."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = Path("outputs") / f"{prefix}-{stamp}"
+    n = 1
+    while path.exists():
+        n += 1
+        path = Path("outputs") / f"{prefix}-{stamp}-{n}"
+    return path

@@ -32,16 +32,6 @@ LANGUAGE_NOTE = "Write everything you write, tasks, inputs, outputs and messages
 _MARKER = re.compile(r"^=== (system|user|assistant|text format) ===[ \t]*$", re.MULTILINE)
 
 
-def all_templates() -> dict[str, tuple[str, ...]]:
-    """Every recipe's templates with their required placeholders (each recipe declares its own)."""
-    from selfinstruct.recipes import RECIPES
-
-    required: dict[str, tuple[str, ...]] = {}
-    for recipe in RECIPES.values():
-        required.update(recipe.TEMPLATES)
-    return required
-
-
 def default_prompts_dir() -> Path:
     """The shipped templates: inside the installed wheel, or the repository's prompts/ in a checkout."""
     packaged = Path(__file__).parent / "prompts"
@@ -73,10 +63,10 @@ class Templates:
     """The set of templates a run uses, validated up front so a bad --prompts dir fails before spending."""
 
     def __init__(
-        self, directory: Path | None = None, required: dict[str, tuple[str, ...]] | None = None, language: str = DEFAULT_LANGUAGE
+        self, directory: Path | None, required: dict[str, tuple[str, ...]], language: str = DEFAULT_LANGUAGE
     ) -> None:
-        """Load and check `required` (template name -> placeholders; default: every recipe's templates)."""
-        self.required = required if required is not None else all_templates()
+        """Load and check `required` (template name -> placeholders: a recipe's TEMPLATES, or recipes.all_templates())."""
+        self.required = required
         self.language = language.strip() or DEFAULT_LANGUAGE
         self.foreign = self.language.casefold() != DEFAULT_LANGUAGE.casefold()
         self.directory = directory or default_prompts_dir()

@@ -109,9 +109,9 @@ def drive(tmp_path: Path, recipe: str, teacher: FakeTeacher, budget: int, qualit
 
     from rich.console import Console
 
-    from selfinstruct.config import GenerateConfig
     from selfinstruct.generate.pipeline import Pipeline
-    from selfinstruct.progress import RunProgress
+    from selfinstruct.generate.progress import RunProgress
+    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.recipes import RECIPES
     from selfinstruct.records import read_seed_tasks
     from selfinstruct.run import RunDir

@@ -1,6 +1,6 @@
 """The command line generated from the settings models: help shows every field, --config, one-line errors.
 
-Each command's options come from its pydantic model in `selfinstruct.config`; these tests hold the
+Each command's options come from its pydantic model in its settings module; these tests hold the
 generated CLI to the models, for the shipped commands and for a small model with a prefixed judge.
 """
 
@@ -19,8 +19,11 @@ from typer.testing import CliRunner
 import selfinstruct.errors as errors
 from selfinstruct.cli import app
 from selfinstruct.cli_options import settings_command
-from selfinstruct.config import AskConfig, DedupConfig, FinetuneConfig, GenerateConfig, ModelsConfig, TeacherSettings
+from selfinstruct.dedup import DedupConfig
+from selfinstruct.finetune.settings import AskConfig, FinetuneConfig
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.settings import OptionSpec, nested, option_specs, setting
+from selfinstruct.teacher.settings import ModelsConfig, TeacherSettings
 from tests.conftest import SEEDS
 
 # Every command of the app, with the settings model its options were generated from.

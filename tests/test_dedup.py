@@ -12,8 +12,7 @@ from rouge_score import rouge_scorer
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import DedupConfig
-from selfinstruct.dedup import dedup, read_dataset
+from selfinstruct.dedup import DedupConfig, dedup, read_dataset
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 

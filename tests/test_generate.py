@@ -11,8 +11,8 @@ from rouge_score import rouge_scorer
 
 import selfinstruct.generate.command as generate_module
 from selfinstruct.cli import app
-from selfinstruct.config import GenerateConfig
 from selfinstruct.generate.command import generate
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.records import read_seed_tasks
 from selfinstruct.stages.filters import cheap_reason
 from selfinstruct.templates import default_prompts_dir

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from selfinstruct.cli import app
-from selfinstruct.config import GenerateConfig
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.stages.quality_gate import quality_gate_on
 from selfinstruct.teacher.endpoint import resolve_endpoint
 from tests.conftest import SEEDS, mock_args

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from selfinstruct.cli import app
-from selfinstruct.recipes import RECIPES
+from selfinstruct.recipes import RECIPES, all_templates
 from selfinstruct.templates import LANGUAGE_NOTE, Templates
 from tests.conftest import mock_args
 from tests.reliability_checks import read_journal
@@ -49,7 +49,7 @@ def test_japanese_near_duplicates_pass_unseen_with_rouge_scores_tokenizer(mock_t
 
 def test_english_prompts_are_the_files_exactly(tmp_path):
     """With the default English nothing is added: every template renders to its file's text."""
-    templates = Templates()
+    templates = Templates(None, all_templates())
     assert not templates.foreign
     for name in templates.required:
         values = {key: f"<{key}>" for key in templates.required[name]}
@@ -59,7 +59,7 @@ def test_english_prompts_are_the_files_exactly(tmp_path):
             expected = expected.replace("{" + key + "}", value)
         assert rendered == expected.rstrip() + "\n", name
         assert "Write everything you write" not in "".join(m.content for m in templates.messages(name, **values))
-    german = Templates(language="German")
+    german = Templates(None, all_templates(), language="German")
     assert "in German, in one or two sentences" in german.render("propose_instructions", num_instructions=3, examples="1. x")
     system = german.messages("conversation_assistant")[0]
     assert system.role == "system" and system.content.endswith(LANGUAGE_NOTE.format(language="German"))

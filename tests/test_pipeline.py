@@ -9,10 +9,10 @@ from types import SimpleNamespace
 import pytest
 from rich.console import Console
 
-from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
 from selfinstruct.generate.pipeline import WORK_PER_SLOT, YOUNG_COLLECTION_EVERY, Pipeline, quiet_collector
-from selfinstruct.progress import RunProgress
+from selfinstruct.generate.progress import RunProgress
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.records import Completed, Proposed, read_seed_tasks
 from selfinstruct.run import RunDir
 from selfinstruct.stages.filters import Verdict

@@ -19,8 +19,8 @@ from selfinstruct.clean.settings import CleanConfig
 
 
 def calibrate_gate(cfg: CleanConfig, console: Console | None = None) -> dict[str, Any]:
-    from selfinstruct.config import EvalConfig
     from selfinstruct.evaluate.calibrate import run_calibration
+    from selfinstruct.evaluate.settings import EvalConfig
 
     settings: dict[str, Any] = {"calibrate": True, "calibrate_gate": True, "calibration_set": cfg.calibration_set, "limit": cfg.limit,
                                 "min_quality": cfg.min_quality, "judge_own_answer": cfg.judge_own_answer, "judge": cfg.judge}  # fmt: skip

@@ -7,17 +7,13 @@ from typing import Literal
 
 from pydantic import ConfigDict, field_validator, model_validator
 
-from selfinstruct.config import LIMITS, TeacherSettings
+from selfinstruct.report.cleaned import work_dir_for
 from selfinstruct.settings import _Config, nested, setting
+from selfinstruct.teacher.settings import LIMITS, TeacherSettings
 
 CHECKS = "Checks"
 GATE = "Quality gate"
 CALIBRATION = "Calibration (--calibrate)"
-
-
-def work_dir_for(out: Path) -> Path:
-    """Where clean journals its work unless told: beside OUT, as OUT's stem plus .clean/."""
-    return out.with_name(f"{out.stem}.clean")
 
 
 class CleanConfig(_Config):
@@ -136,7 +132,7 @@ class CleanConfig(_Config):
 
     def public_dump(self) -> dict[str, object]:
         """The config as written to disk: no API key, credentials stripped from the judge's base URL."""
-        from selfinstruct.config import redact_urls
+        from selfinstruct.teacher.settings import redact_urls
 
         data = self.model_dump(mode="json")
         data["judge"]["base_url"] = redact_urls(self.judge.base_url)

@@ -20,8 +20,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.tasks import EvalTask, normalize_ws, read_json_rows, task_key
-from selfinstruct.records import normalize_input
+from selfinstruct.evaluate.tasks import read_json_rows
+from selfinstruct.records import EvalTask, normalize_input, normalize_ws, task_key
 
 ANSWER_KEYS = ("response", "output", "completion", "answer", "target")
 INSTRUCTION_KEYS = ("instruction", "prompt")

@@ -19,7 +19,6 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 
-from selfinstruct.config import TeacherSettings
 from selfinstruct.errors import UserError
 from selfinstruct.evaluate.answer_files import match_answers, read_answer_rows
 from selfinstruct.evaluate.contestants import Contestant, TemplateChoice
@@ -29,6 +28,7 @@ from selfinstruct.evaluate.tasks import EvalTask
 from selfinstruct.run import RunDir
 from selfinstruct.teacher.client import Decoding
 from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
+from selfinstruct.teacher.settings import TeacherSettings
 
 
 class AnswerOptions(BaseModel):

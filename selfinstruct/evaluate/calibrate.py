@@ -21,10 +21,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from selfinstruct.config import EvalConfig
 from selfinstruct.errors import UserError
 from selfinstruct.evaluate.answering import run_all
 from selfinstruct.evaluate.journal import EvalState, GateScore, load_state, prior_usage
+from selfinstruct.evaluate.settings import EvalConfig
 from selfinstruct.evaluate.tasks import EvalTask
 from selfinstruct.judge.calibration import (
     LabelledPair,

@@ -19,7 +19,6 @@ from typing import Any
 
 from rich.console import Console
 
-from selfinstruct.config import EvalConfig
 from selfinstruct.errors import UserError
 from selfinstruct.evaluate.answering import AnswerOptions, SideAnswers, collect_answers, file_answers, run_all
 from selfinstruct.evaluate.contestants import Contestant, check_distinct, parse_contestant
@@ -34,6 +33,7 @@ from selfinstruct.evaluate.report import (
     write_answers,
     write_verdicts,
 )
+from selfinstruct.evaluate.settings import EvalConfig
 from selfinstruct.evaluate.tasks import EvalTask, TaskSet, default_tasks_path, read_tasks
 from selfinstruct.judge.pairwise import Judgement, JudgePrompts, Order, PairJudge, position_prior
 from selfinstruct.run import CONFIG, RunDir

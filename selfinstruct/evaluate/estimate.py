@@ -15,10 +15,10 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from selfinstruct.config import EvalConfig
 from selfinstruct.evaluate.answer_files import match_answers, read_answer_rows
 from selfinstruct.evaluate.contestants import Contestant
 from selfinstruct.evaluate.generation import user_message
+from selfinstruct.evaluate.settings import EvalConfig
 from selfinstruct.evaluate.tasks import EvalTask
 from selfinstruct.judge.pairwise import JudgePrompts
 from selfinstruct.teacher.endpoint import Endpoint

@@ -12,12 +12,12 @@ means. With n = 120 a true 60% reads as about 60 ± 9, which is why the interval
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel
 
-Outcome = Literal["a", "b", "tie"]
+from selfinstruct.judge.probabilities import Outcome
+
 RESAMPLES = 2000
 SEED = 20230524  # any fixed value: the interval must not change between two prints of the same run
 SCORE: dict[str, float] = {"a": 1.0, "tie": 0.5, "b": 0.0}

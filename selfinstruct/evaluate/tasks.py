@@ -23,23 +23,9 @@ from pydantic import BaseModel
 
 from selfinstruct.errors import UserError
 from selfinstruct.readers import read_records
-from selfinstruct.records import normalize_input
+from selfinstruct.records import EvalTask, normalize_input
 
 DEFAULT_TASKS_NAME = "eval_tasks.jsonl"
-
-
-class EvalTask(BaseModel):
-    """One thing both contestants answer: an instruction, an optional input, maybe a reference answer."""
-
-    id: str
-    instruction: str
-    input: str = ""
-    reference: str | None = None
-    motivation_app: str | None = None
-
-    @property
-    def key(self) -> str:
-        return task_key(self.instruction, self.input)
 
 
 class TaskSet(BaseModel):
@@ -48,16 +34,6 @@ class TaskSet(BaseModel):
     path: Path
     tasks: list[EvalTask]
     duplicates: list[str] = []  # ids of tasks whose instruction + input repeat an earlier task's
-
-
-def normalize_ws(text: str) -> str:
-    """Collapse every whitespace run to one space and strip the ends."""
-    return " ".join(text.split())
-
-
-def task_key(instruction: str, input: str = "") -> str:
-    """The match key for a task: instruction and input after whitespace normalisation."""
-    return normalize_ws(instruction) + "\x1f" + normalize_ws(normalize_input(input))
 
 
 def default_tasks_path() -> Path:

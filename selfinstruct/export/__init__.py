@@ -20,24 +20,21 @@ from typing import Any
 from pydantic import BaseModel
 
 from selfinstruct import __version__
-from selfinstruct.config import ExportConfig, redact_url
 from selfinstruct.errors import UserError
 from selfinstruct.export.card import CardFacts, dataset_card, endpoint_host, teacher_settings
 from selfinstruct.export.formats import to_alpaca, to_messages, to_sharegpt
+from selfinstruct.export.settings import ExportConfig
 from selfinstruct.model_files import file_sha256
+from selfinstruct.recipes import RECIPES
 from selfinstruct.report.flags import DETECTORS, flag_rows
 from selfinstruct.report.funnel import build_funnel
 from selfinstruct.report.source import Source, load_source
 from selfinstruct.reviews import dataset_review, reviews_path, row_digest
 from selfinstruct.safe_files import atomic_dir
+from selfinstruct.teacher.settings import redact_url
 from selfinstruct.templates import default_prompts_dir
 
 FILES = {"alpaca": "alpaca_data.json", "messages": "messages.jsonl", "sharegpt": "sharegpt.json", "sqlite": "dataset.db"}
-# The prompt templates each recipe renders (prompts/<name>.txt).
-RECIPE_TEMPLATES = {
-    "self-instruct": ["propose_instructions", "classify", "instances_input_first", "instances_output_first"],
-    "alpaca": ["alpaca_propose"],
-}
 TRAIN_TEMPLATES = ["alpaca_train_input", "alpaca_train_no_input"]
 USER_MESSAGE_NOTE = (
     "Chat turns come from the Alpaca prompt that `selfinstruct finetune` trains with: its preamble is the system "
@@ -67,7 +64,8 @@ def _write_jsonl(path: Path, items: list[dict[str, Any]]) -> None:
 
 def _templates(config: dict[str, Any], fmt: str) -> dict[str, str]:
     directory = Path(config["prompts"]) if config.get("prompts") else default_prompts_dir()
-    names = RECIPE_TEMPLATES.get(str(config.get("recipe")), []) + (TRAIN_TEMPLATES if fmt in ("messages", "sharegpt") else [])
+    recipe = RECIPES.get(config.get("recipe")) if isinstance(config.get("recipe"), str) else None  # the templates it rendered
+    names = (list(recipe.TEMPLATES) if recipe is not None else []) + (TRAIN_TEMPLATES if fmt in ("messages", "sharegpt") else [])
     return {f"{name}.txt": file_sha256(directory / f"{name}.txt") if (directory / f"{name}.txt").is_file() else "file not found" for name in names}
 
 

@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from selfinstruct.config import AskConfig
 from selfinstruct.errors import UserError
 from selfinstruct.finetune.base import (
     BaseModelRef,
@@ -35,6 +34,7 @@ from selfinstruct.finetune.base import (
     resolve_base_model,
 )
 from selfinstruct.finetune.data import PromptTemplate
+from selfinstruct.finetune.settings import AskConfig
 
 
 def _base_spec(model_dir: Path) -> str:
@@ -134,11 +134,11 @@ def ask_gguf(cfg: AskConfig) -> str:
     import asyncio
     import tempfile
 
-    from selfinstruct.config import TeacherSettings
     from selfinstruct.finetune.gguf_vocab import read_prompt_template
     from selfinstruct.teacher.client import Decoding
     from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
     from selfinstruct.teacher.packaged import check_gguf
+    from selfinstruct.teacher.settings import TeacherSettings
 
     check_gguf(cfg.model_dir)
     template = read_prompt_template(cfg.model_dir) or PromptTemplate.load()

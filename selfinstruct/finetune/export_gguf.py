@@ -27,11 +27,11 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 
-from selfinstruct.config import ExportModelConfig
 from selfinstruct.errors import BrokenOutput, UserError
 from selfinstruct.finetune.data import PromptTemplate
 from selfinstruct.finetune.gguf_verify import VerifyResult
 from selfinstruct.finetune.output import put_card_section
+from selfinstruct.finetune.settings import ExportModelConfig
 from selfinstruct.model_files import file_sha256
 from selfinstruct.safe_files import write_json_atomic
 

@@ -16,11 +16,11 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from selfinstruct.config import FinetuneConfig
 from selfinstruct.errors import BrokenOutput
 from selfinstruct.finetune.base import BaseModelRef
 from selfinstruct.finetune.data import DataStats, PromptTemplate
 from selfinstruct.finetune.repair import describe_repairs
+from selfinstruct.finetune.settings import FinetuneConfig
 from selfinstruct.model_files import file_sha256
 from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 
@@ -163,7 +163,7 @@ def put_card_section(card_path: Path, block: str, start: str, end: str, title: s
 
 def _public_judge(cfg: FinetuneConfig) -> dict[str, Any]:
     """The --eval judge's settings as written to disk: never the key, no credentials in the URL."""
-    from selfinstruct.config import redact_url
+    from selfinstruct.teacher.settings import redact_url
 
     return {**cfg.judge.model_dump(mode="json"), "base_url": redact_url(cfg.judge.base_url)}
 

@@ -24,7 +24,6 @@ from typing import Any
 
 from rich.console import Console
 
-from selfinstruct.config import FinetuneConfig
 from selfinstruct.errors import TrainingInterrupted, UserError
 from selfinstruct.finetune.base import (
     base_model_kind,
@@ -40,6 +39,7 @@ from selfinstruct.finetune.chat_data import prepare_chat_data
 from selfinstruct.finetune.data import PromptTemplate, prepare_data
 from selfinstruct.finetune.output import save_outputs
 from selfinstruct.finetune.repair import describe_repairs
+from selfinstruct.finetune.settings import FinetuneConfig
 from selfinstruct.finetune.sources import dedup_first_turns, mix, read_source
 from selfinstruct.model_files import file_sha256
 
@@ -214,8 +214,8 @@ def write_label_mask(out: Path, tokenizer: Any, train: list[dict[str, list[int]]
 
 def export_after_training(cfg: FinetuneConfig, out: Path, summary: dict[str, Any], console: Console) -> dict[str, Any]:
     """finetune --gguf: export the saved model as export-model would, and note the file in the training summary."""
-    from selfinstruct.config import ExportModelConfig
     from selfinstruct.finetune.export_gguf import export_gguf
+    from selfinstruct.finetune.settings import ExportModelConfig
     from selfinstruct.safe_files import write_json_atomic
 
     result = export_gguf(ExportModelConfig(model_dir=out, gguf=cfg.gguf, quant=cfg.quant, force=True), console)

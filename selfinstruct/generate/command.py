@@ -15,19 +15,19 @@ import contextlib
 import json
 import time
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 from rich.console import Console
 
-from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import UserError
 from selfinstruct.generate.pipeline import Pipeline, quiet_collector
+from selfinstruct.generate.progress import RunProgress, summary_table
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.judge.pointwise import QualityJudge
-from selfinstruct.progress import RunProgress, summary_table
 from selfinstruct.recipes import RECIPES
+from selfinstruct.recipes.base import Recipe
 from selfinstruct.records import SeedTask, read_seed_tasks
-from selfinstruct.run import CONFIG, DATA, REQUESTS, SUMMARY, RunDir, RunState
+from selfinstruct.run import CONFIG, REQUESTS, SUMMARY, RunDir, RunState
 from selfinstruct.stages.filters import read_keywords
 from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on, seed_answers
 from selfinstruct.stages.verifiers import Verifier, verifier_summary
@@ -44,7 +44,7 @@ class _Session:
 
     cfg: GenerateConfig
     endpoint: Endpoint
-    recipe: ModuleType
+    recipe: Recipe
     run: RunDir
     state: RunState
     seeds: list[SeedTask]
@@ -68,9 +68,7 @@ def _generate(cfg: GenerateConfig, console: Console) -> dict[str, Any]:
     recipe = RECIPES[cfg.recipe]
     seeds = read_seed_tasks(cfg.seeds) if cfg.seeds is not None else []  # a recipe may not need them (grounded)
     templates = Templates(cfg.prompts, recipe.TEMPLATES, cfg.language)
-    check_inputs = getattr(recipe, "check_inputs", None)
-    if check_inputs is not None:
-        check_inputs(cfg)  # a recipe's own inputs (grounded: --context) fail before anything is created or sent
+    recipe.check_inputs(cfg)  # a recipe's own inputs (grounded: --context) fail before anything is created or sent
     if cfg.keywords is not None:
         read_keywords(cfg.keywords)  # a bad --keywords file fails before anything is created or sent
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
@@ -232,7 +230,7 @@ def _summary(session: _Session, spent: Usage, teacher: TeacherSeam | None, rows:
         "total_wall_seconds": round(session.prior_wall + wall, 2),
         "quality_gate": _gate_summary(session, judge),
         # Only the recipes of instruction rows (those the gate can score) run the verifiers.
-        "verifiers": verifier_summary(state, session.verifier, cfg.verifiers and hasattr(session.recipe, "gated_instances")),
+        "verifiers": verifier_summary(state, session.verifier, cfg.verifiers and session.recipe.gated_instances is not None),
         # How the teacher worked: batch prices and batches, or the adaptive concurrency's trace and 429s.
         **(teacher.report() if teacher is not None else {}),
     }
@@ -268,9 +266,7 @@ def _write_summary(
         rows = len(session.recipe.rows(session.state, session.cfg, session.seeds)) if done else 0
     spent = teacher.spend.spent if teacher else session.prior_usage
     summary = _summary(session, spent, teacher, rows, status, judge)
-    extra = getattr(session.recipe, "summary", None)
-    if extra is not None:
-        summary.update(extra(session.state, session.cfg))
+    summary.update(session.recipe.summary(session.state, session.cfg))
     session.run.write_json(SUMMARY, summary)
     return summary
 
@@ -278,11 +274,7 @@ def _write_summary(
 def _complete(session: _Session, teacher: TeacherSeam | None, judge: QualityJudge | None = None) -> dict[str, Any]:
     """Write the product and the summary of a run that met its budget (teacher is None if nothing was sent)."""
     rows = session.recipe.rows(session.state, session.cfg, session.seeds)
-    write_product = getattr(session.recipe, "write_product", None)
-    if write_product is not None:
-        write_product(session.run, rows)  # a recipe whose product is not alpaca_data.json
-    else:
-        session.run.write_json(DATA, rows)
+    session.recipe.write_product(session.run, rows)
     count = len(rows)
     del rows  # the summary needs only the count; building the rows again for it held two lists of them at once
     summary = _write_summary(session, teacher, "complete", judge, rows=count)

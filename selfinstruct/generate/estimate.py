@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
-from selfinstruct.config import GenerateConfig
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.stages.estimate import (
     FINISH_RATE,
@@ -158,7 +158,7 @@ def print_estimate(est: Estimate, cfg: GenerateConfig | None = None, console: Co
             f"worst case {_usd(est.worst_usd)}",
             highlight=False,
         )
-    assumes = getattr(recipe, "ESTIMATE_ASSUMES", None) or (
+    assumes = (recipe.ESTIMATE_ASSUMES if recipe is not None else None) or (
         f"{KEEP_RATE:.0%} of proposed instructions pass the filters, {FINISH_RATE:.0%} of kept ones get valid instances"
     )
     console.print(f"assumes {assumes}, and answers of typical length; retries are not counted. Nothing was sent.", highlight=False)

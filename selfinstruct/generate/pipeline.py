@@ -5,7 +5,7 @@ instances, for self-instruct) drains it. Both run concurrently (the teacher boun
 flight), and the driver only asks for more proposals while the queue and the work in progress
 cannot cover the budget, so a run does not pay for more. Every outcome is journaled the moment it
 is known; a rerun replays the journal and carries on. The driver knows no recipe by name: it
-calls the recipe module's `prepare`, `propose`, `finish_batch` and `finish` (see recipes/).
+calls the recipe's `prepare`, `propose`, `finish_batch` and `finish` (recipes/base.py's Recipe protocol).
 """
 
 from __future__ import annotations
@@ -16,12 +16,11 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from types import ModuleType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached
-from selfinstruct.progress import RunProgress
+from selfinstruct.generate.progress import RunProgress
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.records import Candidate, Classified, Completed, Instance, Proposed, SeedTask
 from selfinstruct.rouge import RougeIndex
 from selfinstruct.run import RunDir, RunState
@@ -33,6 +32,7 @@ from selfinstruct.templates import Templates
 
 if TYPE_CHECKING:
     from selfinstruct.judge.pointwise import QualityJudge
+    from selfinstruct.recipes.base import Recipe
 
 T = TypeVar("T")
 # Consecutive proposal requests that keep nothing before we conclude the teacher is stuck.
@@ -90,7 +90,7 @@ class Pipeline:
     def __init__(
         self,
         cfg: GenerateConfig,
-        recipe: ModuleType,
+        recipe: Recipe,
         run: RunDir,
         state: RunState,
         seeds: list[SeedTask],
@@ -117,6 +117,8 @@ class Pipeline:
         self.verifier = Verifier(run_code=cfg.run_code) if cfg.verifiers else None
         # Queued instructions a recipe has started work on ahead of their turn, and that work.
         self.early: dict[str, asyncio.Future[None]] = {}
+        # What a recipe keeps for one session, set by its prepare hook (grounded: its contexts and request order).
+        self.recipe_session: Any = None
         recipe.prepare(self)
         self.queue: deque[str] = deque(state.pending_ids())
         self.proposals_in_flight = 0
@@ -169,7 +171,7 @@ class Pipeline:
     def _expected_yield(self) -> float:
         """Finished instructions one more proposal request is likely to bring, from this run's history."""
         if self.state.proposals == 0:
-            return max(1.0, getattr(self.recipe, "ITEMS_PER_REQUEST", self.cfg.num_instructions_per_request) / 2)
+            return max(1.0, (self.recipe.ITEMS_PER_REQUEST or self.cfg.num_instructions_per_request) / 2)
         kept_rate = len(self.state.kept) / self.state.proposals
         # From the running counts: this runs before every launch, and walking every completed record made it quadratic.
         completed = len(self.state.completed)
@@ -201,7 +203,7 @@ class Pipeline:
             start(self._finish(batch))
         # Proposals hold half the teacher's slots, the rest finish their output; a recipe whose requests are
         # nearly all proposals (grounded) gives them a larger share.
-        max_parallel = max(1, int(self.teacher.concurrency * getattr(self.recipe, "PROPOSAL_SHARE", 0.5)))
+        max_parallel = max(1, int(self.teacher.concurrency * self.recipe.PROPOSAL_SHARE))
         while self.proposals_in_flight < max_parallel and self._proposal_wanted():
             self.proposals_in_flight += 1
             start(self._propose(self.next_request))

@@ -15,8 +15,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from selfinstruct.config import StatusConfig
 from selfinstruct.errors import UserError
+from selfinstruct.generate.settings import StatusConfig
 from selfinstruct.run import CONFIG, JOURNAL, SUMMARY
 from selfinstruct.teacher.batch_journal import BatchJournal
 

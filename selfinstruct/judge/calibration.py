@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ValidationError
 
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.stats import Outcome
+from selfinstruct.judge.probabilities import Outcome
 from selfinstruct.readers import read_records, require_object
 
 DEFAULT_SET = "llmbar_natural.jsonl"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from selfinstruct.judge.pointwise import QualityJudge, QualityScore
 
 if TYPE_CHECKING:
-    from selfinstruct.evaluate.tasks import EvalTask
+    from selfinstruct.records import EvalTask
     from selfinstruct.teacher.client import Teacher
 
 

@@ -29,11 +29,10 @@ from typing import Literal
 from pydantic import BaseModel
 
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.stats import Outcome
-from selfinstruct.evaluate.tasks import EvalTask, normalize_ws
 from selfinstruct.judge.graded import AnswerGrader
 from selfinstruct.judge.pointwise import NO_INPUT
-from selfinstruct.judge.probabilities import LogprobSupport, option_probabilities
+from selfinstruct.judge.probabilities import LogprobSupport, Outcome, option_probabilities
+from selfinstruct.records import EvalTask, normalize_ws
 from selfinstruct.teacher.client import Completion, Decoding, Message, Teacher
 from selfinstruct.templates import default_prompts_dir
 

@@ -17,12 +17,15 @@ import asyncio
 import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Literal
 
 from pydantic import BaseModel
 
 from selfinstruct.teacher.client import Completion
 
 # How many leading positions may hold markup before the verdict token ("**", "\"", "[[").
+# A pairwise verdict: the first contestant (a) wins, the second (b) wins, or a tie.
+Outcome = Literal["a", "b", "tie"]
 MAX_LEAD = 3
 _NOISE = re.compile(r"^[\s*_`\"'\[\(]+|[\s*_`\"'\]\).:]+$")
 

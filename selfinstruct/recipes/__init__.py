@@ -3,41 +3,22 @@
     self_instruct.py  propose -> filter -> classify -> instances (the default; Self-Instruct)
     alpaca.py         one pass: complete tasks (instruction, input, output) -> filter (Stanford Alpaca)
     conversation.py   openers -> assistant and user-simulator turns -> ShareGPT / messages (UltraChat, Vicuna)
-    grounded.py       user's documents/annotations -> Q/A per response type -> grounding checks (LLaVA)
+    grounded/         user's documents/annotations -> Q/A per response type -> grounding checks (LLaVA)
 
-Every recipe module provides the same names, which the driver (pipeline.py), the dry-run
-estimator (estimate.py) and `generate` call without knowing which recipe they hold:
-
-    TEMPLATES                        the prompt templates it renders, with their required placeholders
-    DECODING, EXAMPLES, TOKENS_PER_ITEM   its proposal defaults (decoding, examples shown, answer size)
-    prepare(driver)                  before any request: finish what a resumed run left half done
-    async propose(driver, request)   one proposal request: render, ask, parse, filter, journal
-    finish_batch(cfg)                how many kept instructions one `finish` call takes
-    async finish(driver, ids)        the stages after filtering; journals one Completed per id
-    rows(state, cfg, seeds)          the product: alpaca_data.json rows
-    estimate(cfg, templates, seeds)  the dry run's per-stage requests and tokens
-
-and, optionally (a recipe whose product is not alpaca_data.json):
-
-    write_product(run, rows)         write the product files instead of alpaca_data.json
-    summary(state, cfg)              extra counts for summary.json
-    check_inputs(cfg)                read the recipe's own inputs up front (bad input fails before the run starts)
-    NEEDS_SEEDS = False              the recipe does not read --seeds
-    ITEMS_PER_REQUEST                items one proposal request yields, for the default attempt cap
-    PROPOSAL_SHARE                   share of the teacher's slots proposals may hold (default 0.5)
-    BUDGET_UNIT, ESTIMATE_ASSUMES    what --budget counts, and the dry run's assumptions, in words
+Every recipe module provides every member of the Recipe protocol (base.py: its prompt templates
+and decoding, the run's hooks, the product and what report, export, review and status need to
+know). The engine (generate/) and the commands read a recipe only through it and name none.
 
 Adding a recipe is a new module here, its tests, and one line in RECIPES.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
-
 from selfinstruct.recipes import alpaca, conversation, self_instruct
+from selfinstruct.recipes.base import Recipe
 from selfinstruct.recipes.grounded import recipe as grounded
 
-RECIPES: dict[str, ModuleType] = {
+RECIPES: dict[str, Recipe] = {
     "self-instruct": self_instruct,
     "alpaca": alpaca,
     "conversation": conversation,
@@ -45,6 +26,26 @@ RECIPES: dict[str, ModuleType] = {
 }
 
 
+DEFAULT = "self-instruct"
+
+
+def recipe_of_run(name: object) -> Recipe | None:
+    """The recipe a run's config.json names; a run from before --recipe existed (no name) is a self-instruct
+    run, and None is a name this version does not know."""
+    if name is None:
+        return RECIPES[DEFAULT]
+    return RECIPES.get(name) if isinstance(name, str) else None
+
+
 def budget_unit(recipe: str | None) -> str:
-    """What a recipe's --budget counts, in words ("instructions" unless the recipe says otherwise)."""
-    return getattr(RECIPES.get(recipe or ""), "BUDGET_UNIT", "instructions")
+    """What a recipe's --budget counts, in words ("instructions" for a run whose recipe is not known)."""
+    known = recipe_of_run(recipe)
+    return known.BUDGET_UNIT if known is not None else "instructions"
+
+
+def all_templates() -> dict[str, tuple[str, ...]]:
+    """Every recipe's templates with their required placeholders (each recipe declares its own)."""
+    required: dict[str, tuple[str, ...]] = {}
+    for recipe in RECIPES.values():
+        required.update(recipe.TEMPLATES)
+    return required

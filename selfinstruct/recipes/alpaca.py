@@ -19,16 +19,17 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from selfinstruct.recipes.base import no_identity, no_inputs, no_summary
 from selfinstruct.records import Completed, Instance, Proposed, SeedTask
-from selfinstruct.stages.emit import alpaca_rows
+from selfinstruct.stages.emit import DATA, alpaca_message, alpaca_rows, write_alpaca_data
 from selfinstruct.stages.filters import Verdict, cheap_reason, filter_instances, filter_instruction
 from selfinstruct.stages.propose import build_alpaca_prompt, examples_per_request, parse_alpaca_tasks, proposal_decoding
 from selfinstruct.stages.quality_gate import LOW_QUALITY, gate
 from selfinstruct.stages.verifiers import add_teacher_checks
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
     from selfinstruct.generate.pipeline import Pipeline
+    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
 
@@ -137,3 +138,23 @@ def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], s
             lambda i: proposal_prompt(cfg, templates, seeds, i),
         )
     ]  # fmt: skip
+
+
+# --- the rest of the Recipe protocol (recipes/base.py) -----------------------------------------------
+
+BUDGET_UNIT = "instructions"
+NEEDS_SEEDS = True
+ITEMS_PER_REQUEST = None  # --num-instructions-per-request
+PROPOSAL_SHARE = 0.5
+ESTIMATE_ASSUMES = None  # the filters' keep rate and the finish rate
+PRODUCTS = (DATA,)
+INSTRUCTION_ROWS = True
+CLASSIFIES = False  # one pass: no classification stage
+ASKED_IN_INPUT = False
+check_inputs = no_inputs
+write_product = write_alpaca_data
+product_message = alpaca_message
+summary = no_summary
+OPTIONS = None  # its options are generate's own
+identity = no_identity
+HELP = "one pass, 3 seed examples in, complete tasks out."

@@ -27,9 +27,12 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from selfinstruct.recipes import self_instruct
+from selfinstruct.recipes.base import no_identity, no_inputs
+from selfinstruct.recipes.conversation_options import ConversationOptions
 from selfinstruct.records import Candidate, ChatMessage, Completed, Instance, SeedTask, Turn
 from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 from selfinstruct.stages.converse import (
@@ -51,8 +54,8 @@ from selfinstruct.stages.propose import proposal_decoding
 from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
     from selfinstruct.generate.pipeline import Pipeline
+    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.run import RunDir, RunState
     from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
@@ -258,3 +261,28 @@ def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], s
             worst_completion_tokens=n * (turns - 1) * (cfg.max_tokens or int(SIMULATOR_DECODING["max_tokens"])),
         ))  # fmt: skip
     return stages
+
+
+# --- the rest of the Recipe protocol (recipes/base.py) -----------------------------------------------
+
+NEEDS_SEEDS = True
+ITEMS_PER_REQUEST = None  # new openers come from self-instruct proposals
+PROPOSAL_SHARE = 0.5
+ESTIMATE_ASSUMES = None
+PRODUCTS = (CONVERSATIONS, MESSAGES)
+INSTRUCTION_ROWS = False  # report and export read instruction rows; a conversation run's are chats
+CLASSIFIES = False
+ASKED_IN_INPUT = False
+check_inputs = no_inputs
+OPTIONS = ConversationOptions
+identity = no_identity
+HELP = (
+    "multi-turn chats, the teacher as assistant and as user simulator, from the seeds' (and --from's) instructions, then proposed ones; "
+    "writes conversations.json (ShareGPT) and messages.jsonl; --budget counts conversations."
+)
+gated_instances = None  # the gate and the verifiers score instruction rows, not conversations
+
+
+def product_message(summary: dict[str, Any], run_dir: Path) -> str:
+    """What `generate` prints when a conversation run completes."""
+    return f"wrote {summary['conversations']} conversations to {run_dir / CONVERSATIONS} and {run_dir / MESSAGES}"

@@ -41,9 +41,10 @@ import random
 from statistics import mean
 from typing import TYPE_CHECKING, Any
 
+from selfinstruct.recipes.base import no_identity, no_inputs
 from selfinstruct.records import Classified, Completed, Instance, Proposed, SeedTask
 from selfinstruct.stages.classify import build_classify_prompt, open_task, parse_verdicts, verdict_schema
-from selfinstruct.stages.emit import alpaca_rows
+from selfinstruct.stages.emit import DATA, alpaca_message, alpaca_rows, write_alpaca_data
 from selfinstruct.stages.filters import Verdict, cheap_reason, filter_instances, filter_instruction, foreign_labels
 from selfinstruct.stages.gather import gather_all
 from selfinstruct.stages.instances import (
@@ -66,8 +67,8 @@ from selfinstruct.stages.verifiers import add_teacher_checks
 from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
     from selfinstruct.generate.pipeline import Pipeline
+    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.run import RunState
     from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
@@ -311,3 +312,22 @@ def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], s
             worst_completion_tokens=kept * instances_max_tokens(cfg),
         ),
     ]
+
+
+# --- the rest of the Recipe protocol (recipes/base.py) -----------------------------------------------
+
+BUDGET_UNIT = "instructions"
+NEEDS_SEEDS = True
+ITEMS_PER_REQUEST = None  # --num-instructions-per-request
+PROPOSAL_SHARE = 0.5
+ESTIMATE_ASSUMES = None  # the filters' keep rate and the finish rate
+PRODUCTS = (DATA,)
+INSTRUCTION_ROWS = True
+CLASSIFIES = True
+ASKED_IN_INPUT = False
+check_inputs = no_inputs
+write_product = write_alpaca_data
+product_message = alpaca_message
+OPTIONS = None  # its options are generate's own
+identity = no_identity
+HELP = "propose, filter, classify, then instances (output-first for classification)."

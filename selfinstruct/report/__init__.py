@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from selfinstruct.config import ReportConfig
 from selfinstruct.report.build import Report, build_report, write_report
+from selfinstruct.report.settings import ReportConfig
 from selfinstruct.report.source import load_source
 
 

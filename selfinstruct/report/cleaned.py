@@ -42,10 +42,14 @@ class Cleaned(BaseModel):
     gate: dict[str, Any] | None = None
 
 
+def work_dir_for(out: Path) -> Path:
+    """Where clean journals its work unless told: beside OUT, as OUT's stem plus .clean/ (clean reads its
+    default from here, so that the report, below clean, finds it without importing it)."""
+    return out.with_name(f"{out.stem}.clean")
+
+
 def load_cleaned(dataset: Path) -> Cleaned | None:
     """The section for a file `selfinstruct clean` wrote, from its work directory's summary.json; None for any other file."""
-    from selfinstruct.clean.settings import work_dir_for
-
     path = work_dir_for(dataset) / "summary.json"
     try:
         summary = json.loads(path.read_text(encoding="utf-8"))

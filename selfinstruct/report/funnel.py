@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from selfinstruct.recipes import recipe_of_run
 from selfinstruct.report.source import Row, RunData
 
 EXAMPLES_PER_REASON = 3
@@ -110,7 +111,8 @@ def build_funnel(run: RunData, rows: list[Row]) -> Funnel:
     emitted = len({r.instruction_id for r in rows if r.instruction_id})
     steps.append(Step(name="kept", count=len(kept)))
     before_instances = len(kept)
-    if run.config.get("recipe") != "alpaca":  # the alpaca recipe has no classification stage
+    recipe = recipe_of_run(run.config.get("recipe"))
+    if recipe is None or recipe.CLASSIFIES:  # a recipe that classifies what it kept (recipes/base.py)
         steps.append(Step(name="classified", count=classified, pending=len(kept) - classified))
         before_instances = classified
     # Kept work the run has not reached yet (it stopped early, or is still going) is pending, not dropped.

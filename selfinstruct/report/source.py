@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from selfinstruct.errors import UserError
 from selfinstruct.readers import read_records
+from selfinstruct.recipes import recipe_of_run
 from selfinstruct.records import Candidate, Classified, Completed, Proposed, SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, JOURNAL, REQUESTS, SUMMARY
 
@@ -101,11 +102,13 @@ def load_source(path: Path, seeds: Path | None = None) -> Source:
     if path.is_dir():
         if not (path / JOURNAL).is_file() and not (path / DATA).is_file():
             raise UserError(f"{path}: not a run directory (no {JOURNAL} or {DATA} in it)")
-        recipe = (_read_json(path / CONFIG) or {}).get("recipe")
-        if recipe == "conversation":
+        name = (_read_json(path / CONFIG) or {}).get("recipe")
+        recipe = recipe_of_run(name)
+        if recipe is not None and not recipe.INSTRUCTION_ROWS:
+            products = " and ".join(str(path / product) for product in recipe.PRODUCTS)
             raise UserError(
-                f"{path}: a conversation run; report and export read instruction data (recipes self-instruct and alpaca). "
-                f"Its conversations are in {path / 'conversations.json'} (ShareGPT) and messages.jsonl, and its counts in summary.json"
+                f"{path}: a {name} run; report and export read instruction data (instruction, input, output). "
+                f"Its rows are in {products}, and its counts in summary.json"
             )
         run = _load_run(path)
         rows = _run_rows(run)

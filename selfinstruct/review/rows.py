@@ -20,6 +20,7 @@ from typing import Any
 
 from selfinstruct.errors import UserError
 from selfinstruct.readers import read_records
+from selfinstruct.recipes import recipe_of_run
 from selfinstruct.reviews import REVIEWS, chat_digest, is_run_dir, reviews_path, row_digest, run_product
 
 CLIP = 600  # characters of a sibling's text shown
@@ -150,11 +151,12 @@ def _load_run(run: Path) -> ReviewData:
     loaded = load_source(run)
     runs = loaded.run
     assert runs is not None
-    grounded = runs.config.get("recipe") == "grounded"
+    recipe = recipe_of_run(runs.config.get("recipe"))
+    asked_in_input = recipe is not None and recipe.ASKED_IN_INPUT
     where: dict[tuple[str, str], tuple[str, int]] = {}
     for cid in runs.done_ids():
         for k, inst in enumerate(runs.completed[cid].instances):
-            asked = inst.input if grounded else runs.kept[cid].instruction
+            asked = inst.input if asked_in_input else runs.kept[cid].instruction
             where.setdefault((asked, inst.output), (cid, k))
     rows = []
     for r in loaded.rows:

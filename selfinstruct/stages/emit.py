@@ -1,18 +1,22 @@
-"""The last stage: turn a run's finished instructions into alpaca_data.json rows.
+"""The last stage: turn a run's finished instructions into alpaca_data.json rows, and write them.
 
 Rows are exactly {instruction, input, output}; the seeds' own instances come first when asked
-for, then the first `budget` finished instructions in the order they were kept.
+for, then the first `budget` finished instructions in the order they were kept. The recipes whose
+product is alpaca_data.json alone (self-instruct, alpaca) use these as their product hooks.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from selfinstruct.records import AlpacaExample, SeedTask
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
-    from selfinstruct.run import RunState
+    from selfinstruct.generate.settings import GenerateConfig
+    from selfinstruct.run import RunDir, RunState
+
+DATA = "alpaca_data.json"
 
 
 def alpaca_rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, str]]:
@@ -25,3 +29,13 @@ def alpaca_rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> 
         instruction = state.kept[cid].instruction
         rows += [AlpacaExample(instruction=instruction, input=i.input, output=i.output).model_dump() for i in state.completed[cid].instances]
     return rows
+
+
+def write_alpaca_data(run: RunDir, rows: list[dict[str, Any]]) -> None:
+    """The product: alpaca_data.json, written whole."""
+    run.write_json(DATA, rows)
+
+
+def alpaca_message(summary: dict[str, Any], run_dir: Path) -> str:
+    """What `generate` prints when an instruction run completes."""
+    return f"wrote {summary['examples']} examples for {summary['instructions']} instructions to {run_dir / DATA}"

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from selfinstruct.teacher.client import Message, prompt_tokens_estimate
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
+    from selfinstruct.generate.settings import GenerateConfig
 
 KEEP_RATE = 0.6
 FINISH_RATE = 0.9

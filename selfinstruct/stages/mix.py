@@ -47,7 +47,7 @@ from selfinstruct.stages.verifiers.inputs import needs_missing_input
 from selfinstruct.stages.verifiers.kind import asks_for_code
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
+    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.run import RunState
 
 KINDS = ("code", "classification", "with_input", "open")

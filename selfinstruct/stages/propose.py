@@ -16,7 +16,7 @@ from selfinstruct.teacher.client import Decoding
 from selfinstruct.templates import Templates
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
+    from selfinstruct.generate.settings import GenerateConfig
 
 
 def sample_examples(

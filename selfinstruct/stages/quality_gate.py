@@ -12,7 +12,8 @@ note into the journal's `completed` line; dropped ones go to its `dropped` list 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from selfinstruct.judge.pointwise import STAGE as QUALITY_STAGE
 from selfinstruct.judge.pointwise import keep
@@ -20,22 +21,29 @@ from selfinstruct.records import Instance, QualityNote, SeedTask
 from selfinstruct.stages.gather import gather_all
 
 if TYPE_CHECKING:
-    from types import ModuleType
-
-    from selfinstruct.config import GenerateConfig
+    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.judge.pointwise import QualityJudge
     from selfinstruct.run import RunState
     from selfinstruct.teacher.endpoint import Endpoint
+
+
+
+class _GatedRecipe(Protocol):
+    """The one member of a recipe (recipes/base.py's Recipe) the gate reads: what it scores, or None."""
+
+    @property
+    def gated_instances(self) -> Callable[[GenerateConfig], int] | None: ...
+
 
 LOW_QUALITY = "low_quality"
 __all__ = ["LOW_QUALITY", "QUALITY_STAGE", "gate", "gate_counts", "quality_gate_on", "seed_answers"]
 
 
-def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint, recipe: ModuleType) -> bool:
-    """Whether the gate scores this run: only for a recipe whose rows it scores (one that defines
-    gated_instances), then --quality-judge as given, else on for the embedded local teacher (whose
+def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint, recipe: _GatedRecipe) -> bool:
+    """Whether the gate scores this run: only for a recipe whose rows it scores (its gated_instances is
+    not None), then --quality-judge as given, else on for the embedded local teacher (whose
     data needs it most) and off for hosted ones."""
-    if not hasattr(recipe, "gated_instances"):
+    if recipe.gated_instances is None:
         return False
     return cfg.quality_judge if cfg.quality_judge is not None else endpoint.local
 

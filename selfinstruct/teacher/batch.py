@@ -31,7 +31,6 @@ from typing import Any, Literal
 
 import openai
 
-from selfinstruct.config import BatchSettings
 from selfinstruct.errors import CapReached, TeacherError
 from selfinstruct.run import REQUESTS
 from selfinstruct.safe_files import write_text_atomic
@@ -47,6 +46,7 @@ from selfinstruct.teacher.batch_lines import (
     read_results,
 )
 from selfinstruct.teacher.retry import describe
+from selfinstruct.teacher.settings import BatchSettings
 from selfinstruct.teacher.spend import SpendTracker
 from selfinstruct.teacher.wire import (
     Completion,

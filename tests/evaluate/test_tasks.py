@@ -7,7 +7,8 @@ import pytest
 from rouge_score import rouge_scorer
 
 from selfinstruct.errors import UserError
-from selfinstruct.evaluate.tasks import default_tasks_path, read_tasks, task_key
+from selfinstruct.evaluate.tasks import default_tasks_path, read_tasks
+from selfinstruct.records import task_key
 from tests.conftest import SEEDS
 
 

@@ -123,8 +123,8 @@ def test_max_new_tokens_cuts_the_answer_there(tuned: Path, loaded: tuple[Any, An
 
 @slow
 def test_the_prompt_comes_from_the_models_prompt_template_json(tuned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from selfinstruct.config import AskConfig
     from selfinstruct.finetune import ask as ask_module
+    from selfinstruct.finetune.settings import AskConfig
 
     copy = tmp_path / "model"
     shutil.copytree(tuned, copy)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from selfinstruct.recipes import all_templates
 from selfinstruct.stages.classify import (
     ANSWER_KINDS,
     build_classify_prompt,
@@ -53,7 +54,7 @@ def test_out_of_range_numbers_are_ignored():
 
 
 def test_prompt_lists_tasks_last():
-    prompt = build_classify_prompt(Templates(), ["Is 7 prime?", "Write a haiku about rain."])
+    prompt = build_classify_prompt(Templates(None, all_templates()), ["Is 7 prime?", "Write a haiku about rain."])
     assert prompt[-1].role == "user" and prompt[-1].content == "1. Is 7 prime?\n2. Write a haiku about rain."
     # The fixed part (rules and worked rounds) comes first, so a server can reuse its cached prefix.
     assert prompt[0].role == "system" and [m.role for m in prompt[1:-1]] == ["user", "assistant"] * 3
@@ -63,7 +64,7 @@ def test_prompt_lists_tasks_last():
 
 
 def test_structured_prompt_shows_worked_rounds_as_the_json_it_asks_for():
-    prompt = build_classify_prompt(Templates(), ["Is 7 prime?", "Write a haiku about rain."], structured=True)
+    prompt = build_classify_prompt(Templates(None, all_templates()), ["Is 7 prime?", "Write a haiku about rain."], structured=True)
     answers = [json.loads(m.content) for m in prompt if m.role == "assistant"]
     assert answers[0]["1"] == "one label from a fixed set" and answers[0]["3"] == "an explanation"
     assert all(len(a) == 10 and set(a.values()) <= set(ANSWER_KINDS) for a in answers)
@@ -92,7 +93,7 @@ def test_answer_kinds_are_read_from_text_lines():
 ])  # fmt: skip
 def test_the_rules_name_the_tasks_small_models_misjudged(instruction):
     """Explanations, code and why-questions are named as not classification, with a worked example of each."""
-    prompt = build_classify_prompt(Templates(), [instruction])
+    prompt = build_classify_prompt(Templates(None, all_templates()), [instruction])
     rules = prompt[0].content
     assert all(kind in rules for kind in ('"an explanation"', '"code"', "why question"))
     shown = "\n".join(m.content for m in prompt[1:-1])
@@ -102,7 +103,7 @@ def test_the_rules_name_the_tasks_small_models_misjudged(instruction):
 def test_questions_about_the_world_are_shown_as_facts_or_explanations_not_labels():
     """A question with one right answer ("Who ...?", "Is it possible ...?", "What is the difference ...?") is worked
     through as a short fact or an explanation, and a task that names labels but asks how to assign them is no label task."""
-    prompt = build_classify_prompt(Templates(), ["Which planet is closest to the Sun?"], structured=True)
+    prompt = build_classify_prompt(Templates(None, all_templates()), ["Which planet is closest to the Sun?"], structured=True)
     worked = {}
     for ask, answer in zip(prompt[1:-1:2], prompt[2:-1:2]):
         tasks = dict(line.split(". ", 1) for line in ask.content.splitlines())

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from selfinstruct.config import GenerateConfig
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.records import AlpacaExample, Candidate, Completed, Instance, SeedTask
 from selfinstruct.run import RunState
 from selfinstruct.stages.emit import alpaca_rows

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from selfinstruct.recipes import all_templates
 from selfinstruct.records import Instance
 from selfinstruct.stages.instances import (
     build_instances_prompt,
@@ -61,7 +62,7 @@ def test_output_first_label_without_input_is_skipped():
 
 
 def test_prompt_choice_by_classification():
-    templates = Templates()
+    templates = Templates(None, all_templates())
     clf, gen = build_instances_prompt(templates, "Is it spam?", True, 5), build_instances_prompt(templates, "Name a dog.", False, 5)
     assert "Class label:" in clf[0].content and "Class label:" not in "".join(m.content for m in gen)
     assert clf[-1].content == "Task: Is it spam?" and gen[-1].content == "Task: Name a dog."
@@ -71,10 +72,10 @@ def test_prompt_choice_by_classification():
 
 
 def test_structured_prompts_show_their_examples_as_json():
-    clf = build_instances_prompt(Templates(), "Is it spam?", True, 5, structured=True)
+    clf = build_instances_prompt(Templates(None, all_templates()), "Is it spam?", True, 5, structured=True)
     first = json.loads(clf[2].content)
     assert first["examples"][0] == {"label": "Positive", "input": "The blender is quiet, powerful and easy to clean. Best purchase this year."}
-    gen = build_instances_prompt(Templates(), "Name a dog.", False, 5, structured=True)
+    gen = build_instances_prompt(Templates(None, all_templates()), "Name a dog.", False, 5, structured=True)
     assert json.loads(gen[2].content)["examples"][0] == {"input": "25 degrees Celsius", "output": "77 degrees Fahrenheit"}
     assert json.loads(gen[4].content)["examples"][0]["input"] == ""  # <noinput> becomes an empty input
     assert instances_schema(True)["properties"]["examples"]["items"]["required"] == ["label", "input"]
@@ -89,7 +90,7 @@ def test_json_answers_are_read_into_instances_and_a_cut_off_one_keeps_its_comple
 
 
 def test_worked_labels_name_each_example_task_and_its_labels():
-    pairs = worked_labels(build_instances_prompt(Templates(), "Is it spam?", True, 5))
+    pairs = worked_labels(build_instances_prompt(Templates(None, all_templates()), "Is it spam?", True, 5))
     assert pairs[0] == ("Classify the sentiment of the product review as positive or negative.", ["Positive", "Negative"])
     assert [labels for _, labels in pairs[1:]] == [["Even", "Odd"], ["French", "Spanish", "English"]]
 

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 from selfinstruct.cli import app
-from selfinstruct.config import GenerateConfig
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.recipes import self_instruct
 from selfinstruct.recipes.self_instruct import proposal_prompt
 from selfinstruct.records import Instance, read_seed_tasks

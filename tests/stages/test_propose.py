@@ -2,6 +2,7 @@
 
 import random
 
+from selfinstruct.recipes import all_templates
 from selfinstruct.records import Instance, SeedTask
 from selfinstruct.stages.propose import (
     build_alpaca_prompt,
@@ -106,7 +107,7 @@ def test_sampling_fills_with_seeds_before_machine_tasks_exist():
 
 
 def test_prompt_puts_fixed_text_first():
-    templates = Templates()
+    templates = Templates(None, all_templates())
     a = build_propose_prompt(templates, ["Do A thing now.", "Do B thing now."], 20)
     b = build_propose_prompt(templates, ["Do C thing now.", "Do D thing now."], 20)
     common = 0
@@ -131,5 +132,5 @@ def test_alpaca_parsing_with_noinput_and_truncation():
 
 def test_alpaca_prompt_shows_input_and_output():
     seed = SeedTask(id="s", instruction="Add the numbers.", instances=[Instance(input="2, 3", output="5")])
-    prompt = build_alpaca_prompt(Templates(), [seed], 20)
+    prompt = build_alpaca_prompt(Templates(None, all_templates()), [seed], 20)
     assert "1. Instruction: Add the numbers.\n1. Input:\n2, 3\n1. Output:\n5" in prompt

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.config import GenerateConfig
 from selfinstruct.errors import CapReached, UserError
 from selfinstruct.generate.estimate import estimate_run
+from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.teacher import llama_server as local_server
 from selfinstruct.teacher import packaged as local
 from selfinstruct.teacher.client import Decoding, Teacher

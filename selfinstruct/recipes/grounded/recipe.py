@@ -33,16 +33,20 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.console import Console
 
 from selfinstruct.errors import CapReached
 from selfinstruct.recipes.grounded.contexts import Context, read_contexts
+from selfinstruct.recipes.grounded.options import GroundedOptions
 from selfinstruct.recipes.grounded.order import RequestOrder
+from selfinstruct.recipes.grounded.product import CONVERSATIONS, DATA, LLAVA
+from selfinstruct.recipes.grounded.product import product_message as product_message
+from selfinstruct.recipes.grounded.product import write_product as write_product
 from selfinstruct.records import Candidate, ChatMessage, Completed, Instance, Proposed, SeedTask
 from selfinstruct.rouge import RougeIndex
-from selfinstruct.safe_files import write_json_atomic
 from selfinstruct.stages.gather import gather_all
 from selfinstruct.stages.grounding import (
     VERIFY_TEMPLATE,
@@ -55,9 +59,9 @@ from selfinstruct.stages.grounding import (
 from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
     from selfinstruct.generate.pipeline import Pipeline
-    from selfinstruct.run import RunDir, RunState
+    from selfinstruct.generate.settings import GenerateConfig
+    from selfinstruct.run import RunState
     from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
 
@@ -66,7 +70,7 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     **{f"grounded_{t}{suffix}": ("context",) for t in TYPES for suffix in ("", "_image")},
     VERIFY_TEMPLATE: ("context", "question", "answer"),
 }
-NEEDS_SEEDS = False
+NEEDS_SEEDS = False  # reads --context
 ITEMS_PER_REQUEST = 1  # one response type for one context: the attempt cap counts these
 PROPOSAL_SHARE = 1.0  # writing is the work (checks send nothing unless --verify): every teacher slot may write
 DECODING = {"temperature": 0.7, "top_p": 1.0, "presence_penalty": 0.0}
@@ -77,8 +81,6 @@ VERIFY_DECODING = Decoding(temperature=0.0, top_p=1.0, max_tokens=96)
 MIN_PAIRS = {"conversation": 2, "detail": 1, "reasoning": 1}
 MAX_PAIRS = {"conversation": 5, "detail": 1, "reasoning": 1}
 CHECKS = ("refusal", "ungrounded_number", "ungrounded_name", "near_duplicate", "unsupported")
-CONVERSATIONS, LLAVA = "conversations.json", "llava_instruct.json"
-IMAGE_TOKEN = "<image>"
 
 _CACHE: dict[tuple[Any, ...], list[Context]] = {}
 
@@ -129,11 +131,29 @@ def decoding(cfg: GenerateConfig, rtype: str) -> Decoding:
 # --- 1: contexts, and the questions each already holds ----------------------------------
 
 
+@dataclass
+class _Session:
+    """What the recipe keeps for one generate session, on the driver's recipe_session."""
+
+    contexts: list[Context]
+    question_pools: dict[str, RougeIndex] = field(default_factory=dict)  # per context: the questions it holds
+    order: RequestOrder | None = None
+
+
+def _session(driver: Pipeline) -> _Session:
+    return cast(_Session, driver.recipe_session)
+
+
+def _order(driver: Pipeline) -> RequestOrder:
+    order = _session(driver).order
+    assert order is not None, "prepare sets the request order"
+    return order
+
+
 def prepare(driver: Pipeline) -> None:
     """Load the contexts, rebuild each context's ROUGE-L pool from the journal (every question that passed the
     cheap checks, as the run added them), and set up the request order (order.py)."""
-    driver.contexts = load_contexts(driver.cfg)  # type: ignore[attr-defined]
-    driver.question_pools = {}  # type: ignore[attr-defined]
+    driver.recipe_session = _Session(load_contexts(driver.cfg))
     for cid in driver.state.completed:
         if cid not in driver.state.kept:
             continue
@@ -143,7 +163,7 @@ def prepare(driver: Pipeline) -> None:
         for drop in completed.dropped:
             if drop["reason"].startswith("unsupported"):  # judged after it joined the pool
                 _pool(driver, cand).add(drop["question"])
-    driver.grounded_order = RequestOrder(  # type: ignore[attr-defined]
+    _session(driver).order = RequestOrder(
         driver.state, driver.state.proposals, lambda r: propose(driver, r), lambda cid: _check(driver, cid), _cid
     )
 
@@ -153,7 +173,7 @@ def _cid(request: int) -> str:
 
 
 def _pool(driver: Pipeline, cand: Candidate) -> RougeIndex:
-    pools: dict[str, RougeIndex] = driver.question_pools  # type: ignore[attr-defined]
+    pools = _session(driver).question_pools
     key = (cand.source or {}).get("context", "")
     if key not in pools:
         pools[key] = RougeIndex(threshold=driver.cfg.rouge_threshold, tokenizer=driver.cfg.rouge_tokenizer)  # type: ignore[arg-type]
@@ -167,11 +187,11 @@ async def propose(driver: Pipeline, request: int) -> None:
     try:
         await _write(driver, request)
     finally:
-        driver.grounded_order.arrive(request)  # type: ignore[attr-defined]  # answered or not: nobody waits in vain
+        _order(driver).arrive(request)  # answered or not: nobody waits in vain
 
 
 async def _write(driver: Pipeline, request: int) -> None:
-    cfg, contexts = driver.cfg, driver.contexts  # type: ignore[attr-defined]
+    cfg, contexts = driver.cfg, _session(driver).contexts
     n = len(cfg.types)
     if request >= len(contexts) * n:
         raise CapReached(
@@ -206,7 +226,7 @@ def finish_batch(cfg: GenerateConfig) -> int:
 
 async def finish(driver: Pipeline, ids: list[str]) -> None:
     for cid in ids:
-        await driver.grounded_order.checked(cid)  # type: ignore[attr-defined]
+        await _order(driver).checked(cid)
 
 
 async def _check(driver: Pipeline, cid: str) -> None:
@@ -216,7 +236,7 @@ async def _check(driver: Pipeline, cid: str) -> None:
     if cid in driver.state.completed:
         return  # a resumed run: journaled before the kill
     request, n = cand.request, len(driver.cfg.types)
-    order: RequestOrder = driver.grounded_order  # type: ignore[attr-defined]
+    order = _order(driver)
     await order.settled(range(request - request % n, request))  # the same context's earlier requests first
     source = cand.source or {}
     context, rtype = source.get("text", ""), source.get("type", "detail")
@@ -279,31 +299,6 @@ def _emitted(state: RunState, cfg: GenerateConfig) -> list[str]:
     return sorted(state.done_ids(), key=lambda cid: int(cid[1:]))[: cfg.budget]
 
 
-def write_product(run: RunDir, rows: list[dict[str, Any]]) -> None:
-    """alpaca_data.json, conversations.json (ShareGPT) and, when any example comes from an image annotation, llava_instruct.json."""
-    alpaca = [{"instruction": q, "input": row["context"], "output": a} for row in rows for q, a in row["pairs"]]
-    write_json_atomic(run.path / "alpaca_data.json", alpaca)
-    sharegpt = []
-    for row in rows:
-        turns = []
-        for n, (q, a) in enumerate(row["pairs"]):
-            first = n == 0 and row["context"]
-            turns += [{"from": "human", "value": f"{row['context']}\n\n{q}" if first else q}, {"from": "gpt", "value": a}]
-        sharegpt.append({"id": row["id"], "conversations": turns})
-    write_json_atomic(run.path / CONVERSATIONS, sharegpt)
-    llava = [llava_record(row) for row in rows if row["source"].get("kind") == "annotation"]
-    if llava:
-        write_json_atomic(run.path / LLAVA, llava)
-
-
-def llava_record(row: dict[str, Any]) -> dict[str, Any]:
-    """One example in LLaVA's training format: the annotation's id and image, "<image>\\n" opening the first human turn."""
-    turns = []
-    for n, (q, a) in enumerate(row["pairs"]):
-        turns += [{"from": "human", "value": f"{IMAGE_TOKEN}\n{q}" if n == 0 else q}, {"from": "gpt", "value": a}]
-    return {"id": row["source"]["id"], "image": row["source"]["image"], "conversations": turns}
-
-
 def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
     """Examples per type and per source file, and the pairs each grounding check dropped over the whole run."""
     done = _emitted(state, cfg)
@@ -360,3 +355,25 @@ def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], s
             worst_completion_tokens=checked * VERIFY_DECODING.max_tokens,
         ))  # fmt: skip
     return stages
+
+
+# --- the rest of the Recipe protocol (recipes/base.py) -----------------------------------------------
+
+PRODUCTS = (DATA, CONVERSATIONS, LLAVA)  # llava_instruct.json only when an example comes from an annotation
+INSTRUCTION_ROWS = True
+CLASSIFIES = False
+ASKED_IN_INPUT = True  # a row's input is the context, its instruction the question asked about it
+OPTIONS = GroundedOptions
+HELP = (
+    "questions and answers written from your own --context documents and image annotations (LLaVA's recipe), checked against them; "
+    "writes alpaca_data.json, conversations.json and, for annotations, llava_instruct.json; --budget counts examples."
+)
+gated_instances = None  # the gate and the verifiers are the self-instruct and alpaca recipes'
+
+
+def identity(cfg: GenerateConfig) -> dict[str, object]:
+    """Request n is a response type for one context, so the contexts, types, chunking and shuffle fix what n asks."""
+    if not cfg.context:
+        return {}
+    return {"context": [str(p) for p in cfg.context], "types": list(cfg.types), "chunk_tokens": cfg.chunk_tokens,
+            "chunk_overlap": cfg.chunk_overlap, "seed": cfg.seed}  # fmt: skip

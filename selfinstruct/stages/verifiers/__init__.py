@@ -40,7 +40,7 @@ from selfinstruct.stages.verifiers.kind import suspect_kind
 from selfinstruct.stages.verifiers.sandbox import run_python
 
 if TYPE_CHECKING:
-    from selfinstruct.config import GenerateConfig
+    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.judge.answer_kind import AnswerKindJudge
     from selfinstruct.run import RunState
     from selfinstruct.stages.verifiers.consistency import Consistency

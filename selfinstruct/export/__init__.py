@@ -25,12 +25,12 @@ from selfinstruct.errors import UserError
 from selfinstruct.export.card import CardFacts, dataset_card, endpoint_host, teacher_settings
 from selfinstruct.export.formats import to_alpaca, to_messages, to_sharegpt
 from selfinstruct.model_files import file_sha256
+from selfinstruct.prompt_files import default_prompts_dir
 from selfinstruct.report.flags import DETECTORS, flag_rows
 from selfinstruct.report.funnel import build_funnel
 from selfinstruct.report.source import Source, load_source
 from selfinstruct.reviews import dataset_review, reviews_path, row_digest
 from selfinstruct.safe_files import atomic_dir
-from selfinstruct.templates import default_prompts_dir
 
 FILES = {"alpaca": "alpaca_data.json", "messages": "messages.jsonl", "sharegpt": "sharegpt.json", "sqlite": "dataset.db"}
 # The prompt templates each recipe renders (prompts/<name>.txt).

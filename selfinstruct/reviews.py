@@ -45,9 +45,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from selfinstruct.errors import UserError
 from selfinstruct.recipes import RECIPES, recipe_of_run
-from selfinstruct.safe_files import JsonlAppender
+from selfinstruct.safe_files import JsonlAppender, JsonlReader
 
 REVIEWS = "reviews.jsonl"
 VERDICTS = ("right", "wrong", "skip")
@@ -127,20 +126,12 @@ class ReviewLog:
     def read(cls, path: Path) -> ReviewLog:
         """Fold the file; a torn last line (a crash mid-write) is skipped, any other bad line is one UserError."""
         log = cls(path)
-        if not path.is_file():
-            return log
-        raw = path.read_bytes()
-        lines = raw.decode("utf-8", errors="replace").split("\n")
-        for lineno, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
+        reader = JsonlReader(path, damaged="not a review line this version reads")
+        for event in reader:
             try:
-                event = json.loads(line)
                 log.apply(event)
             except (ValueError, TypeError, KeyError):
-                if lineno == len(lines) and not raw.endswith(b"\n"):
-                    continue
-                raise UserError(f"{path}:{lineno}: not a review line this version reads") from None
+                raise reader.error() from None
         return log
 
     def apply(self, event: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ import re
 from pathlib import Path
 
 from selfinstruct.errors import UserError
+from selfinstruct.prompt_files import default_prompts_dir, load_template
 from selfinstruct.teacher.client import Message
 
 DEFAULT_LANGUAGE = "English"
@@ -32,12 +33,6 @@ LANGUAGE_NOTE = "Write everything you write, tasks, inputs, outputs and messages
 _MARKER = re.compile(r"^=== (system|user|assistant|text format) ===[ \t]*$", re.MULTILINE)
 
 
-def default_prompts_dir() -> Path:
-    """The shipped templates: inside the installed wheel, or the repository's prompts/ in a checkout."""
-    packaged = Path(__file__).parent / "prompts"
-    if packaged.is_dir():
-        return packaged
-    return Path(__file__).resolve().parent.parent / "prompts"
 
 
 @functools.lru_cache(maxsize=256)
@@ -72,19 +67,7 @@ class Templates:
         self.directory = directory or default_prompts_dir()
         if not self.directory.is_dir():
             raise UserError(f"{self.directory}: prompts directory not found")
-        self.text: dict[str, str] = {}
-        for name in self.required:
-            path = self.directory / f"{name}.txt"
-            if not path.is_file():
-                raise UserError(f"{path}: prompt template missing (expected {name}.txt in {self.directory})")
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise UserError(f"{path}: prompt template is not UTF-8 text") from None
-            for key in self.required[name]:
-                if "{" + key + "}" not in text:
-                    raise UserError(f"{path}: prompt template lacks the placeholder {{{key}}}")
-            self.text[name] = text
+        self.text = {name: load_template(self.directory, f"{name}.txt", keys) for name, keys in self.required.items()}
 
     def messages(self, name: str, *, text_format: bool = True, **values: object) -> list[Message]:
         """The template's chat turns with placeholders filled; `text_format` keeps its answer-layout part."""

@@ -297,7 +297,7 @@ class MockTeacher:
 
 # Fixed text of the two conversation templates (prompts/conversation_assistant.txt, conversation_user.txt).
 ASSISTANT_MARK = "You are a helpful, knowledgeable and honest assistant in a conversation"
-SIMULATOR_MARK = "You play the user in a conversation with an AI assistant"
+SIMULATOR_MARK = "You write the user's side of a conversation between a user and an AI assistant"
 
 
 def _stage(context: str, prompt: str) -> str:

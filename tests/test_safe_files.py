@@ -1,4 +1,5 @@
-"""Crash-safe writes: the target is replaced whole or left as it was, and no temp file outlives a write."""
+"""Crash-safe files: the target is replaced whole or left as it was, no temp file outlives a write, and a JSONL
+file reads back whole but for a torn last line."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from selfinstruct import safe_files
+from selfinstruct.errors import UserError
 from selfinstruct.safe_files import (
     JsonlAppender,
+    JsonlReader,
     atomic_dir,
     atomic_file,
     write_json_atomic,
@@ -124,3 +127,32 @@ def test_the_data_is_fsynced_before_the_rename(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr(safe_files.os, "replace", lambda a, b: events.append("replace") or real_replace(a, b))
     write_text_atomic(tmp_path / "a.txt", "x")
     assert events[:2] == ["fsync", "replace"]
+
+
+def test_jsonl_reads_back_what_was_appended_line_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "log.jsonl"
+    log = JsonlAppender(path)
+    log.append({"a": 1, "t": "é"})
+    log.append_line('{"b":2}')
+    log.close()
+    assert path.read_bytes() == '{"a": 1, "t": "é"}\n{"b":2}\n'.encode()
+    reader = JsonlReader(path)
+    seen = [(record, reader.lineno, reader.line) for record in reader]
+    assert seen == [({"a": 1, "t": "é"}, 1, '{"a": 1, "t": "é"}'), ({"b": 2}, 2, '{"b":2}')]
+    assert list(JsonlReader(tmp_path / "missing.jsonl")) == []
+
+
+@pytest.mark.parametrize("tail", [b'{"c": "cut sho', b'{"c": "cut sho\n', b'{"c": "cut sho\n\n  \n'])
+def test_a_torn_last_line_is_left_out(tmp_path: Path, tail: bytes) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"a": 1}\n\n{"b": 2}\n' + tail)
+    reader = JsonlReader(path)
+    assert [(r, reader.lineno) for r in reader] == [({"a": 1}, 1), ({"b": 2}, 3)]
+
+
+@pytest.mark.parametrize("bad", [b'{"c": "cut sho', b"[1, 2]", b"null", b'"text"', b"\xff\xfe"])
+def test_an_unreadable_line_before_the_last_names_its_file_and_line(tmp_path: Path, bad: bytes) -> None:
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"a": 1}\n' + bad + b'\n{"b": 2}\n')
+    with pytest.raises(UserError, match=rf"^{path}:2: unreadable line; is this a run directory\?$"):
+        list(JsonlReader(path, damaged="unreadable line; is this a run directory?"))

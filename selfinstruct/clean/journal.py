@@ -14,17 +14,16 @@ the flags are cheap and deterministic; they are computed again each run rather t
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from selfinstruct.errors import UserError
 from selfinstruct.evaluate.journal import prior_usage
 from selfinstruct.judge.pairwise import prompt_sha
 from selfinstruct.run import JOURNAL
+from selfinstruct.safe_files import JsonlReader
 from selfinstruct.teacher.holds import lost_in_crash
 from selfinstruct.teacher.spend import Usage
 
@@ -78,20 +77,14 @@ def score_key(model: str, method: str, prompt: str) -> str:
 def load_state(directory: Path) -> CleanState:
     """Replay journal.jsonl (a later record for the same key wins); a bad line in the middle is reported as file:line."""
     state = CleanState()
-    path = directory / JOURNAL
-    if not path.exists():
-        return state
     kinds: dict[str, type[Verified] | type[Scored]] = {"verified": Verified, "scored": Scored}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                record = kinds[raw["kind"]].model_validate(raw)
-            except (ValueError, KeyError, TypeError, ValidationError):
-                raise UserError(f"{path}:{lineno}: unreadable journal line; is this a clean work directory? (use another --work)") from None
-            state.add(record)
+    reader = JsonlReader(directory / JOURNAL, damaged="unreadable line; is this a clean work directory? (use another --work)")
+    for raw in reader:
+        try:
+            record = kinds[raw["kind"]].model_validate(raw)
+        except (KeyError, TypeError, ValidationError):
+            raise reader.error() from None
+        state.add(record)
     return state
 
 

@@ -15,17 +15,16 @@ appends, torn-line repair, atomic whole-file writes) is `selfinstruct.run.RunDir
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ValidationError
 
-from selfinstruct.errors import UserError
 from selfinstruct.evaluate.tasks import EvalTask
 from selfinstruct.judge.pairwise import Judgement
 from selfinstruct.run import JOURNAL, REQUESTS
+from selfinstruct.safe_files import JsonlReader
 from selfinstruct.teacher.spend import Usage
 
 
@@ -82,36 +81,21 @@ class EvalState:
 def load_state(directory: Path) -> EvalState:
     """Replay journal.jsonl; a corrupt line in the middle is reported as file:line."""
     state = EvalState()
-    path = directory / JOURNAL
-    if not path.exists():
-        return state
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                kind = {"answer": Answer, "gate_score": GateScore}.get(raw.get("kind"), Judgement)
-                record = kind.model_validate(raw)
-            except (ValueError, AttributeError, ValidationError):
-                raise UserError(f"{path}:{lineno}: unreadable journal line; is this an eval directory? (use another --out)") from None
-            state.add(record)
+    reader = JsonlReader(directory / JOURNAL, damaged="unreadable line; is this an eval directory? (use another --out)")
+    for raw in reader:
+        try:
+            record = {"answer": Answer, "gate_score": GateScore}.get(raw.get("kind"), Judgement).model_validate(raw)
+        except ValidationError:
+            raise reader.error() from None
+        state.add(record)
     return state
 
 
 def prior_usage(directory: Path) -> Usage:
     """Tokens and dollars already spent in this directory (every endpoint), so caps cover the whole run."""
     usage = Usage()
-    path = directory / REQUESTS
-    if not path.exists():
-        return usage
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            usage.prompt_tokens += rec.get("prompt_tokens", 0) or 0
-            usage.completion_tokens += rec.get("completion_tokens", 0) or 0
-            usage.usd += rec.get("usd", 0.0) or 0.0
+    for rec in JsonlReader(directory / REQUESTS, damaged="unreadable line; is this an eval directory? (use another --out)"):
+        usage.prompt_tokens += rec.get("prompt_tokens", 0) or 0
+        usage.completion_tokens += rec.get("completion_tokens", 0) or 0
+        usage.usd += rec.get("usd", 0.0) or 0.0
     return usage

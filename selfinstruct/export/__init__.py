@@ -25,6 +25,7 @@ from selfinstruct.export.card import CardFacts, dataset_card, endpoint_host, tea
 from selfinstruct.export.formats import to_alpaca, to_messages, to_sharegpt
 from selfinstruct.export.settings import ExportConfig
 from selfinstruct.model_files import file_sha256
+from selfinstruct.prompt_files import default_prompts_dir
 from selfinstruct.recipes import RECIPES
 from selfinstruct.report.flags import DETECTORS, flag_rows
 from selfinstruct.report.funnel import build_funnel
@@ -32,7 +33,6 @@ from selfinstruct.report.source import Source, load_source
 from selfinstruct.reviews import dataset_review, reviews_path, row_digest
 from selfinstruct.safe_files import atomic_dir
 from selfinstruct.teacher.settings import redact_url
-from selfinstruct.templates import default_prompts_dir
 
 FILES = {"alpaca": "alpaca_data.json", "messages": "messages.jsonl", "sharegpt": "sharegpt.json", "sqlite": "dataset.db"}
 TRAIN_TEMPLATES = ["alpaca_train_input", "alpaca_train_no_input"]

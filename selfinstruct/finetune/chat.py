@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from selfinstruct.errors import UserError
+from selfinstruct.prompt_files import load_template
 from selfinstruct.records import ChatMessage
-from selfinstruct.templates import default_prompts_dir
 
 IGNORE_INDEX = -100
 VICUNA_TEMPLATE = "chat_template_vicuna.jinja"
@@ -38,10 +38,7 @@ def chat_template_for(tokenizer: Any, directory: Path | None = None) -> tuple[st
     own = getattr(tokenizer, "chat_template", None)
     if isinstance(own, str) and own.strip():
         return own, "model"
-    path = (directory or default_prompts_dir()) / VICUNA_TEMPLATE
-    if not path.is_file():
-        raise UserError(f"{path}: chat template missing")
-    return path.read_text(encoding="utf-8"), "vicuna"
+    return load_template(directory, VICUNA_TEMPLATE, what="chat template"), "vicuna"
 
 
 @dataclass

@@ -23,9 +23,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from selfinstruct.errors import UserError
+from selfinstruct.prompt_files import load_template
 from selfinstruct.readers import detect_format, read_records
 from selfinstruct.records import AlpacaExample
-from selfinstruct.templates import default_prompts_dir
 
 IGNORE_INDEX = -100
 # The two variants of the Alpaca prompt, as files in prompts/.
@@ -43,20 +43,8 @@ class PromptTemplate(BaseModel):
     @classmethod
     def load(cls, directory: Path | None = None) -> PromptTemplate:
         """Read both variants from the shipped prompts/ (or another directory) and check their placeholders."""
-        directory = directory or default_prompts_dir()
-        texts: dict[str, str] = {}
-        for key, name in TEMPLATE_FILES.items():
-            path = directory / name
-            if not path.is_file():
-                raise UserError(f"{path}: prompt template missing")
-            text = path.read_text(encoding="utf-8")
-            needed = ("{instruction}", "{input}") if key == "with_input" else ("{instruction}",)
-            for placeholder in needed:
-                if placeholder not in text:
-                    raise UserError(f"{path}: prompt template lacks the placeholder {placeholder}")
-            # Editors disagree about final newlines; the prompt always ends with exactly one.
-            texts[key] = text.rstrip() + "\n"
-        return cls(**texts)
+        needed = {"with_input": ("instruction", "input"), "no_input": ("instruction",)}
+        return cls(**{key: load_template(directory, name, needed[key]) for key, name in TEMPLATE_FILES.items()})
 
     @classmethod
     def from_model_dir(cls, model_dir: Path) -> PromptTemplate:

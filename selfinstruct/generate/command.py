@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +27,7 @@ from selfinstruct.recipes import RECIPES
 from selfinstruct.recipes.base import Recipe
 from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, REQUESTS, SUMMARY, RunDir, RunState
+from selfinstruct.safe_files import JsonlReader
 from selfinstruct.stages.filters import read_keywords
 from selfinstruct.stages.quality_gate import QUALITY_STAGE, gate_counts, quality_gate_on, seed_answers
 from selfinstruct.stages.verifiers import Verifier, verifier_summary
@@ -170,20 +170,13 @@ def _prior_usage(run: RunDir, separate_judge: bool) -> tuple[Usage, Usage, float
     left unsettled (holds.py), which count as spent at their worst case."""
     usage, judge = Usage(), Usage()
     settled: set[int] = set()
-    path = run.path / REQUESTS
-    if path.exists():
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                into = judge if separate_judge and rec.get("stage") == QUALITY_STAGE else usage
-                into.prompt_tokens += rec.get("prompt_tokens", 0) or 0
-                into.completion_tokens += rec.get("completion_tokens", 0) or 0
-                into.usd += rec.get("usd", 0.0) or 0.0
-                if isinstance(rec.get("hold"), int):
-                    settled.add(rec["hold"])
+    for rec in JsonlReader(run.path / REQUESTS, damaged="unreadable line; the run directory is damaged"):
+        into = judge if separate_judge and rec.get("stage") == QUALITY_STAGE else usage
+        into.prompt_tokens += rec.get("prompt_tokens", 0) or 0
+        into.completion_tokens += rec.get("completion_tokens", 0) or 0
+        into.usd += rec.get("usd", 0.0) or 0.0
+        if isinstance(rec.get("hold"), int):
+            settled.add(rec["hold"])
     lost = lost_in_crash(run.path, settled)
     for hold in lost:
         into = judge if separate_judge and hold.stage == QUALITY_STAGE else usage

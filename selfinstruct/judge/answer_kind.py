@@ -28,8 +28,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from selfinstruct.judge.probabilities import LogprobSupport, option_probabilities
+from selfinstruct.prompt_files import load_template
 from selfinstruct.teacher.client import Decoding, Teacher
-from selfinstruct.templates import default_prompts_dir
 
 TEMPLATE = "judge_answer_kind.txt"
 STAGE = "answer_kind"  # the requests log's stage name
@@ -48,19 +48,12 @@ class KindVerdict(BaseModel):
         return None if self.p_code is None else self.p_code >= MIN_P_CODE
 
 
-def _load(prompts_dir: Path | None) -> str:
-    for directory in (prompts_dir, default_prompts_dir()):
-        if directory is not None and (directory / TEMPLATE).is_file():
-            return (directory / TEMPLATE).read_text(encoding="utf-8").rstrip() + "\n"
-    raise FileNotFoundError(TEMPLATE)
-
-
 class AnswerKindJudge:
     """Asks one Teacher whether instructions ask for code; each instruction and input is asked about once."""
 
     def __init__(self, teacher: Teacher, prompts_dir: Path | None = None) -> None:
         self.teacher = teacher
-        self.template = _load(prompts_dir)
+        self.template = load_template(prompts_dir, TEMPLATE, ("instruction", "input"), what="answer kind prompt template", shipped_fallback=True)
         self.support = LogprobSupport()
         self.decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=1, top_logprobs=10)
         self.text_decoding = Decoding(temperature=0.0, top_p=1.0, max_tokens=3)

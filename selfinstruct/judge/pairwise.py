@@ -28,13 +28,12 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from selfinstruct.errors import UserError
 from selfinstruct.judge.graded import AnswerGrader
 from selfinstruct.judge.pointwise import NO_INPUT
 from selfinstruct.judge.probabilities import LogprobSupport, Outcome, option_probabilities
+from selfinstruct.prompt_files import load_template
 from selfinstruct.records import EvalTask, normalize_ws
 from selfinstruct.teacher.client import Completion, Decoding, Message, Teacher
-from selfinstruct.templates import default_prompts_dir
 
 Verdict = Literal["A", "B", "tie"]
 Order = Literal["ab", "ba"]
@@ -65,18 +64,7 @@ class JudgePrompts(BaseModel):
 
     @classmethod
     def load(cls, directory: Path | None = None) -> JudgePrompts:
-        directory = directory or default_prompts_dir()
-        texts = {}
-        for key, name in TEMPLATES.items():
-            path = directory / name
-            if not path.is_file():
-                raise UserError(f"{path}: judge prompt template missing")
-            text = path.read_text(encoding="utf-8")
-            for placeholder in PLACEHOLDERS[key]:
-                if "{" + placeholder + "}" not in text:
-                    raise UserError(f"{path}: judge prompt template lacks the placeholder {{{placeholder}}}")
-            texts[key] = text.rstrip() + "\n"
-        return cls(**texts)
+        return cls(**{key: load_template(directory, name, PLACEHOLDERS[key], what="judge prompt template") for key, name in TEMPLATES.items()})
 
     def render(self, task: EvalTask, answer_a: str, answer_b: str, reference: bool, method: Method = "text") -> str:
         """The judge prompt for one order; the reference is shown only when asked for and present."""

@@ -34,10 +34,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from selfinstruct.errors import UserError
 from selfinstruct.judge.probabilities import LogprobSupport, expected_score, option_probabilities
+from selfinstruct.prompt_files import load_template
 from selfinstruct.teacher.client import Decoding, Message, Teacher
-from selfinstruct.templates import default_prompts_dir
 
 TEMPLATE = "judge_quality.txt"
 NO_INPUT = "(none)"
@@ -114,15 +113,8 @@ def _line(text: str | None, limit: int = 80) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def _load(directory: Path, name: str, placeholders: tuple[str, ...] = PLACEHOLDERS) -> str:
-    path = directory / name
-    if not path.is_file():
-        raise UserError(f"{path}: quality judge prompt template missing")
-    text = path.read_text(encoding="utf-8")
-    for placeholder in placeholders:
-        if "{" + placeholder + "}" not in text:
-            raise UserError(f"{path}: quality judge prompt template lacks the placeholder {{{placeholder}}}")
-    return text.rstrip() + "\n"
+def _load(directory: Path | None, name: str, placeholders: tuple[str, ...] = PLACEHOLDERS) -> str:
+    return load_template(directory, name, placeholders, what="quality judge prompt template")
 
 
 class QualityJudge:
@@ -130,7 +122,7 @@ class QualityJudge:
 
     def __init__(self, teacher: Teacher, prompts_dir: Path | None = None, max_tokens: int = 96, method: Literal["probability", "text"] = "probability",
                  own_reference: bool = True, references: dict[tuple[str, str], str] | None = None) -> None:  # fmt: skip
-        directory = prompts_dir or default_prompts_dir()
+        directory = prompts_dir
         self.template = _load(directory, TEMPLATE)
         self.score_template = _load(directory, SCORE_TEMPLATE)
         self.reference_template = _load(directory, REFERENCE_TEMPLATE, (*PLACEHOLDERS, "reference"))

@@ -10,11 +10,13 @@
              proposal stage and its filters (recipes/self_instruct.py), journaled like any candidate.
 3. turns     per opener: the teacher answers as the assistant (prompts/conversation_assistant.txt,
              the conversation as chat turns under a system prompt), then as the user simulator
-             (prompts/conversation_user.txt, the conversation as a transcript) writes a follow-up,
-             until --turns user turns are answered or the simulator answers with the stop marker.
-             Each turn is journaled (`turn`) when it arrives, so a resumed run asks for no turn twice.
-             A dropped turn (stages/converse.py: empty, cut off, refusal, a copy of the turn before
-             it, restatement) ends the conversation at its last good assistant turn; one without a
+             (prompts/conversation_user.txt, the conversation as a transcript and one kind of
+             follow-up to write) writes a follow-up, until --turns user turns are answered or the
+             simulator answers with the stop marker. Each turn is journaled (`turn`) when it arrives,
+             so a resumed run asks for no turn twice. A dropped user turn (stages/converse.py: empty,
+             a copy of the turn before it, a restatement, the assistant's voice, ...) is asked for
+             again with the next kind of follow-up, up to SIMULATOR_TRIES times; a dropped answer, or
+             the last try, ends the conversation at its last good assistant turn; one without a
              complete user/assistant pair is dropped with the reason. Journals `completed` with the conversation.
 4. product   conversations.json (ShareGPT: {"id", "conversations": [{"from": "human"|"gpt", "value"}]})
              and messages.jsonl (OpenAI / TRL: {"messages": [{"role", "content"}]}).
@@ -38,10 +40,12 @@ from selfinstruct.safe_files import write_json_atomic, write_text_atomic
 from selfinstruct.stages.converse import (
     ASSISTANT_TEMPLATE,
     SIMULATOR_TEMPLATE,
+    SIMULATOR_TRIES,
     assistant_prompt,
     clean_assistant_turn,
     clean_user_turn,
     echo_of_prompt,
+    follow_up,
     is_stop,
     opener_of,
     read_openers,
@@ -63,7 +67,7 @@ if TYPE_CHECKING:
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "propose_instructions": self_instruct.TEMPLATES["propose_instructions"],
     ASSISTANT_TEMPLATE: (),
-    SIMULATOR_TEMPLATE: ("stop_marker", "transcript"),
+    SIMULATOR_TEMPLATE: ("stop_marker", "transcript", "follow_up"),
 }
 # New openers come from the self-instruct proposal stage, with its settings.
 DECODING, EXAMPLES, TOKENS_PER_ITEM = self_instruct.DECODING, self_instruct.EXAMPLES, self_instruct.TOKENS_PER_ITEM
@@ -124,21 +128,33 @@ async def finish(driver: Pipeline, ids: list[str]) -> None:
         await _converse(driver, cid)
 
 
-def _history(driver: Pipeline, cid: str) -> tuple[list[ChatMessage], Turn | None]:
-    """The conversation so far (opener first) from the journal, and the turn that ended it, if one did."""
+def _history(driver: Pipeline, cid: str) -> tuple[list[ChatMessage], Turn | None, int]:
+    """The conversation so far (opener first) from the journal, the turn that ended it if one did, and how
+    many user messages were already asked for and dropped at its end (each is asked for again)."""
     cand = driver.state.kept[cid]
     history = [ChatMessage(role="user", content=opener_of(cand.instruction, cand.instances))]
+    attempts = 0
     for turn in driver.state.turns.get(cid, []):
-        if turn.status != "kept":
-            return history, turn
-        history.append(ChatMessage(role=turn.role, content=turn.content))
-    return history, None
+        if turn.status == "kept":
+            history.append(ChatMessage(role=turn.role, content=turn.content))
+            attempts = 0
+        elif _ask_again(turn, attempts):
+            attempts += 1
+        else:
+            return history, turn, attempts
+    return history, None, attempts
+
+
+def _ask_again(turn: Turn, attempts: int) -> bool:
+    """Whether a turn that was not kept is asked for again: a dropped user message, up to SIMULATOR_TRIES in all.
+    A stop marker ends the chat; a dropped answer does too (its request would be the same)."""
+    return turn.status == "dropped" and turn.role == "user" and attempts + 1 < SIMULATOR_TRIES
 
 
 async def _converse(driver: Pipeline, cid: str) -> None:
     """Alternate assistant and simulator turns from wherever the journal left this conversation."""
     cfg = driver.cfg
-    history, ended = _history(driver, cid)
+    history, ended, attempts = _history(driver, cid)
     while ended is None:
         users = sum(m.role == "user" for m in history)
         if history[-1].role == "assistant" and users >= cfg.turns:
@@ -147,7 +163,8 @@ async def _converse(driver: Pipeline, cid: str) -> None:
         if role == "assistant":
             prompt, decoding = assistant_prompt(driver.templates, history), _decoding(cfg, ASSISTANT_DECODING)
         else:
-            prompt, decoding = simulator_prompt(driver.templates, history), _decoding(cfg, SIMULATOR_DECODING)
+            kind = follow_up(cid, len(history), attempts)
+            prompt, decoding = simulator_prompt(driver.templates, history, kind), _decoding(cfg, SIMULATOR_DECODING)
         completion = await driver.teacher.complete(prompt, decoding, stage=role if role == "assistant" else "simulator")
         text = clean_assistant_turn(completion.text) if role == "assistant" else strip_marker(clean_user_turn(completion.text))
         turn = Turn(id=cid, n=len(history), role=role, content=text, finish_reason=completion.finish_reason)
@@ -160,10 +177,13 @@ async def _converse(driver: Pipeline, cid: str) -> None:
             if reason:
                 turn.status, turn.reason, turn.score = "dropped", reason, score
         driver.record(turn)
-        if turn.status != "kept":
-            ended = turn
-        else:
+        if turn.status == "kept":
             history.append(ChatMessage(role=role, content=text))
+            attempts = 0
+        elif _ask_again(turn, attempts):
+            attempts += 1
+        else:
+            ended = turn
     driver.record(_completed(cid, history, ended))
 
 
@@ -212,12 +232,15 @@ def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
     done = state.done_ids()[: cfg.budget]
     per = Counter(sum(m.role == "user" for m in state.completed[cid].conversation or []) for cid in done)
     dropped = Counter(t.reason for turns in state.turns.values() for t in turns if t.status == "dropped")
+    # A dropped user message with a turn after it was asked for again.
+    again = sum(t.status == "dropped" and t.role == "user" for turns in state.turns.values() for t in turns[:-1])
     return {
         "conversations": len(done),
         "turns_per_conversation": {str(k): per[k] for k in sorted(per)},
         "mean_turns": round(sum(k * v for k, v in per.items()) / len(done), 2) if done else 0.0,
         "ended": dict(Counter(state.completed[cid].ended for cid in done)),
         "dropped_turns": dict(dropped),
+        "user_turns_asked_again": again,
     }
 
 

@@ -54,7 +54,7 @@ from selfinstruct.stages.instances import (
     read_instances,
     worked_labels,
 )
-from selfinstruct.stages.mix import INPUT_NOTE, MIX_FULL, MixPlan, mix_of_run
+from selfinstruct.stages.mix import INPUT_NOTE, MIX_FULL, MixPlan, mix_of_run, without_inline_material
 from selfinstruct.stages.propose import (
     build_propose_prompt,
     examples_per_request,
@@ -96,6 +96,8 @@ def prepare(driver: Pipeline) -> None:
         completed = driver.state.completed.get(cid)
         if completed is None or completed.finished:
             plan.count(cand.instruction)
+        if completed is not None and completed.finished:
+            plan.settle(cand.instruction, any(i.input.strip() for i in completed.instances))
     driver.mix = plan  # type: ignore[attr-defined]
 
 
@@ -127,6 +129,7 @@ async def propose(driver: Pipeline, request: int) -> None:
     # The mix gives way once half the proposal cap is spent: steering must not stop a run the filters would finish.
     steering = cfg.seed_mix and request < cfg.proposal_cap // 2
     for j, instruction in enumerate(items):
+        instruction = without_inline_material(instruction) if cfg.seed_mix else instruction
         full = plan.admit(instruction) if steering and not cheap_reason(instruction, cfg.allow_non_ascii, driver.banned_words) else None
         if full is not None:
             driver.record_candidate(request, j, instruction, Verdict(MIX_FULL), detail=full)
@@ -228,6 +231,8 @@ async def _instances(driver: Pipeline, cid: str) -> None:
     driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=reason, raw=raw, quality=notes, checks=checks))
     if not kept:
         driver.mix.count(driver.state.kept[cid].instruction, -1)  # type: ignore[attr-defined]  # its place in the mix is free again
+    else:
+        driver.mix.settle(driver.state.kept[cid].instruction, any(i.input.strip() for i in kept))  # type: ignore[attr-defined]
 
 
 async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:

@@ -23,6 +23,7 @@ from selfinstruct.readers import read_records
 from selfinstruct.recipes import recipe_of_run
 from selfinstruct.records import Candidate, Classified, Completed, Proposed, SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, DATA, JOURNAL, REQUESTS, SUMMARY
+from selfinstruct.safe_files import JsonlReader
 
 _RECORDS: dict[str, type[BaseModel]] = {"candidate": Candidate, "classified": Classified, "completed": Completed, "proposed": Proposed}
 
@@ -156,25 +157,9 @@ def _row(where: str, obj: Any) -> Row:
 
 
 def _jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    """(line number, object) per line; a torn final line without a newline is dropped, any other bad line is an error."""
-    if not path.is_file():
-        return []
-    raw = path.read_bytes()
-    lines = raw.decode("utf-8", errors="replace").split("\n")
-    out = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict):
-                raise ValueError
-        except ValueError:
-            if lineno == len(lines) and not raw.endswith(b"\n"):
-                continue  # torn by a crash mid-write; the next generate run cuts it too
-            raise UserError(f"{path}:{lineno}: unreadable line; the run directory is damaged") from None
-        out.append((lineno, obj))
-    return out
+    """(line number, object) per line; a torn last line is dropped (the next generate run cuts it too), any other bad line is an error."""
+    reader = JsonlReader(path, damaged="unreadable line; the run directory is damaged")
+    return [(reader.lineno, obj) for obj in reader]
 
 
 def _read_json(path: Path) -> Any:

@@ -12,7 +12,6 @@ is looked up per row when a page is drawn, never for all rows at once, so 50K ro
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +21,7 @@ from selfinstruct.errors import UserError
 from selfinstruct.readers import read_records
 from selfinstruct.recipes import recipe_of_run
 from selfinstruct.reviews import REVIEWS, chat_digest, is_run_dir, reviews_path, row_digest, run_product
+from selfinstruct.safe_files import JsonlReader
 
 CLIP = 600  # characters of a sibling's text shown
 
@@ -174,13 +174,11 @@ def _completed_lines(journal: Path) -> dict[str, Any]:
     from selfinstruct.records import Completed
 
     out: dict[str, Any] = {}
-    if not journal.is_file():
-        return out
-    for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            obj = json.loads(line)
-            if obj.get("kind") == "completed":
+    reader = JsonlReader(journal, damaged="unreadable line; the run directory is damaged")
+    for obj in reader:
+        if obj.get("kind") == "completed":
+            try:
                 out[obj["id"]] = Completed.model_validate(obj)
-        except (ValueError, KeyError, AttributeError):
-            continue  # a torn line; the review needs only what it can read
+            except (ValueError, KeyError):
+                raise reader.error() from None
     return out

@@ -25,7 +25,10 @@ code, none with an input, against 10% and 36% of the seeds), so a run steers in 
     it: code beyond the seeds' share + TOLERANCE of the budget, or a task predicted to need no
     input beyond what leaves (seeds' share with an input - TOLERANCE) of the budget to tasks
     with one. The prediction reads the instruction (code.py's and inputs.py's rules, a
-    classification cue); the needs-input verifier drops a predicted-input task left without one.
+    classification cue, words that point at material) and is corrected once the task is finished; the
+    needs-input verifier drops a predicted-input task left without one, and material a teacher wrote
+    into such an instruction ('Translate this sentence into French: "..."') is cut off it, so that
+    the instance stage writes inputs for it, as the seeds carry theirs.
 Once half the proposal cap is spent the mix gives way and anything passes, so steering never stops
 a run that the filters alone would finish. A user's own seeds set the shares.
 """
@@ -127,6 +130,21 @@ def predicted(instruction: str) -> str:
     return "other"
 
 
+# Material written into an instruction that points at it: 'Translate this sentence into French: "The sky is blue."'.
+_INLINE_TAIL = re.compile(r"""\s*(?::\s*|\s)(?:"[^"]{2,}"|“[^”]{2,}”|'[^']{2,}'|\[[^\]]{2,}\]|\{[^}]{2,}\})\s*[.?!]?\s*$""")
+
+
+def without_inline_material(instruction: str) -> str:
+    """The instruction without the material a small teacher wrote into it, when it points at material ("this sentence")
+    and ends with it quoted or bracketed: the instance stage then writes inputs for it, as the seeds carry theirs."""
+    if predicted(instruction) != "input":
+        return instruction
+    cut = _INLINE_TAIL.sub("", instruction).rstrip(" :,;")
+    if cut == instruction.strip() or len(cut.split()) < 3:
+        return instruction
+    return cut if cut[-1] in ".?!" else cut + ("?" if re.match(r"(?i)(what|which|how|is|are|does|do|can|who|why)\b", cut) else ".")
+
+
 class MixPlan:
     """A run's steering towards its seeds' mix: allowances per predicted kind, counted over kept instructions."""
 
@@ -143,6 +161,12 @@ class MixPlan:
     def count(self, instruction: str, delta: int = 1) -> None:
         """A kept instruction (delta 1), or one whose instance stage finished with nothing (delta -1)."""
         self.kept[predicted(instruction)] += delta
+
+    def settle(self, instruction: str, has_input: bool) -> None:
+        """A kept instruction finished with instances: a task taken for one with an input that came without one counts as without."""
+        if predicted(instruction) == "input" and not has_input:
+            self.kept["input"] -= 1
+            self.kept["other"] += 1
 
     def admit(self, instruction: str) -> str | None:
         """None when the instruction's kind still has room, else why not (the journal's detail)."""

@@ -33,7 +33,7 @@ import openai
 
 from selfinstruct.errors import CapReached, TeacherError
 from selfinstruct.run import REQUESTS
-from selfinstruct.safe_files import write_text_atomic
+from selfinstruct.safe_files import JsonlReader, write_text_atomic
 from selfinstruct.teacher.batch_journal import BatchEntry, BatchJournal, LineKey, custom_id, digest, parse_custom_id
 from selfinstruct.teacher.batch_lines import (
     ENDPOINTS,
@@ -192,7 +192,7 @@ class BatchTeacher:
         for batch in found:
             if batch.input_file_id not in orphans:
                 continue
-            lines = [json.loads(x) for x in (self.run_dir / orphans[batch.input_file_id]).read_text(encoding="utf-8").splitlines() if x.strip()]
+            lines = list(JsonlReader(self.run_dir / orphans[batch.input_file_id], damaged="unreadable line; the run directory is damaged"))
             worst = [(body_tokens(line["body"]), int(line["body"].get("max_tokens") or 0)) for line in lines]
             usd = sum(self.spend.cost(p, m) for p, m in worst)
             entry = BatchEntry(

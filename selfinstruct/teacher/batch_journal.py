@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from selfinstruct.safe_files import JsonlAppender, write_text_atomic
+from selfinstruct.safe_files import JsonlAppender, JsonlReader, write_text_atomic
 
 BATCHES = "batches.jsonl"
 BATCH_DIR = "batches"
@@ -101,14 +101,8 @@ class BatchJournal:
         self._load()
 
     def _load(self) -> None:
-        path = self.run_dir / BATCHES
-        if not path.exists():
-            return
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue  # a torn last line from a kill mid-write: what it said is re-learnt by polling
+        # A torn last line from a kill mid-write is left out: what it said is re-learnt by polling.
+        for rec in JsonlReader(self.run_dir / BATCHES, damaged="unreadable line; the run directory is damaged"):
             kind = rec.get("kind")
             if kind == "file":
                 self.files[rec["file"]] = rec["input"]
@@ -184,7 +178,7 @@ class BatchJournal:
 
     def input_lines(self, entry: BatchEntry) -> list[dict[str, Any]]:
         path = self.run_dir / entry.input_path
-        return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+        return list(JsonlReader(path, damaged="unreadable line; the run directory is damaged"))
 
     def result_path(self, entry: BatchEntry, kind: str) -> Path:
         return self.dir / f"{entry.batch_id}-{kind}.jsonl"

@@ -10,12 +10,12 @@ log's lines a rerun replays so that no answered line is logged (and counted) twi
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from selfinstruct.safe_files import JsonlReader
 from selfinstruct.teacher.batch_journal import BatchEntry, BatchJournal, LineKey
 from selfinstruct.teacher.spend import count_tokens
 from selfinstruct.teacher.wire import Completion
@@ -96,25 +96,12 @@ def read_results(journal: BatchJournal, entry: BatchEntry, api: str) -> dict[str
     """A finished batch's downloaded output and error files, by custom_id (empty before they are downloaded)."""
     results: dict[str, LineResult] = {}
     for kind in ("output", "errors"):
-        path = journal.result_path(entry, kind)
-        if not path.exists():
-            continue
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                row = json.loads(line)
-                results[row.get("custom_id", "")] = parse_result_line(row, api)
+        for row in JsonlReader(journal.result_path(entry, kind), damaged="unreadable line; delete it to download it again"):
+            results[row.get("custom_id", "")] = parse_result_line(row, api)
     return results
 
 
 def logged_lines(requests_log: Path) -> set[tuple[str, str]]:
     """(batch, custom_id) of every batch line the request log already has: a rerun logs each line once."""
-    logged: set[tuple[str, str]] = set()
-    if requests_log.exists():
-        for line in requests_log.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec.get("batch") and rec.get("custom_id"):
-                logged.add((rec["batch"], rec["custom_id"]))
-    return logged
+    return {(rec["batch"], rec["custom_id"]) for rec in JsonlReader(requests_log, damaged="unreadable line; the run directory is damaged")
+            if rec.get("batch") and rec.get("custom_id")}  # fmt: skip

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selfinstruct.run import HOLDS, REQUESTS
+from selfinstruct.safe_files import JsonlReader
 from selfinstruct.teacher.spend import Usage
 
 
@@ -46,22 +47,8 @@ class Hold:
         return Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.max_tokens, usd=self.usd)
 
 
-def _lines(path: Path) -> Iterator[dict]:
-    """Every readable JSON line of a JSONL file, streamed (a torn or foreign line is skipped)."""
-    if not path.exists():
-        return
-    with path.open("rb") as fh:
-        for line in fh:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict):
-                yield rec
-
-
 def read_holds(run_dir: Path) -> Iterator[Hold]:
-    for rec in _lines(run_dir / HOLDS):
+    for rec in JsonlReader(run_dir / HOLDS, damaged="unreadable line; the run directory is damaged"):
         try:
             yield Hold(int(rec["hold"]), str(rec.get("stage", "unknown")), int(rec["prompt_tokens"]), int(rec["max_tokens"]), float(rec["usd"]))
         except (KeyError, TypeError, ValueError):
@@ -70,7 +57,7 @@ def read_holds(run_dir: Path) -> Iterator[Hold]:
 
 def settled_ids(run_dir: Path) -> set[int]:
     """Holds the request log settled: every attempt line that names one (answered, failed or abandoned)."""
-    return {int(rec["hold"]) for rec in _lines(run_dir / REQUESTS) if isinstance(rec.get("hold"), int)}
+    return {int(rec["hold"]) for rec in JsonlReader(run_dir / REQUESTS, damaged="unreadable line; the run directory is damaged") if isinstance(rec.get("hold"), int)}
 
 
 def lost_in_crash(run_dir: Path, settled: set[int] | None = None) -> list[Hold]:

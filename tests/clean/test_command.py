@@ -83,13 +83,17 @@ def test_sharegpt_repaired_counted_and_written_back(runner: CliRunner, mock_teac
     assert any("[Input]\nuser: Tell me how tides work." in p for p in prompts)
 
 
-def test_messages_jsonl_and_a_run_directory(runner: CliRunner, tmp_path: Path) -> None:
+def test_messages_and_alpaca_jsonl_and_a_run_directory(runner: CliRunner, tmp_path: Path) -> None:
     messages = [{"messages": [{"role": "user", "content": c["conversations"][-2]["value"]}, {"role": "assistant", "content": c["conversations"][-1]["value"]}]}
                 for c in SHAREGPT if c["id"] in ("clean", "echo")]  # fmt: skip
     data = write(tmp_path / "m.jsonl", messages, jsonl=True)
     result = clean(runner, str(data), "--out", str(tmp_path / "m.clean.jsonl"), "--no-gate")
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "m.clean.jsonl") == messages[:1]
+    alpaca = write(tmp_path / "a.jsonl", ALPACA[:4], jsonl=True)
+    result = clean(runner, str(alpaca), "--out", str(tmp_path / "a.clean.jsonl"), "--no-gate")
+    assert result.exit_code == 0, result.output
+    assert read_jsonl(tmp_path / "a.clean.jsonl") == [ALPACA[0], ALPACA[2], ALPACA[3]]
     run = tmp_path / "run"
     run.mkdir()
     write(run / "alpaca_data.json", [{k: v for k, v in r.items() if k != "id"} for r in ALPACA[:4]])

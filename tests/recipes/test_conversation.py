@@ -18,10 +18,14 @@ from typer.testing import CliRunner
 from selfinstruct.cli import app
 from selfinstruct.recipes import RECIPES
 from selfinstruct.stages.converse import (
+    FOLLOW_UPS,
+    SIMULATOR_TRIES,
     STOP_MARKER,
     clean_assistant_turn,
     clean_user_turn,
     echo_of_prompt,
+    follow_up,
+    in_assistant_voice,
     is_refusal,
     is_stop,
     opener_text,
@@ -120,16 +124,19 @@ def test_the_simulator_may_end_a_conversation_early_and_it_is_kept(mock_teacher,
 
 
 def test_a_simulator_that_copies_its_rules_is_no_stop_and_the_copy_is_no_user_turn(mock_teacher, runner, tmp_path):
-    """Small models echo the rule that names the stop marker: that ends the chat as a dropped turn, not a stop."""
+    """Small models echo the rule that names the stop marker: a dropped turn, asked for again, never a stop."""
     mock_teacher.echo_rules = True
     out = tmp_path / "run"
     _generate(runner, mock_teacher, out, 2, "--turns", "3")
     convs = _check_schema(out, 2)
     assert all(len(c["conversations"]) == 2 and "[[END]]" not in json.dumps(c) for c in convs)
     summary = json.loads((out / "summary.json").read_text())
+    # This simulator echoes every time: each chat's user turn is asked for SIMULATOR_TRIES times, then the chat ends.
     assert summary["ended"] == {"dropped_turn:echoed_prompt": 2}
+    assert summary["user_turns_asked_again"] == 2 * (SIMULATOR_TRIES - 1)
     dropped = [t for t in read_journal(out) if t["kind"] == "turn" and t["status"] == "dropped"]
-    assert [t["reason"] for t in dropped] == ["echoed_prompt"] * 2
+    assert [t["reason"] for t in dropped] == ["echoed_prompt"] * 2 * SIMULATOR_TRIES
+    assert mock_teacher.count("simulator") == 2 * SIMULATOR_TRIES
 
 
 def test_a_refused_opener_drops_the_conversation_and_the_next_opener_takes_its_place(mock_teacher, runner, tmp_path):
@@ -159,12 +166,12 @@ def test_a_restated_user_turn_ends_the_conversation_at_the_last_good_answer(mock
 
 
 def test_turn_filters_with_the_in_process_teacher(tmp_path):
-    """Each turn filter, with answers chosen turn by turn: cut off, empty, refusal later in a chat."""
+    """Each turn filter, with answers chosen turn by turn: cut off, empty (every ask), refusal later in a chat."""
     teacher = FakeTeacher({
         "assistant": ["A first answer about tides.", ("A second answer that was cut", "length"),   # chat 1: cut off on turn 2
                       "An answer.", "I'm sorry, but I cannot help with that.",                      # chat 2: refusal on turn 2
                       "Another answer.", "More detail on it."],                                     # chat 3: empty user turn 3
-        "simulator": ["Why is that?", "What about the moon?", "Tell me more about it.", "  "],
+        "simulator": ["Why is that?", "What about the moon?", "Tell me more about it.", *["  "] * SIMULATOR_TRIES],
     })  # fmt: skip
     pipeline, run = drive(tmp_path, "conversation", teacher, budget=3, turns=3)
     rows = RECIPES["conversation"].rows(pipeline.state, pipeline.cfg, pipeline.seeds)
@@ -172,7 +179,68 @@ def test_turn_filters_with_the_in_process_teacher(tmp_path):
     assert lengths == [2, 2, 4]
     journal = read_journal(run.path)
     dropped = [(t["id"], t["role"], t["reason"]) for t in journal if t["kind"] == "turn" and t["status"] == "dropped"]
-    assert dropped == [("s00000", "assistant", "cut_off"), ("s00001", "assistant", "refusal"), ("s00002", "user", "empty")]
+    assert dropped == [("s00000", "assistant", "cut_off"), ("s00001", "assistant", "refusal"), *[("s00002", "user", "empty")] * SIMULATOR_TRIES]
+
+
+def _asked_kinds(teacher: FakeTeacher) -> list[str]:
+    """The kind of follow-up each simulator request asked for (the end of its last message)."""
+    return [next(k for k in FOLLOW_UPS if prompt[-1].content.rstrip().endswith(k + ".")) for stage, prompt, _ in teacher.asked if stage == "simulator"]
+
+
+def test_a_dropped_user_turn_is_asked_for_again_with_another_kind_of_follow_up(tmp_path):
+    """A simulator that speaks as the assistant, or says too little, is asked again; the chat goes on to --turns."""
+    teacher = FakeTeacher({
+        "assistant": ["Tides come from the moon's pull.", "The near side is pulled more than the far side.", "Twice a day."],
+        "simulator": ["Sure, what else would you like to know about tides?",           # the assistant's voice
+                      "Thanks!",                                                        # asks nothing
+                      "Why is the pull stronger on the side facing the moon?",
+                      "How often does that happen at my beach in Maine?"],
+    })  # fmt: skip
+    pipeline, run = drive(tmp_path, "conversation", teacher, budget=1, turns=3)
+    (row,) = RECIPES["conversation"].rows(pipeline.state, pipeline.cfg, pipeline.seeds)
+    assert [t["value"] for t in row["conversations"][2::2]] == [
+        "Why is the pull stronger on the side facing the moon?", "How often does that happen at my beach in Maine?"
+    ]
+    journal = [t for t in read_journal(run.path) if t["kind"] == "turn"]
+    assert [(t["n"], t["status"], t.get("reason")) for t in journal] == [
+        (1, "kept", None), (2, "dropped", "assistant_voice"), (2, "dropped", "too_short"), (2, "kept", None),
+        (3, "kept", None), (4, "kept", None), (5, "kept", None),
+    ]
+    # Each new ask wants the next kind of follow-up; the next turn starts from its own kind again.
+    cid = row["id"]
+    assert _asked_kinds(teacher) == [follow_up(cid, 2, 0), follow_up(cid, 2, 1), follow_up(cid, 2, 2), follow_up(cid, 4, 0)]
+    assert len(set(_asked_kinds(teacher)[:3])) == 3
+    summary = RECIPES["conversation"].summary(pipeline.state, pipeline.cfg)
+    assert summary["turns_per_conversation"] == {"3": 1} and summary["ended"] == {"turn_limit": 1}
+    assert summary["user_turns_asked_again"] == 2 and summary["dropped_turns"] == {"assistant_voice": 1, "too_short": 1}
+
+
+def test_a_user_turn_dropped_every_time_ends_the_chat_at_its_last_answer(tmp_path):
+    teacher = FakeTeacher({"assistant": ["Tides come from the moon's pull."], "simulator": ["How can I help you today?"] * SIMULATOR_TRIES})
+    pipeline, run = drive(tmp_path, "conversation", teacher, budget=1, turns=3)
+    (row,) = RECIPES["conversation"].rows(pipeline.state, pipeline.cfg, pipeline.seeds)
+    assert len(row["conversations"]) == 2 and teacher.count("simulator") == SIMULATOR_TRIES
+    assert RECIPES["conversation"].summary(pipeline.state, pipeline.cfg)["ended"] == {"dropped_turn:assistant_voice": 1}
+
+
+def test_a_run_stopped_between_two_asks_for_one_user_turn_resumes_with_the_next_ask(tmp_path):
+    """The journal's dropped user turns count as asks made: the rerun sends the second ask, with the second kind."""
+    first = FakeTeacher({"assistant": ["Tides come from the moon's pull."], "simulator": ["Okay."]})
+    with pytest.raises(AssertionError, match="no canned answer left"):  # the run stops at its next request
+        drive(tmp_path, "conversation", first, budget=1, turns=2)
+    second = FakeTeacher({"simulator": ["Why does the moon pull the oceans more than the land?"], "assistant": ["Water moves freely."]})
+    pipeline, run = drive(tmp_path, "conversation", second, budget=1, turns=2)
+    (row,) = RECIPES["conversation"].rows(pipeline.state, pipeline.cfg, pipeline.seeds)
+    assert len(row["conversations"]) == 4 and [s for s, _, _ in second.asked] == ["simulator", "assistant"]
+    # The second ask had gone out unanswered; the rerun sends that one, not the first again.
+    assert _asked_kinds(second) == _asked_kinds(first)[1:] == [follow_up(row["id"], 2, 1)]
+
+
+def test_follow_up_kinds_rotate_per_turn_and_ask():
+    kinds = [follow_up("s00003", n, 0) for n in (2, 4, 6, 8, 10)]
+    assert sorted(kinds) == sorted(FOLLOW_UPS)  # five user turns: each kind once
+    assert follow_up("s00003", 2, 1) == follow_up("s00003", 4, 0) != follow_up("s00003", 2, 0)
+    assert len({follow_up(f"s{i:05d}", 2) for i in range(20)}) > 1  # chats do not all start alike
 
 
 def test_turn_problem_rules():
@@ -212,6 +280,41 @@ def test_turn_problem_rules():
     assert clean_user_turn('User: "Why is the sky blue?"\n\nAssistant: Because of Rayleigh scattering.') == "Why is the sky blue?"
     assert clean_user_turn("**User:** And at night?") == "And at night?"
     assert clean_assistant_turn("Assistant: It is blue because...") == "It is blue because..."
+    # The 1.5B teacher's simulator, speaking as the assistant, or asking for nothing.
+    for line in ["Sure, please provide more details about the task you would like me to help you with.",
+                 "Okay, so what else can I help you with?", "Sure, can you tell me if there is a sentence you'd like to check?", "Do you have any questions about the grammatical correctness of your sentence?",
+                 "Certainly! What kind of climate do you find most interesting or concerning?",
+                 "The sky is a beautiful phenomenon. What would you like to know about the science behind it?",
+                 "Sure, I'd be happy to explain that in more detail. A business license is crucial.",
+                 "Sure, here's the next message with one change to make it shorter: what are fun games?"]:  # fmt: skip
+        assert in_assistant_voice(line), line
+        assert turn_problem(line, "stop", "user", history)[0] == "assistant_voice"
+    for line in ["Great, but can you make it shorter?", "Could you help me pick one of them for a small kitchen?",
+                 "What would happen if I used plastic jars instead?", "Let me think: is 2 liters right for a runner too?"]:  # fmt: skip
+        assert not in_assistant_voice(line), line
+    assert turn_problem("Sure!", "stop", "user", history) == ("too_short", None)
+    # Narrating the chat instead of taking part in it.
+    said = "The assistant said the sentence is correct. Is there something that might make you think otherwise?"
+    assert turn_problem(said, "stop", "user", history) == ("names_roles", None)
+    assert clean_user_turn("Should I use PayPal or Stripe?\n\nThe assistant would respond:") == "Should I use PayPal or Stripe?"
+    assert clean_user_turn("Which is faster?\nAI chips are built for it: does that matter?") == "Which is faster?\nAI chips are built for it: does that matter?"
+    assert turn_problem("Make it shorter.", "stop", "user", history) == (None, None)
+    # A statement that asks nothing: the simulator answering its own question.
+    answer = "The sentence is grammatically correct, as it follows the proper structure of a simple statement."
+    assert turn_problem(answer, "stop", "user", history) == ("no_request", None)
+    assert turn_problem("I think 2 liters is wrong for athletes.", "stop", "user", history) == (None, None)  # an objection
+    # The opener's instruction asked again, its input left out, is a restatement too.
+    dates = [ChatMessage(role="user", content="List every date mentioned in the passage, in YYYY-MM-DD format.\n\nSigned on March 3, 2021."),
+             ChatMessage(role="assistant", content="2021-03-03")]  # fmt: skip
+    assert turn_problem("List every date mentioned in the passage, in YYYY-MM-DD format.", "stop", "user", dates)[0] == "restatement"
+    assert turn_problem("Yes.", "stop", "assistant", history) == (None, None)  # a short answer is fine
+    # A reply that is the transcript's heading alone is an echo; the same words inside a message are not.
+    heading = [prompt[0], Message(role="user", content="The conversation so far:\n\nUser: Hi.\n\nWrite the user's next message.")]
+    assert echo_of_prompt("The conversation so far:", heading) == "The conversation so far:"
+    assert echo_of_prompt("Going by the conversation so far, what is left?", heading) is None
+    copied = "The conversation so far:\n\nUser: How much water should an adult drink per day?"  # a transcript, not a message
+    assert echo_of_prompt(copied, heading) == "The conversation so far:"
+    assert clean_user_turn("Is tap water fine?\n\nUser: And bottled?") == "Is tap water fine?"
 
 
 def test_new_openers_come_from_proposals_when_the_budget_needs_more(mock_teacher, runner, tmp_path):

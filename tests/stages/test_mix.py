@@ -11,7 +11,7 @@ from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.recipes import self_instruct
 from selfinstruct.recipes.self_instruct import proposal_prompt
 from selfinstruct.records import Instance, read_seed_tasks
-from selfinstruct.stages.mix import INPUT_NOTE, MixPlan, predicted, seed_mix, task_kind
+from selfinstruct.stages.mix import INPUT_NOTE, MixPlan, predicted, seed_mix, task_kind, without_inline_material
 from selfinstruct.templates import Templates
 from tests.conftest import SEEDS, mock_args
 
@@ -33,6 +33,18 @@ def test_kinds_of_tasks() -> None:
                                    "Classify each animal as a mammal or a bird.", "Why is the sky blue?")] == ["code", "input", "input", "other"]  # fmt: skip
     # Proposed by the packaged 1.5B when asked for tasks on an input: they point at it, with words after.
     assert predicted("Translate this sentence into French.") == predicted("Is this review positive or negative?") == "input"
+
+
+def test_material_written_into_an_instruction_is_cut_off() -> None:
+    """Proposed by the packaged 1.5B in a demo run, each finished without an input of its own."""
+    assert without_inline_material('Translate this paragraph into French: "The sky is blue today."') == "Translate this paragraph into French."
+    assert without_inline_material("Convert this list into a numbered list: [apple, banana, cherry].") == "Convert this list into a numbered list."
+    assert without_inline_material('Is this review positive or negative: "Great food!"') == "Is this review positive or negative?"
+    assert without_inline_material('Write a poem titled "Rain".') == 'Write a poem titled "Rain".'  # points at no material
+    plan = MixPlan(read_seed_tasks(SHIPPED), budget=20)
+    plan.count("Translate this paragraph into French.")
+    plan.settle("Translate this paragraph into French.", has_input=False)  # finished without one after all
+    assert (plan.kept["input"], plan.kept["other"]) == (0, 1)
 
 
 def test_allowances_follow_the_seeds_and_the_budget() -> None:

@@ -24,10 +24,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from selfinstruct.prompt_files import load_template
 from selfinstruct.records import Instance
 from selfinstruct.stages.verifiers.code import find_code
 from selfinstruct.teacher.client import Decoding, Teacher
-from selfinstruct.templates import default_prompts_dir
 
 TEMPLATE = "answer_short.txt"
 STAGE = "consistency"  # the requests log's stage name
@@ -103,19 +103,12 @@ class ConsistencyVerdict:
         return 2 * (len(self.answers) - self.agreed) <= len(self.answers)
 
 
-def _load(prompts_dir: Path | None) -> str:
-    for directory in (prompts_dir, default_prompts_dir()):
-        if directory is not None and (directory / TEMPLATE).is_file():
-            return (directory / TEMPLATE).read_text(encoding="utf-8").rstrip() + "\n"
-    raise FileNotFoundError(TEMPLATE)
-
-
 class Consistency:
     """Asks the teacher again for short answers; one prompt template, k answers per instance."""
 
     def __init__(self, teacher: Teacher, k: int = 2, temperature: float = 0.7, prompts_dir: Path | None = None) -> None:
         self.teacher, self.k = teacher, k
-        self.template = _load(prompts_dir)
+        self.template = load_template(prompts_dir, TEMPLATE, ("instruction", "input", "choices"), what="consistency prompt template", shipped_fallback=True)
         self.decoding = Decoding(temperature=temperature, top_p=1.0, max_tokens=MAX_TOKENS)
 
     def prompt(self, instruction: str, inp: str, labels: list[str] | None) -> str:

@@ -20,13 +20,13 @@ from selfinstruct import __version__
 from selfinstruct.clean.settings import CleanConfig
 from selfinstruct.cli_options import err_console, settings_command
 from selfinstruct.dedup import DedupConfig
+from selfinstruct.endpoint_settings import ModelsConfig
 from selfinstruct.evaluate.settings import EvalConfig
 from selfinstruct.export.settings import ExportConfig
 from selfinstruct.finetune.settings import AskConfig, ExportModelConfig, FinetuneConfig
 from selfinstruct.generate.settings import GenerateConfig, StatusConfig
 from selfinstruct.report.settings import ReportConfig
 from selfinstruct.review.settings import ReviewConfig
-from selfinstruct.teacher.settings import ModelsConfig
 
 app = typer.Typer(
     name="selfinstruct",

@@ -20,10 +20,10 @@ import selfinstruct.errors as errors
 from selfinstruct.cli import app
 from selfinstruct.cli_options import settings_command
 from selfinstruct.dedup import DedupConfig
+from selfinstruct.endpoint_settings import ModelsConfig, TeacherSettings
 from selfinstruct.finetune.settings import AskConfig, FinetuneConfig
 from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.settings import OptionSpec, nested, option_specs, setting
-from selfinstruct.teacher.settings import ModelsConfig, TeacherSettings
 from tests.conftest import SEEDS
 
 # Every command of the app, with the settings model its options were generated from.

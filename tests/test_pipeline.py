@@ -35,7 +35,9 @@ def test_proposal_cap_stops_the_run(tmp_path):
 
 def _drive_toy(tmp_path, propose, finish, budget: int) -> Pipeline:  # noqa: ANN001 - the recipe's two coroutines
     """Run a recipe made of `propose` and `finish` (batches of 2) with a fake teacher of 2 slots; returns the driver."""
-    toy = SimpleNamespace(TEMPLATES={}, prepare=lambda driver: None, propose=propose, finish=finish, finish_batch=lambda cfg: 2)
+    # The driver's part of the Recipe protocol (recipes/base.py): its hooks and how it paces proposals.
+    toy = SimpleNamespace(TEMPLATES={}, prepare=lambda driver: None, propose=propose, finish=finish, finish_batch=lambda cfg: 2,
+                          ITEMS_PER_REQUEST=None, PROPOSAL_SHARE=0.5)  # fmt: skip
     cfg = GenerateConfig(seeds=SEEDS, budget=budget, out=tmp_path / "run")
     run = RunDir(cfg.out)
     run.open()

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from selfinstruct.cli import app
-from selfinstruct.teacher.settings import redact_url
+from selfinstruct.endpoint_settings import redact_url
 from tests.conftest import SEEDS
 from tests.mock_teacher import MockTeacher
 

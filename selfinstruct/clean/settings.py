@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import ConfigDict, field_validator, model_validator
 
+from selfinstruct.endpoint_settings import LIMITS, TeacherSettings
 from selfinstruct.report.cleaned import work_dir_for
 from selfinstruct.settings import _Config, nested, setting
-from selfinstruct.teacher.settings import LIMITS, TeacherSettings
 
 CHECKS = "Checks"
 GATE = "Quality gate"
@@ -132,7 +132,7 @@ class CleanConfig(_Config):
 
     def public_dump(self) -> dict[str, object]:
         """The config as written to disk: no API key, credentials stripped from the judge's base URL."""
-        from selfinstruct.teacher.settings import redact_urls
+        from selfinstruct.endpoint_settings import redact_urls
 
         data = self.model_dump(mode="json")
         data["judge"]["base_url"] = redact_urls(self.judge.base_url)

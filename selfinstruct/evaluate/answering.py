@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 
+from selfinstruct.endpoint_settings import TeacherSettings
 from selfinstruct.errors import UserError
 from selfinstruct.evaluate.answer_files import match_answers, read_answer_rows
 from selfinstruct.evaluate.contestants import Contestant, TemplateChoice
@@ -28,7 +29,6 @@ from selfinstruct.evaluate.tasks import EvalTask
 from selfinstruct.run import RunDir
 from selfinstruct.teacher.client import Decoding
 from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
-from selfinstruct.teacher.settings import TeacherSettings
 
 
 class AnswerOptions(BaseModel):

@@ -19,9 +19,9 @@ from typing import Any
 from pydantic import BaseModel
 from rich.console import Console
 
+from selfinstruct.endpoint_settings import TeacherSettings
 from selfinstruct.evaluate.settings import EvalConfig
 from selfinstruct.finetune.settings import FinetuneConfig
-from selfinstruct.teacher.settings import TeacherSettings
 
 CARD_START, CARD_END = "<!-- selfinstruct eval -->", "<!-- /selfinstruct eval -->"
 

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, model_validator
 
+from selfinstruct.endpoint_settings import LIMITS, TeacherSettings, redact_urls
 from selfinstruct.settings import _Config, fresh_dir, nested, setting
-from selfinstruct.teacher.settings import LIMITS, TeacherSettings, redact_urls
 
 JUDGE = "Judge"
 CALIBRATION = "Calibration"

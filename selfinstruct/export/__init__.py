@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from selfinstruct import __version__
+from selfinstruct.endpoint_settings import redact_url
 from selfinstruct.errors import UserError
 from selfinstruct.export.card import CardFacts, dataset_card, endpoint_host, teacher_settings
 from selfinstruct.export.formats import to_alpaca, to_messages, to_sharegpt
@@ -32,7 +33,6 @@ from selfinstruct.report.funnel import build_funnel
 from selfinstruct.report.source import Source, load_source
 from selfinstruct.reviews import dataset_review, reviews_path, row_digest
 from selfinstruct.safe_files import atomic_dir
-from selfinstruct.teacher.settings import redact_url
 
 FILES = {"alpaca": "alpaca_data.json", "messages": "messages.jsonl", "sharegpt": "sharegpt.json", "sqlite": "dataset.db"}
 TRAIN_TEMPLATES = ["alpaca_train_input", "alpaca_train_no_input"]

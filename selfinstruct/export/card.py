@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import BaseModel
 
-from selfinstruct.teacher.settings import redact_url
+from selfinstruct.endpoint_settings import redact_url
 
 LICENSE_NOTE = (
     "This data was written by a language model (the teacher above). It inherits that model's terms of use: "

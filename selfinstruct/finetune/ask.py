@@ -134,11 +134,11 @@ def ask_gguf(cfg: AskConfig) -> str:
     import asyncio
     import tempfile
 
+    from selfinstruct.endpoint_settings import TeacherSettings
     from selfinstruct.finetune.gguf_vocab import read_prompt_template
     from selfinstruct.teacher.client import Decoding
     from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
     from selfinstruct.teacher.packaged import check_gguf
-    from selfinstruct.teacher.settings import TeacherSettings
 
     check_gguf(cfg.model_dir)
     template = read_prompt_template(cfg.model_dir) or PromptTemplate.load()

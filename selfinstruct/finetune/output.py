@@ -163,7 +163,7 @@ def put_card_section(card_path: Path, block: str, start: str, end: str, title: s
 
 def _public_judge(cfg: FinetuneConfig) -> dict[str, Any]:
     """The --eval judge's settings as written to disk: never the key, no credentials in the URL."""
-    from selfinstruct.teacher.settings import redact_url
+    from selfinstruct.endpoint_settings import redact_url
 
     return {**cfg.judge.model_dump(mode="json"), "base_url": redact_url(cfg.judge.base_url)}
 

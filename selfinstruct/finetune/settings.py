@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, field_validator
 
+from selfinstruct.endpoint_settings import TeacherSettings
 from selfinstruct.finetune.sources import parse_data_spec
 from selfinstruct.settings import _Config, nested, setting
-from selfinstruct.teacher.settings import TeacherSettings
 
 LORA = "LoRA"
 EVALUATION = "Evaluation (--eval)"

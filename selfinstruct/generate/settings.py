@@ -1,6 +1,6 @@
 """Settings of `generate` and `status`: the single source of their options' defaults, help text and panels.
 
-The teacher's settings (teacher/settings.py) are nested flat, a recipe's own options are inherited
+The teacher's settings (endpoint_settings.py) are nested flat, a recipe's own options are inherited
 from its options class; the recipe's name is checked against recipes.RECIPES, and what a recipe needs
 (--seeds or not, items per request, what a resumed directory must match) is read from it.
 """
@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from selfinstruct.endpoint_settings import LIMITS, BatchSettings, TeacherSettings, redact_url, redact_urls
 from selfinstruct.errors import UserError
 from selfinstruct.recipes import DEFAULT as DEFAULT_RECIPE
 from selfinstruct.recipes import RECIPES
@@ -20,7 +21,6 @@ from selfinstruct.recipes.base import RECIPE
 from selfinstruct.recipes.conversation_options import ConversationOptions
 from selfinstruct.recipes.grounded.options import GroundedOptions
 from selfinstruct.settings import _Config, fresh_dir, nested, setting
-from selfinstruct.teacher.settings import LIMITS, BatchSettings, TeacherSettings, redact_url, redact_urls
 
 QUALITY = "Quality gate"
 

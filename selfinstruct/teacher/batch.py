@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import openai
 
+from selfinstruct.endpoint_settings import BatchSettings
 from selfinstruct.errors import CapReached, TeacherError
 from selfinstruct.run import REQUESTS
 from selfinstruct.safe_files import JsonlReader, write_text_atomic
@@ -46,7 +47,6 @@ from selfinstruct.teacher.batch_lines import (
     read_results,
 )
 from selfinstruct.teacher.retry import describe
-from selfinstruct.teacher.settings import BatchSettings
 from selfinstruct.teacher.spend import SpendTracker
 from selfinstruct.teacher.wire import (
     Completion,

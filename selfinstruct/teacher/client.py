@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import openai
 
+from selfinstruct.endpoint_settings import redact_url
 from selfinstruct.errors import SelfInstructError, TeacherError, UserError
 from selfinstruct.teacher.endpoints import EndpointPool, Lane
 from selfinstruct.teacher.holds import HoldJournal
@@ -37,7 +38,6 @@ from selfinstruct.teacher.retry import (
     is_unreachable,
     retry_after,
 )
-from selfinstruct.teacher.settings import redact_url
 from selfinstruct.teacher.spend import SpendTracker, Usage, count_tokens
 from selfinstruct.teacher.wire import (
     Completion,

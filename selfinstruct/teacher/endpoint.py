@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from selfinstruct.endpoint_settings import BatchSettings, TeacherSettings, redact_url
 from selfinstruct.errors import UserError
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.holds import HoldJournal
 from selfinstruct.teacher.llama_command import DEFAULT_ENGINE, DEFAULT_PARALLEL, engine_slots
 from selfinstruct.teacher.seam import TeacherSeam
-from selfinstruct.teacher.settings import BatchSettings, TeacherSettings, redact_url
 from selfinstruct.teacher.spend import SpendTracker, Usage, batch_price, price_for
 from selfinstruct.teacher.wire import Structured
 

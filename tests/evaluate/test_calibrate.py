@@ -96,7 +96,7 @@ def test_roc_auc():
 
 
 def test_a_gguf_path_as_the_judge_model_runs_on_the_embedded_server(runner, tmp_path):
-    from selfinstruct.teacher.settings import TeacherSettings
+    from selfinstruct.endpoint_settings import TeacherSettings
 
     settings = TeacherSettings(model=str(tmp_path / "judge.gguf"))
     assert (settings.teacher, settings.local_model, settings.model) == ("local", str(tmp_path / "judge.gguf"), None)

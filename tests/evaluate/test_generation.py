@@ -162,9 +162,9 @@ def test_a_model_that_cannot_be_loaded_is_exit_2(runner, mock_teacher, eval_file
 
 def test_tuned_against_base_for_finetune_eval(mock_teacher, eval_files, tmp_path, tiny):
     """finetune --eval's step: the student (its own template) against its base (the Alpaca template), on the default tasks."""
+    from selfinstruct.endpoint_settings import TeacherSettings
     from selfinstruct.evaluate.loop import card_section, eval_tuned
     from selfinstruct.finetune.data import PromptTemplate
-    from selfinstruct.teacher.settings import TeacherSettings
     from tests.finetune.tiny import build_model
 
     student = tmp_path / "student"

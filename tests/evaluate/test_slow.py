@@ -12,10 +12,10 @@ import json
 import pytest
 
 from selfinstruct.cli import app
+from selfinstruct.endpoint_settings import TeacherSettings
 from selfinstruct.evaluate.tasks import default_tasks_path, read_tasks
 from selfinstruct.judge.pointwise import QualityJudge, keep
 from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
-from selfinstruct.teacher.settings import TeacherSettings
 from tests.evaluate.conftest import jsonl, judge_args, write_jsonl
 
 pytestmark = pytest.mark.slow

@@ -86,8 +86,8 @@ CHOSEN_ON = [
 @pytest.mark.slow
 def test_the_packaged_judge_tells_a_request_for_code_from_one_for_a_result(tmp_path) -> None:
     """The packaged 1.5B on the 21 instructions MIN_P_CODE was chosen on (about 2 minutes on 2 busy cores)."""
+    from selfinstruct.endpoint_settings import TeacherSettings
     from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
-    from selfinstruct.teacher.settings import TeacherSettings
     from tests.evaluate.test_slow import JUDGE, _packaged_or_skip
 
     _packaged_or_skip(JUDGE)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from selfinstruct.endpoint_settings import TeacherSettings
 from selfinstruct.errors import UserError
 from selfinstruct.teacher.endpoint import HOSTED_CONCURRENCY, LOCAL_MIN_TIMEOUT_S, LOCAL_SLOTS, resolve_endpoint
-from selfinstruct.teacher.settings import TeacherSettings
 
 
 def test_no_endpoint_settings_means_the_local_teacher(monkeypatch):

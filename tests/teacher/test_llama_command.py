@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from selfinstruct.endpoint_settings import TeacherSettings
 from selfinstruct.errors import UserError
 from selfinstruct.teacher import llama_command
 from selfinstruct.teacher.endpoint import LOCAL_SLOTS, resolve_endpoint
 from selfinstruct.teacher.llama_command import ServerSpec, engine_slots
 from selfinstruct.teacher.llama_server import local_server
 from selfinstruct.teacher.packaged import LocalModel
-from selfinstruct.teacher.settings import TeacherSettings
 
 SPEC = ServerSpec(model_path=Path("/m.gguf"), alias="a", host="127.0.0.1", port=1234, n_ctx=4096, n_threads=2)
 

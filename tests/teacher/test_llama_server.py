@@ -25,12 +25,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from selfinstruct.endpoint_settings import TeacherSettings
 from selfinstruct.errors import TeacherError
 from selfinstruct.teacher import llama_command, llama_server
 from selfinstruct.teacher.endpoint import connect, resolve_endpoint
 from selfinstruct.teacher.llama_server import local_server, reserved_port
 from selfinstruct.teacher.packaged import LocalModel, resolve_local_model
-from selfinstruct.teacher.settings import TeacherSettings
 
 # --- ports -------------------------------------------------------------------------------
 

@@ -182,8 +182,8 @@ def test_one_model_per_endpoint_or_one_for_all(runner: CliRunner, tmp_path: Path
     base = ["generate", "--seeds", str(SEEDS), "--budget", "3", "--out", str(tmp_path / "r"), "--base-url", "http://a/v1", "--base-url", "http://b/v1"]
     result = runner.invoke(app, [*base, "--model", "x,y,z"])
     assert result.exit_code == 2 and "3 models for 2 --base-url endpoints" in result.output
+    from selfinstruct.endpoint_settings import TeacherSettings
     from selfinstruct.teacher.endpoint import resolve_endpoint
-    from selfinstruct.teacher.settings import TeacherSettings
 
     endpoint = resolve_endpoint(TeacherSettings(base_url=["http://a/v1", "http://b/v1"], model="x,y"))
     assert (endpoint.base_url, endpoint.model, endpoint.more_endpoints) == ("http://a/v1", "x", (("http://b/v1", "y"),))

@@ -6,10 +6,10 @@ import asyncio
 import inspect
 from pathlib import Path
 
+from selfinstruct.endpoint_settings import BatchSettings
 from selfinstruct.teacher.batch import BatchTeacher
 from selfinstruct.teacher.client import Teacher
 from selfinstruct.teacher.seam import TeacherSeam
-from selfinstruct.teacher.settings import BatchSettings
 from selfinstruct.teacher.spend import SpendTracker
 from tests.conftest import FakeTeacher
 

@@ -2,7 +2,8 @@
 
 generate holds them flat (`--model`, `--max-usd`), eval and clean under the `judge_` prefix
 (`--judge-model`); `models` lists the packaged local models. How a field declares its option is
-in settings.py; the teacher resolves them once into an endpoint (endpoint.py).
+in settings.py; the teacher resolves them once into an endpoint (teacher/endpoint.py). Core, not
+teacher/, so that finetune and eval read them without importing the teacher (docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations

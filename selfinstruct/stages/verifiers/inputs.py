@@ -29,6 +29,8 @@ _CUE = re.compile(
     rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:about|on|that|which|for|to|with|of)\b)"
     rf"|(?:the|a)\s+(?:provided|given|attached|above|accompanying)\s+(?:\w+\s+)?{_MATERIAL}\b"
     rf"|\b{_MATERIAL}\s+(?:below|above|provided|given)\b(?!\s*[-\d$])"  # "the text below", not "numbers below 10"
+    # "a summary of the article on climate change": a definite article, report or email that is nowhere in the task
+    rf"|\bthe\s+(?:article|passage|paragraph|essay|email|report|transcript|document|excerpt|text)\s+(?:on|about)\b"
     rf")",
     re.IGNORECASE,
 )

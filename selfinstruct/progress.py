@@ -77,7 +77,10 @@ def summary_table(summary: dict[str, Any]) -> Table:
             ("conversations (budget)", f"{summary['conversations']} / {summary['budget']}"),
             ("user turns per conversation", f"{per} (mean {summary['mean_turns']})"),
         ]
-        rows[5:6] = [("turns dropped", ", ".join(f"{k} {v}" for k, v in summary["dropped_turns"].items()) or "none")]
+        dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped_turns"].items()) or "none"
+        again = summary.get("user_turns_asked_again")
+        rows[5:6] = [("turns dropped", f"{dropped}; {again} user turns asked again" if again else dropped),
+                     ("conversations ended by", ", ".join(f"{k} {v}" for k, v in summary["ended"].items()) or "none")]
     if "examples_per_type" in summary:  # recipe grounded: examples per type and source, and what each check dropped
         def listed(counts: dict[str, int]) -> str:
             return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"

@@ -385,6 +385,11 @@ class DedupConfig(_Config):
         None, "JSONL report of every dropped item with its most similar item and score. Default: OUT's name with .dropped.jsonl.", metavar="FILE")
     tokenizer: Literal["rouge", "unicode"] = setting(
         "rouge", "rouge: exactly rouge_score's tokens (ASCII letters and digits only). unicode: words of any script, each CJK/Thai character a token; for non-English data, not rouge_score-compatible.")
+    engine: Literal["local", "ray"] = setting(
+        "local", "Where the checks run: local (this process and --workers - 1 forked ones) or ray (a Ray cluster; needs selfinstruct[ray]). Both make the same decisions.")
+    workers: int | None = setting(None, "Processes (local) or Ray workers checking blocks at once. Default: the CPUs this process may use (local), every CPU of the cluster (ray).", ge=1)
+    ray_address: str | None = setting(
+        None, "With --engine ray: the cluster to join (its head's address, e.g. 10.0.0.5:6379 or auto for the one `ray start` began here). Default: start a Ray instance on this machine's CPUs.", metavar="ADDRESS")
 
 
 # --- finetune / ask -------------------------------------------------------------------

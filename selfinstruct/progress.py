@@ -66,7 +66,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("candidates proposed", str(summary["candidates"])),
         ("kept by filters", str(summary["kept"])),
         ("classification tasks", f"{summary['classification']['yes']} yes / {summary['classification']['no']} no"),
-        ("requests this session (retries)", f"{summary['requests']} ({summary['retries']})"),
+        ("requests, all sessions (retries)", f"{summary['requests']} ({summary['retries']})"),
         ("tokens in / out", f"{summary['tokens']['prompt']:,} / {summary['tokens']['completion']:,}"),
         ("cost", _cost(summary)),
         ("wall time", f"{summary['wall_seconds']:.1f} s this session, {summary['total_wall_seconds']:.1f} s in all"),

@@ -1,7 +1,7 @@
 """The check of a block of candidates against the kept pool and each other, and its resolution in input order.
 
-    pairs = check_block(corpus, big, start, stop, block_start, kept)   # any process; reads kept, writes nothing
-    resolve_block(pairs, kept, match, score)                           # the driver, blocks in order
+    pairs = check_block(corpus, big, start, stop, kept)   # any process; reads kept, writes nothing
+    resolve_block(pairs, kept, match, score)              # the driver, blocks in order
 
 A candidate i is compared with every earlier text j that is kept, if j lies before the block (the pool as it stood
 when the block began), or with every earlier j of its own block whatever becomes of it. `check_block` returns each
@@ -49,9 +49,12 @@ class Pairs(NamedTuple):
         return cls(*(np.concatenate(column) for column in zip(*parts)))
 
 
-def check_block(corpus: Corpus, big: str | None, start: int, stop: int, block_start: int,
-                kept: np.ndarray) -> Pairs:  # fmt: skip
-    """Pairs above the threshold of candidates [start, stop) with kept texts before block_start and any earlier texts of the block."""
+def check_block(corpus: Corpus, big: str | None, start: int, stop: int, kept: np.ndarray) -> Pairs:
+    """Pairs above the threshold of candidates [start, stop) with earlier texts whose `kept` flag is set.
+
+    `kept` is the pool as the block began: False for every text dropped so far, True for the rest, the block's
+    own (undecided) texts included.
+    """
     parts = []
     probe_starts = corpus.probe_starts
     text = start
@@ -59,13 +62,12 @@ def check_block(corpus: Corpus, big: str | None, start: int, stop: int, block_st
         # Whole texts, about _PROBES_AT_ONCE probes at a time (a long text's prefix may exceed it alone).
         end = int(np.searchsorted(probe_starts, probe_starts[text] + _PROBES_AT_ONCE, side="right")) - 1
         end = min(stop, max(end, text + 1))
-        parts.append(_check_texts(corpus, big, text, end, block_start, kept))
+        parts.append(_check_texts(corpus, big, text, end, kept))
         text = end
     return Pairs.join(parts)
 
 
-def _check_texts(corpus: Corpus, big: str | None, start: int, stop: int, block_start: int,
-                 kept: np.ndarray) -> Pairs:  # fmt: skip
+def _check_texts(corpus: Corpus, big: str | None, start: int, stop: int, kept: np.ndarray) -> Pairs:
     c = corpus
     tables = c.tables
     loose = tables.loose
@@ -109,7 +111,7 @@ def _check_texts(corpus: Corpus, big: str | None, start: int, stop: int, block_s
     del lookup_probe, lo, counts
     j = c.item[entry]
     i = probe_text[probe]
-    visible = (j < i) & ((j >= block_start) | kept[j])
+    visible = (j < i) & kept[j]  # a text of this block is undecided, so still kept
     entry, probe, j = entry[visible], probe[visible], j[visible]
     m = c.item_length[entry]
     n_e = n[probe]
@@ -117,8 +119,8 @@ def _check_texts(corpus: Corpus, big: str | None, start: int, stop: int, block_s
     # Elements of one text whose bits the other lacks are elements the other does not hold.
     bi0, bi1 = c.bitmaps[probe_text, 0][probe], c.bitmaps[probe_text, 1][probe]
     bj0, bj1 = c.item_bitmap[entry, 0], c.item_bitmap[entry, 1]
-    ok = (n_e - np.bitwise_count(bi0 & ~bj0) - np.bitwise_count(bi1 & ~bj1) >= needed) \
-        & (m - np.bitwise_count(bj0 & ~bi0) - np.bitwise_count(bj1 & ~bi1) >= needed)
+    ok = (n_e - _popcount(bi0 & ~bj0) - _popcount(bi1 & ~bj1) >= needed) \
+        & (m - _popcount(bj0 & ~bi0) - _popcount(bj1 & ~bi1) >= needed)
     entry, probe, j, m, n_e, needed = entry[ok], probe[ok], j[ok], m[ok], n_e[ok], needed[ok]
     ok = (m >= shortest[probe]) & (m <= reach[probe]) & (c.item_position[entry] <= m - needed) \
         & (x[probe] <= n_e - needed)
@@ -132,6 +134,17 @@ def _check_texts(corpus: Corpus, big: str | None, start: int, stop: int, block_s
     f = rouge_f_many(lcs, c.lengths[j], c.lengths[i])
     above = f > c.threshold
     return Pairs(i[above], j[above], f[above])
+
+
+_BYTE_BITS = np.array([bin(b).count("1") for b in range(256)], dtype=np.uint8)
+
+
+def _popcount_bytes(words: np.ndarray) -> np.ndarray:
+    """Set bits per uint64, for numpy before 2.0 (no bitwise_count)."""
+    return _BYTE_BITS[words.view(np.uint8)].reshape(-1, 8).sum(axis=1, dtype=np.int64)
+
+
+_popcount = getattr(np, "bitwise_count", _popcount_bytes)
 
 
 def _ragged_arange(counts: np.ndarray, total: int) -> np.ndarray:

@@ -106,11 +106,11 @@ def _shared_flags(count: int) -> tuple[mmap.mmap, np.ndarray]:
 _SHARED: dict[str, object] = {}
 
 
-def _worker_check(start: int, stop: int, block_start: int) -> Pairs:
+def _worker_check(start: int, stop: int) -> Pairs:
     corpus = _SHARED["corpus"]
     if "big" not in _SHARED:  # decoded once per worker, after the fork
         _SHARED["big"] = corpus.all_codes_string()  # type: ignore[union-attr]
-    return check_block(corpus, _SHARED["big"], start, stop, block_start, _SHARED["kept"])  # type: ignore[arg-type]
+    return check_block(corpus, _SHARED["big"], start, stop, _SHARED["kept"])  # type: ignore[arg-type]
 
 
 def _run_local(corpus: Corpus, references: int, workers: int | None, ray_address: str | None, block_texts: int,
@@ -130,8 +130,8 @@ def _run_local(corpus: Corpus, references: int, workers: int | None, ray_address
     try:
         for start, stop in blocks(references, total, block_texts):
             runs = split_block(corpus, start, stop, workers if pool else 1)
-            pending = [pool.apply_async(_worker_check, run + (start,)) for run in runs[1:]] if pool else []
-            pairs = [check_block(corpus, big, *runs[0], start, kept)] + [p.get() for p in pending]
+            pending = [pool.apply_async(_worker_check, run) for run in runs[1:]] if pool else []
+            pairs = [check_block(corpus, big, *runs[0], kept)] + [p.get() for p in pending]
             resolve_block(Pairs.join(pairs), kept, match, score)
             if progress is not None:
                 progress(stop - references)

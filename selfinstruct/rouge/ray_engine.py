@@ -10,6 +10,7 @@ the same decisions as the local engine. Needs the `ray` extra (pip install 'self
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import numpy as np
@@ -27,6 +28,20 @@ def _import_ray():  # noqa: ANN202 - the ray module
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """A clear error at once for an address nothing answers at (Ray itself retries for minutes)."""
+    target = address.removeprefix("ray://")
+    if target == "auto":
+        return
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise UserError(f"--ray-address {address}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as error:
+        raise UserError(f"--ray-address {address}: nothing answers there ({error}); is `ray start --head` running?") from None
+
+
 class BlockChecker:
     """One Ray actor: checks parts of blocks against its copy of the pool."""
 
@@ -35,10 +50,10 @@ class BlockChecker:
         self.big = corpus.all_codes_string()
         self.kept = np.ones(len(corpus), dtype=bool)
 
-    def check(self, start: int, stop: int, block_start: int, dropped: np.ndarray) -> Pairs:
-        """Apply the texts dropped since the last call, then check candidates [start, stop) of the block at block_start."""
+    def check(self, start: int, stop: int, dropped: np.ndarray) -> Pairs:
+        """Apply the texts dropped since the last call (the previous block's), then check candidates [start, stop)."""
         self.kept[dropped] = False
-        return check_block(self.corpus, self.big, start, stop, block_start, self.kept)
+        return check_block(self.corpus, self.big, start, stop, self.kept)
 
 
 def run_ray(corpus: Corpus, references: int, workers: int | None, address: str | None, block_texts: int,
@@ -51,7 +66,8 @@ def run_ray(corpus: Corpus, references: int, workers: int | None, address: str |
     if started:
         try:
             if address:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+                _check_reachable(address)
+                ray.init(address=address, log_to_driver=False)
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
         except ConnectionError as error:
@@ -70,7 +86,7 @@ def run_ray(corpus: Corpus, references: int, workers: int | None, address: str |
             runs = split_block(corpus, start, stop, len(actors))
             # Every actor gets a call each block (an empty run if the block has fewer), so none misses a drop.
             runs += [(stop, stop)] * (len(actors) - len(runs))
-            futures = [a.check.remote(begin, end, start, dropped) for a, (begin, end) in zip(actors, runs)]
+            futures = [a.check.remote(begin, end, dropped) for a, (begin, end) in zip(actors, runs)]
             before = kept[start:stop].copy()
             resolve_block(Pairs.join(ray.get(futures)), kept, match, score)
             dropped = np.flatnonzero(before & ~kept[start:stop]) + start

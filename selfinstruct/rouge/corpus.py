@@ -64,7 +64,7 @@ class Corpus(NamedTuple):
 
     @classmethod
     def build(cls, texts: Sequence[str], threshold: float = 0.7, tokenizer: Tokenizer = "rouge",
-              segments: int = 4) -> Corpus:  # fmt: skip
+              segments: int = 2) -> Corpus:  # fmt: skip
         """Tokenise, rank, bitmap and index `texts` for duplicates above `threshold`."""
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")

@@ -29,7 +29,7 @@ Engine = Literal["local", "ray"]
 # texts kept within a block are soon in the pool. Any size gives the same decisions.
 BLOCK_TEXTS = 8192
 # Index segments: a candidate reads the index entries of its own segment and earlier ones.
-SEGMENTS = 4
+SEGMENTS = 2
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install "$(TORCH_SPEC)"
-	$(BIN)/pip install -e ".[dev,local,finetune,report,review]"
+	$(BIN)/pip install -e ".[dev,local,finetune,report,review,ray]"
 	touch $@
 
 # The local teacher's server: llama.cpp's own llama-server (MIT), built from the llama.cpp sources

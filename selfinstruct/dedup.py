@@ -1,11 +1,13 @@
-"""Near-duplicate filtering of an existing dataset, with the same exact ROUGE-L index `generate` uses.
+"""Near-duplicate filtering of an existing dataset, with the same exact ROUGE-L decisions `generate` makes.
 
     selfinstruct dedup alpaca_data.json --against seed_tasks.jsonl --out alpaca_dedup.json
+    selfinstruct dedup merged.jsonl --out clean.jsonl --engine ray --ray-address auto
 
 Items are kept greedily in input order, as generation keeps them: an item is dropped when its
 ROUGE-L F against a reference item or an earlier kept item is above the threshold. Kept records
 are written in the input's own format (Alpaca JSON list, JSONL of records, or plain text, one
 instruction per line); every dropped item goes to a JSONL report with its most similar item.
+The decisions come from `find_duplicates`, which `clean` calls too (the block engine, selfinstruct.rouge).
 """
 
 from __future__ import annotations
@@ -15,18 +17,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from selfinstruct.errors import UserError
 from selfinstruct.readers import Format, read_records, require_object
-from selfinstruct.rouge import DupCheck, RougeIndex, Tokenizer
+from selfinstruct.rouge import DupCheck, Tokenizer, dedup_texts
+from selfinstruct.rouge.engine import Engine
 from selfinstruct.safe_files import write_json_atomic, write_jsonl_atomic, write_text_atomic
 from selfinstruct.settings import _Config, setting
-
-# Redrawing the bar per item would cost more than checking the item.
-_PROGRESS_EVERY = 256
 
 
 class DedupConfig(_Config):
@@ -47,6 +48,11 @@ class DedupConfig(_Config):
         None, "JSONL report of every dropped item with its most similar item and score. Default: OUT's name with .dropped.jsonl.", metavar="FILE")
     tokenizer: Literal["rouge", "unicode"] = setting(
         "rouge", "rouge: exactly rouge_score's tokens (ASCII letters and digits only). unicode: words of any script, each CJK/Thai character a token; for non-English data, not rouge_score-compatible.")
+    engine: Literal["local", "ray"] = setting(
+        "local", "Where the checks run: local (this process and --workers - 1 forked ones) or ray (a Ray cluster; needs selfinstruct[ray]). Both make the same decisions.")
+    workers: int | None = setting(None, "Processes (local) or Ray workers checking blocks at once. Default: the CPUs this process may use (local), every CPU of the cluster (ray).", ge=1)
+    ray_address: str | None = setting(
+        None, "With --engine ray: the cluster to join (its head's address, e.g. 10.0.0.5:6379 or auto for the one `ray start` began here). Default: start a Ray instance on this machine's CPUs.", metavar="ADDRESS")
 
 
 class Dataset(BaseModel):
@@ -115,21 +121,23 @@ def default_report_path(out: Path) -> Path:
 
 
 def find_duplicates(texts: Sequence[str], references: Sequence[str] = (), threshold: float = 0.7, tokenizer: Tokenizer = "rouge",
-                    progress: Callable[[int], None] | None = None) -> list[DupCheck]:  # fmt: skip
+                    progress: Callable[[int], None] | None = None, *, engine: Engine = "local", workers: int | None = None,
+                    ray_address: str | None = None) -> list[DupCheck]:  # fmt: skip
     """The near-duplicate verdict of each text, greedily in order: against every reference and every earlier text kept.
 
-    The engine of `selfinstruct dedup` and `selfinstruct clean`; `progress(done)` is told every so many texts.
+    The engine of `selfinstruct dedup` and `selfinstruct clean`; `progress(done)` is told as texts are decided.
+    A duplicate's verdict names the kept text of the highest F (the earliest of equals) and that F; a kept text's
+    is (False, None, 0.0). `engine`, `workers` and `ray_address` choose where the work runs (see `dedup_texts`);
+    every choice gives the same verdicts.
     """
-    index = RougeIndex(threshold, tokenizer=tokenizer)
-    for text in references:
-        index.add(text)
-    verdicts: list[DupCheck] = []
-    for position, text in enumerate(texts):
-        verdicts.append(index.check_and_add(text))
-        if progress is not None and position % _PROGRESS_EVERY == 0:
-            progress(position + 1)
-    if progress is not None:
-        progress(len(verdicts))
+    result = dedup_texts(texts, references, threshold=threshold, tokenizer=tokenizer, engine=engine, workers=workers,
+                         ray_address=ray_address, progress=progress)
+    kept = DupCheck(False, None, 0.0)
+    verdicts = [kept] * len(texts)
+    for position in np.flatnonzero(result.duplicate).tolist():
+        match = int(result.match[position])
+        similar = references[match] if match < len(references) else texts[match - len(references)]
+        verdicts[position] = DupCheck(True, similar, float(result.score[position]))
     return verdicts
 
 
@@ -148,7 +156,8 @@ def dedup(cfg: DedupConfig, console: Console | None = None) -> DedupSummary:
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
         task = progress.add_task("dedup", total=len(dataset.texts))
         verdicts = find_duplicates(dataset.texts, [t for r in references for t in r.texts], cfg.threshold, cfg.tokenizer,
-                                   progress=lambda done: progress.update(task, completed=done))  # fmt: skip
+                                   progress=lambda done: progress.update(task, completed=done), engine=cfg.engine,
+                                   workers=cfg.workers, ray_address=cfg.ray_address)  # fmt: skip
     seconds = time.perf_counter() - start
     # A verdict names its match by text; the earliest item with that text is the one it means.
     origin: dict[str, tuple[Literal["input", "against"], str, int]] = {}

@@ -149,7 +149,8 @@ class Turn(BaseModel):
     """One turn of a conversation as it arrived from the teacher, journaled at once (recipe conversation).
 
     `n` counts the messages after the opener (1: the first answer, 2: the next user message, ...).
-    A dropped turn, or the simulator's stop marker, ends its conversation.
+    The simulator's stop marker, a dropped answer or a user turn dropped SIMULATOR_TRIES times
+    (stages/converse.py) ends its conversation; a user turn dropped fewer times is asked for again.
     """
 
     kind: Literal["turn"] = "turn"

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ValidationError
 
 from selfinstruct.errors import UserError
 from selfinstruct.records import Candidate, Classified, Completed, Proposed, Turn
-from selfinstruct.safe_files import JsonlAppender, write_json_atomic
+from selfinstruct.safe_files import JsonlAppender, JsonlReader, write_json_atomic
 
 JOURNAL = "journal.jsonl"
 REQUESTS = "requests.jsonl"
@@ -229,19 +229,13 @@ class RunDir:
     def load_state(self) -> RunState:
         """Replay the journal; a corrupt line in the middle is a real problem and is reported."""
         state = RunState()
-        path = self.path / JOURNAL
-        if not path.exists():
-            return state
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                    record = _RECORDS[raw["kind"]].model_validate(raw)
-                except (ValueError, KeyError, TypeError, ValidationError):
-                    raise UserError(f"{path}:{lineno}: unreadable journal line; the run directory is damaged") from None
-                state.apply(record, line.strip())
+        reader = JsonlReader(self.path / JOURNAL, damaged="unreadable line; the run directory is damaged")
+        for raw in reader:
+            try:
+                record = _RECORDS[raw["kind"]].model_validate(raw)
+            except (KeyError, TypeError, ValidationError):
+                raise reader.error() from None
+            state.apply(record, reader.line)
         return state
 
     def append(self, record: BaseModel) -> str:

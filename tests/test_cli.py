@@ -97,7 +97,7 @@ FLAT_KEYS = {
     "allow_non_ascii", "rouge_threshold", "rouge_tokenizer", "include_seeds", "max_usd", "max_total_tokens", "price_input",
     "price_output", "local_model", "local_ctx", "local_threads", "local_engine", "local_slots", "quality_judge", "min_quality", "judge", "concurrency_fixed",
     "batch", "batch_poll", "batch_min_requests", "batch_max_requests", "batch_price_input", "batch_price_output", "turns", "openers_from", "language", "keywords",
-    "context", "chunk_tokens", "chunk_overlap", "types", "verify", "context_in_input", "verifiers", "run_code",
+    "context", "chunk_tokens", "chunk_overlap", "types", "verify", "context_in_input", "verifiers", "run_code", "consistency", "seed_mix", "judge_own_answer",
 }  # fmt: skip
 
 

@@ -190,3 +190,20 @@ def test_settings_come_from_a_config_file_and_flags_win(runner: CliRunner, tmp_p
     assert (tmp_path / "from-yaml" / "messages.jsonl").read_text().count("\n") == len(CLEAN_ROWS)
     bad = runner.invoke(app, ["export", str(data), "--format", "csv", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--format" in bad.output
+
+
+def test_the_card_names_the_endpoint_the_run_reached_through_openai_base_url(mock_teacher, runner: CliRunner, tmp_path: Path) -> None:
+    """No --base-url: the requests went to OPENAI_BASE_URL, and config.json and the card say so (redacted), not api.openai.com."""
+    from tests.conftest import mock_args
+
+    args = mock_args(mock_teacher, tmp_path / "run", 4)
+    at = args.index("--base-url")
+    del args[at : at + 2]
+    url = mock_teacher.url.replace("http://", "http://alice:hunter2@")
+    result = runner.invoke(app, args, env={"OPENAI_BASE_URL": url})
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    settings = config["teacher"] if isinstance(config.get("teacher"), dict) else config
+    assert settings["base_url"] is None and config["resolved_endpoint"] == mock_teacher.url.replace("http://", "http://***@")
+    card = (export(runner, tmp_path / "run", "alpaca", tmp_path / "a") / "README.md").read_text()
+    assert "Endpoint host: 127.0.0.1" in card and "api.openai.com" not in card and "hunter2" not in card

@@ -225,6 +225,19 @@ def test_a_bigger_budget_extends_the_run(runner, mock_teacher, tmp_path):
     assert _instructions(out)[:5] == first and len(_instructions(out)) == 12
 
 
+def test_the_summary_counts_the_requests_of_every_session(runner, mock_teacher, tmp_path):
+    """requests and retries cover every session, as total_wall_seconds and the tokens do, not only the last one."""
+    out = tmp_path / "run"
+    mock_teacher.schedule = ["500"]  # one retry in the first session
+    assert runner.invoke(app, mock_args(mock_teacher, out, 5)).exit_code == 0
+    first = json.loads((out / "summary.json").read_text())
+    assert runner.invoke(app, mock_args(mock_teacher, out, 12)).exit_code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    log = [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines()]
+    assert first["retries"] == 1 and first["requests"] < summary["requests"] == len(log) == len(mock_teacher.requests)
+    assert summary["retries"] == 1 and summary["total_wall_seconds"] > summary["wall_seconds"]
+
+
 def test_help_explains_every_option(runner):
     result = runner.invoke(app, ["generate", "--help"], env={"COLUMNS": "200"})  # rich reads the width from COLUMNS
     assert result.exit_code == 0
@@ -282,3 +295,13 @@ def test_the_verifiers_are_on_by_default_and_counted_in_the_summary(runner, mock
     assert runner.invoke(app, mock_args(mock_teacher, off, 6, "--no-verifiers", "--no-run-code")).exit_code == 0
     assert json.loads((off / "summary.json").read_text())["verifiers"] == {"on": False}
     assert json.loads((off / "config.json").read_text())["run_code"] is False
+
+
+def test_messages_name_what_the_budget_counts(runner, mock_teacher, tmp_path):
+    """A conversation run's budget counts conversations, and its resume message says so."""
+    out = tmp_path / "run"
+    args = ("--recipe", "conversation", "--turns", "1")
+    assert runner.invoke(app, mock_args(mock_teacher, out, 2, *args)).exit_code == 0
+    result = runner.invoke(app, mock_args(mock_teacher, out, 3, *args))
+    assert result.exit_code == 0, result.output
+    assert "resuming: 2 of 3 conversations already finished" in result.output

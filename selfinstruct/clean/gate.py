@@ -127,4 +127,4 @@ def mark_scores(asks: list[Ask], state: CleanState, min_quality: float) -> None:
         row.score = round(value, 3)
         if value < min_quality:
             where = f"turn {turn + 1}: " if row.messages is not None else ""
-            row.drop(LOW_QUALITY, f"{where}score {value:.2f} < {min_quality:g} ({scored.reason})")
+            row.drop(LOW_QUALITY, f"{where}score {value:.3f} < {min_quality:g} ({scored.reason})")

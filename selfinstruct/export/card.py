@@ -69,15 +69,21 @@ def teacher_settings(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def endpoint_host(config: dict[str, Any], model: str | None = None) -> str:
-    """Host of the run's endpoint, never its credentials; the embedded local model says so."""
+    """Host of the run's endpoint, never its credentials; the embedded local model says so.
+
+    A run records where its requests went (`resolved_endpoint`: --base-url, else OPENAI_BASE_URL, else the
+    client's default); older runs recorded only --base-url, so without it the default is not a certainty."""
     settings = teacher_settings(config)
+    if "resolved_endpoint" in config:
+        recorded = redact_url(config["resolved_endpoint"])
+        return (urlsplit(recorded).hostname or recorded) if recorded else "embedded llama.cpp (local, no network)"
     url = redact_url(settings.get("base_url"))
     if url:
         return urlsplit(url).hostname or url
     local = str(settings.get("local_model") or "")
     if settings.get("teacher") == "local" or (model and local and Path(local).stem.lower().startswith(model.lower())):
         return "embedded llama.cpp (local, no network)"
-    return "api.openai.com (the default endpoint)"
+    return "api.openai.com, unless OPENAI_BASE_URL was set (this run did not record its endpoint)"
 
 
 def _size_category(n: int) -> str:

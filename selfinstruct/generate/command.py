@@ -23,7 +23,7 @@ from selfinstruct.generate.pipeline import Pipeline, quiet_collector
 from selfinstruct.generate.progress import RunProgress, summary_table
 from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.judge.pointwise import QualityJudge
-from selfinstruct.recipes import RECIPES
+from selfinstruct.recipes import RECIPES, budget_unit
 from selfinstruct.recipes.base import Recipe
 from selfinstruct.records import SeedTask, read_seed_tasks
 from selfinstruct.run import CONFIG, REQUESTS, SUMMARY, RunDir, RunState
@@ -87,7 +87,7 @@ def _generate(cfg: GenerateConfig, console: Console) -> dict[str, Any]:
     try:
         _check_resumable(run, cfg)
         state = run.load_state()
-        run.write_json(CONFIG, cfg.public_dump())
+        run.write_json(CONFIG, {**cfg.public_dump(), "resolved_endpoint": endpoint.recorded_url})
         usage, judge_usage, wall, lost = _prior_usage(run, separate_judge=not cfg.judge_is_teacher)
         session = _Session(cfg, endpoint, recipe, run, state, seeds, console, usage, wall, judge_usage, lost)
         if lost:
@@ -109,7 +109,7 @@ def _generate(cfg: GenerateConfig, console: Console) -> dict[str, Any]:
             console.print(teacher.description, highlight=False)
             judge = _open_quality_judge(session, teacher, stack)
             if state.candidates:
-                console.print(f"resuming: {len(state.done_ids())} of {cfg.budget} instructions already finished", highlight=False)
+                console.print(f"resuming: {len(state.done_ids())} of {cfg.budget} {budget_unit(cfg.recipe)} already finished", highlight=False)
             return asyncio.run(_drive(session, templates, teacher, judge))
     finally:
         run.close()
@@ -134,7 +134,7 @@ def _open_quality_judge(session: _Session, teacher: TeacherSeam, stack: contextl
 
 async def _drive(session: _Session, templates: Templates, teacher: TeacherSeam, judge: QualityJudge | None) -> dict[str, Any]:
     cfg = session.cfg
-    pipeline = Pipeline(cfg, session.recipe, session.run, session.state, session.seeds, templates, teacher, judge)
+    pipeline = Pipeline(cfg, session.recipe, session.run, session.state, session.seeds, templates, teacher, judge, unit=budget_unit(cfg.recipe))
     session.verifier = pipeline.verifier
     try:
         with RunProgress(session.console, cfg.budget, pipeline.done, enabled=session.console.is_terminal) as progress:
@@ -187,6 +187,18 @@ def _prior_usage(run: RunDir, separate_judge: bool) -> tuple[Usage, Usage, float
     return usage, judge, float(previous.get("total_wall_seconds", 0.0)), lost
 
 
+def _logged_requests(run: RunDir, separate_judge: bool) -> dict[str, int]:
+    """The teacher's requests and retries in every session so far: its attempts' lines in requests.jsonl (a separate
+    judge's are its own), so a resumed run counts what earlier sessions sent, and a batch line answered in one
+    session and handed out in the next is counted once."""
+    requests = retries = 0
+    for rec in JsonlReader(run.path / REQUESTS, damaged="unreadable line; the run directory is damaged"):
+        if not (separate_judge and rec.get("stage") == QUALITY_STAGE):
+            requests += 1
+            retries += int(rec.get("attempt", 1) or 1) > 1
+    return {"requests": requests, "retries": retries}
+
+
 # --- what a run leaves behind ----------------------------------------------------------
 
 
@@ -208,8 +220,8 @@ def _summary(session: _Session, spent: Usage, teacher: TeacherSeam | None, rows:
             "yes": sum(1 for c in state.classified.values() if c.is_classification),
             "no": sum(1 for c in state.classified.values() if not c.is_classification),
         },
-        "requests": teacher.requests if teacher else 0,
-        "retries": teacher.retries if teacher else 0,
+        # Over every session, as the tokens, the cost and total_wall_seconds are: the teacher's lines in the request log.
+        **_logged_requests(session.run, separate_judge=not cfg.judge_is_teacher),
         "model": teacher.model if teacher else session.endpoint.model,
         "tokens": {"prompt": spent.prompt_tokens, "completion": spent.completion_tokens},
         "usd": round(spent.usd, 6),

@@ -97,7 +97,9 @@ class Pipeline:
         templates: Templates,
         teacher: TeacherSeam,
         quality: QualityJudge | None = None,
+        unit: str = "instructions",
     ) -> None:
+        self.unit = unit  # what --budget counts (recipes.budget_unit), for messages
         self.cfg, self.recipe, self.rundir, self.state, self.seeds, self.templates, self.teacher = (
             cfg, recipe, run, state, seeds, templates, teacher,
         )  # fmt: skip
@@ -214,12 +216,12 @@ class Pipeline:
         if self.empty_streak >= EMPTY_STREAK_LIMIT:
             return CapReached(
                 f"the last {self.empty_streak} proposal requests kept no new instruction (top rejections: {top}); "
-                f"the teacher seems to be repeating itself. {self.done} of {self.cfg.budget} instructions are saved; "
+                f"the teacher seems to be repeating itself. {self.done} of {self.cfg.budget} {self.unit} are saved; "
                 "try another --seed, a larger model or a higher --temperature, then rerun to resume"
             )
         return CapReached(
             f"attempt cap reached: {self.next_request} proposal requests made and {self.done} of {self.cfg.budget} "
-            f"instructions finished (top rejections: {top}); raise --max-proposals and rerun to resume"
+            f"{self.unit} finished (top rejections: {top}); raise --max-proposals and rerun to resume"
         )
 
     async def run(self, progress: RunProgress) -> None:

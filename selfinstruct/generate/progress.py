@@ -66,7 +66,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         ("candidates proposed", str(summary["candidates"])),
         ("kept by filters", str(summary["kept"])),
         ("classification tasks", f"{summary['classification']['yes']} yes / {summary['classification']['no']} no"),
-        ("requests this session (retries)", f"{summary['requests']} ({summary['retries']})"),
+        ("requests, all sessions (retries)", f"{summary['requests']} ({summary['retries']})"),
         ("tokens in / out", f"{summary['tokens']['prompt']:,} / {summary['tokens']['completion']:,}"),
         ("cost", _cost(summary)),
         ("wall time", f"{summary['wall_seconds']:.1f} s this session, {summary['total_wall_seconds']:.1f} s in all"),
@@ -77,7 +77,10 @@ def summary_table(summary: dict[str, Any]) -> Table:
             ("conversations (budget)", f"{summary['conversations']} / {summary['budget']}"),
             ("user turns per conversation", f"{per} (mean {summary['mean_turns']})"),
         ]
-        rows[5:6] = [("turns dropped", ", ".join(f"{k} {v}" for k, v in summary["dropped_turns"].items()) or "none")]
+        dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped_turns"].items()) or "none"
+        again = summary.get("user_turns_asked_again")
+        rows[5:6] = [("turns dropped", f"{dropped}; {again} user turns asked again" if again else dropped),
+                     ("conversations ended by", ", ".join(f"{k} {v}" for k, v in summary["ended"].items()) or "none")]
     if "examples_per_type" in summary:  # recipe grounded: examples per type and source, and what each check dropped
         def listed(counts: dict[str, int]) -> str:
             return ", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none"

@@ -54,6 +54,7 @@ from selfinstruct.stages.converse import (
     turn_problem,
 )
 from selfinstruct.stages.filters import filter_instruction
+from selfinstruct.stages.mix import MixPlan
 from selfinstruct.stages.propose import proposal_decoding
 from selfinstruct.teacher.client import Decoding
 
@@ -104,6 +105,14 @@ def prepare(driver: Pipeline) -> None:
             ))  # fmt: skip
     # Proposal requests show machine-written instructions as examples: seeds are not that.
     driver.machine = [c.instruction for cid, c in state.kept.items() if not cid.startswith(SEED_PREFIX)]
+    # The proposal stage steers new openers towards the seeds' task mix (stages/mix.py), counting the openers
+    # that did not come from the seed file and have not ended without a conversation.
+    plan = MixPlan(driver.seeds, cfg.budget)
+    for cid, cand in state.kept.items():
+        completed = state.completed.get(cid)
+        if not cid.startswith(SEED_PREFIX) and (completed is None or completed.finished):
+            plan.count(cand.instruction)
+    driver.mix = plan  # type: ignore[attr-defined]
 
 
 def _input_of(seed: SeedTask) -> list[Instance]:

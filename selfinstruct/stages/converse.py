@@ -7,10 +7,10 @@
 The assistant sees the conversation as real chat turns under its system prompt; the user
 simulator sees it as a transcript in one message (a small model keeps the roles apart far better
 that way than when the roles are swapped) and answers with the next user message, or with
-STOP_MARKER when the conversation has reached its natural end. Each simulator request names the
-kind of follow-up it wants (FOLLOW_UPS, rotated per conversation and turn): a small model given a
-menu of kinds drifts into the assistant's voice ("Sure, what would you like to know?"), one given a
-single kind writes it. Both templates put their fixed text first and the conversation last.
+STOP_MARKER when the conversation has reached its natural end. Each simulator request names one
+kind of follow-up (FOLLOW_UPS, rotated per conversation and turn) instead of a menu to pick from, so
+chats vary and a user turn asked for again asks for something else. Both templates put their fixed
+text first and the conversation last.
 
 A turn is dropped when it is empty, cut off by the token limit, a refusal (every opener passed the
 instruction filters, so it is a harmless request), a copy of the turn before it (ROUGE-L F > 0.7,

@@ -64,6 +64,15 @@ class Endpoint:
     def price_known(self) -> bool:
         return self.price is not None
 
+    @property
+    def recorded_url(self) -> str | None:
+        """Where requests go, as config.json and the dataset card record it: the base URL from --base-url or
+        OPENAI_BASE_URL with credentials redacted, the client's default (api.openai.com) when neither is set,
+        None for the embedded local model."""
+        if self.local:
+            return None
+        return redact_url(self.base_url) or "https://api.openai.com/v1"
+
     def require_price(self, flag: str = "--max-usd") -> None:
         """A dollar cap needs a price: say so before anything runs, never count an unknown model as $0."""
         if self.settings.max_usd is not None and self.price is None:

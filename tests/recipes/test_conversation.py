@@ -127,7 +127,12 @@ def test_a_simulator_that_copies_its_rules_is_no_stop_and_the_copy_is_no_user_tu
     """Small models echo the rule that names the stop marker: a dropped turn, asked for again, never a stop."""
     mock_teacher.echo_rules = True
     out = tmp_path / "run"
-    _generate(runner, mock_teacher, out, 2, "--turns", "3")
+    result = _generate(runner, mock_teacher, out, 2, "--turns", "3")
+    # The end-of-run table: user turns per conversation, what was dropped and asked again, what ended the chats.
+    table = " ".join(result.output.split())
+    assert "user turns per conversation │ 1: 2 (mean 1.0)" in table
+    assert f"echoed_prompt {2 * SIMULATOR_TRIES}; {2 * (SIMULATOR_TRIES - 1)} user turns asked again" in table
+    assert "conversations ended by │ dropped_turn:echoed_prompt 2" in table
     convs = _check_schema(out, 2)
     assert all(len(c["conversations"]) == 2 and "[[END]]" not in json.dumps(c) for c in convs)
     summary = json.loads((out / "summary.json").read_text())

@@ -1,4 +1,4 @@
-"""Recipe conversation on llama.cpp's server with the packaged 0.5B teacher: real chats, then a rerun that asks nothing."""
+"""Recipe conversation on llama.cpp's server with the packaged teachers: real chats, a rerun that asks nothing, chats that go on."""
 
 from __future__ import annotations
 
@@ -30,3 +30,15 @@ def test_packaged_small_model_writes_alternating_conversations_and_a_rerun_sends
     rerun = runner.invoke(app, args)
     assert rerun.exit_code == 0, rerun.output
     assert (out / "requests.jsonl").read_text().splitlines() == requests  # nothing asked again
+
+
+def test_default_teacher_chats_reach_their_second_user_turn(runner, tmp_path):
+    """The packaged 1.5B (the default teacher) at --turns 2: every chat reaches its second user turn (a user
+    turn dropped for its voice, its length or a restatement is asked for again)."""
+    out = tmp_path / "run"
+    args = ["generate", "--seeds", str(SEEDS), "--budget", "2", "--out", str(out), "--teacher", "local",
+            "--recipe", "conversation", "--turns", "2"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["turns_per_conversation"] == {"2": 2}, summary

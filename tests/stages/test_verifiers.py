@@ -138,6 +138,11 @@ def test_wrong_arithmetic_and_missing_input_are_dropped():
         ("Give an example of a metaphor that uses the following object Stars", False),
         ("```\n14:00 - 16:00\n```\nWhat is this code doing?", False),
         ("Summarize the following entry", True),
+        ("Write a summary of the article on climate change and its impact on marine life.", True),  # a make demo row
+        ("Write an article on climate change.", False),
+        ("Analyze the tone and structure of this letter for professionalism.", True),  # make demo rows
+        ("Can you explain why this product is unique?", True),
+        ("Write a cover letter for this job.", False),
     ],
 )
 def test_the_missing_input_rule(instruction: str, missing: bool) -> None:

@@ -21,14 +21,16 @@ _MATERIAL = (
     r"(?:paragraphs?|text|texts|sentences?|passages?|articles?|essays?|stor(?:y|ies)|poems?|documents?|emails?|reviews?|"
     r"tweets?|excerpts?|dialogues?|conversations?|transcripts?|lists?|code|snippets?|program|function|data|dataset|"
     r"table|abstract|letter|message|report|statements?|paragraph\s+below|words?|phrases?|numbers|array|string|json|csv|"
-    r"news|headlines?|descriptions?|summar(?:y|ies)|speech|lyrics|recipe|query|input)"
+    r"news|headlines?|descriptions?|summar(?:y|ies)|speech|lyrics|recipe|query|input|product)"
 )
 _CUE = re.compile(
     rf"\b(?:given\s+(?:a|an|the|some|two|three|\d+)?\s*(?:\w+\s+){{0,2}}?{_MATERIAL}\b"
     rf"|(?:the|these)\s+following\b"
-    rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:about|on|that|which|for|to|with|of)\b)"
+    rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:about|on|that|which|to|with|of)\b)"
     rf"|(?:the|a)\s+(?:provided|given|attached|above|accompanying)\s+(?:\w+\s+)?{_MATERIAL}\b"
     rf"|\b{_MATERIAL}\s+(?:below|above|provided|given)\b(?!\s*[-\d$])"  # "the text below", not "numbers below 10"
+    # "a summary of the article on climate change": a definite article, report or email that is nowhere in the task
+    rf"|\bthe\s+(?:article|passage|paragraph|essay|email|report|transcript|document|excerpt|text)\s+(?:on|about)\b"
     rf")",
     re.IGNORECASE,
 )

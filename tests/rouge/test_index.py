@@ -1,4 +1,4 @@
-"""The ROUGE-L index must make exactly rouge_score's decisions.
+"""RougeIndex (one text at a time) must make exactly rouge_score's decisions.
 
 The reference here is the straightforward method: rouge_score's RougeScorer on every
 (kept, candidate) pair, duplicate iff the best F > threshold, greedy in input order.
@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rouge_score import rouge_scorer, tokenize
 
-from selfinstruct import rouge
 from selfinstruct.rouge import DupCheck, RougeIndex, rouge_tokens, unicode_tokens
+from selfinstruct.rouge import index as rouge_index
 
 SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -116,7 +116,7 @@ def test_greedy_decisions_equal_reference(texts: list[str], threshold: float) ->
 def test_greedy_decisions_equal_reference_across_rebuilds(texts: list[str]) -> None:
     # Re-rank after very few items so that every example crosses several rebuilds.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(rouge, "_FIRST_REBUILD", 2)
+        patch.setattr(rouge_index, "_FIRST_REBUILD", 2)
         assert engine_greedy(texts, 0.7) == reference_greedy(texts, 0.7)
 
 
@@ -126,8 +126,8 @@ def test_greedy_decisions_equal_reference_on_either_grouping(texts: list[str], t
     # A query's hits are grouped in Python when few and by numpy when many, and its surviving pairs get an
     # LCS call each when few and one cdist when many: force one way or the other on every query.
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(rouge, "_PYTHON_HITS", -1 if batched else 1 << 30)
-        patch.setattr(rouge, "_PYTHON_PAIRS", 0 if batched else 1 << 30)
+        patch.setattr(rouge_index, "_PYTHON_HITS", -1 if batched else 1 << 30)
+        patch.setattr(rouge_index, "_PYTHON_PAIRS", 0 if batched else 1 << 30)
         assert engine_greedy(texts, threshold) == reference_greedy(texts, threshold)
 
 
@@ -245,8 +245,8 @@ def test_unicode_tokenizer_sees_non_latin_text() -> None:
 
 def test_large_vocabulary_falls_back_to_tuples(monkeypatch: pytest.MonkeyPatch) -> None:
     # Past the Unicode range token ids cannot be characters; rapidfuzz must see the same sequences.
-    assert rouge._encode([65, 66]) == "AB"
-    assert rouge._encode([1, 0x110000 + 5]) == (1, 0x110000 + 5)
+    assert rouge_index.encode_ids([65, 66]) == "AB"
+    assert rouge_index.encode_ids([1, 0x110000 + 5]) == (1, 0x110000 + 5)
     texts = ["write a poem about the sea", "write a poem about a sea", "tell me a joke", "tell a joke"]
-    monkeypatch.setattr(rouge, "_encode", lambda ids: tuple(ids))
+    monkeypatch.setattr(rouge_index, "encode_ids", lambda ids: tuple(ids))
     assert engine_greedy(texts, 0.7) == reference_greedy(texts, 0.7)

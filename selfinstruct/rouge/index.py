@@ -1,4 +1,4 @@
-"""Exact ROUGE-L near-duplicate index: the decisions of rouge_score's RougeScorer, without its cost.
+"""Exact ROUGE-L near-duplicate index, one text at a time: the decisions of rouge_score's RougeScorer, without its cost.
 
     index = RougeIndex(threshold=0.7)
     for seed in seeds:
@@ -7,132 +7,28 @@
 
 A candidate is a duplicate iff `RougeScorer(["rougeL"], use_stemmer=False).score(kept, candidate)`
 gives an F-measure > threshold for some kept text. Each text is tokenised once into integer
-token ids. Pairs are pruned only by bounds that cannot change a decision (see `_Bounds` and
+token ids. Pairs are pruned only by bounds that cannot change a decision (see `Bounds` and
 `RougeIndex._survivors`); the survivors get a compiled LCS (rapidfuzz) and the scorer's own
 float formula, which is what decides near the threshold.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from array import array
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
 
 import numpy as np
-import regex
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-Tokenizer = Literal["rouge", "unicode"]
+from selfinstruct.rouge.score import Bounds, DupCheck, Tokenizer, encode_ids, rouge_f, rouge_f_many, tokenizer_function
 
-# rouge_score lowercases, turns every run outside [a-z0-9] into a space and splits: the tokens
-# are exactly the maximal [a-z0-9] runs of the lowercased text.
-_ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
-# Opt-in, NOT rouge_score-compatible: letters/marks/digits of any script form words, and each
-# character of scripts written without spaces (Han, kana, Thai, ...) is a token of its own.
-_UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
-_UNICODE_TOKEN = regex.compile(rf"[{_UNSPACED}]|[[\p{{L}}\p{{M}}\p{{N}}]--[{_UNSPACED}]]+", regex.V1)
-
-# Pruning uses exact integer bounds loosened by this margin; the float formula decides, and it
-# is never more than a few ulps away from 2*LCS/(m+n).
-_EPS = 1e-9
-# No text is longer than this many tokens; keeps length bounds within int64.
-_LONGEST = 1 << 62
 # Token id 0 stands for any token no kept text has: it can match nothing.
 _UNKNOWN = 0
 # Rebuild the rarity order when the index has doubled since the last one.
 _FIRST_REBUILD = 64
 # Elements created after the last rebuild sort before all ranked ones: they are the rarest.
 _NEW_ELEMENT = -(1 << 40)
-
-
-class DupCheck(NamedTuple):
-    """Verdict for one candidate: whether it is a near-duplicate, of what, and how close."""
-
-    is_duplicate: bool
-    most_similar: str | None
-    score: float
-
-
-def rouge_tokens(text: str) -> list[str]:
-    """Tokens exactly as rouge_score's default tokenizer (no stemmer) produces them."""
-    return _ROUGE_TOKEN.findall(text.lower())
-
-
-def unicode_tokens(text: str) -> list[str]:
-    """Script-aware tokens for non-English data; differs from rouge_score on any non-ASCII text."""
-    return _UNICODE_TOKEN.findall(text.casefold())
-
-
-def rouge_f(lcs: int, m: int, n: int) -> float:
-    """ROUGE-L F as rouge_score computes it, float for float (its rounding decides near the threshold)."""
-    if m == 0 or n == 0:
-        return 0.0
-    precision = lcs / n
-    recall = lcs / m
-    if precision + recall > 0:
-        return 2 * precision * recall / (precision + recall)
-    return 0.0
-
-
-def _rouge_f_many(lcs: np.ndarray, m: np.ndarray, n: int) -> np.ndarray:
-    """`rouge_f` over arrays, with the same IEEE operations in the same order."""
-    with np.errstate(invalid="ignore", divide="ignore"):  # an empty kept text: 0/0, masked below
-        precision = lcs / float(n)
-        recall = lcs / m.astype(np.float64)
-        total = precision + recall
-        f = 2 * precision * recall / total
-    return np.where(total > 0, f, 0.0)
-
-
-def _encode(ids: Sequence[int]) -> str | tuple[int, ...]:
-    """Token ids as one string, a character per id, for rapidfuzz; a tuple past the Unicode range."""
-    try:
-        return "".join(map(chr, ids))
-    except ValueError:
-        # rapidfuzz compares characters by code point and ints by value, so both forms agree.
-        return tuple(ids)
-
-
-class _Bounds:
-    """Integer bounds on LCS for one threshold: what a pair of lengths needs to be a duplicate."""
-
-    def __init__(self, threshold: float) -> None:
-        self.loose = threshold - _EPS
-        self._per_length: dict[int, tuple[int, int, int]] = {}
-
-    def min_lcs(self, m: int, n: int) -> int:
-        """Least LCS with which texts of m and n tokens could score > threshold (never too high)."""
-        # Duplicate => 2*LCS/(m+n) > threshold - tiny, and LCS >= 1 since F = 0 otherwise.
-        return max(1, math.ceil(self.loose * (m + n) / 2))
-
-    def for_length(self, n: int) -> tuple[int, int, int]:
-        """(shortest, longest) partner length that can be a duplicate of n tokens, and the least LCS over them."""
-        cached = self._per_length.get(n)
-        if cached is not None:
-            return cached
-        # LCS <= min(m, n), so the partner length m needs min(m, n) >= min_lcs(m, n).
-        lo = n
-        while lo > 1 and lo - 1 >= self.min_lcs(lo - 1, n):
-            lo -= 1
-        if self.loose <= 0:
-            hi = _LONGEST
-        else:
-            hi = max(n, min(_LONGEST, int(2 * n / self.loose) - n + 2))
-            while hi > n and self.min_lcs(hi, n) > n:
-                hi -= 1
-        # min_lcs grows with m, so the shortest partner needs the least LCS.
-        bounds = (lo, hi, self.min_lcs(lo, n))
-        self._per_length[n] = bounds
-        return bounds
-
-    def prefix_length(self, n: int) -> int:
-        """How many of a text's rarest elements must be probed/indexed so no duplicate pair is missed."""
-        # Prefix filtering: two sets sharing >= k elements share one among each one's first |S|-k+1
-        # elements under any fixed global order.
-        return n - self.for_length(n)[2] + 1
 
 
 # A posting (an int64 array per element, in item order) holds one code per kept item whose prefix
@@ -155,12 +51,10 @@ class RougeIndex:
     def __init__(self, threshold: float = 0.7, tokenizer: Tokenizer = "rouge") -> None:
         if not 0.0 <= threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {threshold}")
-        if tokenizer not in ("rouge", "unicode"):
-            raise ValueError(f"unknown tokenizer {tokenizer!r}")
+        self._tokenize = tokenizer_function(tokenizer)
         self.threshold = threshold
         self.tokenizer: Tokenizer = tokenizer
-        self._tokenize = rouge_tokens if tokenizer == "rouge" else unicode_tokens
-        self._bounds = _Bounds(threshold)
+        self._bounds = Bounds(threshold)
         self._vocab: dict[str, int] = {}
         # A text is the set of its (token id, occurrence number) elements, so that multiset
         # intersections become set intersections. A token's first occurrence, by far the most
@@ -215,8 +109,8 @@ class RougeIndex:
         if not ids:
             return self._texts[0], 0.0
         size = len(self._texts)
-        lcs = process.cdist([_encode(ids)], self._encoded[:size], scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
-        scores = _rouge_f_many(lcs, self._lengths[:size], len(ids))
+        lcs = process.cdist([encode_ids(ids)], self._encoded[:size], scorer=LCSseq.similarity, dtype=np.int32, workers=1)[0]
+        scores = rouge_f_many(lcs, self._lengths[:size], len(ids))
         best = int(np.argmax(scores))  # argmax takes the first of equal maxima: the earliest kept
         return self._texts[best], float(scores[best])
 
@@ -327,7 +221,7 @@ class RougeIndex:
         candidates, needed = self._survivors(ids)
         if not candidates:
             return DupCheck(False, None, 0.0)
-        query = _encode(ids)
+        query = encode_ids(ids)
         if len(candidates) <= _PYTHON_PAIRS:
             encoded = self._encoded
             lcs = [LCSseq.similarity(query, encoded[item], score_cutoff=need) for item, need in zip(candidates, needed)]
@@ -385,7 +279,7 @@ class RougeIndex:
             self._encoded = np.concatenate([self._encoded, np.empty(item, dtype=object)])
         self._texts.append(text)
         self._elements.append(tuple(elements))
-        self._encoded[item] = _encode(ids)
+        self._encoded[item] = encode_ids(ids)
         self._lengths[item] = len(ids)
         self._sizes.append(len(ids))
         if item + 1 >= self._next_rebuild:

@@ -147,7 +147,7 @@ class RunState:
 
     def pending_ids(self) -> list[str]:
         """Kept instructions whose instance stage has not finished, in keep order."""
-        return [i for i in self.kept if i not in self.completed]
+        return [i for i in self.kept if i not in self.completed or self.completed[i].unchecked]
 
 
 def _as_bytes(record: BaseModel, line: str | None) -> bytes:

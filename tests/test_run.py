@@ -59,3 +59,17 @@ def test_the_run_state_reads_back_the_records_it_was_given_live_or_replayed(tmp_
         assert list(state.completed.values()) == [done] and "r00000.01" not in state.kept
         assert state.done_ids() == ["r00000.00"] and state.pending_ids() == [] and state.rejected == {"too_short": 1}
     assert "Übersetze „Guten Morgen“" in (tmp_path / "run" / "journal.jsonl").read_text(encoding="utf-8")  # non-ASCII as is
+
+
+def test_instances_journaled_before_their_checks_are_pending_until_checked():
+    """A completed line marked unchecked (instances answered, checks that ask the teacher still to come) does not
+    count towards the budget, and its instruction is finished again from it after a restart."""
+    from selfinstruct.records import Candidate, Completed, Instance
+    from selfinstruct.run import RunState
+
+    state = RunState()
+    state.apply(Candidate(id="r00000.00", instruction="Classify the review.", status="kept", request=0))
+    state.apply(Completed(id="r00000.00", instances=[Instance(input="Great!", output="Positive")], unchecked=True))
+    assert state.done_count == 0 and state.pending_ids() == ["r00000.00"]
+    state.apply(Completed(id="r00000.00", instances=[Instance(input="Great!", output="Positive")]))
+    assert state.done_count == 1 and state.pending_ids() == []

@@ -43,7 +43,7 @@ def decisions(texts: list[str], against: list[str] = (), **options: object) -> l
     return [(bool(d), int(m), float(s)) for d, m, s in zip(result.duplicate, result.match, result.score)]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(texts=text_sequences(max_size=50), against=st.lists(base_text, max_size=5), threshold=thresholds,
        block_texts=st.integers(1, 9), segments=st.integers(1, 5))
 def test_decisions_equal_rouge_score(texts: list[str], against: list[str], threshold: float, block_texts: int,

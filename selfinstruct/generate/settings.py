@@ -97,7 +97,8 @@ class GenerateConfig(GroundedOptions, ConversationOptions, _GenerateBase):
         True, "With the verifiers on: run the Python an output holds in the sandbox; --no-run-code only parses it.", panel=QUALITY)
     consistency: int = setting(
         2, "With the verifiers on: ask the teacher this many more times for each short answer (a label, a number, a short fact), at the proposal temperature, "
-        "and drop an instance whose new answers mostly disagree with it; the summary prints the agreement rate. 0 turns it off.", panel=QUALITY, ge=0, le=10)
+        "and drop an instance whose new answers mostly disagree with it; the summary prints the agreement rate. 0 turns it off. "
+        "Online only: with --batch it and the answer-kind judge are off, since each would cost another batch round trip.", panel=QUALITY, ge=0, le=10)
     quality_judge: bool | None = setting(
         None, "Score each finished instruction's instances 1-5 with the judge (correctness, relevance to the instruction, completeness) and drop those under --min-quality. Default: on for the embedded local teacher, off for a hosted one.", panel=QUALITY)
     min_quality: float = setting(

@@ -148,6 +148,9 @@ def add_teacher_checks(verifier: Verifier | None, cfg: GenerateConfig, teacher: 
 
     if verifier is None or verifier.kind_judge is not None:
         return  # off, or armed already
+    if cfg.batch_api.batch:
+        # Each would be one more batch round trip (up to 24 h) after the instances' own, one instance at a time.
+        return
     verifier.kind_judge = AnswerKindJudge(judge or teacher, cfg.prompts)
     verifier.consistency = Consistency(teacher, cfg.consistency, temperature, cfg.prompts) if cfg.consistency else None
 

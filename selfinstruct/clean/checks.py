@@ -23,6 +23,7 @@ from selfinstruct.dedup import find_duplicates
 from selfinstruct.records import Instance, normalize_input
 from selfinstruct.report.flags import flag_row
 from selfinstruct.report.source import Row
+from selfinstruct.rouge.engine import Engine
 from selfinstruct.stages.verifiers import Verifier
 
 NEAR_DUPLICATE = "near_duplicate"
@@ -35,7 +36,8 @@ def _clip(text: str) -> str:
 
 
 def mark_duplicates(rows: list[CleanRow], against: list[str], threshold: float = 0.7, tokenizer: str = "rouge",
-                    progress: Callable[[int], None] | None = None) -> None:  # fmt: skip
+                    progress: Callable[[int], None] | None = None, *, engine: Engine = "local", workers: int | None = None,
+                    ray_address: str | None = None) -> None:  # fmt: skip
     """Greedy near-duplicate removal in row order, through `selfinstruct dedup`'s engine.
 
     Alpaca rows are compared by instruction, each distinct instruction once: rows sharing an instruction are its
@@ -51,7 +53,8 @@ def mark_duplicates(rows: list[CleanRow], against: list[str], threshold: float =
         if not alpaca or row.dedup_text not in first_of:
             first_of.setdefault(row.dedup_text, row)
             distinct.append(row.dedup_text)
-    verdicts = find_duplicates(distinct, against, threshold, tokenizer, progress)  # type: ignore[arg-type]
+    verdicts = find_duplicates(distinct, against, threshold, tokenizer, progress, engine=engine, workers=workers,  # type: ignore[arg-type]
+                               ray_address=ray_address)
     against_set = set(against)
     if alpaca:
         duplicate = {text: v for text, v in zip(distinct, verdicts) if v.is_duplicate}

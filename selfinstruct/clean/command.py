@@ -50,7 +50,7 @@ def prepare(cfg: CleanConfig, console: Console) -> RowTable:
     table = read_rows(cfg.data, cfg.format, cfg.limit, cfg.reference_field)
     if cfg.dedup:
         against = [text for path in cfg.against for text in reference_texts(path)]
-        mark_duplicates(table.rows, against, cfg.threshold, cfg.tokenizer)
+        mark_duplicates(table.rows, against, cfg.threshold, cfg.tokenizer, engine=cfg.engine, workers=cfg.workers, ray_address=cfg.ray_address)
     if cfg.flags:
         mark_flags(table.rows, cfg.ignore)
     return table

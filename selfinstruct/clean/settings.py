@@ -45,6 +45,14 @@ class CleanConfig(_Config):
                                ge=0, le=1, allow_inf_nan=False)  # fmt: skip
     tokenizer: Literal["rouge", "unicode"] = setting(
         "rouge", "rouge: exactly rouge_score's tokens. unicode: words of any script, for non-English data (not rouge_score-compatible).", panel=CHECKS)
+    engine: Literal["local", "ray"] = setting(
+        "local", "Where the near-duplicate checks run: local (this process and --workers - 1 forked ones) or ray (a Ray cluster; needs selfinstruct[ray]). "
+        "Both make the same decisions, those of `selfinstruct dedup`.", panel=CHECKS)
+    workers: int | None = setting(None, "Processes (local) or Ray workers checking blocks of rows at once. Default: every CPU this process may use (local), "
+                                  "every CPU of the cluster (ray).", panel=CHECKS, ge=1)  # fmt: skip
+    ray_address: str | None = setting(
+        None, "With --engine ray: the cluster to join (its head's address, e.g. 10.0.0.5:6379, or auto). Default: start a Ray instance on this machine's CPUs.",
+        panel=CHECKS, metavar="ADDRESS")
     flags: bool = setting(
         True, "Drop rows with a quality flag of `selfinstruct report` (merged instructions, input placeholders, empty or echo outputs, "
         "references to media, URL-only inputs, control characters, unbalanced code fences, wrong arithmetic); in conversations, the assistant's answers.", panel=CHECKS)

@@ -50,6 +50,19 @@ def test_dedup_joins_a_running_cluster(ray_instance: str, tmp_path: Path) -> Non
     assert [r["instruction"] for r in json.loads(out.read_text(encoding="utf-8"))] == [texts[0], texts[2]]
 
 
+@pytest.mark.slow
+def test_clean_joins_a_running_cluster(ray_instance: str, tmp_path: Path) -> None:
+    rows = [{"instruction": t, "input": "", "output": f"Answer {i}."} for i, t in enumerate(
+        ["Write a poem about the sea.", "Write a poem about the sea!", "Tell me a joke.", "Tell me a joke please."])]
+    source, out = tmp_path / "in.json", tmp_path / "out.json"
+    source.write_text(json.dumps(rows), encoding="utf-8")
+    command = [sys.executable, "-m", "selfinstruct.cli", "clean", str(source), "--out", str(out), "--no-gate", "--no-verifiers",
+               "--engine", "ray", "--ray-address", ray_instance]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert [r["instruction"] for r in json.loads(out.read_text(encoding="utf-8"))] == [rows[0]["instruction"], rows[2]["instruction"]]
+
+
 def test_without_ray_installed_the_engine_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     with pytest.raises(UserError, match=r"selfinstruct\[ray\]"):

@@ -176,7 +176,8 @@ def test_the_quality_judge_drops_weak_instances_and_journals_every_score(tmp_pat
     assert journal.count('"low_quality"') == 3 and '"three good names."' in journal
     from selfinstruct.stages.quality_gate import gate_counts
 
-    assert gate_counts(state) == {"scored": 3, "kept": 1, "dropped": 2, "unreadable_kept": 0, "instructions_emptied": 1}
+    assert gate_counts(state) == {"scored": 3, "kept": 1, "dropped": 2, "unreadable_kept": 0, "instructions_emptied": 1,
+                                  "against_reference": 0, "against_own_answer": 0}  # fmt: skip
 
 
 def test_an_unreadable_quality_verdict_keeps_the_instance(tmp_path):

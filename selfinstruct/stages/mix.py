@@ -154,7 +154,8 @@ class MixPlan:
         self.by_kind: dict[str, list[SeedTask]] = {k: [] for k in KINDS}
         for seed in seeds:
             self.by_kind[task_kind(seed.instruction, seed.instances, seed.is_classification)].append(seed)
-        self.code_allowance = math.floor((self.seeds.share("code") + tolerance) * budget + 1e-9)
+        # At least one code task where the seeds have any: a small budget's rounding must not forbid a seed kind outright.
+        self.code_allowance = max(int(self.seeds.share("code") > 0), math.floor((self.seeds.share("code") + tolerance) * budget + 1e-9))
         self.no_input_allowance = budget - math.ceil(max(0.0, self.seeds.share("input") - tolerance) * budget - 1e-9)
         self.kept: Counter[str] = Counter()  # kept instructions not (yet) failed, by predicted kind
 

@@ -30,7 +30,6 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from selfinstruct.errors import TeacherError
 from selfinstruct.records import Instance
 from selfinstruct.stages.verifiers.arithmetic import check_arithmetic
 from selfinstruct.stages.verifiers.code import check_code, find_code
@@ -96,25 +95,18 @@ class Verifier:
         if verdict.reason is not None:
             return verdict.reason, verdict.detail, []
         checks += verdict.checks
-        # A check that asks the teacher and fails for good (retries spent) leaves the instance unchecked, counted as
-        # such: the instance request is paid for, and a stopped run must not ask for it again when resumed.
+        # A check that asks the teacher and fails for good (retries spent) stops the run like any request: the
+        # instances were journaled (unchecked) before the checks, so a rerun asks only the checks again.
         suspect = suspect_kind(instruction, inp, out) if self.kind_judge is not None else None
         if suspect is not None:
-            try:
-                kind = await self.kind_judge.ask(instruction, inp)  # type: ignore[union-attr]
-            except TeacherError:
-                kind = None
-                checks.append("kind_failed")
+            kind = await self.kind_judge.ask(instruction, inp)  # type: ignore[union-attr]
             if kind is not None and kind.asks_for_code is (suspect == "no_code"):
                 what = "code for a task that asks for the result itself" if suspect == "code" else "no code for a task that asks for code"
                 return "wrong_kind", f"{what} (the judge's P(asks for code) {kind.p_code:.2f})", []
             if kind is not None:
                 checks.append("kind_judged")
         if self.consistency is not None and short_answer(instruction, instance, bool(labels)):
-            try:
-                again = await self.consistency.check(instruction, instance, labels)
-            except TeacherError:
-                return None, None, [*checks, "consistency_failed"]
+            again = await self.consistency.check(instruction, instance, labels)
             answers = "; ".join(repr(a[:60]) for a in again.answers)
             if not again.consistent:
                 return "inconsistent", f"{again.agreed} of {len(again.answers)} new answers agreed with {out.strip()[:60]!r}: {answers}", [

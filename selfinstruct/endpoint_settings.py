@@ -135,3 +135,14 @@ class ModelsConfig(_Config):
 
     verify: bool = setting(
         False, "Re-hash each assembled model file (reads ~1.6 GB) instead of trusting the checksum marker written when it was assembled.")
+
+
+def carry_caps(run: Any, judge: TeacherSettings) -> None:
+    """A command's own --max-usd / --max-total-tokens are its caps: carried to the judge's endpoint settings, and an
+    error when the --judge-* form gives another value."""
+    for name in ("max_usd", "max_total_tokens"):
+        mine, theirs = getattr(run, name), getattr(judge, name)
+        if mine is not None and theirs is not None and mine != theirs:
+            raise ValueError(f"give --{name.replace('_', '-')} or --judge-{name.replace('_', '-')}, not both")
+        if mine is not None:
+            object.__setattr__(judge, name, mine)

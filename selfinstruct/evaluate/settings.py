@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, model_validator
 
-from selfinstruct.endpoint_settings import LIMITS, TeacherSettings, redact_urls
+from selfinstruct.endpoint_settings import LIMITS, TeacherSettings, carry_caps, redact_urls
 from selfinstruct.settings import _Config, fresh_dir, nested, setting
 
 JUDGE = "Judge"
@@ -90,12 +90,7 @@ class EvalConfig(_Config):
     @model_validator(mode="after")
     def _caps_cover_the_run(self) -> EvalConfig:
         """--max-usd / --max-total-tokens are the run's caps; the judge settings carry them to every endpoint."""
-        for name in ("max_usd", "max_total_tokens"):
-            mine, judge = getattr(self, name), getattr(self.judge, name)
-            if mine is not None and judge is not None and mine != judge:
-                raise ValueError(f"give --{name.replace('_', '-')} or --judge-{name.replace('_', '-')}, not both")
-            if mine is not None:
-                object.__setattr__(self.judge, name, mine)
+        carry_caps(self, self.judge)
         return self
 
     def public_dump(self) -> dict[str, object]:

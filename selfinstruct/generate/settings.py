@@ -18,8 +18,6 @@ from selfinstruct.errors import UserError
 from selfinstruct.recipes import DEFAULT as DEFAULT_RECIPE
 from selfinstruct.recipes import RECIPES
 from selfinstruct.recipes.base import RECIPE
-from selfinstruct.recipes.conversation_options import ConversationOptions
-from selfinstruct.recipes.grounded.options import GroundedOptions
 from selfinstruct.settings import _Config, fresh_dir, nested, setting
 
 QUALITY = "Quality gate"
@@ -32,7 +30,7 @@ def fresh_run_dir() -> Path:
 
 class _GenerateBase(_Config):
     """The options every recipe reads first: inputs, budget, run directory, recipe, teacher; then each recipe's own
-    (ConversationOptions, GroundedOptions) and the rest of GenerateConfig's, in this order in --help and config.json."""
+    (Recipe.OPTIONS, in RECIPES' order) and the rest of GenerateConfig's, in this order in --help and config.json."""
 
     # Required by every recipe but grounded, whose --context takes the seeds' place (checked below).
     seeds: Path | None = setting(None, "Seed tasks, JSONL in the Self-Instruct/Alpaca format (id, name, instruction, instances, is_classification). Not used by --recipe grounded.")
@@ -52,7 +50,12 @@ class _GenerateBase(_Config):
         None, "Already generated tasks shown per proposal request, once any exist. Default: 2 (self-instruct), 0 (alpaca).", panel=RECIPE, ge=0)
 
 
-class GenerateConfig(GroundedOptions, ConversationOptions, _GenerateBase):
+# Each recipe's own options class, last recipe first: pydantic lists the fields of the bases from the last, so --help and
+# config.json show them in RECIPES' order, after _GenerateBase's. A new recipe's options join here without an edit.
+_RECIPE_OPTIONS = tuple(reversed([recipe.OPTIONS for recipe in RECIPES.values() if recipe.OPTIONS is not None]))
+
+
+class GenerateConfig(*_RECIPE_OPTIONS, _GenerateBase):  # type: ignore[misc]
     """Settings of one `generate` run; written to the run directory (without secrets) as config.json.
 
     A recipe's own options come from its options class (recipes/base.py's OPTIONS), which this class

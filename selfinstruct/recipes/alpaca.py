@@ -28,8 +28,7 @@ from selfinstruct.stages.quality_gate import LOW_QUALITY, gate
 from selfinstruct.stages.verifiers import add_teacher_checks
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.pipeline import Pipeline
-    from selfinstruct.generate.settings import GenerateConfig
+    from selfinstruct.recipes.base import Driver, RecipeSettings
     from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
 
@@ -39,7 +38,7 @@ EXAMPLES = (3, 0)  # seed tasks, machine-written tasks shown per proposal reques
 TOKENS_PER_ITEM = 150  # room per complete task (instruction, input, output) in max_tokens
 
 
-def prepare(driver: Pipeline) -> None:
+def prepare(driver: Driver) -> None:
     """A task brings its instance along: a crash between its two journal lines leaves it kept but not
     completed, and it is finished from its own instance, with no request. With the quality judge on,
     kept tasks stay queued for `finish`, which scores them first. The verifiers get the teacher for the checks
@@ -54,14 +53,14 @@ def prepare(driver: Pipeline) -> None:
 # --- 1 + 2: propose and filter ---------------------------------------------------------
 
 
-def proposal_prompt(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], request: int) -> str:
+def proposal_prompt(cfg: RecipeSettings, templates: Templates, seeds: list[SeedTask], request: int) -> str:
     rng = random.Random(f"{cfg.seed}:{request}")
     num_seed, _ = examples_per_request(cfg, EXAMPLES)
     examples = rng.sample(seeds, min(num_seed, len(seeds)))
     return build_alpaca_prompt(templates, examples, cfg.num_instructions_per_request)
 
 
-async def propose(driver: Pipeline, request: int) -> None:
+async def propose(driver: Driver, request: int) -> None:
     cfg = driver.cfg
     prompt = proposal_prompt(cfg, driver.templates, driver.seeds, request)
     completion = await driver.teacher.complete(prompt, proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM), stage="propose")
@@ -71,7 +70,7 @@ async def propose(driver: Pipeline, request: int) -> None:
     driver.record(Proposed(request=request, parsed=len(pairs), finish_reason=completion.finish_reason))
 
 
-async def _filter(driver: Pipeline, request: int, j: int, instruction: str, instance: Instance) -> None:
+async def _filter(driver: Driver, request: int, j: int, instruction: str, instance: Instance) -> None:
     """The instance must pass (its filters, then the verifiers) before the instruction is compared with (and joins) the ROUGE-L pool."""
     reason = cheap_reason(instruction, driver.cfg.allow_non_ascii, driver.banned_words)
     kept, dropped, bad = filter_instances([instance]) if not reason else ([], [], None)
@@ -98,11 +97,11 @@ async def _filter(driver: Pipeline, request: int, j: int, instruction: str, inst
 # --- after filtering: nothing, a kept task is already complete --------------------------
 
 
-def finish_batch(cfg: GenerateConfig) -> int:
+def finish_batch(cfg: RecipeSettings) -> int:
     return 1
 
 
-async def finish(driver: Pipeline, ids: list[str]) -> None:
+async def finish(driver: Driver, ids: list[str]) -> None:
     """Only with the quality judge on: score each kept task's instance, then complete it (or not)."""
     if driver.quality is None:
         prepare(driver)
@@ -114,7 +113,7 @@ async def finish(driver: Pipeline, ids: list[str]) -> None:
         driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=None if kept else LOW_QUALITY, quality=notes, checks=checks))
 
 
-def gated_instances(cfg: GenerateConfig) -> int:
+def gated_instances(cfg: RecipeSettings) -> int:
     """Instances the quality gate is expected to score: one per task of the budget."""
     return cfg.budget
 
@@ -127,7 +126,7 @@ rows = alpaca_rows
 # --- the dry run --------------------------------------------------------------------------
 
 
-def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
+def estimate(cfg: RecipeSettings, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """Proposals only: a kept task arrives with its instance, so kept means finished."""
     from selfinstruct.stages import estimate as est
 

@@ -6,29 +6,107 @@ tests/recipes/test_base.py checks each one against this protocol. The generate e
 report, export, review and status read a recipe only through these members, so none of them names
 a recipe, and a new recipe is a new module plus one line in RECIPES (docs/ARCHITECTURE.md).
 
+The engine sits a layer above the recipes, so a recipe sees it only through the two protocols here:
+`Driver`, what the running session (generate/pipeline.py's Pipeline) offers a hook, and
+`RecipeSettings`, what a hook reads of the run's settings (generate/settings.py's GenerateConfig). A
+recipe with options of its own reads them through its own protocol on top (ConversationSettings,
+GroundedSettings, beside its options class). tests/recipes/test_base.py checks that the engine's
+classes provide every member.
+
 A member that does not apply to a recipe is still defined, as None (or the documented neutral
 value), so that no caller asks whether it exists.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
+from selfinstruct.stages.settings import StageSettings
+
 if TYPE_CHECKING:
-    from selfinstruct.generate.pipeline import Pipeline
-    from selfinstruct.generate.settings import GenerateConfig
-    from selfinstruct.records import SeedTask
+    import re
+
+    from selfinstruct.judge.pointwise import QualityJudge
+    from selfinstruct.records import Candidate, Classified, Completed, Instance, Proposed, SeedTask
+    from selfinstruct.rouge import RougeIndex
     from selfinstruct.run import RunDir, RunState
     from selfinstruct.stages.estimate import StageEstimate
+    from selfinstruct.stages.filters import Verdict
+    from selfinstruct.stages.verifiers import Verifier
+    from selfinstruct.teacher.seam import TeacherSeam
     from selfinstruct.templates import Templates
 
 
 # The help panel of the options every recipe shares, and of a recipe's own where it has no panel of its own.
 RECIPE = "Recipe"
+
+
+@runtime_checkable
+class RecipeSettings(StageSettings, Protocol):
+    """The generate settings a recipe's hooks read: the stages' own, and the filters' and finishing stages'."""
+
+    seed: int
+    seed_mix: bool
+    max_instances: int
+    classify_batch: int
+    allow_non_ascii: bool
+    rouge_threshold: float
+    rouge_tokenizer: Literal["rouge", "unicode"] | None
+
+
+@runtime_checkable
+class Driver(Protocol):
+    """The running generate session, as a recipe's prepare, propose and finish hooks see it."""
+
+    cfg: RecipeSettings
+    state: RunState
+    """The journal replayed: candidates, classifications, completed instructions, counts."""
+    rundir: RunDir
+    seeds: list[SeedTask]
+    templates: Templates
+    teacher: TeacherSeam
+    quality: QualityJudge | None
+    """The quality gate's judge, when the gate is on."""
+    verifier: Verifier | None
+    """The checks without a judge (stages/verifiers), unless --no-verifiers."""
+    pool: RougeIndex
+    """Seeds and kept instructions, for the near-duplicate filter."""
+    banned_words: re.Pattern[str] | None
+    """--keywords' pattern; None: the built-in English list."""
+    machine: list[str]
+    """Machine-written instructions a proposal may show as examples."""
+    queue: deque[str]
+    """Kept instructions waiting to be finished, in order."""
+    early: dict[str, asyncio.Future[None]]
+    """Queued instructions a recipe has started work on ahead of their turn, and that work."""
+    recipe_session: Any
+    """What a recipe keeps for one session, set by its prepare hook (the task mix's plan; grounded's contexts)."""
+
+    def record(self, record: Candidate | Classified | Completed | Proposed) -> None:
+        """Journal a record and apply it to the run state."""
+        ...
+
+    def record_candidate(
+        self, request: int, j: int, instruction: str, verdict: Verdict, instances: list[Instance] | None = None, enqueue: bool = True,
+        detail: str | None = None,
+    ) -> str:
+        """Journal item j of proposal `request` with the filters' verdict; a kept one is queued. Returns its id."""
+        ...
+
+    def lookahead(self, n: int, wanted: Callable[[str], bool]) -> list[str]:
+        """Up to n queued instructions that `wanted` accepts, left in the queue."""
+        ...
+
+    @property
+    def done(self) -> int:
+        """Finished items so far."""
+        ...
 
 
 @runtime_checkable
@@ -74,38 +152,38 @@ class Recipe(Protocol):
     OPTIONS: type[BaseModel] | None
     """Its own options class, which generate's settings (GenerateConfig) extend; None if it has none."""
 
-    def identity(self, cfg: GenerateConfig) -> dict[str, object]:
+    def identity(self, cfg: RecipeSettings) -> dict[str, object]:
         """The settings beyond the recipe and --num-instructions-per-request that a resumed directory must
         match, because they fix what request n asks (may be empty)."""
         ...
 
     # --- the run ---------------------------------------------------------------------------------
-    def check_inputs(self, cfg: GenerateConfig) -> None:
+    def check_inputs(self, cfg: RecipeSettings) -> None:
         """Read the recipe's own inputs up front, so bad input fails before the run starts (may do nothing)."""
         ...
 
-    def prepare(self, driver: Pipeline) -> None:
+    def prepare(self, driver: Driver) -> None:
         """Before any request: journal what the files give, finish what a resumed run left half done."""
         ...
 
-    def propose(self, driver: Pipeline, request: int) -> Coroutine[Any, Any, None]:
+    def propose(self, driver: Driver, request: int) -> Coroutine[Any, Any, None]:
         """One proposal request: render, ask, parse, filter, journal."""
         ...
 
-    def finish_batch(self, cfg: GenerateConfig) -> int:
+    def finish_batch(self, cfg: RecipeSettings) -> int:
         """How many kept items one `finish` call takes."""
         ...
 
-    def finish(self, driver: Pipeline, ids: list[str]) -> Coroutine[Any, Any, None]:
+    def finish(self, driver: Driver, ids: list[str]) -> Coroutine[Any, Any, None]:
         """The stages after filtering, for `ids`; journals one Completed per id."""
         ...
 
-    gated_instances: Callable[[GenerateConfig], int] | None
+    gated_instances: Callable[[RecipeSettings], int] | None
     """Instances the quality gate scores for a budget (the dry run's count); None: the gate and the
     verifiers do not apply to this recipe's rows."""
 
     # --- the product -----------------------------------------------------------------------------
-    def rows(self, state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, Any]]:
+    def rows(self, state: RunState, cfg: RecipeSettings, seeds: list[SeedTask]) -> list[dict[str, Any]]:
         """The product's rows, from the journal replayed into `state`."""
         ...
 
@@ -113,7 +191,7 @@ class Recipe(Protocol):
         """Write PRODUCTS from `rows` (atomically; a finished run only)."""
         ...
 
-    def summary(self, state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
+    def summary(self, state: RunState, cfg: RecipeSettings) -> dict[str, Any]:
         """The recipe's own counts for summary.json (may be empty)."""
         ...
 
@@ -121,20 +199,20 @@ class Recipe(Protocol):
         """The line `generate` prints when a run completes: what was written, where."""
         ...
 
-    def estimate(self, cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
+    def estimate(self, cfg: RecipeSettings, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
         """The dry run's requests and tokens for the recipe's own stages (the gate is added by the engine)."""
         ...
 
 
-def no_summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
+def no_summary(state: RunState, cfg: RecipeSettings) -> dict[str, Any]:
     """The summary hook of a recipe with no counts of its own."""
     return {}
 
 
-def no_inputs(cfg: GenerateConfig) -> None:
+def no_inputs(cfg: RecipeSettings) -> None:
     """The check_inputs hook of a recipe with no inputs beyond the seeds (read by the engine)."""
 
 
-def no_identity(cfg: GenerateConfig) -> dict[str, object]:
+def no_identity(cfg: RecipeSettings) -> dict[str, object]:
     """The identity hook of a recipe whose requests are fixed by the recipe and the request size alone."""
     return {}

@@ -59,8 +59,8 @@ from selfinstruct.stages.propose import proposal_decoding
 from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.pipeline import Pipeline
-    from selfinstruct.generate.settings import GenerateConfig
+    from selfinstruct.recipes.base import Driver
+    from selfinstruct.recipes.conversation_options import ConversationSettings
     from selfinstruct.run import RunDir, RunState
     from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
@@ -84,7 +84,7 @@ SEED_PREFIX, FROM_PREFIX = "s", "f"
 # --- 1: openers from the seed file and --from ---------------------------------------------
 
 
-def prepare(driver: Pipeline) -> None:
+def prepare(driver: Driver) -> None:
     """Journal the openers the seed file and --from give (once: a resumed run finds them in the journal)."""
     cfg, state = driver.cfg, driver.state
     for i, seed in enumerate(driver.seeds):
@@ -112,7 +112,7 @@ def prepare(driver: Pipeline) -> None:
         completed = state.completed.get(cid)
         if not cid.startswith(SEED_PREFIX) and (completed is None or completed.finished):
             plan.count(cand.instruction)
-    driver.mix = plan  # type: ignore[attr-defined]
+    driver.recipe_session = plan  # self_instruct.propose steers by it (self_instruct.mix_plan)
 
 
 def _input_of(seed: SeedTask) -> list[Instance]:
@@ -128,16 +128,16 @@ propose = self_instruct.propose
 # --- 3: the turns ------------------------------------------------------------------------------
 
 
-def finish_batch(cfg: GenerateConfig) -> int:
+def finish_batch(cfg: ConversationSettings) -> int:
     return 1
 
 
-async def finish(driver: Pipeline, ids: list[str]) -> None:
+async def finish(driver: Driver, ids: list[str]) -> None:
     for cid in ids:
         await _converse(driver, cid)
 
 
-def _history(driver: Pipeline, cid: str) -> tuple[list[ChatMessage], Turn | None, int]:
+def _history(driver: Driver, cid: str) -> tuple[list[ChatMessage], Turn | None, int]:
     """The conversation so far (opener first) from the journal, the turn that ended it if one did, and how
     many user messages were already asked for and dropped at its end (each is asked for again)."""
     cand = driver.state.kept[cid]
@@ -160,7 +160,7 @@ def _ask_again(turn: Turn, attempts: int) -> bool:
     return turn.status == "dropped" and turn.role == "user" and attempts + 1 < SIMULATOR_TRIES
 
 
-async def _converse(driver: Pipeline, cid: str) -> None:
+async def _converse(driver: Driver, cid: str) -> None:
     """Alternate assistant and simulator turns from wherever the journal left this conversation."""
     cfg = driver.cfg
     history, ended, attempts = _history(driver, cid)
@@ -207,7 +207,7 @@ def _completed(cid: str, history: list[ChatMessage], ended: Turn | None) -> Comp
     return Completed(id=cid, instances=[], dropped=dropped, conversation=history, ended=why)
 
 
-def _decoding(cfg: GenerateConfig, defaults: dict[str, float]) -> Decoding:
+def _decoding(cfg: ConversationSettings, defaults: dict[str, float]) -> Decoding:
     return Decoding(
         temperature=defaults["temperature"], top_p=defaults["top_p"], max_tokens=cfg.max_tokens or int(defaults["max_tokens"])
     )
@@ -216,7 +216,7 @@ def _decoding(cfg: GenerateConfig, defaults: dict[str, float]) -> Decoding:
 # --- 4: the product -------------------------------------------------------------------------------
 
 
-def rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, Any]]:
+def rows(state: RunState, cfg: ConversationSettings, seeds: list[SeedTask]) -> list[dict[str, Any]]:
     """The first `budget` finished conversations, in ShareGPT form."""
     out = []
     for cid in state.done_ids()[: cfg.budget]:
@@ -236,7 +236,7 @@ def write_product(run: RunDir, rows: list[dict[str, Any]]) -> None:
     write_text_atomic(run.path / MESSAGES, "".join(line + "\n" for line in lines))
 
 
-def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
+def summary(state: RunState, cfg: ConversationSettings) -> dict[str, Any]:
     """Conversation counts for summary.json: user turns per conversation, why they ended, turns dropped."""
     done = state.done_ids()[: cfg.budget]
     per = Counter(sum(m.role == "user" for m in state.completed[cid].conversation or []) for cid in done)
@@ -261,7 +261,7 @@ TOKENS_PER_ANSWER = 300
 TOKENS_PER_QUESTION = 40
 
 
-def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
+def estimate(cfg: ConversationSettings, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """Proposals for the openers the files do not give, then every user turn answered and all but the last followed up."""
     from selfinstruct.stages import estimate as est
 

@@ -39,7 +39,7 @@ import asyncio
 import math
 import random
 from statistics import mean
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from selfinstruct.recipes.base import no_identity, no_inputs
 from selfinstruct.records import Classified, Completed, Instance, Proposed, SeedTask
@@ -67,8 +67,7 @@ from selfinstruct.stages.verifiers import add_teacher_checks
 from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.pipeline import Pipeline
-    from selfinstruct.generate.settings import GenerateConfig
+    from selfinstruct.recipes.base import Driver, RecipeSettings
     from selfinstruct.run import RunState
     from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
@@ -85,10 +84,10 @@ EXAMPLES = (6, 2)  # seed tasks, machine-written tasks shown per proposal reques
 TOKENS_PER_ITEM = 50  # room per proposed instruction in the proposal's max_tokens
 
 
-def prepare(driver: Pipeline) -> None:
+def prepare(driver: Driver) -> None:
     """Kept instructions without instances are already queued by the driver; the verifiers get the teacher for
-    the checks that ask it (answer kind, self-consistency); `driver.mix` steers the task mix towards the seeds'
-    (stages/mix.py), counting what the journal already kept."""
+    the checks that ask it (answer kind, self-consistency); the session's MixPlan (`plan(driver)`) steers the task mix
+    towards the seeds' (stages/mix.py), counting what the journal already kept."""
     judge = driver.quality.teacher if driver.quality is not None else None
     add_teacher_checks(driver.verifier, driver.cfg, driver.teacher, judge, proposal_decoding(driver.cfg, DECODING, TOKENS_PER_ITEM).temperature)
     plan = MixPlan(driver.seeds, driver.cfg.budget)
@@ -98,13 +97,18 @@ def prepare(driver: Pipeline) -> None:
             plan.count(cand.instruction)
         if completed is not None and completed.finished:
             plan.settle(cand.instruction, any(i.input.strip() for i in completed.instances))
-    driver.mix = plan  # type: ignore[attr-defined]
+    driver.recipe_session = plan
+
+
+def mix_plan(driver: Driver) -> MixPlan:
+    """The session's task-mix plan, set by prepare (this recipe's and conversation's recipe_session)."""
+    return cast(MixPlan, driver.recipe_session)
 
 
 # --- 1 + 2: propose and filter ---------------------------------------------------------
 
 
-def proposal_prompt(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], machine: list[str], request: int, plan: MixPlan | None = None) -> str:
+def proposal_prompt(cfg: RecipeSettings, templates: Templates, seeds: list[SeedTask], machine: list[str], request: int, plan: MixPlan | None = None) -> str:
     """The proposal prompt of request number `request`: reproducible from the run's --seed (and, with a `plan`,
     from what the run has kept: seed examples stratified by kind, stages/mix.py)."""
     rng = random.Random(f"{cfg.seed}:{request}")
@@ -121,8 +125,8 @@ def proposal_prompt(cfg: GenerateConfig, templates: Templates, seeds: list[SeedT
     return build_propose_prompt(templates, texts, cfg.num_instructions_per_request)
 
 
-async def propose(driver: Pipeline, request: int) -> None:
-    cfg, plan = driver.cfg, driver.mix  # type: ignore[attr-defined]
+async def propose(driver: Driver, request: int) -> None:
+    cfg, plan = driver.cfg, mix_plan(driver)
     prompt = proposal_prompt(cfg, driver.templates, driver.seeds, driver.machine, request, plan if cfg.seed_mix else None)
     completion = await driver.teacher.complete(prompt, proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM), stage="propose")
     items = parse_numbered_list(completion.text, completion.truncated)
@@ -144,12 +148,12 @@ async def propose(driver: Pipeline, request: int) -> None:
 # --- 3 + 4: classify, then instances ---------------------------------------------------
 
 
-def finish_batch(cfg: GenerateConfig) -> int:
+def finish_batch(cfg: RecipeSettings) -> int:
     """Kept instructions handled together: one classification request judges this many."""
     return cfg.classify_batch
 
 
-async def finish(driver: Pipeline, ids: list[str]) -> None:
+async def finish(driver: Driver, ids: list[str]) -> None:
     classified, early = driver.state.classified, driver.early
     todo = [i for i in ids if i not in classified and i not in early]
     if todo:
@@ -169,7 +173,7 @@ async def finish(driver: Pipeline, ids: list[str]) -> None:
     await gather_all(*(_instances(driver, cid) for cid in ids))
 
 
-async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> None:
+async def _classify(driver: Driver, ids: list[str], single: bool = False) -> None:
     instructions = [driver.state.kept[i].instruction for i in ids]
     structured = driver.teacher.structured is not None
     prompt = build_classify_prompt(driver.templates, instructions, structured)
@@ -195,7 +199,7 @@ async def _classify(driver: Pipeline, ids: list[str], single: bool = False) -> N
             driver.record(Classified(id=cid, is_classification=False, answer="unreadable: " + completion.text.strip()[:180]))
 
 
-async def _instances(driver: Pipeline, cid: str) -> None:
+async def _instances(driver: Driver, cid: str) -> None:
     is_clf = driver.state.classified[cid].is_classification
     answered = driver.state.completed.get(cid)
     if answered is not None and answered.unchecked:
@@ -230,12 +234,12 @@ async def _instances(driver: Pipeline, cid: str) -> None:
         reason, raw = (LOW_QUALITY, None) if not kept else (reason, raw)
     driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=reason, raw=raw, quality=notes, checks=checks))
     if not kept:
-        driver.mix.count(driver.state.kept[cid].instruction, -1)  # type: ignore[attr-defined]  # its place in the mix is free again
+        mix_plan(driver).count(driver.state.kept[cid].instruction, -1)  # its place in the mix is free again
     else:
-        driver.mix.settle(driver.state.kept[cid].instruction, any(i.input.strip() for i in kept))  # type: ignore[attr-defined]
+        mix_plan(driver).settle(driver.state.kept[cid].instruction, any(i.input.strip() for i in kept))
 
 
-async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:
+async def _ask_instances(driver: Driver, cid: str, output_first: bool) -> tuple[list[Instance], list[dict], str | None, str | None]:
     """One instance request: (kept instances, dropped ones, task-level reason, raw text when nothing was kept)."""
     cfg, instruction = driver.cfg, driver.state.kept[cid].instruction
     structured = driver.teacher.structured is not None
@@ -256,14 +260,14 @@ async def _ask_instances(driver: Pipeline, cid: str, output_first: bool) -> tupl
     return kept, dropped, reason, (completion.text[:500] if not kept else None)
 
 
-def gated_instances(cfg: GenerateConfig) -> int:
+def gated_instances(cfg: RecipeSettings) -> int:
     """Instances the quality gate is expected to score for the budget (one judge request each)."""
     from selfinstruct.stages import estimate as est
 
     return cfg.budget * min(est.INSTANCES_PER_INSTRUCTION, cfg.max_instances)
 
 
-def instances_max_tokens(cfg: GenerateConfig) -> int:
+def instances_max_tokens(cfg: RecipeSettings) -> int:
     return cfg.max_tokens or 60 + 120 * cfg.max_instances
 
 
@@ -272,7 +276,7 @@ def instances_max_tokens(cfg: GenerateConfig) -> int:
 rows = alpaca_rows
 
 
-def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
+def summary(state: RunState, cfg: RecipeSettings) -> dict[str, Any]:
     """The task mix of the finished instructions beside the seeds' (stages/mix.py), for summary.json and the table."""
     return {"mix": mix_of_run(state, cfg)}
 
@@ -280,7 +284,7 @@ def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
 # --- the dry run --------------------------------------------------------------------------
 
 
-def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
+def estimate(cfg: RecipeSettings, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """Proposals for enough kept instructions, then classification batches and one instance request each."""
     from selfinstruct.stages import estimate as est
 

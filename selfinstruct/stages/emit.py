@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from selfinstruct.records import AlpacaExample, SeedTask
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.run import RunDir, RunState
+    from selfinstruct.stages.settings import StageSettings
 
 DATA = "alpaca_data.json"
 
 
-def alpaca_rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, str]]:
+def alpaca_rows(state: RunState, cfg: StageSettings, seeds: list[SeedTask]) -> list[dict[str, str]]:
     """alpaca_data.json rows: (seeds if asked, then) the first `budget` finished instructions, one row per instance."""
     rows: list[dict[str, str]] = []
     if cfg.include_seeds:

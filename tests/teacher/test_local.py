@@ -93,6 +93,15 @@ def test_missing_chunk_packages_name_the_install_command() -> None:
     assert "pip install 'selfinstruct[local]'" in msg and "GGML_NATIVE=OFF" in msg and "\n" not in msg
 
 
+def test_the_default_teacher_names_its_own_extra_which_compiles_nothing() -> None:
+    """make demo installs only the teacher extra: a missing chunk of the default model says to install that one."""
+    model = local.PACKAGED_MODELS[local.DEFAULT_LOCAL_MODEL].model_copy(update={"package_prefix": "selfinstruct-test-no-such-package-part"})
+    with pytest.raises(UserError) as err:
+        local.installed_chunks(model)
+    msg = str(err.value)
+    assert "pip install 'selfinstruct[teacher]'" in msg and "GGML_NATIVE" not in msg
+
+
 def test_resolve_packaged_key_assembles_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     chunks, whole = _chunks(tmp_path)
     monkeypatch.setitem(local.PACKAGED_MODELS, "tiny", _packaged(whole))

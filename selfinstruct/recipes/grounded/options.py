@@ -1,18 +1,20 @@
 """The grounded recipe's own options (the "Grounded recipe" panel of `generate --help`).
 
 GenerateConfig extends GroundedOptions, so these are read as cfg.context, cfg.types, ...; the
-recipe's identity hook names those that a resumed directory must match.
+recipe's hooks name them through GroundedSettings, and its identity hook names those that a resumed
+directory must match.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from selfinstruct.errors import UserError
+from selfinstruct.recipes.base import RecipeSettings
 from selfinstruct.settings import _Config, setting
 
 GROUNDED = "Grounded recipe"
@@ -59,3 +61,15 @@ class GroundedOptions(_Config):
         if self.context_in_input is None:
             object.__setattr__(self, "context_in_input", True)
         return self
+
+
+@runtime_checkable
+class GroundedSettings(RecipeSettings, Protocol):
+    """What the grounded recipe's hooks read: the settings every recipe reads, and GroundedOptions' fields."""
+
+    context: list[Path]
+    chunk_tokens: int
+    chunk_overlap: int
+    types: list[str]
+    verify: bool
+    context_in_input: bool | None

@@ -59,8 +59,8 @@ from selfinstruct.stages.grounding import (
 from selfinstruct.teacher.client import Decoding
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.pipeline import Pipeline
-    from selfinstruct.generate.settings import GenerateConfig
+    from selfinstruct.recipes.base import Driver
+    from selfinstruct.recipes.grounded.options import GroundedSettings
     from selfinstruct.run import RunState
     from selfinstruct.stages.estimate import StageEstimate
     from selfinstruct.templates import Templates
@@ -85,7 +85,7 @@ CHECKS = ("refusal", "ungrounded_number", "ungrounded_name", "near_duplicate", "
 _CACHE: dict[tuple[Any, ...], list[Context]] = {}
 
 
-def load_contexts(cfg: GenerateConfig, warn: Any = None) -> list[Context]:
+def load_contexts(cfg: GroundedSettings, warn: Any = None) -> list[Context]:
     """The run's contexts in their --seed order; read once per process (generate checks them before anything starts)."""
     key = (tuple(str(p) for p in cfg.context), tuple(_mtime(p) for p in cfg.context), cfg.chunk_tokens, cfg.chunk_overlap, cfg.seed)
     if key not in _CACHE:
@@ -105,7 +105,7 @@ def _mtime(path: Any) -> float:
         return 0.0
 
 
-def check_inputs(cfg: GenerateConfig) -> None:
+def check_inputs(cfg: GroundedSettings) -> None:
     """Read the contexts before the run directory is created, so bad input is one line and nothing else."""
     load_contexts(cfg)
 
@@ -119,7 +119,7 @@ def template_name(rtype: str, kind: str) -> str:
     return f"grounded_{rtype}{'_image' if kind == 'annotation' else ''}"
 
 
-def decoding(cfg: GenerateConfig, rtype: str) -> Decoding:
+def decoding(cfg: GroundedSettings, rtype: str) -> Decoding:
     return Decoding(
         temperature=DECODING["temperature"] if cfg.temperature is None else cfg.temperature,
         top_p=DECODING["top_p"] if cfg.top_p is None else cfg.top_p,
@@ -140,17 +140,17 @@ class _Session:
     order: RequestOrder | None = None
 
 
-def _session(driver: Pipeline) -> _Session:
+def _session(driver: Driver) -> _Session:
     return cast(_Session, driver.recipe_session)
 
 
-def _order(driver: Pipeline) -> RequestOrder:
+def _order(driver: Driver) -> RequestOrder:
     order = _session(driver).order
     assert order is not None, "prepare sets the request order"
     return order
 
 
-def prepare(driver: Pipeline) -> None:
+def prepare(driver: Driver) -> None:
     """Load the contexts, rebuild each context's ROUGE-L pool from the journal (every question that passed the
     cheap checks, as the run added them), and set up the request order (order.py)."""
     driver.recipe_session = _Session(load_contexts(driver.cfg))
@@ -172,7 +172,7 @@ def _cid(request: int) -> str:
     return f"g{request:05d}"
 
 
-def _pool(driver: Pipeline, cand: Candidate) -> RougeIndex:
+def _pool(driver: Driver, cand: Candidate) -> RougeIndex:
     pools = _session(driver).question_pools
     key = (cand.source or {}).get("context", "")
     if key not in pools:
@@ -183,14 +183,14 @@ def _pool(driver: Pipeline, cand: Candidate) -> RougeIndex:
 # --- 2: write one response type for one context --------------------------------------------
 
 
-async def propose(driver: Pipeline, request: int) -> None:
+async def propose(driver: Driver, request: int) -> None:
     try:
         await _write(driver, request)
     finally:
         _order(driver).arrive(request)  # answered or not: nobody waits in vain
 
 
-async def _write(driver: Pipeline, request: int) -> None:
+async def _write(driver: Driver, request: int) -> None:
     cfg, contexts = driver.cfg, _session(driver).contexts
     n = len(cfg.types)
     if request >= len(contexts) * n:
@@ -220,16 +220,16 @@ async def _write(driver: Pipeline, request: int) -> None:
 # --- 3: the grounding checks -------------------------------------------------------------------
 
 
-def finish_batch(cfg: GenerateConfig) -> int:
+def finish_batch(cfg: GroundedSettings) -> int:
     return 1
 
 
-async def finish(driver: Pipeline, ids: list[str]) -> None:
+async def finish(driver: Driver, ids: list[str]) -> None:
     for cid in ids:
         await _order(driver).checked(cid)
 
 
-async def _check(driver: Pipeline, cid: str) -> None:
+async def _check(driver: Driver, cid: str) -> None:
     """Checks 1-3 on every pair (a passing question joins its context's pool at once), then --verify, then the
     verdict, journaled once every earlier request's is."""
     cand = driver.state.kept[cid]
@@ -272,7 +272,7 @@ def _drop(inst: Instance, reason: str, **extra: Any) -> dict[str, Any]:
     return {"question": inst.input, "answer": inst.output[:500], "reason": reason, **extra}
 
 
-async def _verify(driver: Pipeline, context: str, inst: Instance) -> tuple[bool | None, str]:
+async def _verify(driver: Driver, context: str, inst: Instance) -> tuple[bool | None, str]:
     prompt = verify_prompt(driver.templates, context, inst.input, inst.output)
     completion = await driver.teacher.complete(prompt, VERIFY_DECODING, stage="verify")
     return parse_verdict(completion.text), completion.text.strip()
@@ -281,7 +281,7 @@ async def _verify(driver: Pipeline, context: str, inst: Instance) -> tuple[bool 
 # --- 4: the product -------------------------------------------------------------------------------
 
 
-def rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[dict[str, Any]]:
+def rows(state: RunState, cfg: GroundedSettings, seeds: list[SeedTask]) -> list[dict[str, Any]]:
     """The first `budget` examples that passed, in request order, each with its pairs and where it came from."""
     out = []
     for cid in _emitted(state, cfg):
@@ -294,12 +294,12 @@ def rows(state: RunState, cfg: GenerateConfig, seeds: list[SeedTask]) -> list[di
     return out
 
 
-def _emitted(state: RunState, cfg: GenerateConfig) -> list[str]:
+def _emitted(state: RunState, cfg: GroundedSettings) -> list[str]:
     """The examples the product holds: the first `budget` to pass, by request (ids are g + the request number)."""
     return sorted(state.done_ids(), key=lambda cid: int(cid[1:]))[: cfg.budget]
 
 
-def summary(state: RunState, cfg: GenerateConfig) -> dict[str, Any]:
+def summary(state: RunState, cfg: GroundedSettings) -> dict[str, Any]:
     """Examples per type and per source file, and the pairs each grounding check dropped over the whole run."""
     done = _emitted(state, cfg)
     sources = [state.kept[cid].source or {} for cid in done]
@@ -325,7 +325,7 @@ PAIRS_PER_RESPONSE = {"conversation": 3, "detail": 1, "reasoning": 1}
 PROMPT_SAMPLES = 8
 
 
-def estimate(cfg: GenerateConfig, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
+def estimate(cfg: GroundedSettings, templates: Templates, seeds: list[SeedTask], structured: bool) -> list[StageEstimate]:
     """One request per context and type until the budget is met at YIELD, prompts rendered with the real contexts; --verify adds one per pair."""
     from selfinstruct.stages import estimate as est
 
@@ -371,7 +371,7 @@ HELP = (
 gated_instances = None  # the gate and the verifiers are the self-instruct and alpaca recipes'
 
 
-def identity(cfg: GenerateConfig) -> dict[str, object]:
+def identity(cfg: GroundedSettings) -> dict[str, object]:
     """Request n is a response type for one context, so the contexts, types, chunking and shuffle fix what n asks."""
     if not cfg.context:
         return {}

@@ -39,9 +39,9 @@ from selfinstruct.stages.verifiers.kind import suspect_kind
 from selfinstruct.stages.verifiers.sandbox import run_python
 
 if TYPE_CHECKING:
-    from selfinstruct.generate.settings import GenerateConfig
     from selfinstruct.judge.answer_kind import AnswerKindJudge
     from selfinstruct.run import RunState
+    from selfinstruct.stages.settings import StageSettings
     from selfinstruct.stages.verifiers.consistency import Consistency
     from selfinstruct.teacher.client import Teacher
 
@@ -132,7 +132,7 @@ class Verifier:
         return kept, dropped, dict(checks)
 
 
-def add_teacher_checks(verifier: Verifier | None, cfg: GenerateConfig, teacher: Teacher, judge: Teacher | None, temperature: float) -> None:
+def add_teacher_checks(verifier: Verifier | None, cfg: StageSettings, teacher: Teacher, judge: Teacher | None, temperature: float) -> None:
     """Arm the checks that ask the teacher: the answer-kind judge (the quality judge's endpoint, else the teacher)
     and, with --consistency K, K more answers for each short answer at the proposal `temperature`."""
     from selfinstruct.judge.answer_kind import AnswerKindJudge

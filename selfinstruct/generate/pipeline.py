@@ -119,7 +119,8 @@ class Pipeline:
         self.verifier = Verifier(run_code=cfg.run_code) if cfg.verifiers else None
         # Queued instructions a recipe has started work on ahead of their turn, and that work.
         self.early: dict[str, asyncio.Future[None]] = {}
-        # What a recipe keeps for one session, set by its prepare hook (grounded: its contexts and request order).
+        # What a recipe keeps for one session, set by its prepare hook (self-instruct and conversation: the task mix's plan;
+        # grounded: its contexts and request order).
         self.recipe_session: Any = None
         recipe.prepare(self)
         self.queue: deque[str] = deque(state.pending_ids())

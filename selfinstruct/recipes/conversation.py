@@ -112,6 +112,7 @@ def prepare(driver: Pipeline) -> None:
         completed = state.completed.get(cid)
         if not cid.startswith(SEED_PREFIX) and (completed is None or completed.finished):
             plan.count(cand.instruction)
+        plan.recall(cand.detail)  # a run whose mix gave way stays given way
     driver.mix = plan  # type: ignore[attr-defined]
 
 

@@ -45,6 +45,7 @@ import random
 import re
 from collections import Counter, deque
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
@@ -131,6 +132,7 @@ INPUT_NOTE = (
 )
 
 
+@lru_cache(maxsize=4096)  # asked of an instruction when proposed, judged, kept and finished: 7,431 reads of 2,920 proposed (bench, budget 1,000)
 def predicted(instruction: str) -> str:
     """What a proposed instruction will most likely be, read from its words alone: "code", "input" or "other"."""
     if code_task(instruction):

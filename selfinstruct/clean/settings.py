@@ -65,6 +65,16 @@ class CleanConfig(_Config):
         "and unit conversions, SQL and Python that do not parse, Python that raises, times out or prints other than its output says (sandboxed).",
         panel=CHECKS)
     run_code: bool = setting(True, "With the verifiers: run the Python in outputs in the sandbox; --no-run-code only parses it.", panel=CHECKS)
+    judge_checks: bool = setting(
+        True, "With the gate on: the verifiers' checks that ask a model ask the gate's judge (--judge-*): an output whose form may "
+        "not be what was asked (code for a list of numbers, no code for a program) is dropped as wrong_kind unless the judge says the "
+        "instruction asks for what the output is. One short request per such instruction.", panel=CHECKS)
+    consistency: int = setting(
+        0, "With the gate on and --judge-checks: ask the judge this many times for each short answer (a label, a number, a short fact) "
+        "and drop the row as inconsistent when most of its answers disagree. Off by default: the rows' author cannot be asked again, "
+        "so this measures agreement with the judge, which the gate's --judge-own-answer already checks.", panel=CHECKS, ge=0, le=10)
+    consistency_temperature: float = setting(0.7, "Sampling temperature of the judge's answers for --consistency (generate's proposal temperature).",
+                                             panel=CHECKS, ge=0, le=2)  # fmt: skip
     gate: bool = setting(
         True, "Score the rows every other check kept with the judge (1-5: correct, relevant, complete; the expected score from the digit "
         "probabilities, against the row's reference answer when it has one) and drop those under --min-quality.", panel=GATE)

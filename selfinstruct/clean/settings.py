@@ -57,12 +57,13 @@ class CleanConfig(_Config):
         True, "Drop rows with a quality flag of `selfinstruct report` (merged instructions, input placeholders, empty or echo outputs, "
         "references to media, URL-only inputs, control characters, unbalanced code fences, wrong arithmetic); in conversations, the assistant's answers.", panel=CHECKS)
     ignore: list[str] = setting(
-        [], "A quality flag or verifier reason that drops nothing, e.g. media_reference for data that discusses pictures, or sql_syntax for "
-        "ShareGPT, whose code fences often name the wrong language (a verifier stops at the first failure, so an ignored one leaves that "
+        [], "A quality flag or verifier reason that drops nothing, e.g. media_reference for data that discusses pictures, or code_error for "
+        "chats whose code is fragments of a larger program (a verifier stops at the first failure, so an ignored one leaves that "
         "turn's later checks unrun). Repeatable.", panel=CHECKS, metavar="REASON")
     verifiers: bool = setting(
         True, "Run generate's verifiers on every row (every turn of a conversation): material the instruction needs but lacks, wrong arithmetic "
-        "and unit conversions, SQL and Python that do not parse, Python that raises, times out or prints other than its output says (sandboxed).",
+        "and unit conversions, SQL and Python that do not parse, Python that raises, times out or prints other than its output says (sandboxed); "
+        "with the gate on, also the answer-kind judge (--judge-checks) and, with --consistency K, short answers asked again.",
         panel=CHECKS)
     run_code: bool = setting(True, "With the verifiers: run the Python in outputs in the sandbox; --no-run-code only parses it.", panel=CHECKS)
     judge_checks: bool = setting(

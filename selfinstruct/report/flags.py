@@ -77,9 +77,13 @@ def _normal(text: str) -> str:
     return _PUNCT.sub(" ", text.lower()).strip()
 
 
+# A fenced code block: a "# Output the mean squared error" line in it is a comment, not a template header.
+_CODE_BLOCK = re.compile(r"^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)", re.MULTILINE | re.DOTALL)
+
+
 def merged_instruction(row: Row) -> Flag | None:
     for field in FIELDS:
-        match = _LEAKED_HEADER.search(getattr(row, field))
+        match = _LEAKED_HEADER.search(_CODE_BLOCK.sub("", getattr(row, field)))
         if match:
             return Flag(name="merged_instruction", field=field, detail=f"leaked line {match.group(0).strip()!r}")
     match = _SECOND_NUMBERED.search(row.instruction)

@@ -36,7 +36,7 @@ import doctest
 import re
 from dataclasses import dataclass, field
 
-from selfinstruct.stages.verifiers.languages import check_sql, foreign, sql_statement
+from selfinstruct.stages.verifiers.languages import check_sql, foreign, prose, sql_statement
 from selfinstruct.stages.verifiers.sandbox import SandboxResult, run_python
 
 PYTHON = {"python", "py", "python3", "py3", "pycon", "ipython"}
@@ -225,13 +225,29 @@ def _input_call(source: str, inp: str) -> str | None:
     return inp.strip() if name in defined and name not in calls else None
 
 
-def _supplied_name(result: SandboxResult, material: str) -> bool:
+def _supplied_name(result: SandboxResult, material: str, source: str) -> bool:
     """A NameError for a name the material gives ("Given a list `nums`, ...", an earlier turn's code, another language's
-    block), or `self` in a method body shown alone: a fragment meant to be filled in, not wrong code."""
+    block, the answer's own words quoting it: "where `WarningCategory` is the type to ignore"), `self` in a method body
+    shown alone, or a base class the program never defines or imports (`class MainApp(MDApp):`, a piece of an app on a
+    framework): a fragment meant to be filled in, not wrong code."""
     match = re.search(r"name '(\w+)' is not defined", result.message)
     if result.error_type != "NameError" or not match:
         return False
-    return match.group(1) in ("self", "cls") or re.search(rf"\b{match.group(1)}\b", material) is not None
+    name = match.group(1)
+    return name in ("self", "cls") or re.search(rf"\b{name}\b", material) is not None or name in _unbound_bases(source)
+
+
+def _unbound_bases(source: str) -> set[str]:
+    """Base classes named in the program that nothing in it binds (defines, assigns or imports)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    bases = {b.id for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for b in node.bases if isinstance(b, ast.Name)}
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {node.name for node in ast.walk(tree) if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
+    bound |= {(a.asname or a.name).split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    return bases - bound
 
 
 _MAGIC = re.compile(r"^([ \t]*)[!%]", re.MULTILINE)  # a notebook's shell escape or magic ("!pip install x"): not Python
@@ -277,8 +293,8 @@ async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run:
             continue
         text = _without_magics(block.text)
         error = _syntax_error(text)
-        if error and foreign(text):
-            verdict.checks.append("other_language:python_label")  # "```python" around shell commands or Java
+        if error and (foreign(text) or prose(text)):
+            verdict.checks.append("other_language:python_label")  # "```python" around shell commands, Java or a flow chart
             continue
         filled = _placeholders_filled(text) if error and "expected an indented block" in error else None
         if filled is not None and _syntax_error(filled) is None:
@@ -315,7 +331,7 @@ async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run:
                 )  # fmt: skip
         return verdict
     top_level_await = result.error_type == "SyntaxError" and "'await' outside" in result.message  # a notebook cell or an async REPL
-    if result.status == "blocked" or result.error_type in UNCHECKABLE_ERRORS or _supplied_name(result, f"{instruction}\n{inp}\n{material}") or (
+    if result.status == "blocked" or result.error_type in UNCHECKABLE_ERRORS or _supplied_name(result, f"{instruction}\n{inp}\n{material}", source) or (
         result.status == "error" and re.search(r"\bsys\.argv\b|\bargparse\b", source)
     ) or top_level_await:
         verdict.checks.append(f"python_unchecked:{result.error_type or result.status}")
@@ -343,7 +359,9 @@ async def check_code(instruction: str, inp: str, output: str, run: bool = True, 
             verdict.checks.append(f"other_language:{block.language}")
     python = [b for b in blocks if b.language == "python"]
     if python:
-        others = "\n".join(b.text for b in blocks if b.language != "python")
+        # What the answer's words quote as code ("where `WarningCategory` is the type"), and its other languages' blocks.
+        quoted = " ".join(re.findall(r"`([^`\n]+)`", re.sub(r"```.*?(?:```|\Z)", " ", output, flags=re.DOTALL)))
+        others = "\n".join([quoted, *(b.text for b in blocks if b.language != "python")])
         checked = await check_python(python, instruction, inp, run, material=f"{context}\n{others}")
         if checked.reason:
             return checked

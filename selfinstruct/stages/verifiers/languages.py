@@ -83,3 +83,33 @@ def check_sql(text: str, dialect: str = "") -> str | None:
         else:
             return None
     return first
+
+
+# A sentence: a capitalised word and three or more words after it, without a sign of code.
+_SENTENCE = re.compile(r"[A-Z][a-z']+(?:[ ,]+[\w'’-]+){3,}[.!?:]?$")
+_PYTHON_START = re.compile(r"(?:def|class|import|from|return|if|elif|else|for|while|try|except|finally|with|print|raise|yield|"
+                           r"async|await|lambda|assert|del|global|nonlocal|pass|break|continue)\b")
+
+
+def prose(text: str) -> bool:
+    """Whether a block reads as text rather than code: every line a sentence, or, in three lines or more, fewer than a
+    third of them (blank lines and comments aside) a Python statement on their own (a lone word is not) or opening
+    with a Python keyword, as in a flow chart drawn in text."""
+    import ast
+
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if lines and all(_SENTENCE.match(line) for line in lines):
+        return True  # "You should see the master node listed."
+    if len(lines) < 3:
+        return False  # a line or two that do not parse are broken code more often than text
+    statements = 0
+    for line in lines:
+        if _PYTHON_START.match(line):  # "def f(x)" or 'print "hi"': Python, however broken
+            statements += 1
+            continue
+        try:
+            body = ast.parse(line + (" pass" if line.endswith(":") else "")).body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        statements += not (len(body) == 1 and isinstance(body[0], ast.Expr) and isinstance(body[0].value, (ast.Name, ast.Constant)))
+    return 3 * statements < len(lines)

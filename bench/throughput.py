@@ -3,6 +3,7 @@
     python bench/throughput.py                   # concurrency 32, 256, 1024; peak RSS at budgets 1,000 and 10,000 (at 256)
     python bench/throughput.py --compare main    # the same runs with another git ref's client first (before/after)
     python bench/throughput.py --quick           # smaller budgets, a first look in about a minute
+    python bench/throughput.py --compare 6f60181 --plan 256:10000 --rounds 4   # 4 interleaved rounds, then medians and ratios
 
 The mock teacher (tests/mock_teacher.py, the same answers the tests get) runs in its own process with a
 realistic latency: lognormal, mean 2 s, sigma 0.8 (median 1.4 s, p99 about 9 s), drawn per request from
@@ -127,12 +128,17 @@ def client(spec: dict[str, Any]) -> None:
     """One generate run; prints its CPU time, wall time, peak RSS and request count as JSON."""
     from rich.console import Console
 
-    from selfinstruct.generate.command import generate
-    from selfinstruct.generate.settings import GenerateConfig
+    try:
+        from selfinstruct.generate.command import generate
+        from selfinstruct.generate.settings import GenerateConfig
+    except ImportError:  # a tree from before the generate package (6f60181 and older), measured with --compare
+        from selfinstruct.config import GenerateConfig  # type: ignore[no-redef]
+        from selfinstruct.generate import generate  # type: ignore[no-redef]
 
     cfg = GenerateConfig(
         seeds=ROOT / "seed_tasks" / "seed_tasks.jsonl", budget=spec["budget"], out=Path(spec["out"]), base_url=[spec["url"]],
         model="gpt-4o-mini", api_key="sk-bench-0000", concurrency=spec["concurrency"], concurrency_fixed=True, timeout=60,
+        **spec.get("settings", {}),
     )  # fmt: skip
     from selfinstruct.teacher.spend import count_tokens
 
@@ -222,11 +228,13 @@ def _tree(ref: str | None) -> Path:
     return dest
 
 
-def run_once(url: str, stats_url: str, tree: Path, concurrency: int, budget: int, bodies: Path | None = None) -> dict[str, Any]:
-    """One client run (generate; or, given `bodies`, the openai client alone sending them) and what the mock saw."""
+def run_once(
+    url: str, stats_url: str, tree: Path, concurrency: int, budget: int, bodies: Path | None = None, settings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One client run (generate, with these GenerateConfig `settings`; or, given `bodies`, the openai client alone sending them) and what the mock saw."""
     _get(stats_url + "?reset")
     with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-        spec: dict[str, Any] = {"url": url, "concurrency": concurrency, "budget": budget, "out": str(Path(tmp) / "run")}
+        spec: dict[str, Any] = {"url": url, "concurrency": concurrency, "budget": budget, "out": str(Path(tmp) / "run"), "settings": settings or {}}
         if bodies is not None:
             spec["bodies"] = str(bodies)
         env = {**os.environ, "PYTHONPATH": str(tree)}
@@ -273,10 +281,35 @@ HEADER = (f"{'client':<8}{'conc':>6}{'budget':>8}{'requests':>9}{'wall s':>8}{'i
           f"{'in flight':>10}{'while work':>11}{'CPU ms/r':>9}{'RSS MB':>9}")  # fmt: skip
 
 
+def _print_ratios(results: dict[str, list[dict[str, Any]]], ref: str, plan: list[tuple[int, int]]) -> None:
+    """Per row: each client's runs (CPU ms per request, peak RSS), their medians, and the ratio of each to the reference's."""
+    from statistics import median
+
+    print(f"\nagainst the reference ({ref}), medians over the rounds (target of issue 33: within 5%)")
+    for concurrency, budget in plan:
+        rows = {label: [r for r in rs if r["concurrency"] == concurrency and r["budget"] == budget and "failed" not in r] for label, rs in results.items()}
+        if not rows.get(ref):
+            continue
+        base = {key: median(r[key] for r in rows[ref]) for key in ("cpu_ms", "maxrss_mb")}
+        for label, runs in rows.items():
+            if not runs:
+                continue
+            mid = {key: median(r[key] for r in runs) for key in ("cpu_ms", "maxrss_mb")}
+            cpus, rss = ", ".join(f"{r['cpu_ms']:.3f}" for r in runs), ", ".join(f"{r['maxrss_mb']:.1f}" for r in runs)
+            print(f"  {label:<8}{concurrency:>5}/{budget:<7} CPU ms/r {mid['cpu_ms']:.3f} [{cpus}] x{mid['cpu_ms'] / base['cpu_ms']:.3f}; "
+                  f"peak RSS MB {mid['maxrss_mb']:.1f} [{rss}] x{mid['maxrss_mb'] / base['maxrss_mb']:.3f}; "
+                  f"requests {', '.join(str(r['requests']) for r in runs)}")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compare", metavar="REF", help="also run the client of this git ref (e.g. main), before this tree's")
     parser.add_argument("--quick", action="store_true", help="budgets 200/1,000/1,000 instead of 500/5,000/10,000")
+    parser.add_argument("--plan", help="the rows to run, CONCURRENCY:BUDGET,... (e.g. 256:10000) instead of the default plan")
+    parser.add_argument("--rounds", type=int, default=1, help="run the plan this many times, the clients' order alternating each round "
+                        "(sdk-only floors in the first round only); with --compare, medians and this/reference ratios at the end")  # fmt: skip
+    parser.add_argument("--also", metavar="JSON", help='one more client of this tree with these settings, e.g. \'{"verifiers": false, "seed_mix": false}\' '
+                        "(features its reference lacks set aside: like for like)")  # fmt: skip
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--sdk-only", help=argparse.SUPPRESS)
@@ -304,21 +337,28 @@ def main() -> None:
         # Peak RSS is compared at 256, where budgets 1,000 and 10,000 both keep the concurrency full (at 1024 a
         # budget of 1,000 cannot: its connections and buffers in flight would differ, not its budget).
         plan = [(32, 200), (256, 1000), (1024, 1000)] if args.quick else [(32, 500), (256, 1000), (256, 5000), (256, 10000), (1024, 1000)]
-        clients = [(args.compare, _tree(args.compare)), ("this", ROOT)] if args.compare else [("this", ROOT)]
+        if args.plan:
+            plan = [(int(c), int(b)) for c, b in (row.split(":") for row in args.plan.split(","))]
+        clients: list[tuple[str, Path, dict[str, Any]]] = [(args.compare, _tree(args.compare), {})] if args.compare else []
+        clients.append(("this", ROOT, {}))
+        if args.also:
+            clients.append(("this+", ROOT, json.loads(args.also)))
         print(f"mock teacher: latency lognormal mean {MEAN_S} s, sigma {SIGMA}; no rate limit; {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f} at the start", flush=True)  # fmt: skip
         print(HEADER, flush=True)
         results: dict[str, list[dict[str, Any]]] = {}
         floors: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (this tree's row, its sdk-only row)
-        for concurrency, budget in plan:
-            for label, tree in clients:
-                r = run_once(url, stats, tree, concurrency, budget)
-                results.setdefault(label, []).append(r)
-                print(_row(str(label)[:8], r), flush=True)
-            if "failed" not in r:  # the last client run is this tree's: its requests, sent again
-                floor = sdk_only_run(url, stats, concurrency, budget)
-                floors.append((r, floor))
-                print(_row("sdk only", floor), flush=True)
+        for round_ in range(args.rounds):
+            for concurrency, budget in plan:
+                ordered = clients if round_ % 2 == 0 else clients[::-1]
+                for label, tree, settings in ordered:
+                    r = run_once(url, stats, tree, concurrency, budget, settings=settings)
+                    results.setdefault(label, []).append(r)
+                    print(_row(str(label)[:8], r) + f"  load {os.getloadavg()[0]:.1f}", flush=True)
+                    if label == "this" and round_ == 0 and "failed" not in r:  # this tree's requests, sent again
+                        floor = sdk_only_run(url, stats, concurrency, budget)
+                        floors.append((r, floor))
+                        print(_row("sdk only", floor), flush=True)
         print("ideal: the latency sum / concurrency (wall) and requests / that wall (req/s); 'while work' stops at the last request sent")
         print("sdk only: the openai client alone sending the row above's requests at its concurrency (the floor under its CPU)")
         print(f"load average {os.getloadavg()[0]:.1f} at the end: other work on the machine takes CPU from the client and the mock")
@@ -346,6 +386,8 @@ def main() -> None:
                 growth = by_budget[large] / by_budget[small]
                 print(f"  peak RSS flat in the budget (concurrency 256): {by_budget[small]:.0f} MB at {small:,}, {by_budget[large]:.0f} MB at {large:,} "
                       f"(x{growth:.2f}, target <= x{TARGET_RSS_GROWTH})  {'MET' if growth <= TARGET_RSS_GROWTH else 'MISSED'}")  # fmt: skip
+        if args.compare:
+            _print_ratios(results, args.compare, plan)
     finally:
         mock.terminate()
         mock.wait(timeout=30)

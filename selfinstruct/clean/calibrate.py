@@ -26,4 +26,4 @@ def calibrate_gate(cfg: CleanConfig, console: Console | None = None) -> dict[str
                                 "min_quality": cfg.min_quality, "judge_own_answer": cfg.judge_own_answer, "judge": cfg.judge}  # fmt: skip
     if cfg.work is not None:
         settings["out"] = cfg.work
-    return run_calibration(EvalConfig(**settings), console=console)
+    return run_calibration(EvalConfig(**settings), console=console, command="selfinstruct clean --calibrate", resume_option="--work")

@@ -8,7 +8,7 @@ Each marks the rows it drops (CleanRow.drop: reason and a readable detail). Dedu
 look at every row; the verifiers only at rows still kept, every exchange of a conversation until
 one fails. In a conversation, only the first user turn must carry its own material ("Summarize the
 following article"): a later turn may work on what came before, and is checked with it as its input
-when the rule asks for one.
+when the rule asks for one; its code may use names an earlier turn defined.
 """
 
 from __future__ import annotations
@@ -98,21 +98,24 @@ def _turn(row: CleanRow, turn: int) -> str:
 
 
 async def verify_rows(rows: list[CleanRow], verifier: Verifier, state: CleanState, append: Callable[[Any], Any],
-                      progress: Callable[[], None] | None = None, ignore: list[str] = ()) -> int:  # type: ignore[assignment]  # fmt: skip
+                      progress: Callable[[], None] | None = None, ignore: list[str] = (), judged: str = "") -> int:  # type: ignore[assignment]  # fmt: skip
     """Run the verifiers on every exchange of every kept row not yet journaled; returns how many were checked now.
 
-    A reason in `ignore` drops nothing (the journal still holds it, so a rerun without it decides again unasked)."""
+    A reason in `ignore` drops nothing (the journal still holds it, so a rerun without it decides again unasked).
+    `judged`: the judge the checks that ask one are armed with (clean/judged.py), part of each verdict's key."""
     checked = 0
 
     async def one(exchange: Exchange, later: bool) -> Verified:
         nonlocal checked
-        key = verified_key(exchange.instruction, exchange.input, exchange.output, verifier.run_code)
+        # A later turn's code may go on from an earlier turn's (its names are defined there).
+        context = exchange.context if later else ""
+        key = verified_key(exchange.instruction, exchange.input, exchange.output, verifier.run_code, context, judged)
         if key in state.verified:
             return state.verified[key]
-        reason, detail, checks = await verifier.check(exchange.instruction, Instance(input=exchange.input, output=exchange.output))
+        reason, detail, checks = await verifier.check(exchange.instruction, Instance(input=exchange.input, output=exchange.output), context=context)
         if reason == "needs_input" and later and exchange.context:
             # A later turn works on the conversation before it; with that as its input, the other checks still run.
-            reason, detail, checks = await verifier.check(exchange.instruction, Instance(input=exchange.context, output=exchange.output))
+            reason, detail, checks = await verifier.check(exchange.instruction, Instance(input=exchange.context, output=exchange.output), context=context)
         record = Verified(key=key, reason=reason, detail=detail, checks=checks)
         append(record)
         state.add(record)
@@ -132,14 +135,15 @@ async def verify_rows(rows: list[CleanRow], verifier: Verifier, state: CleanStat
     return checked
 
 
-def verifier_checks(rows: list[CleanRow], state: CleanState, run_code: bool) -> dict[str, int]:
+def verifier_checks(rows: list[CleanRow], state: CleanState, run_code: bool, judged: str = "") -> dict[str, int]:
     """What the kept rows' exchanges passed or were left alone with (code run, output matched, other languages)."""
     counts: dict[str, int] = {}
     for row in rows:
         if not row.kept:
             continue
-        for exchange in row.exchanges:
-            record = state.verified.get(verified_key(exchange.instruction, exchange.input, exchange.output, run_code))
+        for turn, exchange in enumerate(row.exchanges):
+            context = exchange.context if turn else ""
+            record = state.verified.get(verified_key(exchange.instruction, exchange.input, exchange.output, run_code, context, judged))
             for check in record.checks if record else []:
                 counts[check] = counts.get(check, 0) + 1
     return dict(sorted(counts.items()))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -94,45 +93,48 @@ def run_clean(cfg: CleanConfig, console: Console | None = None) -> dict[str, Any
 
 
 async def _check(cfg: CleanConfig, table: RowTable, run: RunDir, state: Any, console: Console) -> dict[str, Any]:
-    """The verifiers, then the gate, each journaling as it goes; returns what was asked and run now."""
+    """The verifiers, then the gate, each journaling as it goes; returns what was asked and run now. The judge is
+    connected once, when first needed: by the verifiers' checks that ask one (clean/judged.py), or by the gate."""
+    from selfinstruct.clean.judged import JudgeEndpoint, arm, judged_tag, wants_judge
+    from selfinstruct.teacher.endpoint import resolve_endpoint
+
     counts: dict[str, Any] = {"verified_now": 0, "scored_now": 0}
+    endpoint = resolve_endpoint(cfg.judge) if cfg.gate else None
+    judge = JudgeEndpoint(endpoint, run) if endpoint is not None else None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
-        if cfg.verifiers:
-            from selfinstruct.stages.verifiers import Verifier
+        try:
+            if cfg.verifiers:
+                from selfinstruct.stages.verifiers import Verifier
 
-            verifier = Verifier(run_code=cfg.run_code)
-            task = progress.add_task("verifiers", total=sum(1 for r in table.rows if r.kept))
-            counts["verified_now"] = await verify_rows(table.rows, verifier, state, run.append, lambda: progress.advance(task), cfg.ignore)
-            counts["sandbox"] = {**verifier.sandbox, "runs": verifier.runs, "seconds": round(verifier.seconds, 2)} if verifier.runs else None
-            counts["sandbox_problem"] = verifier.sandbox_problem
-        if cfg.gate:
-            counts.update(await _gate(cfg, table, run, state, progress))
+                verifier = Verifier(run_code=cfg.run_code)
+                counts["judged"] = tag = judged_tag(cfg, endpoint.model if endpoint else None)
+                if judge is not None and wants_judge(table.rows, state, cfg, tag):
+                    arm(verifier, judge.open(), cfg)
+                task = progress.add_task("verifiers", total=sum(1 for r in table.rows if r.kept))
+                counts["verified_now"] = await verify_rows(table.rows, verifier, state, run.append, lambda: progress.advance(task), cfg.ignore, tag)
+                counts["sandbox"] = {**verifier.sandbox, "runs": verifier.runs, "seconds": round(verifier.seconds, 2)} if verifier.runs else None
+                counts["sandbox_problem"] = verifier.sandbox_problem
+            if judge is not None:
+                counts.update(await _gate(cfg, table, run, state, progress, judge))
+        finally:
+            if judge is not None:
+                await judge.aclose()
     return counts
 
 
-async def _gate(cfg: CleanConfig, table: RowTable, run: RunDir, state: Any, progress: Progress) -> dict[str, Any]:
+async def _gate(cfg: CleanConfig, table: RowTable, run: RunDir, state: Any, progress: Progress, connection: Any) -> dict[str, Any]:
     from selfinstruct.judge.pointwise import QualityJudge
-    from selfinstruct.teacher.endpoint import open_teacher, resolve_endpoint
-    from selfinstruct.teacher.holds import HoldJournal
 
-    endpoint = resolve_endpoint(cfg.judge)
+    endpoint = connection.endpoint
     judge = QualityJudge(None, own_reference=cfg.judge_own_answer)  # type: ignore[arg-type]  # the teacher is opened only when something is left to ask
     asks = gate_asks(table.rows, judge, endpoint.model, cfg)
     missing = {a.key for a in asks if a.key not in state.scored}
     result: dict[str, Any] = {"judge": endpoint.description.replace("teacher:", "judge:", 1), "judge_model": endpoint.model, "scored_now": 0}
     if missing:
-        with ExitStack() as stack:
-            holds = HoldJournal(run.path)
-            stack.callback(holds.close)
-            teacher = stack.enter_context(open_teacher(endpoint, server_log=run.path / "judge.log", log=run.log_request,
-                                                       spent=spent_before(run.path), holds=holds))  # fmt: skip
-            judge.teacher = teacher
-            task = progress.add_task("gate", total=len(missing))
-            try:
-                result["scored_now"] = await score_asks(asks, judge, state, run.append, lambda: progress.advance(task))
-            finally:
-                await teacher.aclose()
+        judge.teacher = connection.open()
+        task = progress.add_task("gate", total=len(missing))
+        result["scored_now"] = await score_asks(asks, judge, state, run.append, lambda: progress.advance(task))
     mark_scores(asks, state, cfg.min_quality)
     result["method"] = "text" if judge.fell_back else judge.method
     result["asks"] = len(asks)

@@ -65,8 +65,10 @@ class CleanState:
         (self.verified if isinstance(record, Verified) else self.scored)[record.key] = record  # type: ignore[index]
 
 
-def verified_key(instruction: str, input: str, output: str, run_code: bool) -> str:
-    text = f"{int(run_code)}\x1f{instruction}\x1f{input}\x1f{output}"
+def verified_key(instruction: str, input: str, output: str, run_code: bool, context: str = "", judged: str = "") -> str:
+    """A verdict's key: the exchange, the conversation before it where that is part of the check (a later turn's code),
+    and the judge the checks that ask one were armed with (clean/judged.py; "" when none)."""
+    text = f"{int(run_code)}\x1f{instruction}\x1f{input}\x1f{output}" + (f"\x1f{context}" if context else "") + (f"\x1e{judged}" if judged else "")
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

@@ -57,14 +57,25 @@ class CleanConfig(_Config):
         True, "Drop rows with a quality flag of `selfinstruct report` (merged instructions, input placeholders, empty or echo outputs, "
         "references to media, URL-only inputs, control characters, unbalanced code fences, wrong arithmetic); in conversations, the assistant's answers.", panel=CHECKS)
     ignore: list[str] = setting(
-        [], "A quality flag or verifier reason that drops nothing, e.g. media_reference for data that discusses pictures, or sql_syntax for "
-        "ShareGPT, whose code fences often name the wrong language (a verifier stops at the first failure, so an ignored one leaves that "
+        [], "A quality flag or verifier reason that drops nothing, e.g. media_reference for data that discusses pictures, or code_error for "
+        "chats whose code is fragments of a larger program (a verifier stops at the first failure, so an ignored one leaves that "
         "turn's later checks unrun). Repeatable.", panel=CHECKS, metavar="REASON")
     verifiers: bool = setting(
         True, "Run generate's verifiers on every row (every turn of a conversation): material the instruction needs but lacks, wrong arithmetic "
-        "and unit conversions, SQL and Python that do not parse, Python that raises, times out or prints other than its output says (sandboxed).",
+        "and unit conversions, SQL and Python that do not parse, Python that raises, times out or prints other than its output says (sandboxed); "
+        "with the gate on, also the answer-kind judge (--judge-checks) and, with --consistency K, short answers asked again.",
         panel=CHECKS)
     run_code: bool = setting(True, "With the verifiers: run the Python in outputs in the sandbox; --no-run-code only parses it.", panel=CHECKS)
+    judge_checks: bool = setting(
+        True, "With the gate on: the verifiers' checks that ask a model ask the gate's judge (--judge-*): an output whose form may "
+        "not be what was asked (code for a list of numbers, no code for a program) is dropped as wrong_kind unless the judge says the "
+        "instruction asks for what the output is. One short request per such instruction.", panel=CHECKS)
+    consistency: int = setting(
+        0, "With the gate on and --judge-checks: ask the judge this many times for each short answer (a label, a number, a short fact) "
+        "and drop the row as inconsistent when most of its answers disagree. Off by default: the rows' author cannot be asked again, "
+        "so this measures agreement with the judge, which the gate's --judge-own-answer already checks.", panel=CHECKS, ge=0, le=10)
+    consistency_temperature: float = setting(0.7, "Sampling temperature of the judge's answers for --consistency (generate's proposal temperature).",
+                                             panel=CHECKS, ge=0, le=2)  # fmt: skip
     gate: bool = setting(
         True, "Score the rows every other check kept with the judge (1-5: correct, relevant, complete; the expected score from the digit "
         "probabilities, against the row's reference answer when it has one) and drop those under --min-quality.", panel=GATE)

@@ -56,7 +56,8 @@ def build_summary(cfg: CleanConfig, table: RowTable, state: CleanState, counts: 
         "rows_repaired": sum(1 for r in rows if r.repairs),
         "checks": {"dedup": cfg.dedup, "flags": cfg.flags, "ignored": cfg.ignore, "verifiers": cfg.verifiers, "run_code": cfg.run_code,
                    "gate": cfg.gate},
-        "verifiers": {"checked_now": counts.get("verified_now", 0), "kept_rows_checks": verifier_checks(rows, state, cfg.run_code)},
+        "verifiers": {"checked_now": counts.get("verified_now", 0), "judged": counts.get("judged") or None,
+                      "kept_rows_checks": verifier_checks(rows, state, cfg.run_code, counts.get("judged", ""))},
         "examples": examples,
         "total_wall_seconds": round(seconds, 2),
     }  # fmt: skip

@@ -58,8 +58,9 @@ def _task(pair: LabelledPair) -> EvalTask:
     return EvalTask(id=pair.id, instruction=pair.instruction, input=pair.input)
 
 
-def run_calibration(cfg: EvalConfig, console: Console | None = None) -> dict[str, Any]:
-    """Judge every labelled pair (or, with calibrate_gate, score every output); returns and writes the figures."""
+def run_calibration(cfg: EvalConfig, console: Console | None = None, command: str = "selfinstruct eval --calibrate", resume_option: str = "--out") -> dict[str, Any]:
+    """Judge every labelled pair (or, with calibrate_gate, score every output); returns and writes the figures.
+    `command` and `resume_option` name the command that asked (`clean --calibrate` resumes with --work)."""
     console = console or Console(stderr=True)
     path = cfg.calibration_set or default_calibration_path()
     pairs = read_pairs(path)[: cfg.limit]
@@ -67,7 +68,7 @@ def run_calibration(cfg: EvalConfig, console: Console | None = None) -> dict[str
     endpoint = resolve_endpoint(cfg.judge)
     run = RunDir(cfg.out, warn=lambda msg: console.print(f"[yellow]{msg}[/yellow]", soft_wrap=True))
     run.open()
-    console.print(f"calibration directory: {cfg.out}  (rerun with --out {cfg.out} to resume)", highlight=False, soft_wrap=True)
+    console.print(f"calibration directory: {cfg.out}  (rerun with {resume_option} {cfg.out} to resume)", highlight=False, soft_wrap=True)
     try:
         run.write_json(CONFIG, cfg.public_dump())
         state = load_state(run.path)
@@ -93,7 +94,7 @@ def run_calibration(cfg: EvalConfig, console: Console | None = None) -> dict[str
         run.write_json(SUMMARY, summary)
     finally:
         run.close()
-    Console().print(calibration_table(summary))
+    Console().print(calibration_table(summary, command))
     return summary
 
 
@@ -206,9 +207,9 @@ def _gate_figures(pairs: list[LabelledPair], state: EvalState, gate: dict[str, A
             "mean_better": round(sum(map(value, good)) / len(good), 3), "mean_worse": round(sum(map(value, bad)) / len(bad), 3)}  # fmt: skip
 
 
-def calibration_table(summary: dict[str, Any]) -> Table:
-    """The figures, one per row."""
-    table = Table(title=f"selfinstruct eval --calibrate — {summary['pairs']} labelled pairs", show_header=False, title_justify="left")
+def calibration_table(summary: dict[str, Any], command: str = "selfinstruct eval --calibrate") -> Table:
+    """The figures, one per row, under the name of the command that asked for them."""
+    table = Table(title=f"{command} — {summary['pairs']} labelled pairs", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     rows = [("set", summary["set"]), ("judge", summary["judge"]["description"])]

@@ -11,6 +11,8 @@ estimate is checked against actual usage in the tests):
 
 - KEEP_RATE of proposed instructions pass the filters (length, keywords, ROUGE-L near-duplicates);
 - FINISH_RATE of kept instructions end up with at least one valid instance;
+- the verifiers' requests (--consistency K more answers for each short answer, one answer-kind question for each
+  output whose form may not be what was asked) come in the shares the seed tasks' own instances show;
 - answers run to the per-item token counts below, far under each request's max_tokens.
 
 A worst case, every response filling its max_tokens, is shown too: it is what the spend caps
@@ -37,6 +39,8 @@ from selfinstruct.stages.estimate import (
 from selfinstruct.stages.quality_gate import quality_gate_on
 from selfinstruct.teacher.endpoint import resolve_endpoint
 from selfinstruct.templates import Templates
+
+SHORT_ANSWER_TOKENS = 6  # a label, a number or a few words (consistency.py keeps answers of up to 5 words)
 
 
 class Estimate(BaseModel):
@@ -95,6 +99,8 @@ def estimate_run(cfg: GenerateConfig) -> Estimate:
     endpoint = resolve_endpoint(cfg.teacher, cfg.batch_api)
     stages = recipe.estimate(cfg, templates, seeds, endpoint.structured is not None)
     gate_on = quality_gate_on(cfg, endpoint, recipe)
+    if recipe.gated_instances is not None and cfg.verifiers and not cfg.batch_api.batch:  # online only, as add_teacher_checks
+        stages += verifier_stages(cfg, seeds, recipe.gated_instances(cfg))
     if gate_on:  # a recipe whose rows the gate scores says how many
         stages.append(quality_stage(cfg, seeds, recipe.gated_instances(cfg)))
     return Estimate(
@@ -120,6 +126,34 @@ def quality_stage(cfg: GenerateConfig, seeds: list[SeedTask], requests: int) -> 
         completion_tokens=requests * judge.digit_decoding.max_tokens,
         worst_completion_tokens=requests * (judge.decoding.max_tokens + SELF_ANSWER_TOKENS),
     )
+
+
+def verifier_stages(cfg: GenerateConfig, seeds: list[SeedTask], instances: int) -> list[StageEstimate]:
+    """The verifiers' requests for `instances`: K more answers to each short answer (consistency.py), and one answer-kind
+    question to each output whose form the rules doubt (kind.py), in the shares of the seeds' instances that are such."""
+    from selfinstruct.judge.answer_kind import AnswerKindJudge
+    from selfinstruct.stages.verifiers.consistency import MAX_TOKENS, Consistency, short_answer
+    from selfinstruct.stages.verifiers.kind import suspect_kind
+
+    pairs = [(s, i) for s in seeds for i in s.instances]
+    if not pairs:
+        return []
+    short = [(s, i) for s, i in pairs if short_answer(s.instruction, i, s.is_classification)]
+    suspect = [(s, i) for s, i in pairs if suspect_kind(s.instruction, i.input, i.output) is not None]
+    stages = []
+    if cfg.consistency and short:
+        checker = Consistency(None, cfg.consistency, 0.7, cfg.prompts)  # type: ignore[arg-type]  # only renders prompts here
+        size = mean(prompt_tokens(checker.prompt(s.instruction, i.input, None), cfg) for s, i in short[:PROMPT_SAMPLES])
+        n = round(instances * len(short) / len(pairs)) * cfg.consistency
+        stages.append(StageEstimate(stage="consistency", requests=n, prompt_tokens=round(n * size), completion_tokens=n * SHORT_ANSWER_TOKENS,
+                                    worst_completion_tokens=n * MAX_TOKENS))  # fmt: skip
+    judge = AnswerKindJudge(None, cfg.prompts)  # type: ignore[arg-type]
+    size = mean(prompt_tokens(judge.prompt(s.instruction, i.input), cfg) for s, i in (suspect or pairs)[:PROMPT_SAMPLES])
+    n = round(instances * len(suspect) / len(pairs))
+    # One token with log-probabilities; an endpoint without them is asked again for a three-token reply.
+    stages.append(StageEstimate(stage="answer kind", requests=n, prompt_tokens=round(n * size), completion_tokens=n,
+                                worst_completion_tokens=n * (judge.decoding.max_tokens + judge.text_decoding.max_tokens)))  # fmt: skip
+    return stages
 
 
 def _usd(value: float | None) -> str:

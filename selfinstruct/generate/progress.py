@@ -107,6 +107,8 @@ def summary_table(summary: dict[str, Any]) -> Table:
     if mix:
         rows.append(("task mix", Mix.model_validate(mix["run"]).line()))
         rows.append(("  seeds' mix", Mix.model_validate(mix["seeds"]).line()))
+        if mix.get("gave_way"):
+            rows.append(("  mix gave way", mix["gave_way"]))
     gate = summary.get("quality_gate") or {}
     if gate.get("on") and "scored" in gate:
         rows.append(("quality gate", f"{gate['scored']} instances scored, {gate['dropped']} dropped under {gate['min_quality']}"))

@@ -89,7 +89,8 @@ class GenerateConfig(*_RECIPE_OPTIONS, _GenerateBase):  # type: ignore[misc]
     seed_mix: bool = setting(
         True, "self-instruct: keep the run's task mix within reach of the seeds': proposals show seed examples stratified by kind (code, classification, with an input, open), "
         "and a proposed task whose kind is full is rejected (code past the seeds' share + 10 points of the budget, or no input past what leaves the seeds' share - 10 points "
-        "to tasks with one) until half the proposal cap is spent. --no-seed-mix keeps whatever the teacher proposes.", panel=RECIPE)
+        "to tasks with one); the mix gives way for the rest of the run once 90 of the last 100 tasks it judged were of a full kind, or half the proposal cap is spent "
+        "(the end-of-run table says why). --no-seed-mix keeps whatever the teacher proposes.", panel=RECIPE)
     verifiers: bool = setting(
         True, "Check every instance without a judge before the quality gate and drop the wrong ones: an instruction that works on missing input "
         "(\"Given a paragraph, ...\" with none), wrong arithmetic or unit conversions, SQL that does not parse, Python that does not parse, raises, "

@@ -112,6 +112,7 @@ def prepare(driver: Driver) -> None:
         completed = state.completed.get(cid)
         if not cid.startswith(SEED_PREFIX) and (completed is None or completed.finished):
             plan.count(cand.instruction)
+        plan.recall(cand.detail)  # a run whose mix gave way stays given way
     driver.recipe_session = plan  # self_instruct.propose steers by it (self_instruct.mix_plan)
 
 

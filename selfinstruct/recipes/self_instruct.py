@@ -97,6 +97,7 @@ def prepare(driver: Driver) -> None:
             plan.count(cand.instruction)
         if completed is not None and completed.finished:
             plan.settle(cand.instruction, any(i.input.strip() for i in completed.instances))
+        plan.recall(cand.detail)  # a run whose mix gave way stays given way
     driver.recipe_session = plan
 
 
@@ -130,16 +131,19 @@ async def propose(driver: Driver, request: int) -> None:
     prompt = proposal_prompt(cfg, driver.templates, driver.seeds, driver.machine, request, plan if cfg.seed_mix else None)
     completion = await driver.teacher.complete(prompt, proposal_decoding(cfg, DECODING, TOKENS_PER_ITEM), stage="propose")
     items = parse_numbered_list(completion.text, completion.truncated)
-    # The mix gives way once half the proposal cap is spent: steering must not stop a run the filters would finish.
-    steering = cfg.seed_mix and request < cfg.proposal_cap // 2
+    # The mix gives way when the teacher keeps proposing kinds that are full, or once half the proposal cap is spent:
+    # steering must not stop a run the filters would finish (stages/mix.py).
+    if cfg.seed_mix and request >= cfg.proposal_cap // 2:
+        plan.give_way(f"half the proposal cap is spent (request {request + 1} of {cfg.proposal_cap})")
     for j, instruction in enumerate(items):
         instruction = without_inline_material(instruction) if cfg.seed_mix else instruction
-        full = plan.admit(instruction) if steering and not cheap_reason(instruction, cfg.allow_non_ascii, driver.banned_words) else None
+        steering = cfg.seed_mix and plan.gave_way is None
+        full = plan.judge(instruction) if steering and not cheap_reason(instruction, cfg.allow_non_ascii, driver.banned_words) else None
         if full is not None:
             driver.record_candidate(request, j, instruction, Verdict(MIX_FULL), detail=full)
             continue
         verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii, driver.banned_words)
-        driver.record_candidate(request, j, instruction, verdict)
+        driver.record_candidate(request, j, instruction, verdict, detail=plan.note() if verdict.reason is None and cfg.seed_mix else None)
         if verdict.reason is None:
             plan.count(instruction)
     driver.record(Proposed(request=request, parsed=len(items), finish_reason=completion.finish_reason))

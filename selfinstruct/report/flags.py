@@ -77,9 +77,16 @@ def _normal(text: str) -> str:
     return _PUNCT.sub(" ", text.lower()).strip()
 
 
+# A fenced code block: a "# Output the mean squared error" line in it is a comment, not a template header.
+_CODE_BLOCK = re.compile(r"^[ \t]*(```|~~~).*?(?:^[ \t]*\1|\Z)", re.MULTILINE | re.DOTALL)
+
+
 def merged_instruction(row: Row) -> Flag | None:
     for field in FIELDS:
-        match = _LEAKED_HEADER.search(getattr(row, field))
+        match = _LEAKED_HEADER.search(_CODE_BLOCK.sub("", getattr(row, field)))
+        asked = match and field == "output" and re.search(r"\b(?:task|instruction)s?\b", row.instruction, re.IGNORECASE)
+        if match and asked and re.match(r"\s*(?:task|instruction)", match.group(0), re.IGNORECASE):
+            continue  # "Make a test task for a Node.js developer" answered "Task: Build ...": the task asked for
         if match:
             return Flag(name="merged_instruction", field=field, detail=f"leaked line {match.group(0).strip()!r}")
     match = _SECOND_NUMBERED.search(row.instruction)

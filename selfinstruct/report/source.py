@@ -76,8 +76,10 @@ class RunData(BaseModel):
         return {c.id: c for c in self.candidates if c.status == "kept"}
 
     def done_ids(self) -> list[str]:
-        """Kept instructions with at least one valid instance, in keep order (as the run emits them)."""
-        return [i for i in self.kept if i in self.completed and self.completed[i].instances]
+        """Kept instructions with at least one valid instance, in keep order (as the run emits them). An instruction whose
+        last completed line is marked unchecked (a stop during the checks that ask the teacher) is not done: a resumed run
+        checks those instances again and may drop them."""
+        return [i for i in self.kept if i in self.completed and self.completed[i].instances and not self.completed[i].unchecked]
 
 
 class Source(BaseModel):

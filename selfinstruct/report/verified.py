@@ -73,5 +73,7 @@ def build_verified(run: RunData) -> Verified:
                 f"{agreement['dropped']} of {agreement['checked']} short answers dropped")  # fmt: skip
     mix = run.summary.get("mix")
     mix_line = f"this run: {Mix.model_validate(mix['run']).line()}. Seeds: {Mix.model_validate(mix['seeds']).line()}." if mix else None
+    if mix and mix.get("gave_way"):
+        mix_line = f"{mix_line} The mix gave way: {mix['gave_way']}."
     checks = {k: v for k, v in checks.items() if not k.startswith("consistency_") and k != "labels"}
     return Verified(on=bool(run.config.get("verifiers", False)), dropped=dropped, checks=dict(sorted(checks.items())), agreement=line, mix=mix_line)

@@ -26,11 +26,10 @@ import bisect
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
+from selfinstruct.teacher.rate_account import Account, Seen
 from selfinstruct.teacher.rate_headers import read_budget
 from selfinstruct.teacher.rate_learn import RateLearner
-from selfinstruct.teacher.rate_shape import ShapeGuess
 
 KINDS = ("requests", "tokens")
 # How long after it leaves a request may be admitted (and so be overtaken by one that left after it), at first;
@@ -38,8 +37,6 @@ KINDS = ("requests", "tokens")
 DELAY_S, MAX_DELAY_S = 0.05, 1.0
 # A limit that names no reset is taken as per minute (as providers state them).
 DEFAULT_RESET_S = 60.0
-# Answers kept per kind: enough to cover a window's worth of requests in flight.
-OBSERVATIONS = 16
 # Sent requests remembered (for what was sent since an answer); older ones are dropped in chunks.
 SENT_KEPT, PRUNE_EVERY = 4096, 1024
 # The most the first answer may scale our token estimates by (the provider's count over ours).
@@ -52,65 +49,12 @@ MAX_EXPIRED = 1024
 POLL_S = 1.0
 
 
-@dataclass(slots=True)
-class _Seen:
-    """One answer's account of a limit: the request left at `sent` and was answered at `received`; when it was
-    admitted `remaining` was left, and all of the limit was back `reset_s` later."""
-
-    sent: float
-    received: float
-    remaining: float
-    reset_s: float
-    # Requests that left just before it and were still out when it was answered: they may have been admitted
-    # after it (a new connection is slower than a kept one), so its `remaining` may not count them yet.
-    overtaken: float
-
-
-class _Account:
-    """One kind of limit (requests or tokens) as the endpoint's answers described it."""
-
-    def __init__(self) -> None:
-        self.limit = 0.0
-        self.seen: list[_Seen] = []
-        self.shape = ShapeGuess()
-
-    def note(self, seen: _Seen, limit: float, admitted: bool) -> None:
-        self.limit = limit
-        self.seen.append(seen)
-        if admitted:  # a 429's reset is read at a refusal, which says less about the shape
-            self.shape.note(seen.received, seen.remaining, seen.reset_s, limit)
-        if len(self.seen) > OBSERVATIONS:
-            # Keep the newest, and the one whose whole limit is back soonest among the rest (it may be the next step).
-            rest = self.seen[: -OBSERVATIONS + 1]
-            keep = min(rest, key=lambda s: (s.received + s.reset_s, -s.sent))
-            self.seen = [keep, *self.seen[-OBSERVATIONS + 1 :]]
-
-    def earliest(self, now: float, cost: float, sent_since: Callable[[float], float], admitted: Callable[[_Seen], float],
-                 expired: Callable[[float, float, float], float]) -> float:  # fmt: skip
-        """The first moment from `now` at which some answer's bound leaves `cost`; inf if none does."""
-        # A request larger than the whole limit waits for all of it, then goes (the provider says what it thinks).
-        need = min(cost, self.limit)
-        window = self.shape.window_s if self.shape.name == "sliding" else 0.0
-        best = math.inf
-        for seen in self.seen:
-            used = sent_since(seen.sent) + seen.overtaken
-            at = admitted(seen)
-            if now < at + seen.reset_s and seen.remaining - used >= need:
-                return now
-            if self.limit - used >= need:
-                best = min(best, max(now, at + seen.reset_s))
-            if window and seen is self.seen[-1]:
-                # A sliding log: each of our requests it counted leaves it a window after it was let in.
-                best = min(best, max(now, expired(at - window, need - (seen.remaining - used), window)))
-        return best
-
-
 class Pacer:
     """Holds requests for one endpoint until its rate limit has room for them (see the module docstring)."""
 
     def __init__(self, follow: bool = True) -> None:
         self.follow = follow  # False (--concurrency-fixed): only Retry-After holds requests back
-        self.accounts = {kind: _Account() for kind in KINDS}
+        self.accounts = {kind: Account() for kind in KINDS}
         self.learner = RateLearner()
         self.delay_s = DELAY_S
         self.hold_until = 0.0  # Retry-After
@@ -186,7 +130,7 @@ class Pacer:
             at = max(at, self._times[0] + FIRST_ANSWER_WAIT_S)
         return at
 
-    def _admitted(self, seen: _Seen) -> float:
+    def _admitted(self, seen: Seen) -> float:
         """When that request was admitted, at the latest: after it left, and no later than the provider's quickest
         answer before it came (read now, as the quickest answer seen keeps improving), plus the delay allowed."""
         return max(seen.sent, seen.received - self.fastest) + self.delay_s
@@ -339,7 +283,7 @@ class Pacer:
                     self._calibrate(budget.limit - budget.remaining)
                 reset = budget.reset_s if budget.reset_s is not None else DEFAULT_RESET_S
                 extra = len(overtaken) if kind == "requests" else sum(overtaken)
-                self.accounts[kind].note(_Seen(sent, received, budget.remaining, reset, extra), budget.limit, admitted)
+                self.accounts[kind].note(Seen(sent, received, budget.remaining, reset, extra), budget.limit, admitted)
 
     def _calibrate(self, charged: float) -> None:
         """The run's first request went alone: what the provider took for it, over our estimate, is how its token

@@ -165,6 +165,9 @@ def test_calibrate_prints_roc_auc(runner: CliRunner, mock_teacher: MockTeacher, 
     summary = json.loads((tmp_path / "cal" / "calibration.json").read_text())
     assert summary["gate"]["roc_auc"] == 1.0 and summary["gate"]["pairs"] == 3
     assert "gate ROC AUC" in result.output
+    # The output names clean and its own option, not eval's.
+    assert "selfinstruct clean --calibrate — 3 labelled pairs" in result.output and "eval" not in result.output
+    assert f"rerun with --work {tmp_path / 'cal'} to resume" in " ".join(result.output.split()) and "--out" not in result.output
 
 
 def test_settings_mistakes_are_one_line(runner: CliRunner, tmp_path: Path) -> None:

@@ -36,7 +36,10 @@ POSITIVE = {
 }  # fmt: skip
 NEGATIVE = {
     "merged_instruction": [("List steps.", "", "1. Boil water\n2. Add tea"), ("Explain task management.", "", "Tasks matter."),
-                           ("Explain version 2.0 changes.", "", "x")],
+                           ("Explain version 2.0 changes.", "", "x"),
+                           # ShareGPT rows 464 and 3715: a comment in code, not a template header
+                           ("Add comments.", "", "```bash\nif [ -d x ]; then\n  # Output a message\n  echo hi\nfi\n```"),
+                           ("Make a test task for a Node.js developer.", "", "Task: Build a CRUD app with Express.")],  # row 473
     "input_placeholder": [("Summarise.", "The input layer of a network.", "x"), ("Summarise.", "", "x")],
     "empty_or_echo_output": [("Fix the grammar.", "he go home", "He goes home."), ("Say hi.", "", "Hi!")],
     "media_reference": [("Write a Python function that reads a CSV file.", "", "x"), ("Describe a sunset.", "", "x")],

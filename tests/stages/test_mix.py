@@ -11,7 +11,15 @@ from selfinstruct.generate.settings import GenerateConfig
 from selfinstruct.recipes import self_instruct
 from selfinstruct.recipes.self_instruct import proposal_prompt
 from selfinstruct.records import Instance, read_seed_tasks
-from selfinstruct.stages.mix import INPUT_NOTE, MixPlan, predicted, seed_mix, task_kind, without_inline_material
+from selfinstruct.stages.mix import (
+    GAVE_WAY,
+    INPUT_NOTE,
+    MixPlan,
+    predicted,
+    seed_mix,
+    task_kind,
+    without_inline_material,
+)
 from selfinstruct.templates import Templates
 from tests.conftest import SEEDS, mock_args
 
@@ -61,6 +69,58 @@ def test_allowances_follow_the_seeds_and_the_budget() -> None:
     assert plan.admit("Summarize the following article.") is None
     plan.count("How do tides work?", -1)  # an instruction that finished with nothing frees its place
     assert plan.admit("How do tides work?") is None
+
+
+def test_a_task_taken_for_one_without_an_input_that_came_with_one_counts_as_with() -> None:
+    """As summary.json's mix counts it: the bench's mock wrote inputs for 72% of its open tasks while the plan held them all
+    as without, and rejected 5,491 proposals as 'no input' full."""
+    plan = MixPlan(read_seed_tasks(SHIPPED), budget=20)
+    for _ in range(14):
+        plan.count("Why is the sky blue?")
+    assert plan.admit("How do tides work?") is not None
+    plan.settle("Why is the sky blue?", has_input=True)
+    assert (plan.kept["other"], plan.kept["input"]) == (13, 1) and plan.admit("How do tides work?") is None
+
+
+def _full_plan() -> MixPlan:
+    """Budget 200 whose tasks without an input are full (147 of 147: 26.04% of 200 is kept for tasks with one), each judged and admitted."""
+    plan = MixPlan(read_seed_tasks(SHIPPED), budget=200)
+    assert plan.no_input_allowance == 147
+    for i in range(plan.no_input_allowance):
+        assert plan.judge(f"Why is the sky blue on day {i}?") is None
+        plan.count("Why is the sky blue?")
+    return plan
+
+
+def test_the_mix_gives_way_when_the_teacher_keeps_proposing_a_full_kind() -> None:
+    plan = _full_plan()
+    verdicts = [plan.judge(f"How do tides work on day {i}?") for i in range(300)]
+    rejected = [v for v in verdicts if v is not None]
+    # 89 of the last 100 judged full is still steering; the 90th gives way, and it and everything after pass.
+    assert len(rejected) == 89 and verdicts[:89] == rejected and all(v.startswith("no input: 147 of 147") for v in rejected)
+    assert plan.gave_way is not None and plan.gave_way.startswith("90 of the last 100 proposed tasks were of a full kind (the last: no input: 147 of 147")
+    assert plan.admit("How do tides work?") is not None  # the allowance is still full; only the judging gave way
+    note = plan.note()
+    assert note == GAVE_WAY + plan.gave_way and plan.note() is None  # on one kept instruction only
+    resumed = MixPlan(read_seed_tasks(SHIPPED), budget=200)
+    resumed.recall("code: 3 of 3 kept")
+    resumed.recall(None)
+    assert resumed.gave_way is None
+    resumed.recall(note)
+    assert resumed.gave_way == plan.gave_way and resumed.note() is None and resumed.judge("How do tides work?") is None
+
+
+def test_a_teacher_that_proposes_the_needed_kind_stays_steered() -> None:
+    """One task with an input in five proposed (the tests' mock proposes about that many classification tasks): the mix
+    rejects the others for as long as the run goes on, and keeps every one it needs."""
+    plan = _full_plan()
+    for i in range(1000):
+        if i % 5 == 4:
+            assert plan.judge(f"Summarize the following article, number {i}.") is None
+            plan.count("Summarize the following article.")
+        else:
+            assert plan.judge(f"How do tides work on day {i}?") is not None
+    assert plan.gave_way is None and plan.kept["input"] == 200
 
 
 def test_proposals_show_seeds_stratified_by_kind() -> None:
@@ -116,3 +176,38 @@ def test_a_run_keeps_its_mix_and_reports_it_beside_the_seeds(runner, mock_teache
     off = tmp_path / "off"
     assert runner.invoke(app, mock_args(mock_teacher, off, 12, "--no-seed-mix")).exit_code == 0
     assert "mix_full" not in (off / "journal.jsonl").read_text()
+
+
+def _open_tasks(prompt: str, n: int) -> str:
+    """A teacher that proposes only open tasks (no input, no code, no classification), varied enough for ROUGE-L."""
+    rng = random.Random(prompt)
+    syllables = "ba be bi bo da de di do fa fe ka ke ki ko la le li lo ma me mi mo na ne ni no pa pe ra re ri sa se ta te to va vo".split()
+
+    def word() -> str:
+        return "".join(rng.choice(syllables) for _ in range(3))
+
+    verbs = ("Explain", "Describe", "Compare", "Suggest", "Outline", "Evaluate", "Recommend", "Plan")
+    return "\n".join(f"{i}. {rng.choice(verbs)} the {word()} {word()} of {word()} {word()} for {word()} {word()}." for i in range(1, n + 1))
+
+
+def test_a_teacher_that_keeps_proposing_a_full_kind_does_not_stop_the_run(runner, mock_teacher, tmp_path) -> None:
+    """Open tasks only, answered without an input: past the no-input allowance (147 of budget 200) every proposal is of a
+    full kind. The mix gives way after 89 rejections, says so in the journal and the table, and the run finishes; a
+    resumed run stays given way. (Steering until half the proposal cap, 27 requests, stopped this run as stalled:
+    10 requests in a row kept nothing.)"""
+    mock_teacher._propose = _open_tasks  # type: ignore[method-assign]
+    mock_teacher._input_first = lambda prompt: "Example 1\nInput: <noinput>\nOutput: " + f"A careful answer to '{mock_teacher._task(prompt)[:60]}', step by step."  # type: ignore[method-assign]
+    out = tmp_path / "run"
+    result = runner.invoke(app, mock_args(mock_teacher, out, 200))
+    assert result.exit_code == 0, result.output
+    journal = [json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()]
+    rejected = [r for r in journal if r.get("reason") == "mix_full"]
+    assert 0 < len(rejected) <= 89
+    noted = [r for r in journal if r["kind"] == "candidate" and (r.get("detail") or "").startswith(GAVE_WAY)]
+    assert len(noted) == 1 and noted[0]["status"] == "kept" and "proposed tasks were of a full kind" in noted[0]["detail"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["mix"]["gave_way"] == noted[0]["detail"].removeprefix(GAVE_WAY)
+    assert summary["proposal_requests"] < 27 and "mix gave way" in result.output
+    more = runner.invoke(app, mock_args(mock_teacher, out, 260))
+    assert more.exit_code == 0, more.output
+    assert (out / "journal.jsonl").read_text().count('"mix_full"') == len(rejected)

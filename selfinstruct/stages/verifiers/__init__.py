@@ -74,8 +74,9 @@ class Verifier:
         self.sandbox_problem = await asyncio.shield(self._probe)
         return self.sandbox_problem is None
 
-    async def check(self, instruction: str, instance: Instance, labels: list[str] | None = None) -> tuple[str | None, str | None, list[str]]:
-        """(reason or None, detail, checks) for one instance; `labels`: the label set of a classification task."""
+    async def check(self, instruction: str, instance: Instance, labels: list[str] | None = None, context: str = "") -> tuple[str | None, str | None, list[str]]:
+        """(reason or None, detail, checks) for one instance; `labels`: the label set of a classification task; `context`:
+        a conversation's earlier turns, whose code and names a later answer's code may go on from."""
         inp, out = instance.input, instance.output
         if needs_missing_input(instruction, inp):
             return "needs_input", "the instruction works on material the input does not hold", []
@@ -88,7 +89,7 @@ class Verifier:
         run = self.run_code and any(b.language == "python" for b in find_code(out, instruction)) and await self._sandbox_works()
         async with self._slots:
             started = time.monotonic()
-            verdict = await check_code(instruction, inp, out, run=run)
+            verdict = await check_code(instruction, inp, out, run=run, context=context)
             if verdict.runs:
                 self.runs += len(verdict.runs)
                 self.seconds += time.monotonic() - started

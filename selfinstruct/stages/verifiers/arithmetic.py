@@ -33,10 +33,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from selfinstruct.stages.verifiers.kind import asks_for_code
 from selfinstruct.stages.verifiers.series import series_question
 
 Status = Literal["correct", "wrong", "uncheckable"]
 MAX_EXPRESSION_CHARS = 120
+MAX_WORDS_BEFORE = 3  # "Evaluate the expression 2 * 7": words between a cue and the expression it asks about
+# A question's answer is read from an output this long at most: in a longer one (a chat's explanation) the last
+# number is no longer the answer, and a wrong one is only said when a right one is nowhere in it.
+MAX_ANSWER_WORDS = 80
 CONVERSION_TOLERANCE = 0.02
 
 _CUE = re.compile(
@@ -58,7 +63,15 @@ _WORD_OPERATORS = [
 _NUM = r"\d+(?:\.\d+)?"
 _EXPRESSION = re.compile(rf"[(\s]*-?{_NUM}[)\s]*(?:[-+*/^][(\s]*-?{_NUM}[)\s]*)+")
 _DATE = re.compile(r"\d{1,4}[/-]\d{1,2}[/-]\d{1,4}")
-_YEAR_MONTH = re.compile(r"(?:19|20)\d\d\s*/\s*(?:0?[1-9]|1[0-2])")  # "2021/11" is a month, not a division
+_YEAR_MONTH = re.compile(r"(?:19|20)\d\d\s*/\s*(?:0?[1-9]|1[0-2])|(?:0?[1-9]|1[0-2])\s*/\s*(?:19|20)\d\d")  # "2021/11", "since 1/2022"
+# "10-100 - 0-1000": ranges joined by a spaced operator, not a subtraction.
+_RANGES = re.compile(r"\d-\d")
+_SPACED_OPERATOR = re.compile(r"\s[-+*/^]\s")
+# A fraction written tight ("3/4") among spaced operators ("3/4 / 1/6") is one number, as people read it.
+_TIGHT_FRACTION = re.compile(r"(?<![\d.)])(\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)(?![\d.(^])")
+# Where an instruction asks its question, the expression is in the same sentence after the cue ("What is 23 + 19?");
+# a number elsewhere in a long request (a pasted document's "6/15", a table's "10-100 - 0-1000") is not what it asks.
+_SENTENCE_END = re.compile(r"[?!]|\.(?=\s|$)|(?<!:)\s*\n")
 _PERCENT = re.compile(rf"({_NUM})\s*(?:%|percent)\s+of\s+\$?({_NUM})", re.IGNORECASE)
 _OUTPUT_NUMBER = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
 _CONVERT = re.compile(rf"\bconvert\s+(-?{_NUM})\s*([a-zA-Z°][a-zA-Z° ]{{0,30}}?)\s+(?:to|into|in)\s+([a-zA-Z°][a-zA-Z°]*(?:\s+[a-zA-Z]+)?)", re.I)
@@ -104,6 +117,10 @@ def evaluate(expression: str) -> float | None:
     # One line only: "1\n- 20" is a list item under a number, not a subtraction.
     if len(expression) > MAX_EXPRESSION_CHARS or "\n" in expression or not re.fullmatch(r"[\d.\s+\-*/^()]+", expression):
         return None
+    if _SPACED_OPERATOR.search(expression):
+        if _RANGES.search(expression):
+            return None
+        expression = _TIGHT_FRACTION.sub(r"(\1/\2)", expression)
     try:
         value = _evaluator().eval(expression.replace("^", "**"))
     except Exception:  # noqa: BLE001 - anything simpleeval refuses is simply not checkable
@@ -113,7 +130,10 @@ def evaluate(expression: str) -> float | None:
     return float(value)
 
 
-def _find_expression(text: str) -> tuple[str, float] | None:
+def _find_expression(text: str, asked: bool = False) -> tuple[str, float] | None:
+    """The first plain expression in `text` and its value. `asked`: text right after a cue ("What is ..."), where the
+    expression must be the cue's object (at most MAX_WORDS_BEFORE words before it) and a lone fraction before a word
+    is a quantity ("add 1/2 a teaspoon")."""
     normal = text
     for pattern, replacement in _WORD_OPERATORS:
         normal = pattern.sub(replacement, normal)
@@ -130,6 +150,9 @@ def _find_expression(text: str) -> tuple[str, float] | None:
         operators = re.findall(r"(?<=[\d)\s])[-+*/^]", span)
         if operators and all(op == "-" for op in operators) and not re.search(r"\s-\s", span):
             continue  # "3-5 sentences" is a range
+        if asked and (len(re.findall(r"[A-Za-z]+", normal[:start])) > MAX_WORDS_BEFORE or
+                      (re.fullmatch(r"\d+/\d+", span) and re.match(r"\s*[A-Za-z]", normal[end:]))):  # fmt: skip
+            continue
         if span.count("(") != span.count(")"):
             span = span.strip("()").strip()
         value = evaluate(span)
@@ -182,12 +205,15 @@ def _question(instruction: str, inp: str) -> tuple[Literal["expression", "percen
     series = series_question(text) if _CUE.search(instruction) or re.search(r"\bhow\s+many\b", text, re.I) else None
     if series is not None:
         return "series", series.text, series.values
-    # An expression counts when the task asks for a result, or when the input is nothing but the expression.
+    # An expression counts when the task asks for a result in the sentence that holds it, or when the input is nothing
+    # but the expression.
     found = _find_expression(inp) if inp.strip() else None
     if found and found[0] != inp.strip().rstrip("=?. "):
         found = None
-    if found is None and _CUE.search(instruction):
-        found = _find_expression(text)
+    for cue in _CUE.finditer(instruction) if found is None else ():
+        found = _find_expression(_SENTENCE_END.split(instruction[cue.end() :], maxsplit=1)[0], asked=True)
+        if found:
+            break
     if found:
         return "expression", found[0], [found[1]]
     return None
@@ -214,12 +240,12 @@ def check_arithmetic(instruction: str, inp: str, output: str) -> ArithmeticCheck
 
 
 def _check_question(instruction: str, inp: str, output: str) -> ArithmeticCheck:
-    question = _question(instruction, inp)
+    question = _question(instruction, inp) if not asks_for_code(instruction) else None  # "write a program for the sum of ..."
     if question is None:
         return ArithmeticCheck(status="uncheckable")
     kind, text, accepted = question
     expected, also = accepted[0], accepted[1:]
-    tokens = _OUTPUT_NUMBER.findall(output)
+    tokens = _OUTPUT_NUMBER.findall(_FENCED.sub("\n", output))  # a program's numbers are not its answer ("write a program for the sum ...")
     numbers = [(t, float(t.replace(",", ""))) for t in tokens]
     for token, value in numbers:
         for candidate in accepted:
@@ -227,7 +253,7 @@ def _check_question(instruction: str, inp: str, output: str) -> ArithmeticCheck:
                 return ArithmeticCheck(status="correct", kind=kind, question=text, expected=candidate, answer=value, also=also)
     operands = {float(n) for n in re.findall(_NUM, text)}
     answers = [value for _, value in numbers if value not in operands]
-    if not answers:
+    if not answers or len(output.split()) > MAX_ANSWER_WORDS:
         return ArithmeticCheck(status="uncheckable", kind=kind, question=text, expected=expected, also=also)
     return ArithmeticCheck(status="wrong", kind=kind, question=text, expected=expected, answer=answers[-1], also=also)
 
@@ -284,7 +310,7 @@ def stated_calculation_error(instruction: str, inp: str, output: str) -> Arithme
     material = f"{instruction}\n{inp}"
     if _OTHER_BASE.search(material) or _OTHER_BASE.search(output):
         return None
-    text = _FENCED.sub("\n", output).replace("−", "-").replace("–", "-")
+    text = _FENCED.sub("\n", output).replace("−", "-").replace("–", "-").replace("\\*", "*")  # "2 \\* 3": Markdown's escaped star
     text = _LIST_MARK.sub("", text)
     text = re.sub(r"\$(?=\d)", "", text)
     for pattern, replacement in _WORD_OPERATORS:
@@ -315,8 +341,11 @@ def stated_calculation_error(instruction: str, inp: str, output: str) -> Arithme
                         continue
                 else:
                     first = re.match(r"\(?\s*(-?\d+(?:\.\d+)?)", token)
-                    # "2 + 3 = 5 + 4 = 9": a running calculation that carries the result on.
-                    if abs(rv - lv) <= 1e-9 * max(1.0, abs(lv)) or (first and _matches(first.group(1), float(first.group(1)), lv, "expression")):
+                    # "2 + 3 = 5 + 4 = 9": a running calculation that carries the result on. Its terms may be rounded
+                    # ("100 + (100 / 3) = 100 + 33.33"): each is off by up to half its last digit.
+                    rounded = [t for t in re.findall(_NUM, token) if "." in t]
+                    slack = max(len(rounded) * 0.5 * 10 ** -min(map(_decimals, rounded)), 1e-3 * abs(lv)) if rounded else 1e-9 * max(1.0, abs(lv))
+                    if abs(rv - lv) <= slack or (first and _matches(first.group(1), float(first.group(1)), lv, "expression")):
                         continue
                 return ArithmeticCheck(status="wrong", kind="stated", question=" ".join(left.split()), expected=lv, answer=rv, also=[])
     return None

@@ -20,6 +20,13 @@ not checked: reading them reliably needs a judge. What the sandbox refuses, a mo
 a read past the end of stdin, a file it expects to find, or a name the instance itself supplies is not the program's fault
 as far as can be told: that instance is kept, counted as unchecked. SQL is parsed by sqlglot;
 other languages are counted and left alone.
+
+A fence's label is a claim, not proof (languages.py): an SQL block is parsed only when it opens with
+a statement and elides nothing; a Python-labelled block that does not parse but reads as another
+language is counted as that; an unlabelled one that reads as another language is not taken for
+Python even when it parses (`console.log("hi");`). A name the program lacks that the task, an
+earlier turn of the conversation (`context`) or another language's block of the same output
+supplies, or `self` in a method body shown alone, makes it a fragment: kept, counted as unchecked.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import doctest
 import re
 from dataclasses import dataclass, field
 
+from selfinstruct.stages.verifiers.languages import check_sql, foreign, prose, sql_statement
 from selfinstruct.stages.verifiers.sandbox import SandboxResult, run_python
 
 PYTHON = {"python", "py", "python3", "py3", "pycon", "ipython"}
@@ -41,7 +49,8 @@ TEXT = {"text", "txt", "output", "console", "plaintext", "plain", "stdout", "she
 NONDETERMINISTIC = {"random", "time", "datetime", "uuid", "secrets", "os", "threading", "asyncio", "tempfile", "getpass", "socket"}
 # Exceptions that say the program needed something the sandbox has not got, not that it is wrong.
 # A file the program reads ("data.csv", "/path/to/dir") is the user's, not in the empty folder it runs in.
-UNCHECKABLE_ERRORS = {"ModuleNotFoundError", "ImportError", "EOFError", "KeyboardInterrupt", "FileNotFoundError", "NotADirectoryError"}
+UNCHECKABLE_ERRORS = {"ModuleNotFoundError", "ImportError", "EOFError", "KeyboardInterrupt", "FileNotFoundError", "NotADirectoryError",
+                      "TclError"}  # fmt: skip  # TclError: a window, which needs a display the sandbox has not got
 
 # A fence closes on a line of its own or at the end of the last code line ("print(x)```"), as models write it.
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```[ \t]*$|\Z)", re.MULTILINE | re.DOTALL)
@@ -64,6 +73,7 @@ class CodeBlock:
     text: str
     dialect: str = ""
     stated_output: str | None = None
+    labelled: bool = True  # the fence named the language; False: guessed from the text
 
 
 @dataclass
@@ -94,8 +104,9 @@ def _is_session(text: str) -> bool:
 
 
 def _guess(text: str, instruction: str) -> tuple[str, str]:
-    """The language of an unlabelled fence: Python when it parses as a program, SQL when it reads as a statement."""
-    if _is_session(text) or _python_program(text) is not None:
+    """The language of an unlabelled fence: Python when it parses as a program and shows no sign of another
+    language, SQL when it reads as a statement."""
+    if _is_session(text) or (_python_program(text) is not None and not foreign(text)):
         return "python", ""
     if _SQL_START.match(text) or (re.search(r"\bsql\b", instruction, re.I) and re.match(r"\s*select\b", text, re.I)):
         return "sql", ""
@@ -123,7 +134,7 @@ def find_code(output: str, instruction: str = "") -> list[CodeBlock]:
             language, dialect = label, ""
         else:
             language, dialect = _guess(text, instruction)
-        blocks.append(CodeBlock(language=language, text=text, dialect=dialect))
+        blocks.append(CodeBlock(language=language, text=text, dialect=dialect, labelled=bool(label)))
     if blocks and blocks[-1].language == "python" and blocks[-1].stated_output is None:
         inline = _INLINE_OUTPUT.search(output[last_end:])
         if inline:
@@ -134,24 +145,12 @@ def find_code(output: str, instruction: str = "") -> list[CodeBlock]:
     if _is_session(stripped) and stripped.lstrip().startswith(">>> "):
         return [CodeBlock(language="python", text=stripped)]
     tree = _python_program(stripped) if stripped.count("\n") >= 1 else None
-    if tree is not None and (len(tree.body) >= 2 or isinstance(tree.body[0], _STRONG_STATEMENTS)):
-        return [CodeBlock(language="python", text=stripped)]
+    if tree is not None and (len(tree.body) >= 2 or isinstance(tree.body[0], _STRONG_STATEMENTS)) and not foreign(stripped):
+        return [CodeBlock(language="python", text=stripped, labelled=False)]
     if _SQL_START.match(stripped):
         # The statement runs to its first blank line; an explanation may follow.
-        return [CodeBlock(language="sql", text=re.split(r"\n\s*\n", stripped, maxsplit=1)[0])]
+        return [CodeBlock(language="sql", text=re.split(r"\n\s*\n", stripped, maxsplit=1)[0], labelled=False)]
     return []
-
-
-def check_sql(block: CodeBlock) -> str | None:
-    """None when sqlglot parses the statement(s), else its first error in a line."""
-    import sqlglot
-    from sqlglot.errors import ParseError, TokenError
-
-    try:
-        sqlglot.parse(block.text, read=block.dialect or None)
-    except (ParseError, TokenError) as exc:
-        return str(exc).splitlines()[0][:300]
-    return None
 
 
 def _syntax_error(text: str) -> str | None:
@@ -226,14 +225,64 @@ def _input_call(source: str, inp: str) -> str | None:
     return inp.strip() if name in defined and name not in calls else None
 
 
-def _supplied_name(result: SandboxResult, instruction: str, inp: str) -> bool:
-    """A NameError for a name the task gives ("Given a list `nums`, ..."): a fragment meant to be filled in, not wrong code."""
+def _supplied_name(result: SandboxResult, material: str, source: str) -> bool:
+    """A NameError for a name the material gives ("Given a list `nums`, ...", an earlier turn's code, another language's
+    block, the answer's own words quoting it: "where `WarningCategory` is the type to ignore"), `self` in a method body
+    shown alone, or a base class the program never defines or imports (`class MainApp(MDApp):`, a piece of an app on a
+    framework): a fragment meant to be filled in, not wrong code."""
     match = re.search(r"name '(\w+)' is not defined", result.message)
-    return result.error_type == "NameError" and bool(match) and re.search(rf"\b{match.group(1)}\b", f"{instruction}\n{inp}") is not None
+    if result.error_type != "NameError" or not match:
+        return False
+    name = match.group(1)
+    return name in ("self", "cls") or re.search(rf"\b{name}\b", material) is not None or name in _unbound_bases(source)
 
 
-async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run: bool) -> CodeVerdict:
-    """Parse every Python block, then run them as one program (later blocks use earlier definitions)."""
+def _unbound_bases(source: str) -> set[str]:
+    """Base classes named in the program that nothing in it binds (defines, assigns or imports)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    bases = {b.id for node in ast.walk(tree) if isinstance(node, ast.ClassDef) for b in node.bases if isinstance(b, ast.Name)}
+    bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    bound |= {node.name for node in ast.walk(tree) if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
+    bound |= {(a.asname or a.name).split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    return bases - bound
+
+
+_MAGIC = re.compile(r"^([ \t]*)[!%]", re.MULTILINE)  # a notebook's shell escape or magic ("!pip install x"): not Python
+
+
+def _without_magics(text: str) -> str:
+    return _MAGIC.sub(r"\1pass  # ", text) if not _is_session(text) else text
+
+
+def _placeholders_filled(text: str) -> str | None:
+    """The program with `pass` in every block whose body is only comments ("if condition:\\n    # do this"), or None
+    when it has no such block: an illustration of a shape, not a program to run."""
+    lines = text.splitlines()
+    filled, found = [], False
+    for i, line in enumerate(lines):
+        filled.append(line)
+        code = line.split("#", 1)[0].rstrip()
+        if not code.endswith(":") or not code.strip():
+            continue
+        indent = len(line) - len(line.lstrip())
+        body = []
+        for later in lines[i + 1 :]:
+            if later.strip() and (len(later) - len(later.lstrip()) <= indent or not later.lstrip().startswith("#")):
+                break
+            body.append(later)
+        ends_block = i + 1 + len(body) == len(lines) or len(lines[i + 1 + len(body)]) - len(lines[i + 1 + len(body)].lstrip()) <= indent
+        if any(b.strip() for b in body) and ends_block:
+            filled.append(" " * (indent + 4) + "pass")
+            found = True
+    return "\n".join(filled) if found else None
+
+
+async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run: bool, material: str = "") -> CodeVerdict:
+    """Parse every Python block, then run them as one program (later blocks use earlier definitions). `material`: text
+    whose names the program may use without defining them (an earlier turn, the output's blocks in other languages)."""
     verdict = CodeVerdict()
     programs: list[str] = []
     stated: str | None = None
@@ -242,11 +291,20 @@ async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run:
             programs.append(_session_program(block.text))
             verdict.checks.append("python_session")
             continue
-        error = _syntax_error(block.text)
+        text = _without_magics(block.text)
+        error = _syntax_error(text)
+        if error and (foreign(text) or prose(text)):
+            verdict.checks.append("other_language:python_label")  # "```python" around shell commands, Java or a flow chart
+            continue
+        filled = _placeholders_filled(text) if error and "expected an indented block" in error else None
+        if filled is not None and _syntax_error(filled) is None:
+            return CodeVerdict(checks=["python_unchecked:placeholder"])  # parses once the commented bodies are filled in
         if error:
             return CodeVerdict(reason="code_syntax", detail=error)
-        programs.append(block.text)
+        programs.append(text)
         stated = block.stated_output or stated
+    if not programs:
+        return verdict
     verdict.checks.append("python_parsed")
     if not run:
         return verdict
@@ -272,22 +330,28 @@ async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run:
                     checks=verdict.checks, runs=verdict.runs,
                 )  # fmt: skip
         return verdict
-    if result.status == "blocked" or result.error_type in UNCHECKABLE_ERRORS or _supplied_name(result, instruction, inp) or (
+    top_level_await = result.error_type == "SyntaxError" and "'await' outside" in result.message  # a notebook cell or an async REPL
+    if result.status == "blocked" or result.error_type in UNCHECKABLE_ERRORS or _supplied_name(result, f"{instruction}\n{inp}\n{material}", source) or (
         result.status == "error" and re.search(r"\bsys\.argv\b|\bargparse\b", source)
-    ):
+    ) or top_level_await:
         verdict.checks.append(f"python_unchecked:{result.error_type or result.status}")
         return verdict
     reason = "code_timeout" if result.status == "timeout" else "code_error"
     return CodeVerdict(reason=reason, detail=result.reason, checks=verdict.checks, runs=verdict.runs)
 
 
-async def check_code(instruction: str, inp: str, output: str, run: bool = True) -> CodeVerdict:
-    """Every check the code in an output gets; the first failure decides. No code: nothing checked."""
+async def check_code(instruction: str, inp: str, output: str, run: bool = True, context: str = "") -> CodeVerdict:
+    """Every check the code in an output gets; the first failure decides. No code: nothing checked. `context`: the
+    conversation before this answer, whose code the answer's may go on from."""
     blocks = find_code(output, instruction)
     verdict = CodeVerdict()
     for block in blocks:
         if block.language == "sql":
-            error = check_sql(block)
+            skip = sql_statement(block.text)
+            if skip is not None:
+                verdict.checks.append(f"sql_unchecked:{skip}")
+                continue
+            error = check_sql(block.text, block.dialect)
             if error:
                 return CodeVerdict(reason="sql_syntax", detail=error)
             verdict.checks.append("sql_parsed")
@@ -295,7 +359,10 @@ async def check_code(instruction: str, inp: str, output: str, run: bool = True) 
             verdict.checks.append(f"other_language:{block.language}")
     python = [b for b in blocks if b.language == "python"]
     if python:
-        checked = await check_python(python, instruction, inp, run)
+        # What the answer's words quote as code ("where `WarningCategory` is the type"), and its other languages' blocks.
+        quoted = " ".join(re.findall(r"`([^`\n]+)`", re.sub(r"```.*?(?:```|\Z)", " ", output, flags=re.DOTALL)))
+        others = "\n".join([quoted, *(b.text for b in blocks if b.language != "python")])
+        checked = await check_python(python, instruction, inp, run, material=f"{context}\n{others}")
         if checked.reason:
             return checked
         verdict.checks += checked.checks

@@ -6,9 +6,11 @@
 A cheap rule, no judge. The instruction must point at material it does not hold: "given a
 paragraph/text/list ...", "the following ...", "this article/sentence ...", "the text below",
 "the provided/given ...". It holds the material itself when it quotes it, has a colon or a line
-break with words after it, a sentence after the one that points at it, or brackets or braces
-with something inside, as seed tasks do
-("Given a table employees(id, name, ...)", "Translate this sentence ...: 'The beautiful ones ...'").
+break with words after it, a sentence after the one that points at it (unless that sentence only
+goes on with the task: "If so, provide a recipe."; a question after it is material), or brackets or braces with
+something inside, as seed tasks do ("Given a table employees(id, name, ...)", "Translate this sentence ...: 'The
+beautiful ones ...'"). "This X" after an X the instruction named ("a product called Seeq ... this product") points back
+at it, not at missing material.
 Every seed of seed_tasks/seed_tasks.jsonl and of the original Self-Instruct seeds passes.
 """
 
@@ -40,6 +42,14 @@ _INLINE = re.compile(r"[\"“”'‘’`«][^\"“”'‘’`«»]{3,}|\n\s*\S|[
 # ... and after the words that point at it: a colon with text after it, or a capitalised word mid-sentence
 # ("a metaphor that uses the following object Stars").
 _AFTER = re.compile(r":\s*\S|(?<=[a-z,] )[A-Z][a-z]+")
+# A sentence after the one that points at the material that only goes on with the task ("If so, provide a recipe.",
+# "Please explain.", "Then list three ideas."): a condition, a connective or a request, not the material itself.
+_MORE_TASK = re.compile(
+    r"(?:if\s+(?:so|yes|not|no|it|this|that|there|they|you)\b|otherwise|then|also|and|finally|please|make\s+sure|be\s+sure|"
+    r"(?:provide|give|write|list|explain|describe|include|suggest|tell|show|create|generate|answer|return|use|keep|add|make|"
+    r"identify|summari[sz]e|rewrite|classify|translate|output|format|mention|state|note|do\s+not|don't)\b)",
+    re.IGNORECASE,
+)
 # "Given a list of numbers, write a function that ...": the list is the function's parameter, not missing material.
 _WRITES_CODE = re.compile(
     r"\b(?:write|create|implement|design|develop|generate|construct)\s+(?:an?\s+|the\s+)?(?:\w+\s+){0,2}?"
@@ -55,9 +65,16 @@ def needs_missing_input(instruction: str, inp: str) -> bool:
     match = _CUE.search(instruction)
     if match is None or _WRITES_CODE.search(instruction):
         return False
+    # "I use a product called Seeq. Are you aware of this product?": "this X" points back at an X the instruction named.
+    noun = re.findall(r"[a-z]+", match.group(0).lower())[-1].rstrip("s")
+    if re.search(rf"\b{noun}s?\b", instruction[: match.start()], re.IGNORECASE):
+        return False
     # Words after the sentence that points at the material: the material itself ("Paraphrase this statement.
-    # AI is ..."), or more about the task; either way not clearly missing.
+    # AI is ..."), unless every later sentence only goes on with the task ("... this ingredient list? If so, provide a recipe.").
     end = re.search(r"[.?!](?:\s|$)", instruction[match.end():])
-    if end is not None and instruction[match.end() + end.end():].strip():
+    later = instruction[match.end() + end.end():].strip() if end is not None else ""
+    # A question after it is material ("Answer this question. Why is the sky blue?"), even one opening with "If".
+    if later and not all(_MORE_TASK.match(sentence) and not sentence.rstrip().endswith("?")
+                         for sentence in re.split(r"(?<=[.?!])\s+", later) if sentence.strip()):  # fmt: skip
         return False
     return _INLINE.search(instruction) is None and _AFTER.search(instruction, match.end()) is None

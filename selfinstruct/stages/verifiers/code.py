@@ -250,6 +250,9 @@ def _unbound_bases(source: str) -> set[str]:
     return bases - bound
 
 
+# A request to go on with code cut off before ("Go on from the last line", "continue", "the rest of the code").
+_CONTINUES = re.compile(r"\b(?:continue|go\s+on|keep\s+going|rest\s+of\s+(?:the|your)\s+code|from\s+(?:the\s+)?(?:last|previous)\s+line|"
+                        r"where\s+you\s+(?:left\s+off|stopped)|(?:was|is|got)\s+cut)\b", re.IGNORECASE)
 _MAGIC = re.compile(r"^([ \t]*)[!%]", re.MULTILINE)  # a notebook's shell escape or magic ("!pip install x"): not Python
 
 
@@ -285,7 +288,8 @@ async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run:
     whose names the program may use without defining them (an earlier turn, the output's blocks in other languages)."""
     verdict = CodeVerdict()
     programs: list[str] = []
-    stated: str | None = None
+    stateds: list[str] = []
+    continuing = _CONTINUES.search(instruction) is not None
     for block in blocks:
         if _is_session(block.text):
             programs.append(_session_program(block.text))
@@ -299,10 +303,14 @@ async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run:
         filled = _placeholders_filled(text) if error and "expected an indented block" in error else None
         if filled is not None and _syntax_error(filled) is None:
             return CodeVerdict(checks=["python_unchecked:placeholder"])  # parses once the commented bodies are filled in
+        if error and continuing and re.search(r"unexpected indent|unindent does not match|unmatched '[)\]}]'", error):
+            return CodeVerdict(checks=["python_unchecked:continuation"])  # code that starts inside the block before it
         if error:
             return CodeVerdict(reason="code_syntax", detail=error)
         programs.append(text)
-        stated = block.stated_output or stated
+        stateds += [block.stated_output] if block.stated_output is not None else []
+    # What the program prints: the one output stated, or, where several blocks each state theirs, all of them in order.
+    stated = "\n".join(s.strip() for s in stateds) if stateds else None
     if not programs:
         return verdict
     verdict.checks.append("python_parsed")
@@ -335,6 +343,12 @@ async def check_python(blocks: list[CodeBlock], instruction: str, inp: str, run:
         result.status == "error" and re.search(r"\bsys\.argv\b|\bargparse\b", source)
     ) or top_level_await:
         verdict.checks.append(f"python_unchecked:{result.error_type or result.status}")
+        return verdict
+    if result.error_type == "NameError" and continuing:
+        verdict.checks.append("python_unchecked:continuation")  # "Go on from the last line": its names are in the code before
+        return verdict
+    if result.status == "timeout" and re.search(r"\bsleep\s*\(", source):
+        verdict.checks.append("python_unchecked:sleep")  # a program that waits on purpose (two examples of time.sleep(3))
         return verdict
     reason = "code_timeout" if result.status == "timeout" else "code_error"
     return CodeVerdict(reason=reason, detail=result.reason, checks=verdict.checks, runs=verdict.runs)

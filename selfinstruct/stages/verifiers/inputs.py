@@ -50,10 +50,12 @@ _MORE_TASK = re.compile(
     r"identify|summari[sz]e|rewrite|classify|translate|output|format|mention|state|note|do\s+not|don't)\b)",
     re.IGNORECASE,
 )
-# "Given a list of numbers, write a function that ...": the list is the function's parameter, not missing material.
+# "Given a list of numbers, write a function that ...", "Write me some javascript that encrypts a given string": the list
+# or string is the program's parameter, not missing material.
 _WRITES_CODE = re.compile(
     r"\b(?:write|create|implement|design|develop|generate|construct)\s+(?:an?\s+|the\s+)?(?:\w+\s+){0,2}?"
-    r"(?:function|program|script|code|query|class|method|algorithm|regex|regular\s+expression|sql)\b",
+    r"(?:function|program|script|code|query|class|method|algorithm|regex|regular\s+expression|sql|python|javascript|typescript|"
+    r"java|bash|shell|c\+\+|c#|rust|go|ruby|php|kotlin|swift)(?!\w)",
     re.IGNORECASE,
 )
 

@@ -37,6 +37,7 @@ def test_numbers_a_request_only_mentions_are_not_its_question(instruction: str, 
         "3/4 ÷ 1/6 = 3/4 × 6/1 = 18/4 = 4.5",  # row 2075: fractions written tight are one number each
         "Brother's age = 100 - 10 + (100 / 3) = 100 - 10 + 33.33 = 123.33 years old.",  # row 1488: a rounded term
         "1. Calculate the sum: 10^38 + 10^38 = 2 \\* 10^38",  # row 4541: Markdown's escaped star
+        "the recall is: 2/3 = 0.66 or 66%",  # row 1655: cut off at two decimals, not rounded
     ],
 )
 def test_calculations_written_as_people_write_them_hold(output: str) -> None:
@@ -51,6 +52,7 @@ def test_calculations_written_as_people_write_them_hold(output: str) -> None:
         ("Distance = 120 * 1.68781 = 202.557 feet", 202.5372, 202.557),  # row 4252
         ("Age = 100 - 10 + 33.33 = 133.33", 123.33, 133.33),  # a rounded term does not excuse a wrong total
         ("3/4 ÷ 1/6 = 2", 4.5, 2),
+        ("the recall is: 2/3 = 0.65", 2 / 3, 0.65),  # neither rounded nor cut off
     ],
 )
 def test_wrong_calculations_are_still_caught(output: str, expected: float, answer: float) -> None:

@@ -94,3 +94,24 @@ def test_placeholders_and_windows_are_not_errors() -> None:
     gui = "import tkinter as tk\n\nroot = tk.Tk()\nroot.mainloop()\n"
     reason, _, checks = check("Make a tkinter window.", fence("python", gui))
     assert reason is None and "python_unchecked:TclError" in checks
+
+
+def test_a_continuation_and_several_examples_are_read_as_the_answer_means_them() -> None:
+    # Row 1345: "Go on from the last line please" answered with the end of a program whose start came before.
+    rest = "# Save the predictions to a CSV file\nsubmission = pd.DataFrame({'id': ids})\nsubmission.to_csv('out.csv')\n"
+    reason, _, checks = check("Go on from the last line please", fence("python", rest))
+    assert reason is None and checks[-1] == "python_unchecked:continuation"
+    assert check("Continue the code.", fence("python", "        return total\n    print(total)\n"))[0] is None  # starts inside a block
+    assert check("Show the rest of the program.", fence("python", "print(undefined_total)\n"))[0] == "code_error"  # not asked to go on
+    # Row 1675: two examples, each with the output it prints.
+    first = "```python\nprint(['00528346'])\n```\nThis code would output the following:\n```\n['00528346']\n```\n"
+    second = "Or:\n```python\nprint('00528346')\n```\nThis code would output the following:\n```\n00528346\n```\n"
+    reason, _, checks = check("Create a regex that extracts the 8-digit number.", first + second)
+    assert reason is None and "python_output_matched" in checks
+    wrong = second.replace("\n00528346\n```", "\n00528347\n```")
+    assert check("Create a regex that extracts the 8-digit number.", first + wrong)[0] == "code_wrong_output"
+    # Row 4514: two examples of time.sleep(3) run past the 5 s wall limit together; waiting is not looping.
+    sleep = fence("python", "import time\nprint('Start')\ntime.sleep(3)\nprint('End')\n")
+    reason, _, checks = check("How do I add a 3 second delay in Python?", sleep + "\nOr:\n" + sleep)
+    assert reason is None and checks[-1] == "python_unchecked:sleep"
+    assert check("Write a loop.", fence("python", "while True:\n    pass\n"))[0] == "code_timeout"

@@ -24,6 +24,7 @@ from selfinstruct.stages.verifiers.inputs import needs_missing_input
         ("I would like to share this conversation, is there a way to share a link to someone? If not is it possible to create a PDF "
          "file of this conversation?", False),
         ("I use a product called Seeq. Are you aware of this product?", False),
+        ("Write me some javascript that encrypts a JWE with a given string using the public key", False),  # row 3916
     ],
 )
 def test_a_following_sentence_is_material_only_when_it_is_not_more_of_the_task(instruction: str, missing: bool) -> None:

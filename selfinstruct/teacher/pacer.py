@@ -14,9 +14,12 @@ at its refill rate (its answers keep moving the reset along), and never beyond w
 
 Without headers the limiter is learned from the 429s (rate_learn.py): each Retry-After marks when it has room
 again. What it accepted until the first such moment is taken as a window, filled as a sliding log of that size
-would allow (our own requests leaving it), which a fixed window and a sliding log allow in full; a 429 within it
-(a token bucket) leaves even pacing a little under the rate accepted between such moments, which every shape
-allows, and that rate creeps up until the next 429 says where the limit is.
+would allow (our own requests leaving it), which a fixed window and a sliding log allow in full. At that moment a
+few more requests leave together than a sliding log could admit (rate_window.py): let in, the limiter is a fixed
+window, and each window's whole count leaves from its start; refused with room again soon after, a token bucket;
+refused otherwise, a sliding log. A 429 within a bucket's window leaves even pacing a little under the rate
+accepted between such moments, which every shape allows, and that rate creeps up until the next 429 says where the
+limit is.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from collections.abc import Callable, Mapping
 from selfinstruct.teacher.rate_account import Account, Seen
 from selfinstruct.teacher.rate_headers import read_budget
 from selfinstruct.teacher.rate_learn import RateLearner
+from selfinstruct.teacher.rate_window import FixedWindow
 
 KINDS = ("requests", "tokens")
 # How long after it leaves a request may be admitted (and so be overtaken by one that left after it), at first;
@@ -56,6 +60,7 @@ class Pacer:
         self.follow = follow  # False (--concurrency-fixed): only Retry-After holds requests back
         self.accounts = {kind: Account() for kind in KINDS}
         self.learner = RateLearner()
+        self.fixed = FixedWindow()  # whether the window learned without headers refills at once (rate_window.py)
         self.delay_s = DELAY_S
         self.hold_until = 0.0  # Retry-After
         self.fastest = math.inf  # quickest answer seen: how long the provider takes at least, admission to answer
@@ -79,6 +84,11 @@ class Pacer:
     @property
     def has_headers(self) -> bool:
         return bool(self.accounts["requests"].seen or self.accounts["tokens"].seen)
+
+    @property
+    def learned_window(self) -> bool:
+        """Paced by the window learned from the first 429 (no headers): that, not the concurrency, holds the rate."""
+        return not self.has_headers and bool(self.learner.window_count)
 
     def room(self) -> float | None:
         """Requests the last answers' headers leave room for now (tokens at our average request's cost); None
@@ -112,8 +122,14 @@ class Pacer:
                     sent_since = self._sent_since_count if kind == "requests" else self._sent_since_tokens
                     expired = self._expired_count if kind == "requests" else self._expired_tokens
                     at = max(at, account.earliest(at, cost, sent_since, self._admitted, expired))
+        elif self.learner.window_count and self.fixed.active:
+            # A fixed window (rate_window.py): its whole count from each window's start.
+            at = self.fixed.earliest(at, lambda start: self._accepted_between(start, math.inf), self.delay_s)
+        elif self.learner.window_count and self.fixed.probing(at):
+            pass  # the probe for a fixed window leaves together, beyond what the sliding log below allows
         elif self.learner.window_count:
-            # As a sliding log the first refusal measured: no more than its count within its span.
+            # As a sliding log the first refusal measured: no more than its count within its span (or, once, the
+            # probe for a fixed window, which leaves a few more at its first moment with room).
             span = self.learner.window_s
             after = at - span - self.delay_s
             over = (
@@ -122,7 +138,7 @@ class Pacer:
                 + 1
                 - self.learner.window_count
             )
-            at = max(at, self._expired(after, over, span, tokens=False))
+            at = max(at, min(self._expired(after, over, span, tokens=False), self.fixed.probe_at()))
         elif self.learner.rate:
             at = max(at, self.learner.next_at(self._last_sent))
         elif self._times and not math.isfinite(self.fastest) and self.learner.room_at is None:
@@ -180,6 +196,8 @@ class Pacer:
             for key in list(self._cost)[: SENT_KEPT // 2]:
                 del self._cost[key]
         self._last_sent = now
+        if self.learned_window:
+            self.fixed.on_sent(now, lambda at: self._accepted_between(-math.inf, at - self.learner.window_s))
         if len(self._times) > SENT_KEPT + PRUNE_EVERY:
             self._forgotten_until, self._forgotten_tokens = (
                 self._times[PRUNE_EVERY - 1],
@@ -241,6 +259,7 @@ class Pacer:
         if i < len(self._times) and self._times[i] == sent:
             self._admitted_by[i] = max(sent, now - self.fastest)
         self._read(sent, now, headers, admitted=True)
+        self.fixed.on_answer(sent, refused=False)
         if self.learner.rate and not self.has_headers:
             i = bisect.bisect_left(self._times, sent)
             self.learner.on_success(sent - self._times[i - 1] if i else 0.0)
@@ -258,12 +277,33 @@ class Pacer:
             self._unforeseen(sent, now, cost, headers)
         self._read(sent, now, headers, admitted=False)
         if not self.has_headers:
-            first = self._times[0] if self._times else sent
-            late = self.learner.late
-            self.learner.on_throttle(sent, now, retry_after, first, self._accepted_between)
-            if self.learner.late > late and sent > self._tightened:  # once per burst, as with headers
-                self.delay_s = min(MAX_DELAY_S, 2 * self.delay_s)
-                self._tightened = now
+            self.learner.note_refused(sent)
+            if self.fixed.on_answer(sent, refused=True):
+                # The probe for a fixed window was refused: by a token bucket if it has room again about one
+                # request's refill later (the learner then paces evenly), else by a sliding log (whose next entry
+                # leaves a while later: its pacing stays).
+                if retry_after is not None and self.fixed.refill_like(retry_after, self.fastest):
+                    self._learn(sent, now, retry_after)
+                else:
+                    self.learner.sliding = True
+            elif self.learned_window and self.fixed.active:
+                self.fixed.on_throttle(sent, now + (retry_after or 0.0))
+            else:
+                self._learn(sent, now, retry_after)
+        self._news()
+
+    def _learn(self, sent: float, now: float, retry_after: float | None) -> None:
+        """A 429 without headers: what the learner makes of it; the window it first measures is probed once for a
+        fixed window."""
+        first = self._times[0] if self._times else sent
+        late, rate = self.learner.late, self.learner.rate
+        self.learner.on_throttle(sent, now, retry_after, first, self._accepted_between)
+        if self.learner.late > late and sent > self._tightened:  # once per burst, as with headers
+            self.delay_s = min(MAX_DELAY_S, 2 * self.delay_s)
+            self._tightened = now
+        learner = self.learner
+        if rate is None and learner.window_count and learner.room_at is not None:
+            self.fixed.arm(learner.room_at, learner.window_s, learner.window_count, self.delay_s)
         self._news()
 
     def on_answer(self, sent: float) -> None:
@@ -319,6 +359,8 @@ class Pacer:
         }
         if self.learner.rate:
             out["learned_rate_per_s"] = round(self.learner.rate, 3)
+        if self.learned_window:
+            out["learned_window"] = "fixed" if self.fixed.active else "sliding"
         if self.unforeseen:
             out["unforeseen_429"] = self.unforeseen
         shapes = {kind: account.shape.name for kind, account in self.accounts.items() if account.shape.name}

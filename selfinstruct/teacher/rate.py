@@ -9,11 +9,13 @@
 How the limit moves (after TCP's congestion control):
 - it starts at START (or the ceiling, when fixed) and grows by one per success until the first sign of
   congestion (slow start), then by one per window of `limit` successes (additive increase); while it grows
-  from nothing known, requests leave spread over a round trip rather than in bursts, so the first 429 of a
-  limiter without headers finds few requests already on their way;
+  from nothing known, requests leave spread over half a round trip rather than in bursts, so the first 429
+  of a limiter without headers finds few requests already on their way;
 - a 429 or a timeout halves it (multiplicative decrease), once per window: answers to requests sent
   before the last decrease do not count again; Retry-After holds every new start for that long. An endpoint
   that sends x-ratelimit-* headers is paced by them instead (pacer.py), and a 429 there tightens the pacing;
+  without headers, a 429 that leaves the pacer a window to fill (rate_learn.py) ends the slow start but does
+  not halve: the window, not the concurrency, holds the rate then;
 - the rate limit itself is the pacer's: from the headers, or learned from the 429s (rate_learn.py); while
   it holds requests back, more slots would only wait, so the limit does not grow;
 - self-hosted servers queue instead of refusing: when latency (against the fastest seen for the same
@@ -95,14 +97,15 @@ class AdaptiveLimit:
         if self.fixed:
             return
         self._rtt = latency_s if not self._rtt else 0.9 * self._rtt + 0.1 * latency_s
-        # Growing from nothing known: spread requests over a round trip (see the module docstring).
-        self.pacer.spread_s = self._rtt / self.current if self.slow_start and not self.pacer.has_headers else 0.0
+        # Growing from nothing known: spread requests over half a round trip (see the module docstring).
+        spread = self._rtt / (2 * self.current)
+        self.pacer.spread_s = spread if self.slow_start and not self.pacer.has_headers else 0.0
         fastest = min(self._fastest.get(stage, latency_s), latency_s)
         self._fastest[stage] = fastest
         ratio = latency_s / fastest if fastest > 0 else 1.0
         self._ratio = 0.7 * self._ratio + 0.3 * ratio
-        if ratio > QUEUE_RATIO:
-            self.slow_start = False  # the first sign of a queue ends the exponential phase at once
+        # Only the smoothed ratio says "queue": one slow answer (a loaded client reads answers late) had ended the
+        # slow start at 15-30 in flight at 40 requests/s, and the first window of a sliding log took 4 s to fill.
         if self._ratio > QUEUE_RATIO and self.in_flight > 1:
             # Latency grows with load: the server is queueing. Stop growing, and shrink while it gets worse.
             self.slow_start = False
@@ -127,7 +130,13 @@ class AdaptiveLimit:
     def on_throttle(self, started: float, retry_after: float | None, headers: Mapping[str, str] | None = None) -> None:
         self.throttled += 1
         self.pacer.on_throttle(started, retry_after, headers)
-        if not self.pacer.has_headers:
+        if self.pacer.learned_window and not self.fixed:
+            # Paced by the window this 429 measured (or confirmed): the pacer answers for the rate limit, and the
+            # window's requests must be able to leave as fast as the first window's did (halved, the sliding log
+            # fell behind its first window by 0.4 s in the next one at 40 requests/s).
+            self.slow_start = False
+            self.pacer.spread_s = 0.0
+        elif not self.pacer.has_headers:
             self._decrease(started)  # with headers the pacer, not the concurrency, answers for the rate limit
 
     def on_timeout(self, started: float) -> None:

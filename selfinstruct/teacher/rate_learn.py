@@ -1,7 +1,8 @@
 """A provider's rate limit learned from its 429s, for endpoints that send no x-ratelimit-* headers.
 
     learner = RateLearner()
-    learner.on_throttle(sent, received, retry_after_s, first_sent, accepted_between)   # a 429
+    learner.note_refused(sent)                          # a 429, then what it may say:
+    learner.on_throttle(sent, received, retry_after_s, first_sent, accepted_between)
     learner.on_success(gap_s)                           # an answer; gap_s: since the request before it left
     next_at = learner.next_at(last_sent)                # the next request leaves no sooner (even pacing)
     learner.window_count, learner.window_s              # while set: pace as a sliding log of that size instead
@@ -49,6 +50,9 @@ class RateLearner:
         self.samples: list[float] = []  # each cycle's rate, for the report
         self._window_from = 0.0  # when the window learned from the first refusal began to be paced
         self.late = 0  # refusals the window allowed, after it had held for a whole span (see on_throttle)
+        # Set when the window is known to be no token bucket (the pacer's probe, rate_window.py): a refusal inside
+        # it is then a late admission from the start.
+        self.sliding = False
         self._refused: list[float] = []  # when refused requests left, in order
 
     def next_at(self, last_sent: float) -> float:
@@ -62,11 +66,15 @@ class RateLearner:
         if self.rate and gap_s <= 1.5 / self.rate:
             self.rate *= 1.0 + GROWTH
 
-    def on_throttle(self, sent: float, received: float, retry_after: float | None, first_sent: float,
-                    accepted_between: Callable[[float, float], int]) -> None:  # fmt: skip
+    def note_refused(self, sent: float) -> None:
+        """Every 429: the request that left at `sent` never entered the limiter's count."""
         bisect.insort(self._refused, sent)
         if len(self._refused) > REFUSED_KEPT:
             del self._refused[: REFUSED_KEPT // 2]
+
+    def on_throttle(self, sent: float, received: float, retry_after: float | None, first_sent: float,
+                    accepted_between: Callable[[float, float], int]) -> None:  # fmt: skip
+        """A 429 (already noted as refused) that may say more about the rate or the window."""
         if self.room_at is not None and sent < self.room_at:
             return  # it left before the limiter's last moment with room: the same refusal, nothing new
         wait = retry_after if retry_after is not None else (1.0 / self.rate if self.rate else 1.0)
@@ -78,7 +86,7 @@ class RateLearner:
         if self.rate is None:
             self.window_count, self.window_s = accepted_between(start, sent), span
             self._window_from = room_at
-        elif self.window_count and sent >= self._window_from + self.window_s:
+        elif self.window_count and (self.sliding or sent >= self._window_from + self.window_s):
             # The window held for a whole span of it, which a bucket's burst does not: this refusal is the timing
             # (a request let in later than allowed for), not the shape. The pacer allows more for that instead.
             self.late += 1

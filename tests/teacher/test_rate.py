@@ -86,6 +86,33 @@ def test_headers_that_leave_room_for_many_let_the_limit_grow_to_it() -> None:
     assert small.current == 5  # one more per answer, as without headers
 
 
+def test_a_429_that_leaves_the_pacer_a_window_does_not_halve() -> None:
+    """Without headers, the first 429 measures a window for the pacer to fill (10 let in, room again 1 s later):
+    that window, not the concurrency, holds the rate from then on, and halved the next window could not leave as
+    fast as the first one did. The slow start and its spacing end."""
+
+    async def go() -> tuple[int, AdaptiveLimit]:
+        limit = AdaptiveLimit(ceiling=64)
+        for _ in range(10):
+            sent = await limit.pacer.wait(1)
+            limit.on_success(sent, "s", 0.05)
+        before = limit.current
+        limit.on_throttle(await limit.pacer.wait(1), 1.0)
+        return before, limit
+
+    before, limit = asyncio.run(go())
+    assert limit.pacer.learned_window and limit.pacer.learner.window_count == 10
+    assert before == 14 and limit.current == before and not limit.slow_start and limit.pacer.spread_s == 0.0
+
+
+def test_one_slow_answer_does_not_end_the_slow_start() -> None:
+    """A loaded client reads some answers late; only latency that stays high is a queue (see the next test)."""
+    limit = AdaptiveLimit(ceiling=64)
+    for latency in (0.1, 0.1, 0.25, 0.1, 0.1):
+        limit.on_success(time.monotonic(), "s", latency)
+    assert limit.slow_start and limit.current == 9
+
+
 def test_latency_rising_with_load_stops_growth() -> None:
     limit = AdaptiveLimit(ceiling=32)
     limit.in_flight = 6

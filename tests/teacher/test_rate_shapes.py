@@ -80,3 +80,31 @@ def test_a_slow_reset_on_one_endpoint_does_not_hold_the_run(limiter: LimitedServ
         assert shares[spent.url] <= 4 + 1  # its window's 4 (and a request that learned of the reset by its 429)
     finally:
         spent.stop()
+
+
+# Without headers, a window large enough for the probe (rate_window.py): 150 requests per 3 s, answered in 0.3 s.
+BIG_LIMIT, BIG_WINDOW_S, BIG_LATENCY_S = 150, 3.0, 0.3
+
+
+def test_without_headers_a_fixed_window_is_found_and_filled_from_each_start(limiter: LimitedServer) -> None:
+    """Paced as the sliding log its first 429 could also be, each window would repeat the first one's slow start
+    (about 2 s of its 3); told apart by the probe, each later window's 150 leave from its start."""
+    limiter.configure(LimiterSpec(shape="fixed", limit=BIG_LIMIT, window_s=BIG_WINDOW_S, headers=False,
+                                  latency_s=BIG_LATENCY_S))  # fmt: skip
+    run, teacher = limited_run(limiter, BIG_LIMIT * 4, fixed=False)
+    report = teacher.report()["concurrency"]
+    print(f"\nfixed window {BIG_LIMIT} per {BIG_WINDOW_S:g} s, no headers: {run.line()}")
+    assert report["paced_by"] == "429s" and report["learned_window"] == "fixed"
+    assert run.throttled < 0.03 and run.share >= 0.82  # paced as a sliding log: 73% here at load 7
+
+
+def test_without_headers_a_sliding_log_refuses_the_probe_and_keeps_its_window(limiter: LimitedServer) -> None:
+    """The probe's 429s say a sliding log (room again only when its next entry leaves), so the window learned
+    from the first 429 stays; taken for a token bucket, it would be paced evenly at the rate of a short cycle."""
+    limiter.configure(LimiterSpec(shape="sliding", limit=BIG_LIMIT, window_s=BIG_WINDOW_S, headers=False,
+                                  retry_after="ms", latency_s=BIG_LATENCY_S))  # fmt: skip
+    run, teacher = limited_run(limiter, BIG_LIMIT * 4, fixed=False)
+    report = teacher.report()["concurrency"]
+    print(f"\nsliding log {BIG_LIMIT} per {BIG_WINDOW_S:g} s, no headers: {run.line()}")
+    assert report["paced_by"] == "429s" and report["learned_window"] == "sliding"
+    assert run.throttled < 0.05 and run.share >= 0.7

@@ -4,7 +4,8 @@
 
 The gate's prompts are rendered from the real template with the real rows and counted with tiktoken.
 The verifiers do not run in a dry run (they run code), so rows they would drop are still counted as
-asked: the figure is an upper bound. Scores already in the work directory's journal are not counted.
+asked: the figure is an upper bound. With the gate on, the verifiers' judge questions (answer kind, and
+--consistency's answers) are counted too. Scores already in the work directory's journal are not counted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from selfinstruct.clean.gate import gate_asks
 from selfinstruct.clean.journal import load_state
-from selfinstruct.clean.rows import RowTable
+from selfinstruct.clean.rows import CleanRow, Exchange, RowTable
 from selfinstruct.clean.settings import CleanConfig
 from selfinstruct.judge.pointwise import SELF_ANSWER_TOKENS, SHORT_OUTPUT_WORDS, QualityJudge
 from selfinstruct.teacher.spend import count_tokens
@@ -24,6 +25,19 @@ from selfinstruct.teacher.spend import count_tokens
 CHAT_OVERHEAD = 8
 DIGIT_TOKENS = 3  # the digit-only reply (max_tokens of a probability score)
 TEXT_TOKENS = 96  # a text score, where the endpoint sends no log-probabilities: the worst case
+
+
+def judge_check_asks(rows: list[CleanRow], cfg: CleanConfig) -> tuple[set[tuple[str, str]], list[Exchange]]:
+    """The verifiers' judge questions a run would ask (clean/judged.py): one answer-kind question per distinct instruction and
+    input whose output's form the rules doubt, and the short answers --consistency asks again."""
+    from selfinstruct.records import Instance
+    from selfinstruct.stages.verifiers.consistency import short_answer
+    from selfinstruct.stages.verifiers.kind import suspect_kind
+
+    exchanges = [e for r in rows if r.kept for e in r.exchanges]
+    kind = {(e.instruction.strip(), e.input.strip()) for e in exchanges if suspect_kind(e.instruction, e.input, e.output) is not None}
+    short = [e for e in exchanges if cfg.consistency and short_answer(e.instruction, Instance(input=e.input, output=e.output), False)]
+    return kind, short
 
 
 def print_estimate(cfg: CleanConfig, table: RowTable, console: Console) -> None:
@@ -64,6 +78,11 @@ def print_estimate(cfg: CleanConfig, table: RowTable, console: Console) -> None:
             out.add_row("gate cost", f"${usd:.4f}", f"worst ${worst_usd:.4f}")
         else:
             out.add_row("gate cost", "unknown", "no built-in price; pass --judge-price-input and --judge-price-output")
+    if cfg.gate and cfg.verifiers and cfg.judge_checks:
+        kind, short = judge_check_asks(rows, cfg)
+        out.add_row("judge checks", f"{len(kind) + len(short) * cfg.consistency:,}",
+                    f"{len(kind):,} answer-kind questions" + (f", {len(short) * cfg.consistency:,} answers to {len(short):,} short answers "
+                    f"(--consistency {cfg.consistency})" if cfg.consistency else "") + "; at most this many")  # fmt: skip
     console.print(out)
     if cfg.gate and resolve_endpoint(cfg.judge).local:
         console.print("the local judge costs nothing but time: on 2 CPU cores the packaged 1.5B scores a short row in about 2-3 s, longer ones slower",

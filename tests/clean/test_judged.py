@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -56,3 +57,14 @@ def test_without_a_judge_nothing_is_asked(runner: CliRunner, tmp_path: Path) -> 
     result = runner.invoke(app, ["clean", str(data), "--out", str(tmp_path / "clean.json"), "--no-gate"])
     assert result.exit_code == 0, result.output
     assert read_jsonl(tmp_path / "clean.dropped.jsonl") == []
+
+
+def test_the_dry_run_counts_the_judge_checks(runner: CliRunner, mock_teacher: MockTeacher, tmp_path: Path) -> None:
+    data = write(tmp_path / "data.json", ROWS)
+    result = runner.invoke(app, ["clean", str(data), "--out", str(tmp_path / "o.json"), "--dry-run", "--consistency", "2", *judge_args(mock_teacher)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    # One answer-kind question (code for a list of numbers), and 2 answers to the one short answer.
+    assert re.search(r"judge checks\W+3\b", text), text
+    assert "1 answer-kind questions, 2 answers to 1" in text and "(--consistency 2)" in text, text
+    assert mock_teacher.requests == []

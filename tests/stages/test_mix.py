@@ -208,6 +208,8 @@ def test_a_teacher_that_keeps_proposing_a_full_kind_does_not_stop_the_run(runner
     summary = json.loads((out / "summary.json").read_text())
     assert summary["mix"]["gave_way"] == noted[0]["detail"].removeprefix(GAVE_WAY)
     assert summary["proposal_requests"] < 27 and "mix gave way" in result.output
+    assert runner.invoke(app, ["report", str(out)]).exit_code == 0
+    assert "The mix gave way: " + summary["mix"]["gave_way"].replace("'", "&#39;") in (out / "report.html").read_text()
     more = runner.invoke(app, mock_args(mock_teacher, out, 260))
     assert more.exit_code == 0, more.output
     assert (out / "journal.jsonl").read_text().count('"mix_full"') == len(rejected)

@@ -315,10 +315,12 @@ class Pacer:
         """Note what the answer's x-ratelimit-* headers say, as of when the request was admitted at the latest."""
         if not headers:
             return
-        overtaken = [cost for at, cost in self._cost.items() if sent - self.delay_s <= at < sent]
+        overtaken: list[float] | None = None  # looked for once a header names a budget (not for every answer)
         for kind in KINDS:
             budget = read_budget(headers, kind)
             if budget is not None:
+                if overtaken is None:
+                    overtaken = [cost for at, cost in self._cost.items() if sent - self.delay_s <= at < sent]
                 if kind == "tokens" and admitted and not self.accounts[kind].seen and self._times == [sent]:
                     self._calibrate(budget.limit - budget.remaining)
                 reset = budget.reset_s if budget.reset_s is not None else DEFAULT_RESET_S

@@ -91,7 +91,7 @@ def prepare(driver: Driver) -> None:
     judge = driver.quality.teacher if driver.quality is not None else None
     add_teacher_checks(driver.verifier, driver.cfg, driver.teacher, judge, proposal_decoding(driver.cfg, DECODING, TOKENS_PER_ITEM).temperature)
     plan = MixPlan(driver.seeds, driver.cfg.budget)
-    for cid, cand in driver.state.kept.items():
+    for cid, cand in driver.state.kept.items() if driver.cfg.seed_mix else ():  # without steering nothing reads the counts
         completed = driver.state.completed.get(cid)
         if completed is None or completed.finished:
             plan.count(cand.instruction)
@@ -144,7 +144,7 @@ async def propose(driver: Driver, request: int) -> None:
             continue
         verdict = filter_instruction(instruction, driver.pool, cfg.allow_non_ascii, driver.banned_words)
         driver.record_candidate(request, j, instruction, verdict, detail=plan.note() if verdict.reason is None and cfg.seed_mix else None)
-        if verdict.reason is None:
+        if verdict.reason is None and cfg.seed_mix:
             plan.count(instruction)
     driver.record(Proposed(request=request, parsed=len(items), finish_reason=completion.finish_reason))
 
@@ -237,6 +237,8 @@ async def _instances(driver: Driver, cid: str) -> None:
         dropped += low
         reason, raw = (LOW_QUALITY, None) if not kept else (reason, raw)
     driver.record(Completed(id=cid, instances=kept, dropped=dropped, reason=reason, raw=raw, quality=notes, checks=checks))
+    if not driver.cfg.seed_mix:
+        return  # the mix is not steered: its counts are not kept (each costs the instruction's reading, stages/mix.py)
     if not kept:
         mix_plan(driver).count(driver.state.kept[cid].instruction, -1)  # its place in the mix is free again
     else:

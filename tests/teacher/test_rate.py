@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from selfinstruct.cli import app
 from selfinstruct.errors import TeacherError
-from selfinstruct.teacher.rate import AdaptiveLimit, parse_reset
+from selfinstruct.teacher.rate import START, AdaptiveLimit, parse_reset
 from tests.conftest import SEEDS
 from tests.mock_rate import LIMIT_BURST, LIMIT_PER_S, LimitedRun, flood, rate_limited_run
 from tests.mock_teacher import MockTeacher
@@ -31,21 +31,22 @@ def test_reset_headers_parse() -> None:
 
 def test_aimd_grows_then_halves_once_per_window() -> None:
     limit = AdaptiveLimit(ceiling=32)
-    assert limit.current == 4
+    assert limit.current == START
     for _ in range(10):
         limit.on_success(time.monotonic(), "s", 0.1)
-    assert limit.current == 14  # slow start: one more per success
+    assert limit.current == START + 10  # slow start: one more per success
+    halved = (START + 10) // 2
     sent_before = time.monotonic()
     limit.on_throttle(time.monotonic(), 0.0)
-    assert limit.current == 7
+    assert limit.current == halved
     limit.on_throttle(sent_before, 0.0)  # a request sent before the halving: the same congestion, not a new one
-    assert limit.current == 7 and limit.throttled == 2
-    for _ in range(8):
+    assert limit.current == halved and limit.throttled == 2
+    for _ in range(halved + 1):
         limit.on_success(time.monotonic(), "s", 0.1)
-    assert limit.current == 8  # additive: about one per window of `limit` successes
+    assert limit.current == halved + 1  # additive: about one per window of `limit` successes
     time.sleep(0.11)  # a round trip (0.1 s here) after the last halving: new congestion
     limit.on_timeout(time.monotonic())
-    assert limit.current == 4 and limit.timeouts == 1
+    assert limit.current == (halved + 1) // 2 and limit.timeouts == 1
     fixed = AdaptiveLimit(ceiling=8, fixed=True)
     fixed.on_throttle(time.monotonic(), 1.0)
     assert fixed.current == 8
@@ -83,7 +84,7 @@ def test_headers_that_leave_room_for_many_let_the_limit_grow_to_it() -> None:
     small.pacer._sent(sent, 1)
     small.on_success(sent, "s", 0.3, {"x-ratelimit-limit-requests": "2", "x-ratelimit-remaining-requests": "1",
                                       "x-ratelimit-reset-requests": "1s"})  # fmt: skip
-    assert small.current == 5  # one more per answer, as without headers
+    assert small.current == START + 1  # one more per answer, as without headers
 
 
 def test_a_429_that_leaves_the_pacer_a_window_does_not_halve() -> None:
@@ -102,7 +103,7 @@ def test_a_429_that_leaves_the_pacer_a_window_does_not_halve() -> None:
 
     before, limit = asyncio.run(go())
     assert limit.pacer.learned_window and limit.pacer.learner.window_count == 10
-    assert before == 14 and limit.current == before and not limit.slow_start and limit.pacer.spread_s == 0.0
+    assert before == START + 10 and limit.current == before and not limit.slow_start and limit.pacer.spread_s == 0.0
 
 
 def test_one_slow_answer_does_not_end_the_slow_start() -> None:
@@ -110,7 +111,7 @@ def test_one_slow_answer_does_not_end_the_slow_start() -> None:
     limit = AdaptiveLimit(ceiling=64)
     for latency in (0.1, 0.1, 0.25, 0.1, 0.1):
         limit.on_success(time.monotonic(), "s", latency)
-    assert limit.slow_start and limit.current == 9
+    assert limit.slow_start and limit.current == START + 5
 
 
 def test_latency_rising_with_load_stops_growth() -> None:

@@ -78,6 +78,11 @@ class JournaledRecords(Mapping[str, M], Generic[M]):
     def __contains__(self, key: object) -> bool:
         return key in self._lines
 
+    def containing(self, marker: str) -> Iterator[M]:
+        """The records whose journal line holds `marker` (text JSON writes as is: no quotes, backslashes or control characters), in order: only those are parsed."""
+        needle = marker.encode()
+        return (self._model.model_validate_json(line) for line in self._lines.values() if needle in line)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._lines)
 

@@ -58,6 +58,7 @@ def test_the_run_state_reads_back_the_records_it_was_given_live_or_replayed(tmp_
         assert state.classified["r00000.00"] == verdict and state.completed["r00000.00"] == done
         assert list(state.completed.values()) == [done] and "r00000.01" not in state.kept
         assert state.done_ids() == ["r00000.00"] and state.pending_ids() == [] and state.rejected == {"too_short": 1}
+        assert list(state.kept.containing("Guten Morgen")) == [kept] and list(state.kept.containing("Good night")) == []
     assert "Übersetze „Guten Morgen“" in (tmp_path / "run" / "journal.jsonl").read_text(encoding="utf-8")  # non-ASCII as is
 
 

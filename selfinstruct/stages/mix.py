@@ -288,15 +288,13 @@ def mix_of_run(state: RunState, cfg: StageSettings) -> dict[str, object]:
     """summary.json's mix: the kinds of the run's finished instructions (those emitted) beside the seeds'."""
     from selfinstruct.records import read_seed_tasks
 
-    run, gave_way = Mix(), None
-    for cid in state.kept:  # every kept one, for the one whose detail says the mix gave way; the finished ones, for the mix
-        cand = state.kept[cid]
-        gave_way = gave_way or gave_way_in(cand.detail)
-        if cid not in state.finished or run.total >= cfg.budget:
-            continue
+    run = Mix()
+    for cid in state.done_ids()[: cfg.budget]:
         instances = state.completed[cid].instances
         is_clf = cid in state.classified and state.classified[cid].is_classification
-        run.add(task_kind(cand.instruction, instances, is_clf), any(i.input.strip() for i in instances))
+        run.add(task_kind(state.kept[cid].instruction, instances, is_clf), any(i.input.strip() for i in instances))
+    # The first kept instruction whose detail says the mix gave way; only lines that hold the words are parsed.
+    gave_way = next((reason for cand in state.kept.containing(GAVE_WAY) if (reason := gave_way_in(cand.detail))), None)
     seeds = seed_mix(read_seed_tasks(cfg.seeds)) if cfg.seeds is not None else Mix()
     return {**mix_summary(run, seeds, cfg.budget), **({"gave_way": gave_way} if gave_way else {})}
 

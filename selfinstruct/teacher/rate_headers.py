@@ -86,10 +86,13 @@ def read_budget(headers: Mapping[str, str] | None, kind: str) -> Budget | None:
     """The x-ratelimit-{limit,remaining,reset}-{kind} headers ("requests" or "tokens"), or None when absent."""
     if not headers:
         return None
+    limit_text = headers.get(f"x-ratelimit-limit-{kind}")  # most answers carry none: no exception raised for each
+    remaining_text = headers.get(f"x-ratelimit-remaining-{kind}")
+    if limit_text is None or remaining_text is None:
+        return None
     try:
-        limit = float(headers[f"x-ratelimit-limit-{kind}"])
-        remaining = float(headers[f"x-ratelimit-remaining-{kind}"])
-    except (KeyError, ValueError, TypeError):
+        limit, remaining = float(limit_text), float(remaining_text)
+    except (ValueError, TypeError):
         return None
     if limit <= 0:
         return None

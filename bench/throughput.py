@@ -4,6 +4,7 @@
     python bench/throughput.py --compare main    # the same runs with another git ref's client first (before/after)
     python bench/throughput.py --quick           # smaller budgets, a first look in about a minute
     python bench/throughput.py --compare 6f60181 --plan 256:10000 --rounds 4   # 4 interleaved rounds, then medians and ratios
+    python bench/throughput.py --compare 6f60181 --plan 256:10000 --rounds 4 --this-settings '{"verifiers": false, "seed_mix": false}'
 
 The mock teacher (tests/mock_teacher.py, the same answers the tests get) runs in its own process with a
 realistic latency: lognormal, mean 2 s, sigma 0.8 (median 1.4 s, p99 about 9 s, capped at 30 s), drawn per request from
@@ -313,6 +314,8 @@ def main() -> None:
                         "(sdk-only floors in the first round only); with --compare, medians and this/reference ratios at the end")  # fmt: skip
     parser.add_argument("--also", metavar="JSON", help='one more client of this tree with these settings, e.g. \'{"verifiers": false, "seed_mix": false}\' '
                         "(features its reference lacks set aside: like for like)")  # fmt: skip
+    parser.add_argument("--this-settings", metavar="JSON", help="this tree's own client runs with these settings instead of its defaults "
+                        "(with --compare and an even --rounds, the two clients take each place in a round equally often)")  # fmt: skip
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--sdk-only", help=argparse.SUPPRESS)
@@ -343,7 +346,7 @@ def main() -> None:
         if args.plan:
             plan = [(int(c), int(b)) for c, b in (row.split(":") for row in args.plan.split(","))]
         clients: list[tuple[str, Path, dict[str, Any]]] = [(args.compare, _tree(args.compare), {})] if args.compare else []
-        clients.append(("this", ROOT, {}))
+        clients.append(("this", ROOT, json.loads(args.this_settings) if args.this_settings else {}))
         if args.also:
             clients.append(("this+", ROOT, json.loads(args.also)))
         print(f"mock teacher: latency lognormal mean {MEAN_S} s, sigma {SIGMA}; no rate limit; {os.cpu_count()} CPUs, "

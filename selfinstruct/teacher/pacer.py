@@ -37,8 +37,9 @@ from selfinstruct.teacher.rate_window import FixedWindow
 
 KINDS = ("requests", "tokens")
 # How long after it leaves a request may be admitted (and so be overtaken by one that left after it), at first;
-# a 429 the headers did not foresee doubles it.
-DELAY_S, MAX_DELAY_S = 0.05, 1.0
+# a 429 the headers did not foresee doubles it, and RELAX_AFTER answers with no such 429 since halve it again: one
+# request a second late on its way (a SYN the network lost once) otherwise kept every later window a second short.
+DELAY_S, MAX_DELAY_S, RELAX_AFTER = 0.05, 1.0, 256
 # A limit that names no reset is taken as per minute (as providers state them).
 DEFAULT_RESET_S = 60.0
 # Sent requests remembered (for what was sent since an answer); older ones are dropped in chunks.
@@ -79,6 +80,7 @@ class Pacer:
         self._forgotten_until, self._forgotten_tokens = -math.inf, 0.0  # the last request dropped from that record
         self._last_sent = -math.inf
         self._tightened = -math.inf  # when a 429 the headers did not foresee last made the pacing more careful
+        self._calm = 0  # answers since then
         self._waiters: list[asyncio.Future[None]] = []
 
     @property
@@ -260,6 +262,9 @@ class Pacer:
             self._admitted_by[i] = max(sent, now - self.fastest)
         self._read(sent, now, headers, admitted=True)
         self.fixed.on_answer(sent, refused=False)
+        self._calm += 1
+        if self._calm >= RELAX_AFTER and self.delay_s > DELAY_S:
+            self.delay_s, self._calm = max(DELAY_S, self.delay_s / 2), 0
         if self.learner.rate and not self.has_headers:
             i = bisect.bisect_left(self._times, sent)
             self.learner.on_success(sent - self._times[i - 1] if i else 0.0)
@@ -300,7 +305,7 @@ class Pacer:
         self.learner.on_throttle(sent, now, retry_after, first, self._accepted_between)
         if self.learner.late > late and sent > self._tightened:  # once per burst, as with headers
             self.delay_s = min(MAX_DELAY_S, 2 * self.delay_s)
-            self._tightened = now
+            self._tightened, self._calm = now, 0
         learner = self.learner
         if rate is None and learner.window_count and learner.room_at is not None:
             self.fixed.arm(learner.room_at, learner.window_s, learner.window_count, self.delay_s)
@@ -342,7 +347,7 @@ class Pacer:
         self.unforeseen += 1
         if sent <= self._tightened:
             return  # sent before the last tightening: the same burst met the same cause
-        self._tightened = now
+        self._tightened, self._calm = now, 0
         tokens = read_budget(headers, "tokens")
         requests = read_budget(headers, "requests")
         if tokens is not None and tokens.remaining < cost and (requests is None or requests.remaining >= 1):

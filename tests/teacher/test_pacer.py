@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from selfinstruct.teacher.pacer import DELAY_S, Pacer
+from selfinstruct.teacher.pacer import DELAY_S, RELAX_AFTER, Pacer
 from selfinstruct.teacher.rate_headers import parse_reset, read_budget, retry_after_s
 from selfinstruct.teacher.rate_learn import MARGIN, RateLearner
 from selfinstruct.teacher.rate_shape import ShapeGuess
@@ -96,6 +96,30 @@ def test_a_retry_after_holds_every_request() -> None:
         return time.monotonic() - held_from
 
     assert 0.19 <= asyncio.run(go()) < 0.4
+
+
+def test_one_request_late_on_its_way_does_not_slow_the_rest_of_the_run() -> None:
+    """A 429 the headers did not foresee, to a request that took a second to reach the provider (a lost SYN is
+    sent again a second later), makes the pacing allow a second for that; answers that keep coming without another
+    such 429 take it back, halving the allowance per RELAX_AFTER answers, and a new one tightens it again."""
+    pacer = Pacer()
+    sent = time.monotonic() - 1.0  # it left a second ago
+    pacer._sent(sent, 1)
+    first = pacer._sent(sent + 0.01, 1)
+    pacer.on_success(first, 0.0, headers("requests", 20, 19, "50ms"))  # the headers said there was room
+    pacer.on_throttle(sent, 0.01, headers("requests", 20, 0, "500ms"))
+    assert pacer.delay_s == pytest.approx(1.0, abs=0.05) and pacer.unforeseen == 1
+    delays = []
+    for _ in range(5):
+        for _ in range(RELAX_AFTER):
+            at = pacer._sent(time.monotonic(), 1)
+            pacer.on_success(at, 0.0, headers("requests", 20, 19, "50ms"))
+        delays.append(pacer.delay_s)
+    assert delays[0] == pytest.approx(0.5, abs=0.03) and delays[-1] == DELAY_S
+    assert all(later <= earlier for earlier, later in zip(delays, delays[1:]))
+    again = pacer._sent(time.monotonic(), 1)  # sent after the last tightening: a new unforeseen 429
+    pacer.on_throttle(again, 0.01, headers("requests", 20, 0, "500ms"))
+    assert pacer.delay_s == 2 * DELAY_S and pacer.unforeseen == 2
 
 
 def test_the_shape_is_told_from_how_the_headers_move() -> None:

@@ -5,7 +5,9 @@
 
 A cheap rule, no judge. The instruction must point at material it does not hold: "given a
 paragraph/text/list ...", "the following ...", "this article/sentence ...", "the text below",
-"the provided/given ...". It holds the material itself when it quotes it, has a colon or a line
+"the provided/given ..."; "this article about ..." or "this recipe to ..." only after a verb that works on
+material ("Summarize this article about ...", "Modify this recipe to ..."), as "Write this article about ..." asks for
+one. It holds the material itself when it quotes it, has a colon or a line
 break with words after it, a sentence after the one that points at it (unless that sentence only
 goes on with the task: "If so, provide a recipe."; a question after it is material), or brackets or braces with
 something inside, as seed tasks do ("Given a table employees(id, name, ...)", "Translate this sentence ...: 'The
@@ -23,12 +25,19 @@ _MATERIAL = (
     r"(?:paragraphs?|text|texts|sentences?|passages?|articles?|essays?|stor(?:y|ies)|poems?|documents?|emails?|reviews?|"
     r"tweets?|excerpts?|dialogues?|conversations?|transcripts?|lists?|code|snippets?|program|function|data|dataset|"
     r"table|abstract|letter|message|report|statements?|paragraph\s+below|words?|phrases?|numbers|array|string|json|csv|"
-    r"news|headlines?|descriptions?|summar(?:y|ies)|speech|lyrics|recipe|query|input|product)"
+    r"news|headlines?|descriptions?|summar(?:y|ies)|speech|lyrics|recipe|query|input|product|method)"
+)
+# Verbs that work on material they are handed: "Summarize this article about ...", "Modify this recipe to ..." point
+# at an article or recipe to be given, where "Write this article about ..." asks for one.
+_WORKS_ON = (
+    r"(?:summari[sz]e|rewrite|re-write|modify|edit|translate|analy[sz]e|improve|proofread|paraphrase|shorten|simplify|"
+    r"correct|critique|revise|adapt|adjust|review|fix|debug|refactor)"
 )
 _CUE = re.compile(
     rf"\b(?:given\s+(?:a|an|the|some|two|three|\d+)?\s*(?:\w+\s+){{0,2}}?{_MATERIAL}\b"
     rf"|(?:the|these)\s+following\b"
     rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:about|on|that|which|to|with|of)\b)"
+    rf"|\b{_WORKS_ON}\s+(?:(?:\w+\s+){{0,4}}?of\s+)?(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b"
     rf"|(?:the|a)\s+(?:provided|given|attached|above|accompanying)\s+(?:\w+\s+)?{_MATERIAL}\b"
     rf"|\b{_MATERIAL}\s+(?:below|above|provided|given)\b(?!\s*[-\d$])"  # "the text below", not "numbers below 10"
     # "a summary of the article on climate change": a definite article, report or email that is nowhere in the task

@@ -30,3 +30,23 @@ from selfinstruct.stages.verifiers.inputs import needs_missing_input
 def test_a_following_sentence_is_material_only_when_it_is_not_more_of_the_task(instruction: str, missing: bool) -> None:
     assert needs_missing_input(instruction, "") is missing
     assert needs_missing_input(instruction, "flour, eggs, milk") is False
+
+
+@pytest.mark.parametrize(
+    ("instruction", "missing"),
+    [
+        # make demo rows of these kinds were kept with nothing to work on: a verb that works on the material, then
+        # "about ..." or "to ...", which after "Write this article" asks for one instead.
+        ("Summarize the main points of this article about climate change.", True),
+        ("Modify this recipe to make it vegan.", True),
+        ("Explain the advantages of this method.", True),
+        ("Write this article about dogs for a blog.", False),
+        ("Create this recipe to share with friends.", False),
+        # ShareGPT row 3115 once its opening assistant turn (the email) is dropped: nothing left to rewrite.
+        ("I want you to rewrite this email with the same message but make it completely different", True),
+        ("Here is my method: boil, then simmer. Explain the advantages of this method.", False),
+    ],
+)
+def test_a_verb_that_works_on_material_needs_it_whatever_follows(instruction: str, missing: bool) -> None:
+    assert needs_missing_input(instruction, "") is missing
+

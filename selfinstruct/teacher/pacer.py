@@ -283,6 +283,8 @@ class Pacer:
         self._read(sent, now, headers, admitted=False)
         if not self.has_headers:
             self.learner.note_refused(sent)
+            if self.fixed.count > self.learner.window_count > 0:
+                self.fixed.count = self.learner.window_count  # one the window was measured with was refused after all
             if self.fixed.on_answer(sent, refused=True):
                 # The probe for a fixed window was refused: by a token bucket if it has room again about one
                 # request's refill later (the learner then paces evenly), else by a sliding log (whose next entry

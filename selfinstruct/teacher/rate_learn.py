@@ -49,6 +49,7 @@ class RateLearner:
         self._pool_from: float | None = None  # where the cycles pooled for the next rate began
         self.samples: list[float] = []  # each cycle's rate, for the report
         self._window_from = 0.0  # when the window learned from the first refusal began to be paced
+        self._window_until = -1.0  # when the request whose 429 measured it left
         self.late = 0  # refusals the window allowed, after it had held for a whole span (see on_throttle)
         # Set when the window is known to be no token bucket (the pacer's probe, rate_window.py): a refusal inside
         # it is then a late admission from the start.
@@ -68,6 +69,11 @@ class RateLearner:
 
     def note_refused(self, sent: float) -> None:
         """Every 429: the request that left at `sent` never entered the limiter's count."""
+        if self.window_count and sent < self._window_until:
+            # Counted among the window's accepted requests while it was still on its way (it left before the one
+            # whose 429 measured the window, and reached the provider after it): the window holds one less. Left
+            # uncounted, every later window overshot by as many (176 for a limit of 150 on a loaded client).
+            self.window_count -= 1
         bisect.insort(self._refused, sent)
         if len(self._refused) > REFUSED_KEPT:
             del self._refused[: REFUSED_KEPT // 2]
@@ -85,7 +91,7 @@ class RateLearner:
         contradicted = False
         if self.rate is None:
             self.window_count, self.window_s = accepted_between(start, sent), span
-            self._window_from = room_at
+            self._window_from, self._window_until = room_at, sent
         elif self.window_count and (self.sliding or sent >= self._window_from + self.window_s):
             # The window held for a whole span of it, which a bucket's burst does not: this refusal is the timing
             # (a request let in later than allowed for), not the shape. The pacer allows more for that instead.

@@ -141,6 +141,20 @@ def test_the_shape_is_told_from_how_the_headers_move() -> None:
     assert guess([(0.1, 9, 5.0), (0.3, 8, 5.0)], 10).name is None  # too few answers to tell
 
 
+def test_a_request_refused_after_the_window_was_measured_leaves_it_one_less() -> None:
+    """Requests reach the provider out of order: one that left before the request whose 429 measured the window was
+    still on its way and counted as accepted; its own 429, later, takes it out of the window, where a request that
+    left after it says nothing about that window."""
+    learner = RateLearner()
+    learner.note_refused(1.0)
+    learner.on_throttle(1.0, 1.2, 3.0, 0.0, lambda start, end: 150)  # 150 left before it and were not refused (yet)
+    assert learner.window_count == 150
+    for sent in (0.9, 0.95):
+        learner.note_refused(sent)
+    learner.note_refused(1.1)  # left after the measuring request: not one of the 150
+    assert learner.window_count == 148
+
+
 def test_the_rate_is_what_was_accepted_between_two_moments_with_room() -> None:
     learner = RateLearner()
     # From the first request at t=0, 10 were accepted, then a 429 at t=1 said there is room at t=5: 2 a second.

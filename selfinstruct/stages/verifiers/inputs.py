@@ -31,7 +31,7 @@ _MATERIAL = (
 # at an article or recipe to be given, where "Write this article about ..." asks for one.
 _WORKS_ON = (
     r"(?:summari[sz]e|rewrite|re-write|modify|edit|translate|analy[sz]e|improve|proofread|paraphrase|shorten|simplify|"
-    r"correct|critique|revise|adapt|adjust|review|fix|debug|refactor)"
+    r"correct|critique|revise|adapt|adjust|review|fix|debug|refactor|use|apply|follow)"
 )
 _CUE = re.compile(
     rf"\b(?:given\s+(?:a|an|the|some|two|three|\d+)?\s*(?:\w+\s+){{0,2}}?{_MATERIAL}\b"

@@ -35,11 +35,12 @@ def test_a_following_sentence_is_material_only_when_it_is_not_more_of_the_task(i
 @pytest.mark.parametrize(
     ("instruction", "missing"),
     [
-        # make demo rows of these kinds were kept with nothing to work on: a verb that works on the material, then
-        # "about ..." or "to ...", which after "Write this article" asks for one instead.
-        ("Summarize the main points of this article about climate change.", True),
+        # Three make demo rows kept with nothing to work on: a verb that works on the material, then "about ..." or
+        # "to ...", which after "Write this article" asks for one instead; and a method nobody named.
+        ("Summarize the main points of this article about renewable energy sources.", True),
+        ("How can I use this recipe to make healthier food?", True),
+        ("Can you explain why this method works well for cooking rice?", True),
         ("Modify this recipe to make it vegan.", True),
-        ("Explain the advantages of this method.", True),
         ("Write this article about dogs for a blog.", False),
         ("Create this recipe to share with friends.", False),
         # ShareGPT row 3115 once its opening assistant turn (the email) is dropped: nothing left to rewrite.

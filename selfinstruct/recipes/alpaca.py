@@ -73,7 +73,7 @@ async def propose(driver: Driver, request: int) -> None:
 async def _filter(driver: Driver, request: int, j: int, instruction: str, instance: Instance) -> None:
     """The instance must pass (its filters, then the verifiers) before the instruction is compared with (and joins) the ROUGE-L pool."""
     reason = cheap_reason(instruction, driver.cfg.allow_non_ascii, driver.banned_words)
-    kept, dropped, bad = filter_instances([instance]) if not reason else ([], [], None)
+    kept, dropped, bad = filter_instances([instance], instruction=instruction) if not reason else ([], [], None)
     reason = reason or bad
     checks: dict[str, int] = {}
     if not reason and driver.verifier is not None:

@@ -256,7 +256,7 @@ async def _ask_instances(driver: Driver, cid: str, output_first: bool) -> tuple[
     # Labels of the worked examples that this task never implies (output-first only) are borrowed, not answers.
     foreign = foreign_labels(instruction, worked_labels(prompt)) if output_first else set()
     instances = read_instances(completion.text, output_first, completion.truncated, cfg.max_instances)
-    kept, dropped, reason = filter_instances(instances, demonstration_text(prompt), foreign, output_first)
+    kept, dropped, reason = filter_instances(instances, demonstration_text(prompt), foreign, output_first, instruction)
     if output_first and kept and len({i.output.lower() for i in kept}) < 2:
         # One label is no label set: the task was most likely not a classification task after all.
         dropped += [{"input": i.input, "output": i.output, "reason": "single_label"} for i in kept]

@@ -152,12 +152,26 @@ def states_its_label(inp: str, label: str) -> bool:
     return re.match(opening + r"\s+(?:is|are|was|were|means|refers)\b", text) is not None
 
 
+# A task that asks for its input said another way: an output that is the input again (give or take the closing
+# punctuation, quotes and spaces) did not do it ("Rewrite ... more concise": "The quick brown fox ... dog" -> "... dog.").
+_REWRITES = re.compile(
+    r"\b(?:rewrite|re-write|rephrase|paraphrase|reword|shorten|simplify|condense|make\s+(?:it|this|the\s+\w+)\s+(?:more|less))\b",
+    re.IGNORECASE,
+)
+
+
+def _trimmed(text: str) -> str:
+    return " ".join(text.strip().strip("\"'“”‘’").rstrip(".!?;, ").split())
+
+
 def filter_instances(
-    instances: list[Instance], demonstrations: str = "", foreign: set[str] = frozenset(), output_first: bool = False
-) -> tuple[list[Instance], list[dict], str | None]:
+    instances: list[Instance], demonstrations: str = "", foreign: set[str] = frozenset(), output_first: bool = False,
+    instruction: str = "",
+) -> tuple[list[Instance], list[dict], str | None]:  # fmt: skip
     """Drop bad instances; returns (kept, dropped with reasons, task-level rejection reason or None).
 
-    Outputs that are empty, equal to their input, or end with ":" (an unfinished answer) go, and so
+    Outputs that are empty, equal to their input (for a task that asks to rewrite it, also give or take the closing
+    punctuation, quotes and spaces: `instruction`), or end with ":" (an unfinished answer) go, and so
     do exact repeats, copies of the prompt's worked examples and labels borrowed from them (`foreign`,
     see foreign_labels). With `output_first`, so does an input that states its own label as the
     answer (states_its_label). One non-empty input with two different outputs means the task is
@@ -172,7 +186,7 @@ def filter_instances(
         reason = None
         if not out:
             reason = "empty_output"
-        elif out == inp:
+        elif out == inp or (inp and _REWRITES.search(instruction) and _trimmed(out) == _trimmed(inp)):
             reason = "output_equals_input"
         elif out.endswith(":"):
             reason = "output_ends_with_colon"

@@ -93,6 +93,20 @@ def test_instance_rules():
     assert [d["reason"] for d in dropped] == ["empty_output", "output_equals_input", "output_ends_with_colon", "repeated_instance"]
 
 
+def test_a_rewrite_that_gives_its_input_back_is_dropped():
+    """A make demo row: "Rewrite the following sentence to make it more concise and clear." answered with the input
+    and a full stop. Other tasks may change only the closing punctuation or the case, and keep such outputs."""
+    fox = "The quick brown fox jumps over the lazy dog"
+    rewrite = "Rewrite the following sentence to make it more concise and clear."
+    for out in (fox + ".", f'"{fox}"', fox + " "):
+        _, dropped, _ = filter_instances([Instance(input=fox, output=out)], instruction=rewrite)
+        assert [d["reason"] for d in dropped] == ["output_equals_input"], out
+    for instruction, out in (("Add the missing full stop to this sentence.", fox + "."), (rewrite, fox.lower() + "."),
+                             ("Paraphrase this sentence.", "A fast brown fox leaps over a lazy dog.")):  # fmt: skip
+        kept, dropped, _ = filter_instances([Instance(input=fox, output=out)], instruction=instruction)
+        assert kept and not dropped, (instruction, out)
+
+
 def test_one_input_two_outputs_drops_the_task():
     kept, _, reason = filter_instances([Instance(input="3*3", output="9"), Instance(input="3*3", output="6")])
     assert kept == [] and reason == "conflicting_outputs"

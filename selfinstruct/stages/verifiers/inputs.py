@@ -37,7 +37,7 @@ _CUE = re.compile(
     rf"\b(?:given\s+(?:a|an|the|some|two|three|\d+)?\s*(?:\w+\s+){{0,2}}?{_MATERIAL}\b"
     rf"|(?:the|these)\s+following\b"
     rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:about|on|that|which|to|with|of)\b)"
-    rf"|\b{_WORKS_ON}\s+(?:(?:\w+\s+){{0,4}}?of\s+)?(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b"
+    rf"|\b{_WORKS_ON}\s+(?:(?:\w+\s+){{0,4}}?(?:of|from|in)\s+)?(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b"
     rf"|(?:the|a)\s+(?:provided|given|attached|above|accompanying)\s+(?:\w+\s+)?{_MATERIAL}\b"
     rf"|\b{_MATERIAL}\s+(?:below|above|provided|given)\b(?!\s*[-\d$])"  # "the text below", not "numbers below 10"
     # "a summary of the article on climate change": a definite article, report or email that is nowhere in the task

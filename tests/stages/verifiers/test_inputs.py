@@ -38,6 +38,8 @@ def test_a_following_sentence_is_material_only_when_it_is_not_more_of_the_task(i
         # Three make demo rows kept with nothing to work on: a verb that works on the material, then "about ..." or
         # "to ...", which after "Write this article" asks for one instead; and a method nobody named.
         ("Summarize the main points of this article about renewable energy sources.", True),
+        ("Summarize the main points from this article about renewable energy sources.", True),  # the next run's
+        ("Summarize the key ideas in these articles about solar power.", True),
         ("How can I use this recipe to make healthier food?", True),
         ("Can you explain why this method works well for cooking rice?", True),
         ("Modify this recipe to make it vegan.", True),

@@ -5,9 +5,9 @@
 
 A cheap rule, no judge. The instruction must point at material it does not hold: "given a
 paragraph/text/list ...", "the following ...", "this article/sentence ...", "the text below",
-"the provided/given ..."; "this article about ..." or "this recipe to ..." only after a verb that works on
-material ("Summarize this article about ...", "Modify this recipe to ..."), as "Write this article about ..." asks for
-one. It holds the material itself when it quotes it, has a colon or a line
+"the provided/given ..."; "this recipe to ..." only after a verb that works on material ("Modify this recipe to
+...", "Summarize the points from this article about ..."), and never after one that makes it ("Write this article
+about ..." asks for one). It holds the material itself when it quotes it, has a colon or a line
 break with words after it, a sentence after the one that points at it (unless that sentence only
 goes on with the task: "If so, provide a recipe."; a question after it is material), or brackets or braces with
 something inside, as seed tasks do ("Given a table employees(id, name, ...)", "Translate this sentence ...: 'The
@@ -25,7 +25,7 @@ _MATERIAL = (
     r"(?:paragraphs?|text|texts|sentences?|passages?|articles?|essays?|stor(?:y|ies)|poems?|documents?|emails?|reviews?|"
     r"tweets?|excerpts?|dialogues?|conversations?|transcripts?|lists?|code|snippets?|program|function|data|dataset|"
     r"table|abstract|letter|message|report|statements?|paragraph\s+below|words?|phrases?|numbers|array|string|json|csv|"
-    r"news|headlines?|descriptions?|summar(?:y|ies)|speech|lyrics|recipe|query|input|product|method)"
+    r"news|headlines?|descriptions?|summar(?:y|ies)|speech|lyrics|recipe|query|input|product|method|dish)"
 )
 # Verbs that work on material they are handed: "Summarize this article about ...", "Modify this recipe to ..." point
 # at an article or recipe to be given, where "Write this article about ..." asks for one.
@@ -33,10 +33,12 @@ _WORKS_ON = (
     r"(?:summari[sz]e|rewrite|re-write|modify|edit|translate|analy[sz]e|improve|proofread|paraphrase|shorten|simplify|"
     r"correct|critique|revise|adapt|adjust|review|fix|debug|refactor|use|apply|follow)"
 )
+# "Write this article about ...", "Create this recipe to ...": the task makes the material rather than working on it.
+_PRODUCES = re.compile(r"\b(?:write|draft|create|compose|generate|produce|design|invent|come\s+up\s+with)\s+$", re.IGNORECASE)
 _CUE = re.compile(
     rf"\b(?:given\s+(?:a|an|the|some|two|three|\d+)?\s*(?:\w+\s+){{0,2}}?{_MATERIAL}\b"
     rf"|(?:the|these)\s+following\b"
-    rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:about|on|that|which|to|with|of)\b)"
+    rf"|(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b(?!\s+(?:that|which|to|with|of)\b)"
     rf"|\b{_WORKS_ON}\s+(?:(?:\w+\s+){{0,4}}?(?:of|from|in)\s+)?(?:this|these)\s+(?:\w+\s+)?{_MATERIAL}\b"
     rf"|(?:the|a)\s+(?:provided|given|attached|above|accompanying)\s+(?:\w+\s+)?{_MATERIAL}\b"
     rf"|\b{_MATERIAL}\s+(?:below|above|provided|given)\b(?!\s*[-\d$])"  # "the text below", not "numbers below 10"
@@ -74,7 +76,7 @@ def needs_missing_input(instruction: str, inp: str) -> bool:
     if inp.strip():
         return False
     match = _CUE.search(instruction)
-    if match is None or _WRITES_CODE.search(instruction):
+    if match is None or _WRITES_CODE.search(instruction) or _PRODUCES.search(instruction, 0, match.start()):
         return False
     # "I use a product called Seeq. Are you aware of this product?": "this X" points back at an X the instruction named.
     noun = re.findall(r"[a-z]+", match.group(0).lower())[-1].rstrip("s")

@@ -43,6 +43,9 @@ def test_a_following_sentence_is_material_only_when_it_is_not_more_of_the_task(i
         ("How can I use this recipe to make healthier food?", True),
         ("Can you explain why this method works well for cooking rice?", True),
         ("Modify this recipe to make it vegan.", True),
+        # Two more from the next runs: a question about an article, and a dish, that are not there.
+        ("What are the key themes discussed in this article about climate change?", True),
+        ("Can you provide me with the ingredients and quantities needed for this dish?", True),
         ("Write this article about dogs for a blog.", False),
         ("Create this recipe to share with friends.", False),
         # ShareGPT row 3115 once its opening assistant turn (the email) is dropped: nothing left to rewrite.

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import regex
 
 from selfinstruct.errors import UserError
-from selfinstruct.records import Instance
+from selfinstruct.records import Instance, normalize_ws
 from selfinstruct.rouge import RougeIndex, unicode_tokens
 
 # Things a text-only model cannot honour (Self-Instruct's list), matched as whole words.
@@ -161,7 +161,7 @@ _REWRITES = re.compile(
 
 
 def _trimmed(text: str) -> str:
-    return " ".join(text.strip().strip("\"'“”‘’").rstrip(".!?;, ").split())
+    return normalize_ws(text.strip().strip("\"'“”‘’").rstrip(".!?;, "))
 
 
 def filter_instances(
